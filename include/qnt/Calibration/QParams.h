@@ -1,0 +1,36 @@
+//===- QParams.h - quantization parameters from observed ranges -*- C++ -*-===//
+
+#ifndef QNT_CALIBRATION_QPARAMS_H
+#define QNT_CALIBRATION_QPARAMS_H
+
+#include <cstdint>
+
+namespace qnt {
+
+struct QParams {
+  float scale;
+  int64_t zeroPoint;
+};
+
+/// The integer target of an observer: its range, scheme and signedness.
+struct QTarget {
+  int64_t quantMin;
+  int64_t quantMax;
+  bool symmetric;
+  bool isSigned;
+};
+
+/// Scale and zero point for the range [minVal, maxVal], computed exactly as
+/// PyTorch 1.13's `_ObserverBase._calculate_qparams` does: in float32, the
+/// range widened to include 0, eps = 2^-23 as the smallest scale, symmetric
+/// scale max(|min|, |max|) / ((qmax - qmin) / 2), affine zero point
+/// qmin - round_half_even(min / scale) clamped to [qmin, qmax].
+QParams computeQParams(float minVal, float maxVal, const QTarget &target);
+
+/// round(x / scale) with ties to even, as torch.round: the rounding used
+/// throughout (quantize, bias, zero points).
+float roundHalfToEven(float x);
+
+} // namespace qnt
+
+#endif // QNT_CALIBRATION_QPARAMS_H

@@ -1,0 +1,15 @@
+//===- Passes.h - qnt conversion passes -----------------------*- C++ -*-===//
+
+#ifndef QNT_CONVERSION_PASSES_H
+#define QNT_CONVERSION_PASSES_H
+
+#include "qnt/Conversion/QntToRuntime.h"
+
+namespace qnt {
+
+#define GEN_PASS_REGISTRATION
+#include "qnt/Conversion/Passes.h.inc"
+
+} // namespace qnt
+
+#endif // QNT_CONVERSION_PASSES_H

@@ -1,0 +1,39 @@
+//===- Passes.td - qnt conversion passes -------------------*- tablegen -*-===//
+
+#ifndef QNT_CONVERSION_PASSES_TD
+#define QNT_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
+  let summary = "Lower qnt compute ops, observers and quant casts to calls "
+                "into the qnt runtime";
+  let description = [{
+    Every `qnt.conv2d`, `qnt.linear`, `qnt.add`, `qnt.observe`,
+    `qnt.fake_quant`, `quant.qcast` and `quant.dcast` becomes a call to the
+    C runtime (`runtime/include/qnt/Runtime.h`), float or quantized. Each
+    call site gets a private handle global: the runtime creates the kernel
+    (weights reordered/prepacked) on the first call and reuses it after.
+    Kernel parameters (shapes, zero points, integer clamp bounds,
+    requantization multipliers `S_in * S_w[c] / S_out`) are computed here and
+    passed as constant arrays. Quantized tensors become tensors of their
+    storage type; tensor operands reach the runtime as raw pointers via
+    `bufferization.to_buffer`.
+
+    ```mlir
+    func.call @qnt_rt_conv2d(%handle, %params, %fparams, %src, %w, %b, %dst)
+        : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr,
+           !llvm.ptr) -> ()
+    ```
+  }];
+  let options = [
+    Option<"backend", "backend", "std::string", /*default=*/"\"onednn\"",
+           "Kernel backend: onednn">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::tensor::TensorDialect"];
+}
+
+#endif // QNT_CONVERSION_PASSES_TD

@@ -1,0 +1,49 @@
+//===- QntInterfaces.td - qnt op interfaces ----------------*- tablegen -*-===//
+
+#ifndef QNT_DIALECT_QNT_QNTINTERFACES_TD
+#define QNT_DIALECT_QNT_QNTINTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+def Qnt_QuantizableOpInterface : OpInterface<"QuantizableOpInterface"> {
+  let cppNamespace = "::qnt";
+  let description = [{
+    A compute op that has a float and a quantized form. It tells the passes
+    which operands are activations (observed and quantized per tensor),
+    which is the weight (quantized symmetric, possibly per channel, along
+    which axis) and which is the bias (int32 in units of
+    S_input * S_weight[c] once quantized), and carries the fused activation.
+  }];
+  let methods = [
+    InterfaceMethod<"Operands that carry activations.",
+      "::llvm::SmallVector<::mlir::OpOperand *>", "getActivationOperands">,
+    InterfaceMethod<"The weight operand, or null.",
+      "::mlir::OpOperand *", "getWeightOperand", (ins), [{}], [{
+        return nullptr;
+      }]>,
+    InterfaceMethod<"Axis of the weight that indexes output channels.",
+      "int64_t", "getWeightChannelAxis", (ins), [{}], [{ return 0; }]>,
+    InterfaceMethod<"The bias operand, or null.",
+      "::mlir::OpOperand *", "getBiasOperand", (ins), [{}], [{
+        return nullptr;
+      }]>,
+    InterfaceMethod<"Axis of the result that indexes output channels.",
+      "int64_t", "getResultChannelAxis", (ins), [{}], [{
+        return ::llvm::cast<::mlir::ShapedType>(
+            $_op->getResult(0).getType()).getRank() - 1;
+      }]>,
+    InterfaceMethod<"Whether `activation` may be fused into this op.",
+      "bool", "canFuseActivation", (ins "::qnt::Activation":$activation)>,
+    InterfaceMethod<"The fused activation.",
+      "::qnt::Activation", "getFusedActivation">,
+    InterfaceMethod<"Float bounds of the fused activation (-inf/inf when "
+                    "open).",
+      "std::pair<float, float>", "getFusedActivationBounds">,
+    InterfaceMethod<"Sets the fused activation (bounds only for clamp).",
+      "void", "setFusedActivation", (ins "::qnt::Activation":$activation,
+                                         "std::optional<float>":$clampMin,
+                                         "std::optional<float>":$clampMax)>,
+  ];
+}
+
+#endif // QNT_DIALECT_QNT_QNTINTERFACES_TD

@@ -1,0 +1,37 @@
+//===- QntOps.h - qnt dialect ---------------------------------*- C++ -*-===//
+
+#ifndef QNT_DIALECT_QNT_QNTOPS_H
+#define QNT_DIALECT_QNT_QNTOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "qnt/Dialect/Qnt/QntOpsDialect.h.inc"
+#include "qnt/Dialect/Qnt/QntOpsEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "qnt/Dialect/Qnt/QntOpsAttributes.h.inc"
+
+#include "qnt/Dialect/Qnt/QntInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "qnt/Dialect/Qnt/QntOps.h.inc"
+
+namespace qnt {
+
+/// The float interval a fused activation clamps to ([-inf, inf] for none).
+std::pair<float, float> getActivationBounds(Activation activation,
+                                            std::optional<float> clampMin,
+                                            std::optional<float> clampMax);
+
+/// True if `type` is a tensor of an upstream quantized type.
+bool isQuantizedTensor(mlir::Type type);
+
+} // namespace qnt
+
+#endif // QNT_DIALECT_QNT_QNTOPS_H

@@ -1,0 +1,188 @@
+//===- QntOps.td - qnt operations --------------------------*- tablegen -*-===//
+
+#ifndef QNT_DIALECT_QNT_QNTOPS_TD
+#define QNT_DIALECT_QNT_QNTOPS_TD
+
+include "qnt/Dialect/Qnt/QntBase.td"
+include "qnt/Dialect/Qnt/QntAttrs.td"
+include "qnt/Dialect/Qnt/QntInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/Dialect/Quant/IR/QuantBase.td"
+
+def Qnt_FloatTensor : TensorOf<[F32]>;
+// Float or upstream quantized element types; the verifiers check the rules
+// between operands.
+def Qnt_Tensor : RankedTensorOf<[F32, quant_QuantizedType, I32, I8]>;
+
+//===----------------------------------------------------------------------===//
+// Region markers, observers, fake quantization
+//===----------------------------------------------------------------------===//
+
+class Qnt_StubOp<string mnemonic, string what> : Qnt_Op<mnemonic,
+    [Pure, SameOperandsAndResultType]> {
+  let arguments = (ins Qnt_FloatTensor:$input);
+  let results = (outs Qnt_FloatTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let summary = "marks where the quantized region " # what;
+}
+
+def Qnt_QuantStubOp : Qnt_StubOp<"quant_stub", "begins"> {
+  let description = [{
+    Float identity (PyTorch's `QuantStub`): values that flow from it are
+    quantized by `--qnt-prepare`. After `--qnt-convert` it is gone.
+
+    ```mlir
+    %0 = qnt.quant_stub %arg0 : tensor<1x28x28x1xf32>
+    ```
+  }];
+}
+
+def Qnt_DequantStubOp : Qnt_StubOp<"dequant_stub", "ends"> {
+  let description = [{
+    Float identity (PyTorch's `DeQuantStub`): nothing after it is quantized.
+
+    ```mlir
+    %1 = qnt.dequant_stub %0 : tensor<1x10xf32>
+    ```
+  }];
+}
+
+def Qnt_ObserveOp : Qnt_Op<"observe", [SameOperandsAndResultType]> {
+  let summary = "records statistics of a tensor during calibration";
+  let description = [{
+    Identity on its input that, when executed (`quant-run --calibrate`),
+    accumulates the statistics of its `kind` under its stable `id`.
+    `--qnt-fold-calibration` replaces it by a `quant.qcast`/`quant.dcast`
+    pair whose parameters follow from the statistics and `qspec`.
+
+    ```mlir
+    %1 = qnt.observe %0 {id = "conv1:in", kind = #qnt.observer<minmax>,
+        qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127,
+                           scheme = affine>} : tensor<1x28x28x1xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_FloatTensor:$input, StrAttr:$id,
+                       Qnt_ObserverKindAttr:$kind, Qnt_QSpecAttr:$qspec);
+  let results = (outs Qnt_FloatTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Qnt_FakeQuantOp : Qnt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> {
+  let summary = "quantize then dequantize with fixed parameters";
+  let description = [{
+    `dequantize(quantize(x))` with the given scale(s) and zero point(s)
+    (one each, or one per channel along `qspec`'s axis): PyTorch's
+    `FakeQuantize` as exported from quantization-aware training.
+
+    ```mlir
+    %1 = qnt.fake_quant %0 {scale = array<f32: 0.05>,
+        zero_point = array<i64: 3>,
+        qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255,
+                           scheme = affine>} : tensor<1x8xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_FloatTensor:$input, DenseF32ArrayAttr:$scale,
+                       DenseI64ArrayAttr:$zero_point, Qnt_QSpecAttr:$qspec);
+  let results = (outs Qnt_FloatTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Compute ops: float or quantized
+//===----------------------------------------------------------------------===//
+
+class Qnt_ComputeOp<string mnemonic, list<Trait> traits = []> : Qnt_Op<mnemonic,
+    !listconcat(traits, [Pure, DeclareOpInterfaceMethods<
+        Qnt_QuantizableOpInterface,
+        ["getWeightOperand", "getBiasOperand"]>])>;
+
+def Qnt_Conv2DOp : Qnt_ComputeOp<"conv2d"> {
+  let summary = "2-D convolution, NHWC input, OHWI weight, fused activation";
+  let description = [{
+    `output[n, oh, ow, oc] = act(bias[oc] + sum input[n, ih, iw, ic] *
+    weight[oc, kh, kw, ic - g * C/groups])` with `pad = [top, bottom, left,
+    right]`. All operands float (`f32`), or quantized: input and output
+    per-tensor `!quant.uniform`, weight `!quant.uniform` with storage `i8`
+    and zero point 0, per tensor or per axis 0, bias `i32` in units of
+    `S_input * S_weight[oc]` (or `f32`). `clamp_min`/`clamp_max` are in the
+    float domain and required for `activation = clamp`.
+
+    ```mlir
+    %y = qnt.conv2d %x, %w, %b {activation = #qnt.activation<relu>,
+        dilation = array<i64: 1, 1>, groups = 1 : i64,
+        pad = array<i64: 1, 1, 1, 1>, stride = array<i64: 1, 1>}
+        : (tensor<1x28x28x1xf32>, tensor<8x3x3x1xf32>, tensor<8xf32>)
+        -> tensor<1x28x28x8xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$input, Qnt_Tensor:$weight,
+                       Optional<Qnt_Tensor>:$bias,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$pad,
+                       DenseI64ArrayAttr:$dilation,
+                       DefaultValuedAttr<I64Attr, "1">:$groups,
+                       DefaultValuedAttr<Qnt_ActivationAttr,
+                                         "::qnt::Activation::none">:$activation,
+                       OptionalAttr<F32Attr>:$clamp_min,
+                       OptionalAttr<F32Attr>:$clamp_max);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Qnt_LinearOp : Qnt_ComputeOp<"linear"> {
+  let summary = "fully connected layer: input [M, K], weight [N, K]";
+  let description = [{
+    `output[m, n] = act(bias[n] + sum_k input[m, k] * weight[n, k])`
+    (PyTorch's `nn.Linear` weight layout). Float or quantized, with the same
+    type rules as `qnt.conv2d` (weight channel axis 0).
+
+    ```mlir
+    %y = qnt.linear %x, %w, %b : (tensor<1x784xf32>, tensor<10x784xf32>,
+        tensor<10xf32>) -> tensor<1x10xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$input, Qnt_Tensor:$weight,
+                       Optional<Qnt_Tensor>:$bias,
+                       DefaultValuedAttr<Qnt_ActivationAttr,
+                                         "::qnt::Activation::none">:$activation,
+                       OptionalAttr<F32Attr>:$clamp_min,
+                       OptionalAttr<F32Attr>:$clamp_max);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Qnt_AddOp : Qnt_ComputeOp<"add", [Commutative]> {
+  let summary = "elementwise addition, optionally followed by relu";
+  let description = [{
+    `output = act(lhs + rhs)` on operands of one shape; `activation` is
+    `none` or `relu`. Quantized: all three per-tensor `!quant.uniform` with
+    the same storage type, each with its own scale and zero point.
+
+    ```mlir
+    %y = qnt.add %a, %b {activation = #qnt.activation<relu>}
+        : (tensor<1x8x8x4xf32>, tensor<1x8x8x4xf32>) -> tensor<1x8x8x4xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$lhs, Qnt_Tensor:$rhs,
+                       DefaultValuedAttr<Qnt_ActivationAttr,
+                                         "::qnt::Activation::none">:$activation);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // QNT_DIALECT_QNT_QNTOPS_TD

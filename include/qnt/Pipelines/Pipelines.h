@@ -1,0 +1,47 @@
+//===- Pipelines.h - qnt pass pipelines -----------------------*- C++ -*-===//
+
+#ifndef QNT_PIPELINES_PIPELINES_H
+#define QNT_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace qnt {
+
+struct PTQPipelineOptions
+    : public mlir::PassPipelineOptions<PTQPipelineOptions> {
+  Option<std::string> qconfig{*this, "qconfig",
+                              llvm::cl::desc("Quantization preset (see "
+                                             "--qnt-prepare)"),
+                              llvm::cl::init("x86")};
+  Option<std::string> stats{
+      *this, "stats",
+      llvm::cl::desc("Calibration statistics; without it the pipeline stops "
+                     "after --qnt-prepare (the IR to calibrate)"),
+      llvm::cl::init("")};
+};
+
+struct LowerPipelineOptions
+    : public mlir::PassPipelineOptions<LowerPipelineOptions> {
+  Option<std::string> backend{*this, "backend",
+                              llvm::cl::desc("Kernel backend: onednn"),
+                              llvm::cl::init("onednn")};
+};
+
+/// fuse -> prepare [-> fold-calibration -> convert when stats are given].
+void buildPTQPipeline(mlir::OpPassManager &pm,
+                      const PTQPipelineOptions &options);
+
+/// Bufferize and lower everything that is left (tosa, tensor, linalg, ...)
+/// to the llvm dialect. Runtime calls must already be in place.
+void buildLowerToLLVMPipeline(mlir::OpPassManager &pm);
+
+/// qnt-lower-to-runtime followed by buildLowerToLLVMPipeline.
+void buildLowerPipeline(mlir::OpPassManager &pm,
+                        const LowerPipelineOptions &options);
+
+void registerPipelines();
+
+} // namespace qnt
+
+#endif // QNT_PIPELINES_PIPELINES_H

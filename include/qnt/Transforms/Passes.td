@@ -1,0 +1,116 @@
+//===- Passes.td - qnt transformation passes ---------------*- tablegen -*-===//
+
+#ifndef QNT_TRANSFORMS_PASSES_TD
+#define QNT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def QntFusePass : Pass<"qnt-fuse", "mlir::func::FuncOp"> {
+  let summary = "Fold batch-norm into conv/linear, absorb activations, lift "
+                "TOSA conv/matmul into qnt compute ops";
+  let description = [{
+    Lifts `tosa.conv2d` into `qnt.conv2d` and the reshape -> `tosa.matmul`
+    (constant weight) -> reshape form of a linear layer into `qnt.linear`.
+    Then folds a following per-channel `tosa.mul` by a constant (batch-norm
+    scale) into the weights and bias, a following per-channel `tosa.add` of
+    a constant (batch-norm shift, linear bias) into the bias, and absorbs a
+    following `tosa.clamp` as relu, relu6 or clamp. A rewrite fires only
+    when the compute op's result has that single use.
+
+    Before:
+    ```mlir
+    %c = tosa.conv2d %x, %w, %b, %zp, %zp {...} : ... -> tensor<1x28x28x8xf32>
+    %m = tosa.mul %c, %scale, %shift : ...
+    %a = tosa.add %m, %beta : ...
+    %r = tosa.clamp %a {min_val = 0.0 : f32, max_val = 3.40282347E+38 : f32} : ...
+    ```
+    After:
+    ```mlir
+    %r = qnt.conv2d %x, %w2, %b2 {activation = #qnt.activation<relu>, ...}
+    ```
+  }];
+  let dependentDialects = ["::qnt::QntDialect", "::mlir::tosa::TosaDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
+  let summary = "Insert observers on every edge to be quantized";
+  let description = [{
+    For every compute op in the quantized region (the values that flow from
+    a `qnt.quant_stub` without passing a `qnt.dequant_stub`; the whole
+    function when it has no stubs), inserts `qnt.observe` on its activation
+    inputs, its weight and its result, with the observer kinds and qspecs of
+    the chosen qconfig preset (PyTorch's `get_default_qconfig`):
+
+    | qconfig        | activations                    | weights                                  |
+    |----------------|--------------------------------|------------------------------------------|
+    | `x86`,`fbgemm` | min-max, u8 [0, 127] affine    | per-channel min-max, s8 [-128, 127] sym. |
+    | `qnnpack`      | min-max, u8 [0, 255] affine    | min-max, s8 [-128, 127] symmetric        |
+
+    Observer ids are stable: `<location name>:<role>` (`conv1:in`,
+    `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
+
+    ```mlir
+    %o = qnt.observe %x {id = "conv1:in", kind = #qnt.observer<minmax>,
+        qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127,
+                           scheme = affine>} : tensor<1x28x28x1xf32>
+    ```
+  }];
+  let options = [
+    Option<"qconfig", "qconfig", "std::string", /*default=*/"\"x86\"",
+           "Quantization preset: x86, fbgemm or qnnpack">,
+  ];
+  let dependentDialects = ["::qnt::QntDialect"];
+}
+
+def QntFoldCalibrationPass : Pass<"qnt-fold-calibration", "mlir::ModuleOp"> {
+  let summary = "Replace observers by quant.qcast/dcast pairs using "
+                "calibration statistics";
+  let description = [{
+    Reads the statistics file written by `quant-run --calibrate`
+    (docs/calibration.md), computes scale and zero point exactly as
+    PyTorch's MinMaxObserver / PerChannelMinMaxObserver do
+    (docs/numerics.md), and replaces each `qnt.observe` by
+    `quant.qcast` + `quant.dcast` with the resulting `!quant.uniform` type.
+    Observers of constants (weights) take their range from the constant
+    itself and need no statistics.
+
+    ```mlir
+    %1 = quant.qcast %0 : tensor<1x8xf32> to tensor<1x8x!quant.uniform<u8<0:127>:f32, 0.0236:12>>
+    %2 = quant.dcast %1 : tensor<1x8x!quant.uniform<u8<0:127>:f32, 0.0236:12>> to tensor<1x8xf32>
+    ```
+  }];
+  let options = [
+    Option<"statsFile", "stats", "std::string", /*default=*/"",
+           "Statistics file (JSON) written by quant-run --calibrate">,
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+}
+
+def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
+  let summary = "Rewrite dcast -> float compute op -> qcast into the "
+                "quantized compute op";
+  let description = [{
+    For each compute op whose activations come from `quant.dcast`, whose
+    weight is a quantized constant and whose result goes to a single
+    `quant.qcast`, builds the op on quantized types: the weight becomes an
+    `i8` constant (`quant.scast` to its quantized type), the bias an `i32`
+    constant `round_half_even(b / (S_in * S_w[c]))`. Region markers
+    (`qnt.quant_stub`, `qnt.dequant_stub`) are removed.
+
+    Before:
+    ```mlir
+    %x = quant.dcast %xq : ... to tensor<1x4xf32>
+    %y = qnt.linear %x, %w, %b : ...
+    %yq = quant.qcast %y : tensor<1x2xf32> to tensor<1x2x!quant.uniform<u8:f32, 0.1:3>>
+    ```
+    After:
+    ```mlir
+    %yq = qnt.linear %xq, %wq, %bq : (tensor<1x4x!quant.uniform<...>>, ...)
+    ```
+  }];
+  let dependentDialects = ["::mlir::quant::QuantDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+#endif // QNT_TRANSFORMS_PASSES_TD

@@ -1,0 +1,572 @@
+//===- QntToRuntime.cpp - --qnt-lower-to-runtime --------------------------===//
+//
+// Lowers qnt compute ops, observers, fake-quant and quant casts to calls into
+// the C runtime (runtime/include/qnt/Runtime.h). Quantized tensors become
+// tensors of their storage type. Each call site gets its own handle global
+// (the runtime's kernel cache) and constant parameter arrays.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qnt/Conversion/Passes.h"
+#include "qnt/Calibration/QParams.h"
+#include "qnt/Dialect/Qnt/QntOps.h"
+#include "qnt/Runtime.h"
+
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+namespace qnt {
+#define GEN_PASS_DEF_QNTLOWERTORUNTIMEPASS
+#include "qnt/Conversion/Passes.h.inc"
+} // namespace qnt
+
+using namespace mlir;
+using namespace qnt;
+
+//===----------------------------------------------------------------------===//
+// Type conversion
+//===----------------------------------------------------------------------===//
+
+QuantStorageTypeConverter::QuantStorageTypeConverter() {
+  addConversion([](Type type) { return type; });
+  addConversion([](RankedTensorType type) -> Type {
+    if (auto qtype = dyn_cast<quant::QuantizedType>(type.getElementType()))
+      return type.clone(qtype.getStorageType());
+    return type;
+  });
+}
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Building runtime calls
+//===----------------------------------------------------------------------===//
+
+/// Views a runtime parameter struct (all int64_t fields) as an array.
+template <typename Params>
+static ArrayRef<int64_t> asArray(const Params &params) {
+  static_assert(sizeof(Params) % sizeof(int64_t) == 0 &&
+                    std::is_standard_layout_v<Params>,
+                "runtime parameter structs hold only int64_t fields");
+  return {reinterpret_cast<const int64_t *>(&params),
+          sizeof(Params) / sizeof(int64_t)};
+}
+
+/// Creates the globals, pointers and declarations of runtime calls.
+class RuntimeCallBuilder {
+public:
+  RuntimeCallBuilder(ModuleOp module) : module(module) {}
+
+  /// A raw pointer to the data of `tensor` (already of storage type).
+  Value getPointer(OpBuilder &b, Location loc, Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType,
+                                                     tensor, /*read_only=*/true);
+    return getBufferPointer(b, loc, buffer);
+  }
+
+  /// A fresh output buffer of `type` and a pointer to it.
+  std::pair<Value, Value> allocate(OpBuilder &b, Location loc,
+                                   RankedTensorType type) {
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = memref::AllocOp::create(b, loc, memrefType,
+                                           b.getI64IntegerAttr(64));
+    return {buffer, getBufferPointer(b, loc, buffer)};
+  }
+
+  /// The output buffer as a tensor again.
+  Value toTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                 Value buffer) {
+    return bufferization::ToTensorOp::create(b, loc, type, buffer,
+                                             /*restrict=*/true,
+                                             /*writable=*/true);
+  }
+
+  /// A zero-initialized handle slot for one call site.
+  Value getHandleSlot(OpBuilder &b, Location loc) {
+    auto type = MemRefType::get({1}, b.getI64Type());
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get({1}, b.getI64Type()), int64_t(0));
+    return getGlobalPointer(b, loc, "__qnt_handle", type, init,
+                            /*constant=*/false);
+  }
+
+  Value getI64Array(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
+    auto type = MemRefType::get({(int64_t)values.size()}, b.getI64Type());
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get(type.getShape(), b.getI64Type()), values);
+    return getGlobalPointer(b, loc, "__qnt_params", type, init, true);
+  }
+
+  Value getF32Array(OpBuilder &b, Location loc, ArrayRef<float> values) {
+    auto type = MemRefType::get({(int64_t)values.size()}, b.getF32Type());
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get(type.getShape(), b.getF32Type()), values);
+    return getGlobalPointer(b, loc, "__qnt_fparams", type, init, true);
+  }
+
+  /// A NUL-terminated string constant.
+  Value getString(OpBuilder &b, Location loc, StringRef text) {
+    SmallVector<int8_t> bytes(text.begin(), text.end());
+    bytes.push_back(0);
+    auto type = MemRefType::get({(int64_t)bytes.size()}, b.getI8Type());
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get(type.getShape(), b.getI8Type()),
+        ArrayRef<int8_t>(bytes));
+    return getGlobalPointer(b, loc, "__qnt_str", type, init, true);
+  }
+
+  /// Calls `name(args...)`, declaring it (all pointer arguments) if needed.
+  void call(OpBuilder &b, Location loc, StringRef name, ValueRange args) {
+    auto ptr = LLVM::LLVMPointerType::get(b.getContext());
+    SmallVector<Type> argTypes(args.size(), ptr);
+    auto fnType = b.getFunctionType(argTypes, {});
+    if (!module.lookupSymbol<func::FuncOp>(name)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      auto fn = func::FuncOp::create(b, loc, name, fnType);
+      fn.setPrivate();
+    }
+    func::CallOp::create(b, loc, name, TypeRange(), args);
+  }
+
+private:
+  Value getBufferPointer(OpBuilder &b, Location loc, Value buffer) {
+    Value index =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+    return LLVM::IntToPtrOp::create(
+        b, loc, LLVM::LLVMPointerType::get(b.getContext()), i64);
+  }
+
+  Value getGlobalPointer(OpBuilder &b, Location loc, StringRef prefix,
+                         MemRefType type, Attribute init, bool constant) {
+    std::string name = (prefix + "_" + Twine(counter++)).str();
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"), type,
+                               init, constant,
+                               /*alignment=*/b.getI64IntegerAttr(64));
+    }
+    Value global = memref::GetGlobalOp::create(b, loc, type, name);
+    return getBufferPointer(b, loc, global);
+  }
+
+  ModuleOp module;
+  int64_t counter = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Quantization parameters of tensors
+//===----------------------------------------------------------------------===//
+
+static int64_t getRuntimeDType(Type type) {
+  Type element = getElementTypeOrSelf(type);
+  if (element.isF32())
+    return QNT_RT_F32;
+  if (auto qtype = dyn_cast<quant::QuantizedType>(element)) {
+    if (qtype.getStorageTypeIntegralWidth() == 32)
+      return QNT_RT_S32;
+    return qtype.isSigned() ? QNT_RT_S8 : QNT_RT_U8;
+  }
+  if (element.isInteger(32))
+    return QNT_RT_S32;
+  return -1;
+}
+
+static quant::UniformQuantizedType getUniformType(Type type) {
+  return dyn_cast<quant::UniformQuantizedType>(getElementTypeOrSelf(type));
+}
+
+/// Scales and zero points of a quantized tensor, in the runtime's
+/// [outer, channels, inner] view.
+struct QuantLayout {
+  qnt_rt_quant_params params;
+  SmallVector<float> scales;
+  SmallVector<int64_t> zeroPoints;
+};
+
+static QuantLayout getQuantLayout(RankedTensorType type) {
+  auto qtype = cast<quant::QuantizedType>(type.getElementType());
+  QuantLayout layout;
+  int64_t axis = -1;
+  if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(qtype)) {
+    axis = perAxis.getQuantizedDimension();
+    for (double s : perAxis.getScales())
+      layout.scales.push_back(static_cast<float>(s));
+    layout.zeroPoints.assign(perAxis.getZeroPoints().begin(),
+                             perAxis.getZeroPoints().end());
+  } else {
+    auto uniform = cast<quant::UniformQuantizedType>(qtype);
+    layout.scales = {static_cast<float>(uniform.getScale())};
+    layout.zeroPoints = {uniform.getZeroPoint()};
+  }
+  int64_t outer = 1, channels = 1, inner = 1;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    int64_t size = type.getDimSize(d);
+    if (axis < 0 || d < axis)
+      outer *= size;
+    else if (d == axis)
+      channels = size;
+    else
+      inner *= size;
+  }
+  layout.params = {outer,
+                   channels,
+                   inner,
+                   getRuntimeDType(type),
+                   qtype.getStorageTypeMin(),
+                   qtype.getStorageTypeMax()};
+  return layout;
+}
+
+/// Integer bounds of the output once the fused activation's float bounds
+/// are mapped through the output's scale and zero point.
+static std::pair<int64_t, int64_t>
+getQuantizedActivationRange(std::pair<float, float> bounds,
+                            quant::UniformQuantizedType out) {
+  int64_t lo = out.getStorageTypeMin(), hi = out.getStorageTypeMax();
+  float inverse = 1.0f / static_cast<float>(out.getScale());
+  if (std::isfinite(bounds.first))
+    lo = std::max<int64_t>(lo, out.getZeroPoint() +
+                                   (int64_t)roundHalfToEven(bounds.first *
+                                                            inverse));
+  if (std::isfinite(bounds.second))
+    hi = std::min<int64_t>(hi, out.getZeroPoint() +
+                                   (int64_t)roundHalfToEven(bounds.second *
+                                                            inverse));
+  return {lo, std::max(lo, hi)};
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy>
+struct RuntimePattern : OpConversionPattern<OpTy> {
+  RuntimePattern(const TypeConverter &converter, MLIRContext *ctx,
+                 RuntimeCallBuilder &calls)
+      : OpConversionPattern<OpTy>(converter, ctx), calls(calls) {}
+
+  RankedTensorType convertTensor(Type type) const {
+    return cast<RankedTensorType>(this->getTypeConverter()->convertType(type));
+  }
+
+  RuntimeCallBuilder &calls;
+};
+
+/// Fields common to conv2d and linear: dtypes, zero points, integer clamp
+/// bounds, requantization multipliers M[c] = S_in * S_w[c] / S_out, and the
+/// float activation of float kernels (fparams[0..1]).
+template <typename Params>
+static LogicalResult fillWeightedOpParams(QuantizableOpInterface op,
+                                          Params &p,
+                                          SmallVector<float> &fparams) {
+  Value input = op.getActivationOperands()[0]->get();
+  Value weight = op.getWeightOperand()->get();
+  OpOperand *bias = op.getBiasOperand();
+  Type resultType = op->getResult(0).getType();
+  auto bounds = op.getFusedActivationBounds();
+  p.src_dtype = getRuntimeDType(input.getType());
+  p.wei_dtype = getRuntimeDType(weight.getType());
+  p.dst_dtype = getRuntimeDType(resultType);
+  fparams = {bounds.first, bounds.second};
+
+  if (p.src_dtype == QNT_RT_F32) {
+    p.bias_kind = bias ? QNT_RT_BIAS_F32 : QNT_RT_BIAS_NONE;
+    switch (op.getFusedActivation()) {
+    case Activation::none:
+      p.activation = QNT_RT_ACT_NONE;
+      break;
+    case Activation::relu:
+      p.activation = QNT_RT_ACT_RELU;
+      break;
+    case Activation::relu6:
+    case Activation::clamp:
+      p.activation = QNT_RT_ACT_CLAMP;
+      break;
+    }
+    p.num_scales = 0;
+    return success();
+  }
+
+  if (bias && !getElementTypeOrSelf(bias->get().getType()).isInteger(32))
+    return op.emitOpError("the onednn backend needs an i32 bias on "
+                          "quantized ops (run --qnt-convert)");
+  auto in = getUniformType(input.getType());
+  auto out = getUniformType(resultType);
+  p.bias_kind = bias ? QNT_RT_BIAS_S32 : QNT_RT_BIAS_NONE;
+  p.activation = QNT_RT_ACT_NONE;
+  p.src_zp = in.getZeroPoint();
+  p.src_qmin = in.getStorageTypeMin();
+  p.src_qmax = in.getStorageTypeMax();
+  p.dst_zp = out.getZeroPoint();
+  std::tie(p.dst_qmin, p.dst_qmax) = getQuantizedActivationRange(bounds, out);
+  QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
+  p.num_scales = w.scales.size();
+  for (float ws : w.scales)
+    fparams.push_back(static_cast<float>(
+        (double)(float)in.getScale() * ws / (double)(float)out.getScale()));
+  return success();
+}
+
+/// conv2d / linear: kernel(handle, params, fparams, src, weight, bias, dst).
+template <typename OpTy>
+struct WeightedOpLowering : RuntimePattern<OpTy> {
+  using RuntimePattern<OpTy>::RuntimePattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto [params, name] = getShapeParams(op);
+    SmallVector<float> fparams;
+    if (failed(fillWeightedOpParams(
+            cast<QuantizableOpInterface>(op.getOperation()), params,
+            fparams)))
+      return failure();
+
+    RuntimeCallBuilder &calls = this->calls;
+    RankedTensorType resultType = this->convertTensor(op.getType());
+    auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
+    auto null = LLVM::ZeroOp::create(
+        rewriter, loc, LLVM::LLVMPointerType::get(op.getContext()));
+    Value bias = adaptor.getBias()
+                     ? calls.getPointer(rewriter, loc, adaptor.getBias())
+                     : Value(null);
+    calls.call(rewriter, loc, name,
+               {calls.getHandleSlot(rewriter, loc),
+                calls.getI64Array(rewriter, loc, asArray(params)),
+                calls.getF32Array(rewriter, loc, fparams),
+                calls.getPointer(rewriter, loc, adaptor.getInput()),
+                calls.getPointer(rewriter, loc, adaptor.getWeight()), bias,
+                dst});
+    rewriter.replaceOp(op, calls.toTensor(rewriter, loc, resultType, buffer));
+    return success();
+  }
+
+  static std::pair<qnt_rt_conv2d_params, StringRef>
+  getShapeParams(Conv2DOp op) {
+    qnt_rt_conv2d_params p{};
+    ArrayRef<int64_t> in = op.getInput().getType().getShape();
+    ArrayRef<int64_t> w = op.getWeight().getType().getShape();
+    ArrayRef<int64_t> out = op.getOutput().getType().getShape();
+    p.n = in[0], p.h = in[1], p.w = in[2], p.c = in[3];
+    p.oc = w[0], p.kh = w[1], p.kw = w[2];
+    p.oh = out[1], p.ow = out[2];
+    p.stride_h = op.getStride()[0], p.stride_w = op.getStride()[1];
+    p.pad_top = op.getPad()[0], p.pad_bottom = op.getPad()[1];
+    p.pad_left = op.getPad()[2], p.pad_right = op.getPad()[3];
+    p.dilation_h = op.getDilation()[0], p.dilation_w = op.getDilation()[1];
+    p.groups = op.getGroups();
+    return {p, "qnt_rt_conv2d"};
+  }
+
+  static std::pair<qnt_rt_linear_params, StringRef>
+  getShapeParams(LinearOp op) {
+    qnt_rt_linear_params p{};
+    ArrayRef<int64_t> in = op.getInput().getType().getShape();
+    p.m = in[0], p.k = in[1];
+    p.n = op.getWeight().getType().getDimSize(0);
+    return {p, "qnt_rt_linear"};
+  }
+};
+
+struct AddLowering : RuntimePattern<AddOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult
+  matchAndRewrite(AddOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    qnt_rt_add_params p{};
+    p.numel = op.getType().getNumElements();
+    p.dtype = getRuntimeDType(op.getType());
+    p.relu = op.getActivation() == Activation::relu;
+    SmallVector<float> fparams = {1.0f, 1.0f, 1.0f};
+    if (auto out = getUniformType(op.getType())) {
+      auto a = getUniformType(op.getLhs().getType());
+      auto b = getUniformType(op.getRhs().getType());
+      p.a_zp = a.getZeroPoint(), p.b_zp = b.getZeroPoint();
+      p.dst_zp = out.getZeroPoint();
+      p.dst_qmin = out.getStorageTypeMin(), p.dst_qmax = out.getStorageTypeMax();
+      fparams = {(float)a.getScale(), (float)b.getScale(),
+                 (float)out.getScale()};
+    }
+    RankedTensorType resultType = convertTensor(op.getType());
+    auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
+    calls.call(rewriter, loc, "qnt_rt_add",
+               {calls.getHandleSlot(rewriter, loc),
+                calls.getI64Array(rewriter, loc, asArray(p)),
+                calls.getF32Array(rewriter, loc, fparams),
+                calls.getPointer(rewriter, loc, adaptor.getLhs()),
+                calls.getPointer(rewriter, loc, adaptor.getRhs()), dst});
+    rewriter.replaceOp(op, calls.toTensor(rewriter, loc, resultType, buffer));
+    return success();
+  }
+};
+
+/// quant.qcast / quant.dcast / qnt.fake_quant: one elementwise runtime call
+/// with the (per-tensor or per-axis) scales and zero points of `qtype`.
+static Value lowerElementwiseQuant(ConversionPatternRewriter &rewriter,
+                                   RuntimeCallBuilder &calls, Location loc,
+                                   StringRef name, RankedTensorType qtype,
+                                   Value src, RankedTensorType resultType) {
+  QuantLayout layout = getQuantLayout(qtype);
+  auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
+  calls.call(rewriter, loc, name,
+             {calls.getHandleSlot(rewriter, loc),
+              calls.getI64Array(rewriter, loc, asArray(layout.params)),
+              calls.getF32Array(rewriter, loc, layout.scales),
+              calls.getI64Array(rewriter, loc, layout.zeroPoints),
+              calls.getPointer(rewriter, loc, src), dst});
+  return calls.toTensor(rewriter, loc, resultType, buffer);
+}
+
+struct QuantizeCastLowering : RuntimePattern<quant::QuantizeCastOp> {
+  using RuntimePattern::RuntimePattern;
+  LogicalResult
+  matchAndRewrite(quant::QuantizeCastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto qtype = cast<RankedTensorType>(op.getType());
+    rewriter.replaceOp(op, lowerElementwiseQuant(
+                               rewriter, calls, op.getLoc(), "qnt_rt_quantize",
+                               qtype, adaptor.getInput(), convertTensor(qtype)));
+    return success();
+  }
+};
+
+struct DequantizeCastLowering : RuntimePattern<quant::DequantizeCastOp> {
+  using RuntimePattern::RuntimePattern;
+  LogicalResult
+  matchAndRewrite(quant::DequantizeCastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto qtype = cast<RankedTensorType>(op.getInput().getType());
+    rewriter.replaceOp(
+        op, lowerElementwiseQuant(rewriter, calls, op.getLoc(),
+                                  "qnt_rt_dequantize", qtype,
+                                  adaptor.getInput(),
+                                  cast<RankedTensorType>(op.getType())));
+    return success();
+  }
+};
+
+struct FakeQuantLowering : RuntimePattern<FakeQuantOp> {
+  using RuntimePattern::RuntimePattern;
+  LogicalResult
+  matchAndRewrite(FakeQuantOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QSpecAttr qspec = op.getQspec();
+    unsigned flags = qspec.isSigned() ? quant::QuantizationFlags::Signed : 0;
+    Type storage = rewriter.getI8Type(), f32 = rewriter.getF32Type();
+    SmallVector<double> scales(op.getScale().begin(), op.getScale().end());
+    Type element;
+    if (auto axis = qspec.getAxis())
+      element = quant::UniformQuantizedPerAxisType::get(
+          flags, storage, f32, scales, op.getZeroPoint(), *axis,
+          qspec.getQuantMin(), qspec.getQuantMax());
+    else
+      element = quant::UniformQuantizedType::get(
+          flags, storage, f32, scales[0], op.getZeroPoint()[0],
+          qspec.getQuantMin(), qspec.getQuantMax());
+    auto type = cast<RankedTensorType>(op.getType());
+    rewriter.replaceOp(op, lowerElementwiseQuant(rewriter, calls, op.getLoc(),
+                                                 "qnt_rt_fake_quant",
+                                                 type.clone(element),
+                                                 adaptor.getInput(), type));
+    return success();
+  }
+};
+
+struct ObserveLowering : RuntimePattern<ObserveOp> {
+  using RuntimePattern::RuntimePattern;
+  LogicalResult
+  matchAndRewrite(ObserveOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    qnt_rt_observe_params p{1, 1, type.getNumElements(), QNT_RT_OBS_MINMAX};
+    if (auto axis = op.getQspec().getAxis()) {
+      p.outer = 1;
+      for (int64_t d = 0; d < *axis; ++d)
+        p.outer *= type.getDimSize(d);
+      p.channels = type.getDimSize(*axis);
+      p.inner = type.getNumElements() / (p.outer * p.channels);
+      p.kind = QNT_RT_OBS_PER_CHANNEL_MINMAX;
+    }
+    calls.call(rewriter, loc, "qnt_rt_observe",
+               {calls.getHandleSlot(rewriter, loc),
+                calls.getI64Array(rewriter, loc, asArray(p)),
+                calls.getString(rewriter, loc, op.getId()),
+                calls.getPointer(rewriter, loc, adaptor.getInput())});
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
+/// Ops that vanish: region markers and storage casts (both sides already
+/// have the storage type).
+template <typename OpTy>
+struct ForwardOperand : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, adaptor.getOperands()[0]);
+    return success();
+  }
+};
+
+struct QntLowerToRuntimePass
+    : qnt::impl::QntLowerToRuntimePassBase<QntLowerToRuntimePass> {
+  using QntLowerToRuntimePassBase::QntLowerToRuntimePassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (backend != "onednn") {
+      module.emitError("unsupported backend '")
+          << backend << "'; expected: onednn";
+      return signalPassFailure();
+    }
+    MLIRContext *ctx = &getContext();
+    QuantStorageTypeConverter converter;
+    RuntimeCallBuilder calls(module);
+    RewritePatternSet patterns(ctx);
+    populateQntToRuntimePatterns(converter, patterns);
+    patterns.add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
+                 AddLowering, QuantizeCastLowering, DequantizeCastLowering,
+                 FakeQuantLowering, ObserveLowering>(converter, ctx, calls);
+
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<QntDialect, quant::QuantDialect>();
+    target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
+      return converter.isSignatureLegal(op.getFunctionType()) &&
+             converter.isLegal(&op.getBody());
+    });
+    target.markUnknownOpDynamicallyLegal(
+        [&](Operation *op) { return converter.isLegal(op); });
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
+                                       RewritePatternSet &patterns) {
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
+               ForwardOperand<quant::StorageCastOp>>(converter, ctx);
+  populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
+                                                                 converter);
+  populateCallOpTypeConversionPattern(patterns, converter);
+  populateReturnOpTypeConversionPattern(patterns, converter);
+}

@@ -1,0 +1,54 @@
+//===- QntDialect.cpp - qnt dialect registration --------------------------===//
+
+#include "qnt/Dialect/Qnt/QntOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace qnt;
+
+#include "qnt/Dialect/Qnt/QntOpsDialect.cpp.inc"
+#include "qnt/Dialect/Qnt/QntOpsEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "qnt/Dialect/Qnt/QntOpsAttributes.cpp.inc"
+
+void QntDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "qnt/Dialect/Qnt/QntOpsAttributes.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "qnt/Dialect/Qnt/QntOps.cpp.inc"
+      >();
+}
+
+static std::pair<int64_t, int64_t> getStorageRange(QuantDType dtype) {
+  switch (dtype) {
+  case QuantDType::u8:
+    return {0, 255};
+  case QuantDType::s8:
+    return {-128, 127};
+  }
+  llvm_unreachable("unknown QuantDType");
+}
+
+LogicalResult QSpecAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                QuantDType dtype, int64_t quantMin,
+                                int64_t quantMax, QuantScheme scheme,
+                                std::optional<int64_t> axis) {
+  auto [lo, hi] = getStorageRange(dtype);
+  if (quantMin < lo || quantMax > hi)
+    return emitError() << "quant range [" << quantMin << ", " << quantMax
+                       << "] exceeds the " << stringifyQuantDType(dtype)
+                       << " range [" << lo << ", " << hi << "]";
+  if (quantMin >= quantMax)
+    return emitError() << "quant_min (" << quantMin
+                       << ") must be less than quant_max (" << quantMax << ")";
+  if (axis && *axis < 0)
+    return emitError() << "axis must be non-negative, got " << *axis;
+  return success();
+}

@@ -1,0 +1,381 @@
+//===- QntOps.cpp - qnt operations and their verifiers --------------------===//
+
+#include "qnt/Dialect/Qnt/QntOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace qnt;
+namespace quant = mlir::quant;
+
+#include "qnt/Dialect/Qnt/QntInterfaces.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "qnt/Dialect/Qnt/QntOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+std::pair<float, float> qnt::getActivationBounds(Activation activation,
+                                                 std::optional<float> clampMin,
+                                                 std::optional<float> clampMax) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  switch (activation) {
+  case Activation::none:
+    return {-inf, inf};
+  case Activation::relu:
+    return {0.0f, inf};
+  case Activation::relu6:
+    return {0.0f, 6.0f};
+  case Activation::clamp:
+    return {clampMin.value_or(-inf), clampMax.value_or(inf)};
+  }
+  llvm_unreachable("unknown activation");
+}
+
+static std::optional<float> toFloat(std::optional<APFloat> value) {
+  if (!value)
+    return std::nullopt;
+  return value->convertToFloat();
+}
+
+bool qnt::isQuantizedTensor(Type type) {
+  return isa<quant::QuantizedType>(getElementTypeOrSelf(type));
+}
+
+/// Checks the fused activation attributes shared by the compute ops.
+static LogicalResult verifyActivation(Operation *op, Activation activation,
+                                      std::optional<float> clampMin,
+                                      std::optional<float> clampMax) {
+  bool hasBounds = clampMin || clampMax;
+  if (activation != Activation::clamp) {
+    if (hasBounds)
+      return op->emitOpError("clamp_min/clamp_max are only allowed with "
+                             "activation = clamp");
+    return success();
+  }
+  if (!clampMin || !clampMax)
+    return op->emitOpError("activation = clamp requires clamp_min and "
+                           "clamp_max");
+  if (std::isnan(*clampMin) || std::isnan(*clampMax) || *clampMin > *clampMax)
+    return op->emitOpError("clamp_min (")
+           << *clampMin << ") must not exceed clamp_max (" << *clampMax << ")";
+  return success();
+}
+
+/// A per-tensor uniform quantized type expressed in f32, or null.
+static quant::UniformQuantizedType getPerTensorType(Type type) {
+  auto qtype =
+      dyn_cast<quant::UniformQuantizedType>(getElementTypeOrSelf(type));
+  if (qtype && !qtype.getExpressedType().isF32())
+    return nullptr;
+  return qtype;
+}
+
+/// Type rules shared by conv2d and linear: all float, or quantized input and
+/// output per tensor, a symmetric i8 weight (per tensor or per output
+/// channel on `weightAxis`) and an i32 or f32 bias.
+static LogicalResult verifyWeightedOpTypes(Operation *op, Value input,
+                                           Value weight, Value bias,
+                                           Value output, int64_t weightAxis) {
+  Type inElt = getElementTypeOrSelf(input.getType());
+  Type wElt = getElementTypeOrSelf(weight.getType());
+  Type outElt = getElementTypeOrSelf(output.getType());
+  Type biasElt = bias ? getElementTypeOrSelf(bias.getType()) : Type();
+
+  if (inElt.isF32() && wElt.isF32() && outElt.isF32()) {
+    if (biasElt && !biasElt.isF32())
+      return op->emitOpError("float op requires an f32 bias, got ") << biasElt;
+    return success();
+  }
+  if (!isQuantizedTensor(input.getType()) ||
+      !isQuantizedTensor(weight.getType()) ||
+      !isQuantizedTensor(output.getType()))
+    return op->emitOpError("input, weight and output must be all f32 or all "
+                           "quantized");
+  if (!getPerTensorType(input.getType()))
+    return op->emitOpError("quantized input must be per-tensor "
+                           "!quant.uniform expressed in f32");
+  if (!getPerTensorType(output.getType()))
+    return op->emitOpError("quantized output must be per-tensor "
+                           "!quant.uniform expressed in f32");
+
+  auto wq = cast<quant::QuantizedType>(wElt);
+  if (!wq.isSigned() || wq.getStorageTypeIntegralWidth() != 8)
+    return op->emitOpError("quantized weight must have signed i8 storage");
+  if (auto perTensor = dyn_cast<quant::UniformQuantizedType>(wq)) {
+    if (perTensor.getZeroPoint() != 0)
+      return op->emitOpError("quantized weight must be symmetric (zero "
+                             "point 0), got ")
+             << perTensor.getZeroPoint();
+  } else if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(wq)) {
+    if (perAxis.getQuantizedDimension() != weightAxis)
+      return op->emitOpError("per-axis weight must be quantized along its "
+                             "output-channel axis ")
+             << weightAxis << ", got " << perAxis.getQuantizedDimension();
+    if (llvm::any_of(perAxis.getZeroPoints(), [](int64_t z) { return z; }))
+      return op->emitOpError("quantized weight must be symmetric (zero "
+                             "points 0)");
+  } else {
+    return op->emitOpError("quantized weight must be !quant.uniform");
+  }
+  if (biasElt && !biasElt.isInteger(32) && !biasElt.isF32())
+    return op->emitOpError("quantized op requires an i32 or f32 bias, got ")
+           << biasElt;
+  return success();
+}
+
+static LogicalResult verifyBiasShape(Operation *op, Value bias,
+                                     int64_t channels) {
+  if (!bias)
+    return success();
+  auto type = cast<RankedTensorType>(bias.getType());
+  if (type.getRank() != 1 || type.getDimSize(0) != channels)
+    return op->emitOpError("bias must have shape [")
+           << channels << "], got " << type;
+  return success();
+}
+
+static LogicalResult verifyRank(Operation *op, StringRef what, Value value,
+                                int64_t rank) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() != rank)
+    return op->emitOpError() << what << " must have rank " << rank << ", got "
+                             << type;
+  if (!type.hasStaticShape())
+    return op->emitOpError() << what << " must have a static shape, got "
+                             << type;
+  return success();
+}
+
+/// Sets `activation` and its clamp bounds on conv2d / linear.
+template <typename OpTy>
+static void setClampedActivation(OpTy op, Activation activation,
+                                 std::optional<float> clampMin,
+                                 std::optional<float> clampMax) {
+  Builder b(op.getContext());
+  op.setActivation(activation);
+  op.setClampMinAttr(clampMin ? b.getF32FloatAttr(*clampMin) : FloatAttr());
+  op.setClampMaxAttr(clampMax ? b.getF32FloatAttr(*clampMax) : FloatAttr());
+}
+
+//===----------------------------------------------------------------------===//
+// ObserveOp / FakeQuantOp
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyAxis(Operation *op, QSpecAttr qspec, Type type) {
+  if (!qspec.getAxis())
+    return success();
+  int64_t rank = cast<RankedTensorType>(type).getRank();
+  if (*qspec.getAxis() >= rank)
+    return op->emitOpError("qspec axis ")
+           << *qspec.getAxis() << " is out of range for rank " << rank;
+  return success();
+}
+
+LogicalResult ObserveOp::verify() {
+  if (!isa<RankedTensorType>(getInput().getType()))
+    return emitOpError("requires a ranked tensor");
+  if (getId().empty())
+    return emitOpError("requires a non-empty id");
+  bool perChannelKind = getKind() == ObserverKind::per_channel_minmax;
+  if (perChannelKind != getQspec().isPerChannel())
+    return emitOpError("observer kind '")
+           << stringifyObserverKind(getKind()) << "' "
+           << (perChannelKind ? "requires" : "must not have")
+           << " a qspec axis";
+  return verifyAxis(*this, getQspec(), getInput().getType());
+}
+
+LogicalResult FakeQuantOp::verify() {
+  auto type = dyn_cast<RankedTensorType>(getInput().getType());
+  if (!type)
+    return emitOpError("requires a ranked tensor");
+  if (failed(verifyAxis(*this, getQspec(), type)))
+    return failure();
+  size_t expected = 1;
+  if (auto axis = getQspec().getAxis())
+    expected = type.getDimSize(*axis);
+  if (getScale().size() != expected || getZeroPoint().size() != expected)
+    return emitOpError("expects ")
+           << expected << " scale(s) and zero point(s), got "
+           << getScale().size() << " and " << getZeroPoint().size();
+  for (float s : getScale())
+    if (!(s > 0.0f) || std::isinf(s))
+      return emitOpError("scales must be positive and finite, got ") << s;
+  for (int64_t z : getZeroPoint())
+    if (z < getQspec().getQuantMin() || z > getQspec().getQuantMax())
+      return emitOpError("zero point ")
+             << z << " is outside the quant range ["
+             << getQspec().getQuantMin() << ", " << getQspec().getQuantMax()
+             << "]";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Conv2DOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2DOp::verify() {
+  if (failed(verifyRank(*this, "input", getInput(), 4)) ||
+      failed(verifyRank(*this, "weight", getWeight(), 4)) ||
+      failed(verifyRank(*this, "output", getOutput(), 4)))
+    return failure();
+  if (getStride().size() != 2 || getDilation().size() != 2 ||
+      getPad().size() != 4)
+    return emitOpError("expects 2 strides, 2 dilations and 4 paddings "
+                       "[top, bottom, left, right]");
+  if (llvm::any_of(getStride(), [](int64_t s) { return s < 1; }) ||
+      llvm::any_of(getDilation(), [](int64_t d) { return d < 1; }))
+    return emitOpError("strides and dilations must be at least 1");
+  if (llvm::any_of(getPad(), [](int64_t p) { return p < 0; }))
+    return emitOpError("paddings must be non-negative");
+
+  ArrayRef<int64_t> in = getInput().getType().getShape();
+  ArrayRef<int64_t> w = getWeight().getType().getShape();
+  ArrayRef<int64_t> out = getOutput().getType().getShape();
+  int64_t groups = getGroups();
+  if (groups < 1 || in[3] % groups || w[0] % groups)
+    return emitOpError("groups (")
+           << groups << ") must divide the input channels (" << in[3]
+           << ") and the output channels (" << w[0] << ")";
+  if (w[3] != in[3] / groups)
+    return emitOpError("weight (OHWI) has ")
+           << w[3] << " input channels, expected " << in[3] / groups;
+
+  int64_t expected[4] = {in[0], 0, 0, w[0]};
+  for (int i = 0; i < 2; ++i) {
+    int64_t padded = in[1 + i] + getPad()[2 * i] + getPad()[2 * i + 1];
+    int64_t window = getDilation()[i] * (w[1 + i] - 1) + 1;
+    if (padded < window)
+      return emitOpError("kernel window (")
+             << window << ") exceeds the padded input (" << padded << ")";
+    expected[1 + i] = (padded - window) / getStride()[i] + 1;
+  }
+  if (ArrayRef<int64_t>(expected) != out)
+    return emitOpError("output shape must be [")
+           << expected[0] << ", " << expected[1] << ", " << expected[2] << ", "
+           << expected[3] << "], got " << getOutput().getType();
+  if (failed(verifyBiasShape(*this, getBias(), w[0])))
+    return failure();
+  if (failed(verifyActivation(*this, getActivation(), toFloat(getClampMin()),
+                              toFloat(getClampMax()))))
+    return failure();
+  return verifyWeightedOpTypes(*this, getInput(), getWeight(), getBias(),
+                               getOutput(), /*weightAxis=*/0);
+}
+
+SmallVector<OpOperand *> Conv2DOp::getActivationOperands() {
+  return {&getInputMutable()};
+}
+OpOperand *Conv2DOp::getWeightOperand() { return &getWeightMutable(); }
+OpOperand *Conv2DOp::getBiasOperand() {
+  return getBias() ? &getBiasMutable()[0] : nullptr;
+}
+bool Conv2DOp::canFuseActivation(Activation) { return true; }
+Activation Conv2DOp::getFusedActivation() { return getActivation(); }
+std::pair<float, float> Conv2DOp::getFusedActivationBounds() {
+  return getActivationBounds(getActivation(), toFloat(getClampMin()), toFloat(getClampMax()));
+}
+void Conv2DOp::setFusedActivation(Activation activation,
+                                  std::optional<float> clampMin,
+                                  std::optional<float> clampMax) {
+  setClampedActivation(*this, activation, clampMin, clampMax);
+}
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  if (failed(verifyRank(*this, "input", getInput(), 2)) ||
+      failed(verifyRank(*this, "weight", getWeight(), 2)) ||
+      failed(verifyRank(*this, "output", getOutput(), 2)))
+    return failure();
+  ArrayRef<int64_t> in = getInput().getType().getShape();
+  ArrayRef<int64_t> w = getWeight().getType().getShape();
+  ArrayRef<int64_t> out = getOutput().getType().getShape();
+  if (w[1] != in[1])
+    return emitOpError("weight [N, K] has K = ")
+           << w[1] << ", but the input has K = " << in[1];
+  if (out[0] != in[0] || out[1] != w[0])
+    return emitOpError("output shape must be [")
+           << in[0] << ", " << w[0] << "], got " << getOutput().getType();
+  if (failed(verifyBiasShape(*this, getBias(), w[0])))
+    return failure();
+  if (failed(verifyActivation(*this, getActivation(), toFloat(getClampMin()),
+                              toFloat(getClampMax()))))
+    return failure();
+  return verifyWeightedOpTypes(*this, getInput(), getWeight(), getBias(),
+                               getOutput(), /*weightAxis=*/0);
+}
+
+SmallVector<OpOperand *> LinearOp::getActivationOperands() {
+  return {&getInputMutable()};
+}
+OpOperand *LinearOp::getWeightOperand() { return &getWeightMutable(); }
+OpOperand *LinearOp::getBiasOperand() {
+  return getBias() ? &getBiasMutable()[0] : nullptr;
+}
+bool LinearOp::canFuseActivation(Activation) { return true; }
+Activation LinearOp::getFusedActivation() { return getActivation(); }
+std::pair<float, float> LinearOp::getFusedActivationBounds() {
+  return getActivationBounds(getActivation(), toFloat(getClampMin()), toFloat(getClampMax()));
+}
+void LinearOp::setFusedActivation(Activation activation,
+                                  std::optional<float> clampMin,
+                                  std::optional<float> clampMax) {
+  setClampedActivation(*this, activation, clampMin, clampMax);
+}
+
+//===----------------------------------------------------------------------===//
+// AddOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AddOp::verify() {
+  Type lhs = getLhs().getType(), rhs = getRhs().getType(),
+       out = getOutput().getType();
+  if (cast<ShapedType>(lhs).getShape() != cast<ShapedType>(rhs).getShape() ||
+      cast<ShapedType>(lhs).getShape() != cast<ShapedType>(out).getShape())
+    return emitOpError("operands and result must have the same shape");
+  if (!canFuseActivation(getActivation()))
+    return emitOpError("activation must be none or relu, got ")
+           << stringifyActivation(getActivation());
+  if (getElementTypeOrSelf(lhs).isF32() && getElementTypeOrSelf(rhs).isF32() &&
+      getElementTypeOrSelf(out).isF32())
+    return success();
+  auto lq = getPerTensorType(lhs), rq = getPerTensorType(rhs),
+       oq = getPerTensorType(out);
+  if (!lq || !rq || !oq)
+    return emitOpError("operands and result must be all f32 or all "
+                       "per-tensor !quant.uniform expressed in f32");
+  if (lq.getStorageType() != oq.getStorageType() ||
+      rq.getStorageType() != oq.getStorageType() ||
+      lq.isSigned() != oq.isSigned() || rq.isSigned() != oq.isSigned())
+    return emitOpError("quantized operands and result must share one "
+                       "storage type");
+  return success();
+}
+
+SmallVector<OpOperand *> AddOp::getActivationOperands() {
+  return {&getLhsMutable(), &getRhsMutable()};
+}
+OpOperand *AddOp::getWeightOperand() { return nullptr; }
+OpOperand *AddOp::getBiasOperand() { return nullptr; }
+bool AddOp::canFuseActivation(Activation activation) {
+  return activation == Activation::none || activation == Activation::relu;
+}
+Activation AddOp::getFusedActivation() { return getActivation(); }
+std::pair<float, float> AddOp::getFusedActivationBounds() {
+  return getActivationBounds(getActivation(), std::nullopt, std::nullopt);
+}
+void AddOp::setFusedActivation(Activation activation, std::optional<float>,
+                               std::optional<float>) {
+  setActivation(activation);
+}

@@ -1,0 +1,82 @@
+//===- Pipelines.cpp - qnt pass pipelines ---------------------------------===//
+
+#include "qnt/Pipelines/Pipelines.h"
+
+#include "qnt/Conversion/Passes.h"
+#include "qnt/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Tosa/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void qnt::buildPTQPipeline(OpPassManager &pm,
+                           const PTQPipelineOptions &options) {
+  pm.addNestedPass<func::FuncOp>(createQntFusePass());
+  pm.addNestedPass<func::FuncOp>(
+      createQntPreparePass(QntPreparePassOptions{options.qconfig}));
+  if (options.stats.empty())
+    return;
+  pm.addPass(
+      createQntFoldCalibrationPass(QntFoldCalibrationPassOptions{options.stats}));
+  pm.addNestedPass<func::FuncOp>(createQntConvertPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  // Remaining TOSA (pooling, reshape, elementwise) to linalg on tensors.
+  OpPassManager &funcPm = pm.nest<func::FuncOp>();
+  funcPm.addPass(tosa::createTosaToLinalgNamed());
+  funcPm.addPass(createCanonicalizerPass());
+  funcPm.addPass(tosa::createTosaToLinalg());
+  funcPm.addPass(createTosaToArithPass());
+  funcPm.addPass(createTosaToTensorPass());
+
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferDeallocationPipelineOptions deallocOptions;
+  bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
+
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void qnt::buildLowerPipeline(OpPassManager &pm,
+                             const LowerPipelineOptions &options) {
+  pm.addPass(
+      createQntLowerToRuntimePass(QntLowerToRuntimePassOptions{options.backend}));
+  buildLowerToLLVMPipeline(pm);
+}
+
+void qnt::registerPipelines() {
+  PassPipelineRegistration<PTQPipelineOptions>(
+      "qnt-ptq-pipeline",
+      "Static post-training quantization: qnt-fuse, qnt-prepare and, given "
+      "stats=FILE, qnt-fold-calibration and qnt-convert",
+      buildPTQPipeline);
+  PassPipelineRegistration<>(
+      "qnt-lower-to-llvm",
+      "Bufferize and lower the remaining tensor/TOSA code to the llvm "
+      "dialect (after qnt-lower-to-runtime)",
+      buildLowerToLLVMPipeline);
+  PassPipelineRegistration<LowerPipelineOptions>(
+      "qnt-lower-pipeline",
+      "qnt-lower-to-runtime followed by qnt-lower-to-llvm: executable IR",
+      buildLowerPipeline);
+}

@@ -1,0 +1,197 @@
+//===- Convert.cpp - --qnt-convert ----------------------------------------===//
+//
+// Rewrites `dcast -> float compute op -> qcast` into the compute op on
+// quantized types, with the weight folded to an i8 constant and the bias to
+// an i32 constant in units of S_input * S_weight[c].
+//
+//===----------------------------------------------------------------------===//
+
+#include "qnt/Calibration/QParams.h"
+#include "qnt/Transforms/Passes.h"
+#include "qnt/Transforms/Utils.h"
+
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qnt {
+#define GEN_PASS_DEF_QNTCONVERTPASS
+#include "qnt/Transforms/Passes.h.inc"
+} // namespace qnt
+
+using namespace mlir;
+using namespace qnt;
+
+namespace {
+
+/// Per-channel (or single) scales and zero points of a quantized type.
+struct ChannelParams {
+  SmallVector<double> scales;
+  SmallVector<int64_t> zeroPoints;
+  int64_t axis = -1; ///< -1: per tensor.
+  int64_t quantMin, quantMax;
+};
+
+static ChannelParams getChannelParams(quant::QuantizedType type) {
+  ChannelParams params;
+  params.quantMin = type.getStorageTypeMin();
+  params.quantMax = type.getStorageTypeMax();
+  if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(type)) {
+    params.scales.assign(perAxis.getScales().begin(),
+                         perAxis.getScales().end());
+    params.zeroPoints.assign(perAxis.getZeroPoints().begin(),
+                             perAxis.getZeroPoints().end());
+    params.axis = perAxis.getQuantizedDimension();
+  } else {
+    auto uniform = cast<quant::UniformQuantizedType>(type);
+    params.scales = {uniform.getScale()};
+    params.zeroPoints = {uniform.getZeroPoint()};
+  }
+  return params;
+}
+
+/// Quantizes float constant data: q = clamp(rint(x * (1/S)) + Z) per
+/// channel, the formula of docs/numerics.md.
+static std::vector<int8_t> quantizeConstant(ArrayRef<float> data,
+                                            ShapedType type,
+                                            const ChannelParams &params) {
+  int64_t channels = params.scales.size(), inner = 1;
+  if (params.axis >= 0)
+    for (int64_t d = params.axis + 1; d < type.getRank(); ++d)
+      inner *= type.getDimSize(d);
+  std::vector<int8_t> result(data.size());
+  for (size_t i = 0; i < data.size(); ++i) {
+    int64_t c = (i / inner) % channels;
+    float inverse = 1.0f / static_cast<float>(params.scales[c]);
+    int64_t q = static_cast<int64_t>(roundHalfToEven(data[i] * inverse)) +
+                params.zeroPoints[c];
+    result[i] = static_cast<int8_t>(
+        std::clamp(q, params.quantMin, params.quantMax));
+  }
+  return result;
+}
+
+/// The quantized value a `quant.dcast` dequantizes, if `value` is one.
+static Value getDequantizedSource(Value value) {
+  auto dcast = value.getDefiningOp<quant::DequantizeCastOp>();
+  if (!dcast)
+    return nullptr;
+  return dcast.getInput();
+}
+
+struct ConvertComputeOp
+    : OpInterfaceRewritePattern<QuantizableOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(QuantizableOpInterface op,
+                                PatternRewriter &rewriter) const override {
+    if (isQuantizedTensor(op->getResult(0).getType()))
+      return rewriter.notifyMatchFailure(op, "already quantized");
+    SmallVector<Value> inputs;
+    for (OpOperand *operand : op.getActivationOperands()) {
+      Value source = getDequantizedSource(operand->get());
+      if (!source)
+        return rewriter.notifyMatchFailure(op, "activation is not a dcast");
+      inputs.push_back(source);
+    }
+    Value result = op->getResult(0);
+    if (!result.hasOneUse())
+      return rewriter.notifyMatchFailure(op, "result has several uses");
+    auto qcast = dyn_cast<quant::QuantizeCastOp>(*result.getUsers().begin());
+    if (!qcast)
+      return rewriter.notifyMatchFailure(op, "result is not quantized");
+
+    // Weight: dcast(qcast(constant)).
+    Value weight;
+    ChannelParams weightParams;
+    if (OpOperand *operand = op.getWeightOperand()) {
+      Value quantized = getDequantizedSource(operand->get());
+      auto wcast = quantized ? quantized.getDefiningOp<quant::QuantizeCastOp>()
+                             : nullptr;
+      std::optional<std::vector<float>> data =
+          wcast ? getConstantFloats(wcast.getInput()) : std::nullopt;
+      if (!data)
+        return rewriter.notifyMatchFailure(op, "weight is not a quantized "
+                                               "constant");
+      auto qtype = cast<RankedTensorType>(quantized.getType());
+      weightParams =
+          getChannelParams(cast<quant::QuantizedType>(qtype.getElementType()));
+      std::vector<int8_t> q = quantizeConstant(*data, qtype, weightParams);
+      auto storageType = qtype.clone(rewriter.getI8Type());
+      Value storage = arith::ConstantOp::create(
+          rewriter, op.getLoc(), storageType,
+          DenseElementsAttr::get(storageType, ArrayRef<int8_t>(q)));
+      weight = quant::StorageCastOp::create(rewriter, op.getLoc(), qtype,
+                                            storage);
+    }
+
+    // Bias: int32 in units of S_in * S_w[c].
+    Value bias;
+    if (OpOperand *operand = op.getBiasOperand()) {
+      std::optional<std::vector<float>> data =
+          getConstantFloats(operand->get());
+      if (!data)
+        return rewriter.notifyMatchFailure(op, "bias is not a constant");
+      auto inputType = cast<quant::UniformQuantizedType>(
+          cast<ShapedType>(inputs[0].getType()).getElementType());
+      std::vector<int32_t> q(data->size());
+      for (size_t c = 0; c < data->size(); ++c) {
+        double scale = inputType.getScale() *
+                       weightParams.scales[weightParams.scales.size() == 1
+                                               ? 0
+                                               : c];
+        double v = std::nearbyint((*data)[c] / scale);
+        q[c] = static_cast<int32_t>(std::clamp<double>(v, INT32_MIN, INT32_MAX));
+      }
+      auto type = RankedTensorType::get({(int64_t)q.size()},
+                                        rewriter.getI32Type());
+      bias = arith::ConstantOp::create(
+          rewriter, op.getLoc(), type,
+          DenseElementsAttr::get(type, ArrayRef<int32_t>(q)));
+    }
+
+    rewriter.modifyOpInPlace(op, [&] {
+      for (auto [operand, input] :
+           llvm::zip(op.getActivationOperands(), inputs))
+        operand->set(input);
+      if (weight)
+        op.getWeightOperand()->set(weight);
+      if (bias)
+        op.getBiasOperand()->set(bias);
+      result.setType(qcast.getType());
+    });
+    rewriter.replaceOp(qcast, result);
+    return success();
+  }
+};
+
+/// Region markers have done their job once the IR is quantized.
+template <typename StubOp>
+struct EraseStub : OpRewritePattern<StubOp> {
+  using OpRewritePattern<StubOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(StubOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, op.getInput());
+    return success();
+  }
+};
+
+struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<ConvertComputeOp, EraseStub<QuantStubOp>,
+                 EraseStub<DequantStubOp>>(&getContext());
+    // No folding: quant.dcast(quant.qcast(x)) folds to x, which would drop
+    // exactly the pairs this pass consumes.
+    GreedyRewriteConfig config;
+    config.enableFolding(false);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     config)))
+      signalPassFailure();
+  }
+};
+
+} // namespace

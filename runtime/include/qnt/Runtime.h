@@ -1,0 +1,165 @@
+/*===- qnt/Runtime.h - C ABI of the qnt kernel runtime ---------*- C -*-===*\
+|*                                                                          *|
+|* The compiler (--qnt-lower-to-runtime) emits calls to these functions.    *|
+|* Every kernel entry point has the same shape:                             *|
+|*                                                                          *|
+|*   void qnt_rt_X(void **slot, const int64_t *params, const float *fparams, *|
+|*                 <data pointers>);                                        *|
+|*                                                                          *|
+|* `slot` is a per-call-site global, zero at load time: the runtime creates *|
+|* the kernel (primitive, prepacked weights) on the first call and keeps it *|
+|* there. `params` is a constant array laid out exactly as the matching     *|
+|* `qnt_rt_X_params` struct below (every field int64_t, so the struct and   *|
+|* the array agree), `fparams` a constant float array whose layout each     *|
+|* struct documents. All tensors are dense, row-major, NHWC for images.     *|
+|*                                                                          *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef QNT_RUNTIME_H
+#define QNT_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element types of kernel operands. */
+enum qnt_rt_dtype {
+  QNT_RT_F32 = 0,
+  QNT_RT_U8 = 1,
+  QNT_RT_S8 = 2,
+  QNT_RT_S32 = 3,
+};
+
+/* Fused activation of a float kernel. Quantized kernels express their
+ * activation as the integer clamp [dst_qmin, dst_qmax] instead. */
+enum qnt_rt_activation {
+  QNT_RT_ACT_NONE = 0,
+  QNT_RT_ACT_RELU = 1,
+  QNT_RT_ACT_CLAMP = 2, /* clamp to [fparams[0], fparams[1]] */
+};
+
+/* Bias operand of conv2d / linear. */
+enum qnt_rt_bias {
+  QNT_RT_BIAS_NONE = 0,
+  QNT_RT_BIAS_F32 = 1, /* float, added to the float result */
+  QNT_RT_BIAS_S32 = 2, /* int32 in units of S_in * S_w[c], added to acc */
+};
+
+/* Fields shared by conv2d and linear after their shapes.
+ *
+ * Float kernel (src_dtype == F32): dst = act(conv(src, w) + bias).
+ * Quantized kernel (u8/s8 src, s8 weights, u8/s8 dst):
+ *   acc[c] = sum((src - src_zp) * w)  + bias_s32[c]          (exact int32)
+ *   dst    = clamp(rint(float(acc[c]) * M[c]) + dst_zp, dst_qmin, dst_qmax)
+ * with rint rounding half to even and M = fparams[2 .. 2 + num_scales).
+ * Weights are symmetric (zero point 0).
+ * (Runtime notes, docs/runtime.md: `params`, `fparams`, `weight` and
+ * `bias` are read on the first call of a call site only, so they must be
+ * constant; an accumulator beyond the int32 range saturates to it. The float
+ * kernel uses fparams[0..1] only for QNT_RT_ACT_CLAMP.) */
+#define QNT_RT_COMMON_FIELDS                                                   \
+  int64_t src_dtype;  /* qnt_rt_dtype */                                       \
+  int64_t wei_dtype;  /* qnt_rt_dtype */                                       \
+  int64_t dst_dtype;  /* qnt_rt_dtype */                                       \
+  int64_t bias_kind;  /* qnt_rt_bias */                                        \
+  int64_t activation; /* qnt_rt_activation (float kernels only) */             \
+  int64_t src_zp;                                                              \
+  int64_t src_qmin;                                                            \
+  int64_t src_qmax;                                                            \
+  int64_t dst_zp;                                                              \
+  int64_t dst_qmin;                                                            \
+  int64_t dst_qmax;                                                            \
+  int64_t num_scales; /* 1 (per tensor) or the output channel count */
+
+/* fparams: [clamp_min, clamp_max, M[0], ..., M[num_scales - 1]]. */
+typedef struct qnt_rt_conv2d_params {
+  int64_t n, h, w, c;  /* input, NHWC */
+  int64_t oc, kh, kw;  /* weight, OHWI: [oc, kh, kw, c / groups] */
+  int64_t oh, ow;      /* output, NHWC: [n, oh, ow, oc] */
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_bottom, pad_left, pad_right;
+  int64_t dilation_h, dilation_w;
+  int64_t groups;
+  QNT_RT_COMMON_FIELDS
+} qnt_rt_conv2d_params;
+
+/* dst[m, n] = src[m, :] . weight[n, :] (+ bias[n]); weight is [n, k]. */
+typedef struct qnt_rt_linear_params {
+  int64_t m, k, n;
+  QNT_RT_COMMON_FIELDS
+} qnt_rt_linear_params;
+
+void qnt_rt_conv2d(void **slot, const int64_t *params, const float *fparams,
+                   const void *src, const void *weight, const void *bias,
+                   void *dst);
+void qnt_rt_linear(void **slot, const int64_t *params, const float *fparams,
+                   const void *src, const void *weight, const void *bias,
+                   void *dst);
+
+/* Elementwise add of two tensors of the same shape.
+ * Float: dst = a + b (then relu).
+ * Quantized: r = float(a - a_zp) * Sa + float(b - b_zp) * Sb  (relu: max(r,0))
+ *            dst = clamp(rint(r * (1 / Sout)) + dst_zp, dst_qmin, dst_qmax)
+ * fparams: [Sa, Sb, Sout]. */
+typedef struct qnt_rt_add_params {
+  int64_t numel;
+  int64_t dtype; /* of a, b and dst */
+  int64_t relu;
+  int64_t a_zp, b_zp, dst_zp, dst_qmin, dst_qmax;
+} qnt_rt_add_params;
+void qnt_rt_add(void **slot, const int64_t *params, const float *fparams,
+                const void *a, const void *b, void *dst);
+
+/* Affine (de)quantization, per tensor or per axis. (add, quantize,
+ * dequantize, fake_quant and observe keep no per-call-site state: their slot
+ * is unused. NaN quantizes to qmin.)
+ * The tensor is viewed as [outer, channels, inner]; channel i uses
+ * scale fparams[i] and zero point zero_points[i] (channels == 1: per tensor).
+ *   quantize:   q = clamp(rint(x * (1 / S)) + Z, qmin, qmax)
+ *   dequantize: x = float(q - Z) * S
+ *   fake_quant: dequantize(quantize(x)), float in and out. */
+typedef struct qnt_rt_quant_params {
+  int64_t outer, channels, inner;
+  int64_t qdtype; /* U8 / S8 / S32 */
+  int64_t qmin, qmax;
+} qnt_rt_quant_params;
+void qnt_rt_quantize(void **slot, const int64_t *params, const float *scales,
+                     const int64_t *zero_points, const float *src, void *dst);
+void qnt_rt_dequantize(void **slot, const int64_t *params, const float *scales,
+                       const int64_t *zero_points, const void *src, float *dst);
+void qnt_rt_fake_quant(void **slot, const int64_t *params, const float *scales,
+                       const int64_t *zero_points, const float *src,
+                       float *dst);
+
+/* Calibration observers. `id` is the observer's NUL-terminated id. The
+ * tensor is viewed as [outer, channels, inner]; a per-tensor observer has
+ * channels == 1. Statistics accumulate in a process-wide table. */
+enum qnt_rt_observer_kind {
+  QNT_RT_OBS_MINMAX = 0,
+  QNT_RT_OBS_PER_CHANNEL_MINMAX = 1,
+};
+typedef struct qnt_rt_observe_params {
+  int64_t outer, channels, inner;
+  int64_t kind; /* qnt_rt_observer_kind */
+} qnt_rt_observe_params;
+void qnt_rt_observe(void **slot, const int64_t *params, const char *id,
+                    const float *src);
+
+/* Host API (used by quant-run and tests, never by compiled code). */
+void qnt_rt_set_num_threads(int n);
+void qnt_rt_stats_reset(void);
+/* Number of NaN/Inf values seen by all observers so far. */
+int64_t qnt_rt_stats_nonfinite_count(void);
+/* Writes the statistics table as JSON (docs/calibration.md) to `path`,
+ * atomically (temporary file + rename). Returns 0 on success, else -1 with a
+ * message in `err` (at most `err_len` bytes). */
+int qnt_rt_stats_write_json(const char *path, int64_t num_samples, char *err,
+                            int64_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QNT_RUNTIME_H */

@@ -1,0 +1,179 @@
+//===- Conv.cpp - qnt_rt_conv2d -------------------------------------------===//
+//
+// Float conv2d and quantized conv2d with u8 src run on oneDNN; quantized
+// conv2d that oneDNN cannot compute exactly runs on RefConv2d (see
+// docs/runtime.md for the selection rule).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Dnnl.h"
+#include "Kernel.h"
+#include "Reference.h"
+
+#include <cstdio>
+
+using namespace qnt::rt;
+using dnnl::memory;
+
+namespace {
+
+class DnnlConv2d final : public Kernel {
+public:
+  DnnlConv2d(const qnt_rt_conv2d_params &p, const CommonSpec &s,
+             const void *weight, const void *bias) {
+    const bool grouped = p.groups > 1;
+    memory::dims srcDims = {p.n, p.c, p.h, p.w};
+    memory::dims dstDims = {p.n, p.oc, p.oh, p.ow};
+    memory::dims weiDims = grouped ? memory::dims{p.groups, p.oc / p.groups,
+                                                  p.c / p.groups, p.kh, p.kw}
+                                   : memory::dims{p.oc, p.c, p.kh, p.kw};
+    srcMd_ = memory::desc(srcDims, toDnnl(s.srcDtype), tag::nhwc);
+    dstMd_ = memory::desc(dstDims, toDnnl(s.dstDtype), tag::nhwc);
+    memory::desc weiAny(weiDims, toDnnl(s.weiDtype), tag::any);
+    memory::desc weiUser(weiDims, toDnnl(s.weiDtype),
+                         grouped ? tag::gohwi : tag::ohwi);
+    memory::desc biasMd;
+    hasBias_ = s.biasKind != QNT_RT_BIAS_NONE;
+    if (hasBias_)
+      biasMd = memory::desc(
+          {p.oc}, s.biasKind == QNT_RT_BIAS_F32 ? dt::f32 : dt::s32, tag::x);
+    dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        srcMd_, weiAny, biasMd, dstMd_, {p.stride_h, p.stride_w},
+        {p.dilation_h - 1, p.dilation_w - 1}, {p.pad_top, p.pad_left},
+        {p.pad_bottom, p.pad_right});
+    dnnl::primitive_attr attr = makeAttr(s, 1 << 1, /*runtimeSrcZp=*/true);
+    dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
+    impl_ = pd.impl_info_str();
+    prim_ = dnnl::convolution_forward(pd);
+
+    // Weights reordered once into the primitive's format (this also computes
+    // the zero-point compensation the int8 kernels keep next to them).
+    memory user(weiUser, cpuEngine(), const_cast<void *>(weight));
+    wei_ = reorderTo(user, pd.weights_desc());
+    if (hasBias_)
+      bias_ = copyTo(bias, biasMd);
+    hasSrcZp_ = !s.isFloat() && s.srcZp != 0;
+    if (hasSrcZp_) {
+      int32_t zp = static_cast<int32_t>(s.srcZp);
+      srcZp_ = copyTo(&zp, memory::desc({1}, dt::s32, tag::x));
+    }
+  }
+
+  void run(const void *src, void *dst) override {
+    // Only the caller's activations are wrapped per call.
+    memory srcMem(srcMd_, cpuEngine(), const_cast<void *>(src));
+    memory dstMem(dstMd_, cpuEngine(), dst);
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, srcMem},
+                                            {DNNL_ARG_WEIGHTS, wei_},
+                                            {DNNL_ARG_DST, dstMem}};
+    if (hasBias_)
+      args[DNNL_ARG_BIAS] = bias_;
+    if (hasSrcZp_)
+      args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = srcZp_;
+    prim_.execute(cpuStream(), args);
+    cpuStream().wait();
+  }
+
+  std::string describe() const override { return "oneDNN " + impl_; }
+  const std::string &impl() const { return impl_; }
+
+private:
+  dnnl::convolution_forward prim_;
+  memory::desc srcMd_, dstMd_;
+  memory wei_, bias_, srcZp_;
+  bool hasBias_ = false, hasSrcZp_ = false;
+  std::string impl_;
+};
+
+class RefConv2dKernel final : public Kernel {
+public:
+  RefConv2dKernel(const qnt_rt_conv2d_params &p, const CommonSpec &s,
+                  const void *weight, const void *bias, std::string why)
+      : ref_(p, s, static_cast<const int8_t *>(weight),
+             static_cast<const int32_t *>(bias)),
+        why_(std::move(why)) {}
+  void run(const void *src, void *dst) override { ref_.run(src, dst); }
+  std::string describe() const override { return "reference (" + why_ + ")"; }
+
+private:
+  RefConv2d ref_;
+  std::string why_;
+};
+
+void checkShape(const qnt_rt_conv2d_params &p) {
+  auto fail = [&](const std::string &what) {
+    fatal("conv2d: invalid params: " + what);
+  };
+  if (p.n <= 0 || p.h <= 0 || p.w <= 0 || p.c <= 0 || p.oc <= 0 || p.kh <= 0 ||
+      p.kw <= 0 || p.oh <= 0 || p.ow <= 0)
+    fail("non-positive dimension");
+  if (p.stride_h <= 0 || p.stride_w <= 0 || p.dilation_h <= 0 ||
+      p.dilation_w <= 0 || p.pad_top < 0 || p.pad_bottom < 0 ||
+      p.pad_left < 0 || p.pad_right < 0)
+    fail("bad stride / dilation / padding");
+  if (p.groups <= 0 || p.c % p.groups || p.oc % p.groups)
+    fail("groups must divide c and oc");
+  int64_t oh =
+      (p.h + p.pad_top + p.pad_bottom - p.dilation_h * (p.kh - 1) - 1) /
+          p.stride_h +
+      1;
+  int64_t ow =
+      (p.w + p.pad_left + p.pad_right - p.dilation_w * (p.kw - 1) - 1) /
+          p.stride_w +
+      1;
+  if (oh != p.oh || ow != p.ow)
+    fail("output " + std::to_string(p.oh) + "x" + std::to_string(p.ow) +
+         " does not match the computed " + std::to_string(oh) + "x" +
+         std::to_string(ow));
+}
+
+Kernel *createConv2d(const int64_t *params, const float *fparams,
+                     const void *weight, const void *bias) {
+  const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
+  checkShape(p);
+  CommonSpec s = readCommon(p, fparams);
+  s.validate("conv2d", p.oc);
+  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr))
+    fatal("conv2d: bias pointer does not match bias_kind");
+  if (s.isFloat())
+    return new DnnlConv2d(p, s, weight, bias);
+  std::string why = selectInt8Path(s, static_cast<const int8_t *>(weight), p.oc,
+                                   p.kh * p.kw * (p.c / p.groups),
+                                   static_cast<const int32_t *>(bias));
+  if (why.empty()) {
+    try {
+      auto *k = new DnnlConv2d(p, s, weight, bias);
+      if (!isOneDnnReference(k->impl()))
+        return k;
+      why = "oneDNN has only " + k->impl();
+      delete k;
+    } catch (const dnnl::error &e) {
+      if (e.status != dnnl_unimplemented)
+        throw;
+      why = "no oneDNN implementation";
+    }
+  }
+  return new RefConv2dKernel(p, s, weight, bias, why);
+}
+
+} // namespace
+
+extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,
+                              const float *fparams, const void *src,
+                              const void *weight, const void *bias, void *dst) {
+  Kernel *k = getOrCreate<Kernel>(slot, [&] {
+    Kernel *k = createConv2d(params, fparams, weight, bias);
+    if (verbose()) {
+      const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
+      std::fprintf(stderr,
+                   "qnt_rt: conv2d %s n%ld c%ld %ldx%ld -> oc%ld k%ldx%ld "
+                   "g%ld: %s\n",
+                   dtypeName(p.src_dtype), long(p.n), long(p.c), long(p.h),
+                   long(p.w), long(p.oc), long(p.kh), long(p.kw),
+                   long(p.groups), k->describe().c_str());
+    }
+    return k;
+  });
+  runKernel(*k, src, dst);
+}

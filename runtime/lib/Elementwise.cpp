@@ -1,0 +1,224 @@
+//===- Elementwise.cpp - add, quantize, dequantize, fake_quant ------------===//
+//
+// Plain loops; they keep no per-call-site state, so `slot` is unused.
+//
+// Rounding is rint() in the default mode (half to even). For 8-bit results
+// the value is clamped to [qmin - Z, qmax - Z] first (exact: the bounds are
+// integers) and then rounded with (v + 1.5 * 2^23) - 1.5 * 2^23, which is
+// bit-identical to nearbyint for |v| < 2^22 and vectorizes without SSE4.1.
+// NaN quantizes to qmin. The library is built with -ffp-contract=off, so
+// products and sums are rounded as written (no FMA).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+using namespace qnt::rt;
+
+namespace {
+
+/// Maps a scaled value v = x * (1 / S) to clamp(rint(v) + zp, qmin, qmax).
+template <typename Q> struct Quantizer;
+
+template <typename Q> struct SmallQuantizer {
+  float lo, hi;
+  int32_t zp;
+  SmallQuantizer(int64_t qmin, int64_t qmax, int64_t z)
+      : lo(float(qmin - z)), hi(float(qmax - z)), zp(int32_t(z)) {
+    if (z < -(int64_t(1) << 20) || z > (int64_t(1) << 20))
+      fatal("zero point " + std::to_string(z) + " out of range");
+  }
+  int32_t operator()(float v) const {
+    v = !(v >= lo) ? lo : v > hi ? hi : v; // NaN -> lo
+    v = (v + 12582912.0f) - 12582912.0f;   // rint for |v| < 2^22
+    return int32_t(v) + zp;
+  }
+};
+template <> struct Quantizer<uint8_t> : SmallQuantizer<uint8_t> {
+  using SmallQuantizer::SmallQuantizer;
+};
+template <> struct Quantizer<int8_t> : SmallQuantizer<int8_t> {
+  using SmallQuantizer::SmallQuantizer;
+};
+template <> struct Quantizer<int32_t> {
+  double lo, hi;
+  int64_t zp;
+  Quantizer(int64_t qmin, int64_t qmax, int64_t z)
+      : lo(double(qmin - z)), hi(double(qmax - z)), zp(z) {}
+  int64_t operator()(float v) const {
+    double r = std::nearbyint(double(v)); // == nearbyintf(v)
+    r = !(r >= lo) ? lo : r > hi ? hi : r;
+    return int64_t(r) + zp;
+  }
+};
+
+void checkRange(const char *op, int64_t dtype, int64_t qmin, int64_t qmax) {
+  int64_t lo, hi;
+  dtypeRange(dtype, lo, hi);
+  if (qmin < lo || qmax > hi || qmin > qmax)
+    fatal(std::string(op) + ": invalid range [" + std::to_string(qmin) + ", " +
+          std::to_string(qmax) + "] for " + dtypeName(dtype));
+}
+
+template <typename F> void dispatchQ(int64_t dtype, const char *op, F f) {
+  switch (dtype) {
+  case QNT_RT_U8:
+    f(uint8_t());
+    return;
+  case QNT_RT_S8:
+    f(int8_t());
+    return;
+  case QNT_RT_S32:
+    f(int32_t());
+    return;
+  default:
+    fatal(std::string(op) + ": unsupported dtype " + dtypeName(dtype));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// add
+//===----------------------------------------------------------------------===//
+
+template <typename Q>
+void addQuantized(const qnt_rt_add_params &p, const float *fp, const Q *a,
+                  const Q *b, Q *dst) {
+  const float sa = fp[0], sb = fp[1], inv = 1.0f / fp[2];
+  const int64_t az = p.a_zp, bz = p.b_zp;
+  const Quantizer<Q> quant(p.dst_qmin, p.dst_qmax, p.dst_zp);
+  const bool relu = p.relu != 0;
+  for (int64_t i = 0; i < p.numel; ++i) {
+    float r = float(int64_t(a[i]) - az) * sa + float(int64_t(b[i]) - bz) * sb;
+    if (relu)
+      r = r < 0.0f ? 0.0f : r;
+    dst[i] = static_cast<Q>(quant(r * inv));
+  }
+}
+
+void addFloat(const qnt_rt_add_params &p, const float *a, const float *b,
+              float *dst) {
+  if (p.relu) {
+    for (int64_t i = 0; i < p.numel; ++i) {
+      float r = a[i] + b[i];
+      dst[i] = r < 0.0f ? 0.0f : r; // NaN stays NaN
+    }
+  } else {
+    for (int64_t i = 0; i < p.numel; ++i)
+      dst[i] = a[i] + b[i];
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// quantize / dequantize / fake_quant
+//===----------------------------------------------------------------------===//
+
+template <typename Q>
+void quantizeImpl(const qnt_rt_quant_params &p, const float *scales,
+                  const int64_t *zps, const float *src, Q *dst) {
+  for (int64_t o = 0; o < p.outer; ++o)
+    for (int64_t c = 0; c < p.channels; ++c) {
+      const float inv = 1.0f / scales[c];
+      const Quantizer<Q> quant(p.qmin, p.qmax, zps[c]);
+      const int64_t base = (o * p.channels + c) * p.inner;
+      const float *s = src + base;
+      Q *d = dst + base;
+      for (int64_t i = 0; i < p.inner; ++i)
+        d[i] = static_cast<Q>(quant(s[i] * inv));
+    }
+}
+
+template <typename Q>
+void dequantizeImpl(const qnt_rt_quant_params &p, const float *scales,
+                    const int64_t *zps, const Q *src, float *dst) {
+  for (int64_t o = 0; o < p.outer; ++o)
+    for (int64_t c = 0; c < p.channels; ++c) {
+      const float scale = scales[c];
+      const int64_t base = (o * p.channels + c) * p.inner;
+      const Q *s = src + base;
+      float *d = dst + base;
+      if (sizeof(Q) == 1) { // q - Z is exact in int32
+        const int32_t z = int32_t(zps[c]);
+        for (int64_t i = 0; i < p.inner; ++i)
+          d[i] = float(int32_t(s[i]) - z) * scale;
+      } else {
+        const int64_t z = zps[c];
+        for (int64_t i = 0; i < p.inner; ++i)
+          d[i] = float(int64_t(s[i]) - z) * scale;
+      }
+    }
+}
+
+template <typename Q>
+void fakeQuantImpl(const qnt_rt_quant_params &p, const float *scales,
+                   const int64_t *zps, const float *src, float *dst) {
+  for (int64_t o = 0; o < p.outer; ++o)
+    for (int64_t c = 0; c < p.channels; ++c) {
+      const float scale = scales[c], inv = 1.0f / scale;
+      const int64_t z = zps[c];
+      const Quantizer<Q> quant(p.qmin, p.qmax, z);
+      const int64_t base = (o * p.channels + c) * p.inner;
+      const float *s = src + base;
+      float *d = dst + base;
+      for (int64_t i = 0; i < p.inner; ++i)
+        d[i] = float(int64_t(quant(s[i] * inv)) - z) * scale;
+    }
+}
+
+const qnt_rt_quant_params &quantParams(const int64_t *params, const char *op) {
+  const auto &p = *reinterpret_cast<const qnt_rt_quant_params *>(params);
+  if (p.outer < 0 || p.channels <= 0 || p.inner < 0)
+    fatal(std::string(op) + ": invalid shape");
+  checkRange(op, p.qdtype, p.qmin, p.qmax);
+  return p;
+}
+
+} // namespace
+
+extern "C" {
+
+void qnt_rt_add(void **, const int64_t *params, const float *fparams,
+                const void *a, const void *b, void *dst) {
+  const auto &p = *reinterpret_cast<const qnt_rt_add_params *>(params);
+  if (p.dtype == QNT_RT_F32) {
+    addFloat(p, static_cast<const float *>(a), static_cast<const float *>(b),
+             static_cast<float *>(dst));
+    return;
+  }
+  checkRange("add", p.dtype, p.dst_qmin, p.dst_qmax);
+  dispatchQ(p.dtype, "add", [&](auto q) {
+    using Q = decltype(q);
+    addQuantized<Q>(p, fparams, static_cast<const Q *>(a),
+                    static_cast<const Q *>(b), static_cast<Q *>(dst));
+  });
+}
+
+void qnt_rt_quantize(void **, const int64_t *params, const float *scales,
+                     const int64_t *zero_points, const float *src, void *dst) {
+  const auto &p = quantParams(params, "quantize");
+  dispatchQ(p.qdtype, "quantize", [&](auto q) {
+    using Q = decltype(q);
+    quantizeImpl<Q>(p, scales, zero_points, src, static_cast<Q *>(dst));
+  });
+}
+
+void qnt_rt_dequantize(void **, const int64_t *params, const float *scales,
+                       const int64_t *zero_points, const void *src,
+                       float *dst) {
+  const auto &p = quantParams(params, "dequantize");
+  dispatchQ(p.qdtype, "dequantize", [&](auto q) {
+    using Q = decltype(q);
+    dequantizeImpl<Q>(p, scales, zero_points, static_cast<const Q *>(src), dst);
+  });
+}
+
+void qnt_rt_fake_quant(void **, const int64_t *params, const float *scales,
+                       const int64_t *zero_points, const float *src,
+                       float *dst) {
+  const auto &p = quantParams(params, "fake_quant");
+  dispatchQ(p.qdtype, "fake_quant", [&](auto q) {
+    using Q = decltype(q);
+    fakeQuantImpl<Q>(p, scales, zero_points, src, dst);
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,48 @@
+//===- Kernel.h - Kernel objects stored in call-site slots ------*- C++ -*-===//
+
+#ifndef QNT_RUNTIME_LIB_KERNEL_H
+#define QNT_RUNTIME_LIB_KERNEL_H
+
+#include "Common.h"
+
+#include <string>
+
+namespace qnt {
+namespace rt {
+
+/// A created conv2d / linear kernel. Weights and bias were consumed at
+/// creation; a call only passes the activations.
+class Kernel {
+public:
+  virtual ~Kernel() = default;
+  virtual void run(const void *src, void *dst) = 0;
+  /// Which implementation runs (for QNT_RT_VERBOSE).
+  virtual std::string describe() const = 0;
+};
+
+/// Runs `k`, turning oneDNN errors into fatal().
+inline void runKernel(Kernel &k, const void *src, void *dst) {
+  try {
+    k.run(src, dst);
+  } catch (const dnnl::error &e) {
+    fatal(std::string("oneDNN: ") + e.what());
+  }
+}
+
+/// Decides whether a quantized kernel may run on oneDNN, which is exact
+/// only under conditions checked here (see docs/runtime.md). `w` holds
+/// `outChannels` rows of `k` weights, `bias` is int32 [outChannels] or null.
+/// Returns "" if oneDNN may be used, else why the reference kernel must be.
+std::string selectInt8Path(const CommonSpec &s, const int8_t *w,
+                           int64_t outChannels, int64_t k, const int32_t *bias);
+
+/// True if a oneDNN implementation name denotes its slow reference code; the
+/// runtime's own reference kernel is used instead for quantized kernels.
+inline bool isOneDnnReference(const std::string &impl) {
+  return impl.rfind("ref", 0) == 0;
+}
+
+} // namespace rt
+} // namespace qnt
+
+#endif // QNT_RUNTIME_LIB_KERNEL_H

@@ -1,0 +1,339 @@
+// RUN: quant-opt %s -split-input-file -verify-diagnostics
+// One case per verifier rule of the qnt ops and attributes.
+
+// expected-error @+1 {{quant range [0, 256] exceeds the u8 range [0, 255]}}
+func.func private @f() attributes {q = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 256, scheme = affine>}
+
+// -----
+
+// expected-error @+1 {{quant_min (5) must be less than quant_max (5)}}
+func.func private @f() attributes {q = #qnt.qspec<dtype = s8, quant_min = 5, quant_max = 5, scheme = affine>}
+
+// -----
+
+// expected-error @+1 {{axis must be non-negative, got -1}}
+func.func private @f() attributes {q = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = -1>}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{requires a non-empty id}}
+  %0 = qnt.observe %x {id = "", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{observer kind 'per_channel_minmax' requires a qspec axis}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{observer kind 'minmax' must not have a qspec axis}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{qspec axis 2 is out of range for rank 2}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 2>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{expects 2 scale(s) and zero point(s), got 1 and 1}}
+  %0 = qnt.fake_quant %x {scale = array<f32: 0.1>, zero_point = array<i64: 0>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{scales must be positive and finite, got 0}}
+  %0 = qnt.fake_quant %x {scale = array<f32: 0.0>, zero_point = array<i64: 0>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{zero point 300 is outside the quant range [0, 255]}}
+  %0 = qnt.fake_quant %x {scale = array<f32: 0.5>, zero_point = array<i64: 300>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4xi32>) -> tensor<1x4xi32> {
+  // expected-error @+1 {{operand #0 must be tensor of 32-bit float values}}
+  %0 = qnt.quant_stub %x : tensor<1x4xi32>
+  return %0 : tensor<1x4xi32>
+}
+
+// -----
+
+func.func @f(%x: tensor<8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{input must have rank 4, got 'tensor<8x8x3xf32>'}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<?x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{input must have a static shape, got 'tensor<?x8x8x3xf32>'}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<?x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{expects 2 strides, 2 dilations and 4 paddings [top, bottom, left, right]}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{strides and dilations must be at least 1}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 0, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{paddings must be non-negative}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, -1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x1xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{groups (2) must divide the input channels (3) and the output channels (4)}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 2 : i64} : (tensor<1x8x8x3xf32>, tensor<4x3x3x1xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{weight (OHWI) has 2 input channels, expected 3}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x2xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x2x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x1x1x4xf32> {
+  // expected-error @+1 {{kernel window (3) exceeds the padded input (2)}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : (tensor<1x2x2x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x1x1x4xf32>
+  return %0 : tensor<1x1x1x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{output shape must be [1, 4, 4, 4], got 'tensor<1x8x8x4xf32>'}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 2, 2>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{bias must have shape [4], got 'tensor<3xf32>'}}
+  %0 = qnt.conv2d %x, %w, %b {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>, tensor<3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{clamp_min/clamp_max are only allowed with activation = clamp}}
+  %0 = qnt.conv2d %x, %w {activation = #qnt.activation<relu>, clamp_min = 0.0 : f32, stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{activation = clamp requires clamp_min and clamp_max}}
+  %0 = qnt.conv2d %x, %w {activation = #qnt.activation<clamp>, clamp_min = 0.0 : f32, stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{clamp_min (2.000000e+00) must not exceed clamp_max (1.000000e+00)}}
+  %0 = qnt.conv2d %x, %w {activation = #qnt.activation<clamp>, clamp_min = 2.0 : f32, clamp_max = 1.0 : f32, stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xi32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{float op requires an f32 bias, got 'i32'}}
+  %0 = qnt.conv2d %x, %w, %b {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>, tensor<4xi32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{input, weight and output must be all f32 or all quantized}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+!u8pa = !quant.uniform<u8:f32:3, {0.05:3, 0.05:3, 0.05:3}>
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32, 0.01>
+func.func @f(%x: tensor<1x8x8x3x!u8pa>, %w: tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{quantized input must be per-tensor !quant.uniform expressed in f32}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8pa>, tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!u8pa = !quant.uniform<u8:f32:3, {0.05:3, 0.05:3, 0.05:3, 0.05:3}>
+!w = !quant.uniform<i8:f32, 0.01>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8pa> {
+  // expected-error @+1 {{quantized output must be per-tensor !quant.uniform expressed in f32}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8pa>
+  return %0 : tensor<1x8x8x4x!u8pa>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<u8:f32, 0.01>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{quantized weight must have signed i8 storage}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32, 0.01:2>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{quantized weight must be symmetric (zero point 0), got 2}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32:3, {0.01, 0.02, 0.03}>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{per-axis weight must be quantized along its output-channel axis 0, got 3}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32:0, {0.01, 0.02:1, 0.03, 0.04}>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{quantized weight must be symmetric (zero points 0)}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3x!w>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32, 0.01>
+func.func @f(%x: tensor<1x8x8x3x!u8>, %w: tensor<4x3x3x3x!w>, %b: tensor<4xi8>) -> tensor<1x8x8x4x!u8> {
+  // expected-error @+1 {{quantized op requires an i32 or f32 bias, got 'i8'}}
+  %0 = qnt.conv2d %x, %w, %b {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3x!u8>, tensor<4x3x3x3x!w>, tensor<4xi8>) -> tensor<1x8x8x4x!u8>
+  return %0 : tensor<1x8x8x4x!u8>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3x1xf32>, %w: tensor<4x3xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{input must have rank 2, got 'tensor<2x3x1xf32>'}}
+  %0 = qnt.linear %x, %w : (tensor<2x3x1xf32>, tensor<4x3xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>, %w: tensor<4x5xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{weight [N, K] has K = 5, but the input has K = 3}}
+  %0 = qnt.linear %x, %w : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>, %w: tensor<4x3xf32>) -> tensor<2x5xf32> {
+  // expected-error @+1 {{output shape must be [2, 4], got 'tensor<2x5xf32>'}}
+  %0 = qnt.linear %x, %w : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>, %w: tensor<4x3xf32>, %b: tensor<1x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{bias must have shape [4], got 'tensor<1x4xf32>'}}
+  %0 = qnt.linear %x, %w, %b : (tensor<2x3xf32>, tensor<4x3xf32>, tensor<1x4xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<3x2xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{operands and result must have the same shape}}
+  %0 = qnt.add %a, %b : (tensor<2x3xf32>, tensor<3x2xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{activation must be none or relu, got relu6}}
+  %0 = qnt.add %a, %b {activation = #qnt.activation<relu6>} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%a: tensor<2x3x!u8>, %b: tensor<2x3xf32>) -> tensor<2x3x!u8> {
+  // expected-error @+1 {{operands and result must be all f32 or all per-tensor !quant.uniform expressed in f32}}
+  %0 = qnt.add %a, %b : (tensor<2x3x!u8>, tensor<2x3xf32>) -> tensor<2x3x!u8>
+  return %0 : tensor<2x3x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!s8 = !quant.uniform<i8:f32, 0.05:3>
+func.func @f(%a: tensor<2x3x!u8>, %b: tensor<2x3x!s8>) -> tensor<2x3x!u8> {
+  // expected-error @+1 {{quantized operands and result must share one storage type}}
+  %0 = qnt.add %a, %b : (tensor<2x3x!u8>, tensor<2x3x!s8>) -> tensor<2x3x!u8>
+  return %0 : tensor<2x3x!u8>
+}

@@ -1,0 +1,538 @@
+//===- quant-run.cpp - JIT-run a qnt module on NumPy data -----------------===//
+//
+//   quant-run model.mlir -i input.npz -o output.npz
+//   quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json
+//   quant-run model.mlir -i input.npz --bench 100
+//
+// The module may be at any level: float TOSA/qnt IR, quantized IR, or
+// already lowered; what is not yet llvm is lowered with qnt-lower-pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qnt/InitAll.h"
+#include "qnt/Pipelines/Pipelines.h"
+#include "qnt/Runtime.h"
+#include "qnt/Support/NpyIO.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("quant-run options");
+
+static cl::opt<std::string> inputFilename(cl::Positional,
+                                          cl::desc("<module.mlir>"),
+                                          cl::Required, cl::cat(category));
+static cl::list<std::string>
+    inputData("i",
+              cl::desc("Input data (.npz, or .npy for a single argument); "
+                       "arrays are matched to arguments by name"),
+              cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string>
+    outputFilename("o", cl::desc("Write the results to this .npz file"),
+                   cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> entryPoint("entry",
+                                       cl::desc("Function to run"),
+                                       cl::init("main"), cl::cat(category));
+static cl::opt<std::string> calibrationData(
+    "calibrate",
+    cl::desc("Run every sample of this .npz (arrays with a leading sample "
+             "axis) through the observers and write --stats-file"),
+    cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string>
+    statsFilename("stats-file", cl::desc("Statistics file written by --calibrate"),
+                  cl::value_desc("file"), cl::cat(category));
+static cl::opt<unsigned> benchRuns(
+    "bench", cl::desc("Run N timed iterations and print the median latency"),
+    cl::init(0), cl::cat(category));
+static cl::opt<unsigned> warmupRuns("warmup",
+                                    cl::desc("Untimed runs before --bench"),
+                                    cl::init(3), cl::cat(category));
+static cl::opt<unsigned> numThreads("num-threads",
+                                    cl::desc("Kernel threads (0: default)"),
+                                    cl::init(0), cl::cat(category));
+static cl::opt<std::string>
+    backend("backend", cl::desc("Kernel backend used to lower the module"),
+            cl::init("onednn"), cl::cat(category));
+static cl::opt<bool> printResults("print",
+                                  cl::desc("Print the results to stdout"),
+                                  cl::init(false), cl::cat(category));
+static cl::opt<bool> quiet("quiet", cl::desc("No progress output"),
+                           cl::init(false), cl::cat(category));
+
+namespace {
+
+/// One tensor argument or result of the entry function.
+struct TensorSignature {
+  std::string name;
+  SmallVector<int64_t> shape;
+  Type elementType; ///< As declared (quantized types keep their storage).
+
+  int64_t getNumElements() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+};
+
+/// A strided memref descriptor of any rank, laid out as the llvm dialect's
+/// {ptr, ptr, i64, [R x i64], [R x i64]} struct.
+struct MemRefDescriptor {
+  explicit MemRefDescriptor(size_t rank) : words(3 + 2 * rank, 0) {}
+  std::vector<int64_t> words;
+  void *allocated() const { return reinterpret_cast<void *>(words[0]); }
+  void *aligned() const { return reinterpret_cast<void *>(words[1]); }
+};
+
+std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// The NumPy dtypes that may feed an element type.
+SmallVector<qnt::NpyDType> getCompatibleDTypes(Type type) {
+  using qnt::NpyDType;
+  if (auto qtype = dyn_cast<quant::QuantizedType>(type))
+    type = qtype.getStorageType();
+  if (type.isF32())
+    return {NpyDType::F32};
+  if (type.isInteger(8))
+    return {NpyDType::I8, NpyDType::U8};
+  if (type.isInteger(16))
+    return {NpyDType::I16};
+  if (type.isInteger(32))
+    return {NpyDType::I32};
+  if (type.isInteger(64))
+    return {NpyDType::I64};
+  if (type.isInteger(1))
+    return {NpyDType::Bool};
+  return {};
+}
+
+std::optional<qnt::NpyDType> getOutputDType(Type type) {
+  if (auto qtype = dyn_cast<quant::QuantizedType>(type))
+    return qtype.isSigned() ? qnt::NpyDType::I8 : qnt::NpyDType::U8;
+  SmallVector<qnt::NpyDType> dtypes = getCompatibleDTypes(type);
+  if (dtypes.empty())
+    return std::nullopt;
+  return dtypes[0];
+}
+
+class Runner {
+public:
+  LogicalResult load(MLIRContext &context);
+  LogicalResult run(ArrayRef<const qnt::NpyArray *> inputs,
+                    std::vector<qnt::NpyArray> *outputs);
+
+  std::vector<TensorSignature> arguments, results;
+
+private:
+  LogicalResult readSignature(func::FuncOp func);
+  std::unique_ptr<ExecutionEngine> engine;
+};
+
+llvm::Error makeError(const Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+LogicalResult fail(const Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "quant-run") << message << "\n";
+  return failure();
+}
+
+LogicalResult Runner::readSignature(func::FuncOp func) {
+  auto read = [&](Type type, StringRef name,
+                  std::vector<TensorSignature> &into) -> LogicalResult {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape())
+      return fail("'" + entryPoint + "': " + name +
+                  " must be a statically shaped tensor");
+    if (getCompatibleDTypes(tensor.getElementType()).empty())
+      return fail("'" + entryPoint + "': unsupported element type of " +
+                  name);
+    into.push_back({name.str(), SmallVector<int64_t>(tensor.getShape()),
+                    tensor.getElementType()});
+    return success();
+  };
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    std::string name = "arg" + std::to_string(i);
+    if (auto attr = func.getArgAttrOfType<StringAttr>(i, "qnt.name"))
+      name = attr.str();
+    if (failed(read(func.getArgumentTypes()[i], name, arguments)))
+      return failure();
+  }
+  unsigned numResults = func.getNumResults();
+  for (unsigned i = 0; i < numResults; ++i) {
+    std::string name =
+        numResults == 1 ? "output" : "output" + std::to_string(i);
+    if (failed(read(func.getResultTypes()[i], name, results)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult Runner::load(MLIRContext &context) {
+  std::string error;
+  auto file = openInputFile(inputFilename, &error);
+  if (!file)
+    return fail(error);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return fail("cannot parse '" + inputFilename + "'");
+
+  auto func = module->lookupSymbol<func::FuncOp>(entryPoint);
+  if (!func || func.isExternal())
+    return fail("'" + inputFilename + "' has no function '" + entryPoint +
+                "' (choose one with --entry)");
+  if (failed(readSignature(func)))
+    return failure();
+
+  PassManager pm(&context);
+  qnt::LowerPipelineOptions options;
+  options.backend = backend;
+  qnt::buildLowerPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return fail("cannot lower '" + inputFilename + "' to executable code");
+
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = makeOptimizingTransformer(
+      /*optLevel=*/3, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+  auto created = ExecutionEngine::create(*module, engineOptions);
+  if (!created)
+    return fail("JIT compilation failed: " +
+                llvm::toString(created.takeError()));
+  engine = std::move(*created);
+  return success();
+}
+
+LogicalResult Runner::run(ArrayRef<const qnt::NpyArray *> inputs,
+                          std::vector<qnt::NpyArray> *outputs) {
+  // Expanded memref arguments: allocated, aligned, offset, sizes, strides.
+  std::vector<MemRefDescriptor> argDescs;
+  for (auto [sig, array] : llvm::zip(arguments, inputs)) {
+    MemRefDescriptor desc(sig.shape.size());
+    auto *data = const_cast<uint8_t *>(array->data.data());
+    desc.words[0] = desc.words[1] = reinterpret_cast<int64_t>(data);
+    int64_t stride = 1;
+    for (int64_t d = sig.shape.size() - 1; d >= 0; --d) {
+      desc.words[3 + d] = sig.shape[d];
+      desc.words[3 + sig.shape.size() + d] = stride;
+      stride *= sig.shape[d];
+    }
+    argDescs.push_back(std::move(desc));
+  }
+  std::vector<void *> packed;
+  for (MemRefDescriptor &desc : argDescs)
+    for (int64_t &word : desc.words)
+      packed.push_back(&word);
+  // Results come back as one struct of descriptors: consecutive i64 words.
+  size_t resultWords = 0;
+  for (const TensorSignature &sig : results)
+    resultWords += 3 + 2 * sig.shape.size();
+  std::vector<int64_t> resultStorage(resultWords, 0);
+  if (!results.empty())
+    packed.push_back(resultStorage.data());
+
+  if (llvm::Error error = engine->invokePacked(entryPoint, packed))
+    return fail("running '" + entryPoint +
+                "' failed: " + llvm::toString(std::move(error)));
+
+  size_t offset = 0;
+  for (const TensorSignature &sig : results) {
+    size_t rank = sig.shape.size();
+    int64_t *words = &resultStorage[offset];
+    offset += 3 + 2 * rank;
+    auto *allocated = reinterpret_cast<void *>(words[0]);
+    auto *aligned = reinterpret_cast<uint8_t *>(words[1]) +
+                    words[2] * getNpyElementSize(*getOutputDType(
+                                   sig.elementType));
+    if (outputs) {
+      qnt::NpyArray array;
+      array.name = sig.name;
+      array.dtype = *getOutputDType(sig.elementType);
+      array.shape = sig.shape;
+      size_t elementSize = qnt::getNpyElementSize(array.dtype);
+      array.data.resize(sig.getNumElements() * elementSize);
+      // Copy through the strides: results may be views.
+      int64_t n = sig.getNumElements();
+      for (int64_t linear = 0; linear < n; ++linear) {
+        int64_t rem = linear, srcOffset = 0;
+        for (int64_t d = rank - 1; d >= 0; --d) {
+          int64_t idx = rem % sig.shape[d];
+          rem /= sig.shape[d];
+          srcOffset += idx * words[3 + rank + d];
+        }
+        std::memcpy(&array.data[linear * elementSize],
+                    aligned + srcOffset * elementSize, elementSize);
+      }
+      outputs->push_back(std::move(array));
+    }
+    // Buffers the module allocated are ours to free; globals carry the
+    // 0xdeadbeef marker and arguments are owned by the caller.
+    bool isArgument = llvm::any_of(inputs, [&](const qnt::NpyArray *a) {
+      return a->data.data() == allocated;
+    });
+    if (allocated && allocated != reinterpret_cast<void *>(0xdeadbeef) &&
+        !isArgument)
+      std::free(allocated);
+  }
+  return success();
+}
+
+/// Finds the array feeding each argument; `sampleAxis` means the arrays have
+/// a leading axis of samples.
+llvm::Expected<std::vector<const qnt::NpyArray *>>
+matchInputs(const std::vector<TensorSignature> &arguments,
+            const std::vector<qnt::NpyArray> &arrays, StringRef source,
+            bool sampleAxis, int64_t &numSamples) {
+  std::vector<const qnt::NpyArray *> matched;
+  numSamples = -1;
+  for (const TensorSignature &sig : arguments) {
+    const qnt::NpyArray *found = nullptr;
+    for (const qnt::NpyArray &array : arrays)
+      if (array.name == sig.name)
+        found = &array;
+    // A lone .npy feeds a lone argument whatever its name.
+    if (!found && arrays.size() == 1 && arguments.size() == 1 &&
+        StringRef(source).ends_with(".npy"))
+      found = &arrays[0];
+    if (!found)
+      return makeError("missing input '" + sig.name + "' in " + source +
+                       " (it has: " +
+                       llvm::join(llvm::map_range(arrays,
+                                                  [](const qnt::NpyArray &a) {
+                                                    return a.name;
+                                                  }),
+                                  ", ") +
+                       ")");
+    SmallVector<int64_t> expected = sig.shape;
+    if (sampleAxis) {
+      if (found->shape.empty())
+        return makeError("input '" + sig.name + "' in " + source +
+                         " needs a leading sample axis");
+      expected.insert(expected.begin(), found->shape[0]);
+      if (numSamples >= 0 && numSamples != found->shape[0])
+        return makeError("inputs in " + source +
+                         " have different sample counts");
+      numSamples = found->shape[0];
+    }
+    SmallVector<qnt::NpyDType> dtypes = getCompatibleDTypes(sig.elementType);
+    if (!llvm::is_contained(dtypes, found->dtype) ||
+        ArrayRef<int64_t>(found->shape) != ArrayRef<int64_t>(expected))
+      return makeError("input '" + sig.name + "' in " + source +
+                       ": expected " + getNpyDescr(dtypes[0]) + " " +
+                       formatShape(expected) + ", got " +
+                       getNpyDescr(found->dtype) + " " +
+                       formatShape(found->shape));
+    matched.push_back(found);
+  }
+  return matched;
+}
+
+/// Reads every -i file into one list of named arrays.
+llvm::Expected<std::vector<qnt::NpyArray>> readInputs(std::string &source) {
+  std::vector<qnt::NpyArray> arrays;
+  for (const std::string &path : inputData) {
+    auto read = qnt::readNpyOrNpz(path);
+    if (!read)
+      return read.takeError();
+    for (qnt::NpyArray &array : *read)
+      arrays.push_back(std::move(array));
+    source += (source.empty() ? "" : ", ") + path;
+  }
+  return arrays;
+}
+
+/// Copies sample `s` of `array` (leading sample axis) into `into`.
+void sliceSample(const qnt::NpyArray &array, int64_t s, qnt::NpyArray &into) {
+  size_t bytes = array.data.size() / array.shape[0];
+  into.name = array.name;
+  into.dtype = array.dtype;
+  into.shape.assign(array.shape.begin() + 1, array.shape.end());
+  into.data.assign(array.data.begin() + s * bytes,
+                   array.data.begin() + (s + 1) * bytes);
+}
+
+void printArray(const qnt::NpyArray &array) {
+  llvm::outs() << array.name << " " << formatShape(array.shape) << ":";
+  size_t elementSize = qnt::getNpyElementSize(array.dtype);
+  for (size_t i = 0; i < array.data.size() / elementSize; ++i) {
+    const uint8_t *p = &array.data[i * elementSize];
+    llvm::outs() << " ";
+    switch (array.dtype) {
+    case qnt::NpyDType::F32:
+      llvm::outs() << llvm::format("%.6g", *reinterpret_cast<const float *>(p));
+      break;
+    case qnt::NpyDType::I8:
+      llvm::outs() << int(*reinterpret_cast<const int8_t *>(p));
+      break;
+    case qnt::NpyDType::U8:
+      llvm::outs() << int(*p);
+      break;
+    case qnt::NpyDType::I32:
+      llvm::outs() << *reinterpret_cast<const int32_t *>(p);
+      break;
+    case qnt::NpyDType::I64:
+      llvm::outs() << *reinterpret_cast<const int64_t *>(p);
+      break;
+    default:
+      llvm::outs() << "?";
+    }
+  }
+  llvm::outs() << "\n";
+}
+
+LogicalResult calibrate(Runner &runner) {
+  if (statsFilename.empty())
+    return fail("--calibrate needs --stats-file FILE to write the statistics to");
+  auto arrays = qnt::readNpyOrNpz(calibrationData);
+  if (!arrays)
+    return fail(llvm::toString(arrays.takeError()));
+  int64_t numSamples;
+  auto matched = matchInputs(runner.arguments, *arrays, calibrationData,
+                             /*sampleAxis=*/true, numSamples);
+  if (!matched)
+    return fail(llvm::toString(matched.takeError()));
+  if (numSamples <= 0)
+    return fail("calibration set '" + calibrationData + "' has no samples");
+
+  qnt_rt_stats_reset();
+  std::vector<qnt::NpyArray> sample(matched->size());
+  std::vector<const qnt::NpyArray *> pointers;
+  for (qnt::NpyArray &array : sample)
+    pointers.push_back(&array);
+  int64_t step = std::max<int64_t>(1, numSamples / 10);
+  for (int64_t s = 0; s < numSamples; ++s) {
+    for (size_t i = 0; i < matched->size(); ++i)
+      sliceSample(*(*matched)[i], s, sample[i]);
+    if (failed(runner.run(pointers, nullptr)))
+      return failure();
+    if (!quiet && ((s + 1) % step == 0 || s + 1 == numSamples))
+      llvm::errs() << "calibrating: " << s + 1 << "/" << numSamples
+                   << " samples\n";
+  }
+  if (int64_t bad = qnt_rt_stats_nonfinite_count())
+    llvm::WithColor::warning(llvm::errs(), "quant-run")
+        << bad << " NaN/Inf value(s) in the calibration run; they are "
+        << "excluded from the ranges (see the 'nonfinite' counts in '"
+        << statsFilename << "')\n";
+  char error[512] = {0};
+  if (qnt_rt_stats_write_json(statsFilename.c_str(), numSamples, error,
+                              sizeof(error)) != 0)
+    return fail(error);
+  if (!quiet)
+    llvm::errs() << "wrote statistics of " << numSamples << " samples to '"
+                 << statsFilename << "'\n";
+  return success();
+}
+
+LogicalResult runOnce(Runner &runner) {
+  std::string source;
+  auto arrays = readInputs(source);
+  if (!arrays)
+    return fail(llvm::toString(arrays.takeError()));
+  int64_t unused;
+  auto matched = matchInputs(runner.arguments, *arrays,
+                             source.empty() ? "(no -i given)" : source,
+                             /*sampleAxis=*/false, unused);
+  if (!matched)
+    return fail(llvm::toString(matched.takeError()));
+
+  std::vector<qnt::NpyArray> outputs;
+  if (failed(runner.run(*matched, &outputs)))
+    return failure();
+  if (printResults)
+    for (const qnt::NpyArray &array : outputs)
+      printArray(array);
+  if (!outputFilename.empty())
+    if (llvm::Error error = qnt::writeNpz(outputFilename, outputs))
+      return fail(llvm::toString(std::move(error)));
+
+  if (benchRuns) {
+    for (unsigned i = 0; i < warmupRuns; ++i)
+      if (failed(runner.run(*matched, nullptr)))
+        return failure();
+    std::vector<double> times;
+    for (unsigned i = 0; i < benchRuns; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      if (failed(runner.run(*matched, nullptr)))
+        return failure();
+      std::chrono::duration<double, std::milli> elapsed =
+          std::chrono::steady_clock::now() - start;
+      times.push_back(elapsed.count());
+    }
+    std::sort(times.begin(), times.end());
+    llvm::outs() << llvm::format("latency: median %.3f ms, min %.3f ms "
+                                 "over %u runs\n",
+                                 times[times.size() / 2], times[0],
+                                 benchRuns.getValue());
+  }
+  return success();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  qnt::registerAllPasses();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "quant-run: JIT-compile a qnt module and run it on NumPy data\n\n"
+      "  quant-run model.mlir -i input.npz [-o out.npz] [--print] [--bench N]\n"
+      "  quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json\n");
+
+  if (!calibrationData.empty() && (!inputData.empty() || benchRuns))
+    return fail("--calibrate cannot be combined with -i or --bench"),
+           EXIT_FAILURE;
+  if (calibrationData.empty() && inputData.empty() && !benchRuns &&
+      outputFilename.empty() && !printResults)
+    return fail("nothing to do: give -i with -o/--print/--bench, or "
+                "--calibrate"),
+           EXIT_FAILURE;
+  if (numThreads)
+    qnt_rt_set_num_threads(numThreads);
+
+  DialectRegistry registry;
+  qnt::registerAllDialects(registry);
+  registerAllToLLVMIRTranslations(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  Runner runner;
+  if (failed(runner.load(context)))
+    return EXIT_FAILURE;
+  LogicalResult result =
+      calibrationData.empty() ? runOnce(runner) : calibrate(runner);
+  return succeeded(result) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
