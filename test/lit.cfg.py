@@ -22,6 +22,9 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%qnt_src_root", config.qnt_src_root))
 
 llvm_config.with_system_environment(["HOME", "TMPDIR", "TMP", "TEMP"])
+# FileCheck, not, count come from the LLVM 22 tools directory.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.qnt_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.qnt_tools_dir, config.llvm_tools_dir]

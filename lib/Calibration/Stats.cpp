@@ -16,6 +16,9 @@ readFloats(const llvm::json::Value *value, llvm::StringRef what) {
   if (!value)
     return createStringError(inconvertibleErrorCode(), "missing '%s'",
                              what.str().c_str());
+  // null: the observer saw no finite value; the folding pass reports it.
+  if (value->getAsNull())
+    return result;
   if (std::optional<double> number = value->getAsNumber()) {
     result.push_back(static_cast<float>(*number));
     return result;
@@ -33,8 +36,8 @@ readFloats(const llvm::json::Value *value, llvm::StringRef what) {
       return result;
   }
   return createStringError(inconvertibleErrorCode(),
-                           "'%s' must be a number or a non-empty array of "
-                           "numbers (null: the observer saw no finite value)",
+                           "'%s' must be null, a number or a non-empty array "
+                           "of numbers",
                            what.str().c_str());
 }
 

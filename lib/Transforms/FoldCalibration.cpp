@@ -94,6 +94,9 @@ struct QntFoldCalibrationPass
       return op.emitError("no statistics for observer '")
              << op.getId() << "' in '" << statsFile << "'";
     const ObserverStats &stats = it->second;
+    if (stats.min.empty())
+      return op.emitError("observer '")
+             << op.getId() << "' has no finite range (it saw no finite value)";
     if (stats.kind != stringifyObserverKind(op.getKind()))
       return op.emitError("observer '")
              << op.getId() << "' is '" << stringifyObserverKind(op.getKind())
@@ -134,10 +137,11 @@ struct QntFoldCalibrationPass
         op.emitWarning("observer '")
             << op.getId() << "' saw " << stats->nonfinite
             << " NaN/Inf value(s); they are excluded from its range";
-      if (llvm::any_of(stats->min, [](float v) { return !std::isfinite(v); }) ||
-          llvm::any_of(stats->max, [](float v) { return !std::isfinite(v); })) {
+      auto isFinite = [](float v) { return std::isfinite(v); };
+      if (!llvm::all_of(stats->min, isFinite) ||
+          !llvm::all_of(stats->max, isFinite)) {
         op.emitError("observer '")
-            << op.getId() << "' has no finite range (it saw no finite value)";
+            << op.getId() << "' has a channel without finite values";
         failed = true;
         continue;
       }

@@ -68,51 +68,67 @@ class ObserverInserter {
 public:
   ObserverInserter(const QConfig &config) : config(config) {}
 
-  /// Observes `value` (once) on behalf of `owner` in `role`.
-  void observe(Value value, Operation *owner, StringRef role,
-               const ObserverConfig &observer, int64_t axis) {
+  /// Observes activation `value` once, for all its users: what a quantized
+  /// op produces is quantized for every consumer, as in PyTorch.
+  void observeActivation(Value value, Operation *owner, StringRef role) {
     if (observed.contains(value))
       return;
     OpBuilder builder(value.getContext());
     builder.setInsertionPointAfterValue(value);
-    MLIRContext *ctx = value.getContext();
-    std::optional<int64_t> qspecAxis;
-    if (observer.perChannel)
-      qspecAxis = axis;
-    auto qspec =
-        QSpecAttr::get(ctx, observer.dtype, observer.quantMin,
-                       observer.quantMax, observer.scheme, qspecAxis);
-    auto op = ObserveOp::create(builder, value.getLoc(), value,
-                                makeId(owner, role), observer.kind, qspec);
+    ObserveOp op = create(builder, value, owner, role, config.activation,
+                          std::nullopt);
     value.replaceAllUsesExcept(op.getOutput(), op);
     observed.insert(value);
     observed.insert(op.getOutput());
   }
 
+  /// Observes the weight operand of one op: a constant shared by several
+  /// ops (or used in float code) gets one observer per quantized use.
+  void observeWeight(OpOperand &operand, int64_t axis) {
+    OpBuilder builder(operand.getOwner());
+    ObserveOp op = create(builder, operand.get(), operand.getOwner(), "w",
+                          config.weight, axis);
+    operand.set(op.getOutput());
+  }
+
   void observeComputeOp(QuantizableOpInterface op) {
     for (auto [i, operand] : llvm::enumerate(op.getActivationOperands()))
-      observe(operand->get(), op, i ? "in" + std::to_string(i) : "in",
-              config.activation, 0);
+      observeActivation(operand->get(), op,
+                        i ? "in" + std::to_string(i) : "in");
     if (OpOperand *weight = op.getWeightOperand())
-      observe(weight->get(), op, "w", config.weight,
-              op.getWeightChannelAxis());
-    observe(op->getResult(0), op, "out", config.activation, 0);
+      observeWeight(*weight, op.getWeightChannelAxis());
+    observeActivation(op->getResult(0), op, "out");
   }
 
 private:
+  ObserveOp create(OpBuilder &builder, Value value, Operation *owner,
+                   StringRef role, const ObserverConfig &observer,
+                   std::optional<int64_t> axis) {
+    auto qspec = QSpecAttr::get(value.getContext(), observer.dtype,
+                                observer.quantMin, observer.quantMax,
+                                observer.scheme,
+                                observer.perChannel ? axis : std::nullopt);
+    return ObserveOp::create(builder, value.getLoc(), value,
+                             makeId(owner, role), observer.kind, qspec);
+  }
+
+  /// `<name>:<role>`, where the name is the op's location name or `op<N>`
+  /// in the order ops are first seen; repeats get `#2`, `#3`...
   std::string makeId(Operation *owner, StringRef role) {
-    std::string base = getLocationName(owner->getLoc())
-                           .value_or("op" + std::to_string(unnamed++));
-    std::string id = base + ":" + role.str();
+    auto [it, inserted] = opNames.try_emplace(owner);
+    if (inserted)
+      it->second = getLocationName(owner->getLoc())
+                       .value_or("op" + std::to_string(opNames.size() - 1));
+    std::string id = it->second + ":" + role.str();
     for (int n = 2; !ids.insert(id).second; ++n)
-      id = base + ":" + role.str() + "#" + std::to_string(n);
+      id = it->second + ":" + role.str() + "#" + std::to_string(n);
     return id;
   }
 
   const QConfig &config;
   DenseSet<Value> observed;
+  DenseMap<Operation *, std::string> opNames;
   llvm::StringSet<> ids;
-  int unnamed = 0;
 };
 
 /// Values inside the quantized region: reachable from a quant_stub without

@@ -16,7 +16,8 @@ namespace qnt {
 
 struct ObserverStats {
   std::string kind;       ///< "minmax" or "per_channel_minmax".
-  std::vector<float> min; ///< One value, or one per channel.
+  std::vector<float> min; ///< One value, or one per channel; empty when
+                          ///< the observer saw no finite value.
   std::vector<float> max;
   int64_t count = 0;     ///< Finite values seen.
   int64_t nonfinite = 0; ///< NaN / Inf values seen (never in min/max).

@@ -1,0 +1,73 @@
+// RUN: quant-opt %s --qnt-lower-to-runtime --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: not quant-opt %s --qnt-lower-to-runtime="backend=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BACKEND
+
+// BACKEND: error: unsupported backend 'tpu'; expected: onednn
+
+// A quantized conv: shapes, zero points, the integer clamp of relu6
+// ([Z, Z + rint(6 / S_out)] = [5, 29]) and the multipliers
+// M[c] = S_in * S_w[c] / S_out = [0.25, 0.125] are compile-time constants;
+// the call site owns a zero-initialized handle.
+// CHECK-LABEL: module
+// CHECK-DAG: func.func private @qnt_rt_quantize(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
+// CHECK-DAG: func.func private @qnt_rt_conv2d(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
+// CHECK-DAG: func.func private @qnt_rt_dequantize(
+// CHECK-DAG: memref.global "private" constant @[[$CP:.*]] : memref<30xi64> = dense<[1, 4, 4, 3, 2, 3, 3, 2, 2, 2, 2, 1, 0, 1, 0, 1, 1, 1, 1, 2, 1, 2, 0, 3, 0, 127, 5, 5, 29, 2]>
+// CHECK-DAG: memref.global "private" constant @[[$CF:.*]] : memref<4xf32> = dense<[0.000000e+00, 6.000000e+00, 2.500000e-01, 1.250000e-01]>
+// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<6xi64> = dense<[48, 1, 1, 1, 0, 127]>
+// CHECK-LABEL: func.func @conv
+// CHECK: call @qnt_rt_quantize
+// CHECK: memref.get_global @__qnt_handle
+// CHECK: memref.get_global @[[$CP]]
+// CHECK: memref.get_global @[[$CF]]
+// CHECK: call @qnt_rt_conv2d
+// CHECK: bufferization.to_tensor %{{.*}} restrict writable : memref<1x2x2x2xi8> to tensor<1x2x2x2xi8>
+// CHECK: call @qnt_rt_dequantize
+// CHECK-NOT: quant.
+// CHECK-NOT: qnt.
+!qin = !quant.uniform<u8<0:127>:f32, 0.5:3>
+!qout = !quant.uniform<u8<0:127>:f32, 0.25:5>
+!w = !quant.uniform<i8:f32:0, {0.125, 0.0625}>
+func.func @conv(%x: tensor<1x4x4x3xf32>) -> tensor<1x2x2x2xf32> {
+  %xq = quant.qcast %x : tensor<1x4x4x3xf32> to tensor<1x4x4x3x!qin>
+  %wi = arith.constant dense<1> : tensor<2x3x3x3xi8>
+  %w = quant.scast %wi : tensor<2x3x3x3xi8> to tensor<2x3x3x3x!w>
+  %b = arith.constant dense<[7, -7]> : tensor<2xi32>
+  %y = qnt.conv2d %xq, %w, %b {activation = #qnt.activation<relu6>, dilation = array<i64: 1, 1>, pad = array<i64: 1, 0, 1, 0>, stride = array<i64: 2, 2>} : (tensor<1x4x4x3x!qin>, tensor<2x3x3x3x!w>, tensor<2xi32>) -> tensor<1x2x2x2x!qout>
+  %r = quant.dcast %y : tensor<1x2x2x2x!qout> to tensor<1x2x2x2xf32>
+  return %r : tensor<1x2x2x2xf32>
+}
+
+// -----
+
+// Float conv, observers and stubs: observe calls the runtime with its id and
+// forwards its input; stubs disappear.
+// CHECK-DAG: memref.global "private" constant @[[$ID:.*]] : memref<5xi8> = dense<[99, 58, 105, 110, 0]>
+// CHECK-DAG: memref.global "private" constant @[[$OP:.*]] : memref<4xi64> = dense<[1, 1, 32, 0]>
+// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<30xi64> = dense<[1, 4, 4, 2, 2, 1, 1, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]>
+// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<2xf32> = dense<[0.000000e+00, 0x7F800000]>
+// CHECK-LABEL: func.func @float_conv
+// CHECK: memref.get_global @[[$OP]]
+// CHECK: memref.get_global @[[$ID]]
+// CHECK: call @qnt_rt_observe
+// CHECK: call @qnt_rt_conv2d
+// CHECK-NOT: qnt.
+func.func @float_conv(%x: tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32> {
+  %s = qnt.quant_stub %x : tensor<1x4x4x2xf32>
+  %o = qnt.observe %s {id = "c:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<1x4x4x2xf32>
+  %w = arith.constant dense<1.0> : tensor<2x1x1x2xf32>
+  %b = arith.constant dense<0.0> : tensor<2xf32>
+  %y = qnt.conv2d %o, %w, %b {activation = #qnt.activation<relu>, dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x4x4x2xf32>, tensor<2x1x1x2xf32>, tensor<2xf32>) -> tensor<1x4x4x2xf32>
+  %d = qnt.dequant_stub %y : tensor<1x4x4x2xf32>
+  return %d : tensor<1x4x4x2xf32>
+}
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.1:10>
+!w = !quant.uniform<i8:f32, 0.01>
+func.func @float_bias(%x: tensor<1x2x!q>, %w: tensor<2x2x!w>, %b: tensor<2xf32>) -> tensor<1x2x!q> {
+  // expected-error @+2 {{the onednn backend needs an i32 bias on quantized ops (run --qnt-convert)}}
+  // expected-error @+1 {{failed to legalize operation 'qnt.linear'}}
+  %y = qnt.linear %x, %w, %b : (tensor<1x2x!q>, tensor<2x2x!w>, tensor<2xf32>) -> tensor<1x2x!q>
+  return %y : tensor<1x2x!q>
+}

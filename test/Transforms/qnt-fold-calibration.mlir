@@ -1,0 +1,96 @@
+// RUN: quant-opt %s --split-input-file --verify-diagnostics --qnt-fold-calibration="stats=%S/Inputs/stats.json" | FileCheck %s
+// RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%S/Inputs/missing.json" 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%S/Inputs/bad.json" 2>&1 | FileCheck %s --check-prefix=BADJSON
+// RUN: not quant-opt %s --split-input-file --qnt-fold-calibration 2>&1 | FileCheck %s --check-prefix=NOSTATS
+
+// MISSING: statistics file '{{.*}}missing.json': cannot read
+// BADJSON: statistics file '{{.*}}bad.json': invalid JSON
+// NOSTATS: error: observer 'a:in' needs calibration statistics: pass stats=FILE
+
+// Expected parameters are PyTorch 1.13's MinMaxObserver /
+// PerChannelMinMaxObserver on the same ranges (calculate_qparams()).
+
+// [-1, 3] to u8 [0, 127] affine: scale 4/127 (as f32), zero point 32.
+// CHECK-LABEL: func.func @affine
+// CHECK: %[[Q:.*]] = quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<u8<0:127>:f32, 0.031496062874794006:32>>
+// CHECK: %[[D:.*]] = quant.dcast %[[Q]] : tensor<4x!quant.uniform<u8<0:127>:f32, 0.031496062874794006:32>> to tensor<4xf32>
+// CHECK: return %[[D]]
+func.func @affine(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = qnt.observe %x {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// min / scale = -2.5 exactly: the zero point rounds half to even, to 2.
+// CHECK-LABEL: func.func @tie
+// CHECK: !quant.uniform<u8:f32, 2.500000e-01:2>
+func.func @tie(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = qnt.observe %x {id = "tie:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// A degenerate range gets the smallest scale, eps = 2^-23.
+// CHECK-LABEL: func.func @degenerate
+// CHECK: !quant.uniform<u8<0:127>:f32, 1.1920928955078125E-7>
+func.func @degenerate(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = qnt.observe %x {id = "zero:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// NaN/Inf seen during calibration are reported, not folded into the range.
+// CHECK-LABEL: func.func @nonfinite
+// CHECK: !quant.uniform<u8<0:127>:f32, 0.031496062874794006:64>
+func.func @nonfinite(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-warning @+1 {{observer 'nan:in' saw 2 NaN/Inf value(s); they are excluded from its range}}
+  %0 = qnt.observe %x {id = "nan:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// Weights take their range from the constant, per output channel:
+// max |w| / 127.5 per row.
+// CHECK-LABEL: func.func @weight
+// CHECK: quant.qcast %{{.*}} : tensor<2x2xf32> to tensor<2x2x!quant.uniform<i8:f32:0, {0.0078431377187371254,0.0019607844296842813}>>
+func.func @weight() -> tensor<2x2xf32> {
+  %w = arith.constant dense<[[-1.0, 0.5], [0.25, 0.1]]> : tensor<2x2xf32>
+  %0 = qnt.observe %w {id = "w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @unknown_id(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{no statistics for observer 'b:in' in}}
+  %0 = qnt.observe %x {id = "b:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @no_finite_value(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{observer 'empty:in' has no finite range (it saw no finite value)}}
+  %0 = qnt.observe %x {id = "empty:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @kind_mismatch(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{observer 'a:in' is 'per_channel_minmax' but its statistics are 'minmax'}}
+  %0 = qnt.observe %x {id = "a:in", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<3x2xf32>
+  return %0 : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @channel_mismatch(%x: tensor<2x2xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{observer 'pc:in' has 3 channel statistics, expected 2}}
+  %0 = qnt.observe %x {id = "pc:in", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}

@@ -1,0 +1,75 @@
+// RUN: quant-opt %s --qnt-prepare --split-input-file | FileCheck %s --check-prefix=X86
+// RUN: quant-opt %s --qnt-prepare="qconfig=qnnpack" --split-input-file | FileCheck %s --check-prefix=QNNPACK
+// RUN: not quant-opt %s --qnt-prepare="qconfig=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+
+// BAD: error: unknown qconfig 'tpu'; expected one of: x86, fbgemm, qnnpack
+
+// Inside the stubs: the input, the weight and the output of the conv are
+// observed; ids come from the location names.
+// X86-LABEL: func.func @conv
+// X86: %[[S:.*]] = qnt.quant_stub
+// X86: %[[IN:.*]] = qnt.observe %[[S]] {id = "conv1:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>}
+// X86: %[[W:.*]] = qnt.observe %{{.*}} {id = "conv1:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x1x1x1xf32>
+// X86: %[[C:.*]] = qnt.conv2d %[[IN]], %[[W]]
+// X86: %[[OUT:.*]] = qnt.observe %[[C]] {id = "conv1:out", kind = #qnt.observer<minmax>
+// X86: qnt.dequant_stub %[[OUT]]
+// QNNPACK-LABEL: func.func @conv
+// QNNPACK: qnt.observe %{{.*}} {id = "conv1:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+// QNNPACK: qnt.observe %{{.*}} {id = "conv1:w", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>}
+func.func @conv(%x: tensor<1x4x4x1xf32>) -> tensor<1x4x4x2xf32> {
+  %w = arith.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %b = arith.constant dense<0.0> : tensor<2xf32>
+  %s = qnt.quant_stub %x : tensor<1x4x4x1xf32>
+  %c = qnt.conv2d %s, %w, %b {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1xf32>, tensor<2xf32>) -> tensor<1x4x4x2xf32> loc("conv1")
+  %d = qnt.dequant_stub %c : tensor<1x4x4x2xf32>
+  return %d : tensor<1x4x4x2xf32>
+}
+
+// -----
+
+// After the dequant stub nothing is quantized (the shared weight stays
+// float there); a value feeding two quantized ops is observed once; ops
+// without names get numbered ids.
+// X86-LABEL: func.func @region
+// X86: qnt.observe %{{.*}} {id = "op0:in"
+// X86: qnt.observe %[[CST:.*]] {id = "op0:w"
+// X86: %[[A:.*]] = qnt.linear
+// X86: %[[AO:.*]] = qnt.observe %[[A]] {id = "op0:out"
+// X86: qnt.observe %{{.*}} {id = "op1:w"
+// X86: %[[B:.*]] = qnt.linear %[[AO]]
+// X86: %[[BO:.*]] = qnt.observe %[[B]] {id = "op1:out"
+// X86: qnt.add %[[AO]], %[[BO]]
+// X86: qnt.observe %{{.*}} {id = "op2:out"
+// X86: %[[D:.*]] = qnt.dequant_stub
+// X86-NOT: qnt.observe
+// X86: qnt.linear %[[D]], %[[CST]] :
+// X86-NOT: qnt.observe
+// X86: return
+func.func @region(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %w = arith.constant dense<1.0> : tensor<4x4xf32>
+  %s = qnt.quant_stub %x : tensor<1x4xf32>
+  %a = qnt.linear %s, %w : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+  %b = qnt.linear %a, %w : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+  %c = qnt.add %a, %b : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
+  %d = qnt.dequant_stub %c : tensor<1x4xf32>
+  %e = qnt.linear %d, %w : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+  return %e : tensor<1x4xf32>
+}
+
+// -----
+
+// Without stubs the whole function is quantized (FX style); repeated names
+// get a suffix.
+// X86-LABEL: func.func @no_stubs
+// X86: qnt.observe %arg0 {id = "fc:in"
+// X86: qnt.observe %{{.*}} {id = "fc:w"
+// X86: qnt.observe %{{.*}} {id = "fc:out"
+// X86: qnt.observe %{{.*}} {id = "fc:w#2"
+// X86: qnt.observe %{{.*}} {id = "fc:out#2"
+func.func @no_stubs(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %w = arith.constant dense<1.0> : tensor<4x4xf32>
+  %w2 = arith.constant dense<2.0> : tensor<4x4xf32>
+  %a = qnt.linear %x, %w : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32> loc("fc")
+  %b = qnt.linear %a, %w2 : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32> loc("fc")
+  return %b : tensor<1x4xf32>
+}
