@@ -26,8 +26,8 @@ void qnt::buildPTQPipeline(OpPassManager &pm,
     return;
   pm.addPass(
       createQntFoldCalibrationPass(QntFoldCalibrationPassOptions{options.stats}));
+  // No canonicalizer after this: it folds quant.dcast(quant.qcast(x)) to x.
   pm.addNestedPass<func::FuncOp>(createQntConvertPass());
-  pm.addPass(createCanonicalizerPass());
 }
 
 void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
@@ -47,6 +47,7 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
+  pm.addPass(createConvertBufferizationToMemRefPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -59,6 +60,8 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
 
 void qnt::buildLowerPipeline(OpPassManager &pm,
                              const LowerPipelineOptions &options) {
+  // Float TOSA convolutions and matmuls run on the backend's kernels too.
+  pm.addNestedPass<func::FuncOp>(createQntFusePass());
   pm.addPass(
       createQntLowerToRuntimePass(QntLowerToRuntimePassOptions{options.backend}));
   buildLowerToLLVMPipeline(pm);
@@ -77,6 +80,6 @@ void qnt::registerPipelines() {
       buildLowerToLLVMPipeline);
   PassPipelineRegistration<LowerPipelineOptions>(
       "qnt-lower-pipeline",
-      "qnt-lower-to-runtime followed by qnt-lower-to-llvm: executable IR",
+      "qnt-fuse, qnt-lower-to-runtime and qnt-lower-to-llvm: executable IR",
       buildLowerPipeline);
 }

@@ -121,6 +121,28 @@ struct LiftMatmulLinear : OpRewritePattern<tosa::MatMulOp> {
   }
 };
 
+/// reshape(reshape(x)) -> reshape(x), and a reshape to the same type -> x:
+/// the reshapes around a lifted linear layer cancel. (TOSA's own folders do
+/// this, but this pass runs without folding.)
+struct CollapseReshapes : OpRewritePattern<tosa::ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::ReshapeOp op,
+                                PatternRewriter &rewriter) const override {
+    Value source = op.getInput1();
+    if (auto inner = source.getDefiningOp<tosa::ReshapeOp>())
+      source = inner.getInput1();
+    if (source.getType() == op.getType()) {
+      rewriter.replaceOp(op, source);
+      return success();
+    }
+    if (source == op.getInput1())
+      return rewriter.notifyMatchFailure(op, "nothing to collapse");
+    rewriter.modifyOpInPlace(op, [&] { op.getInput1Mutable().set(source); });
+    return success();
+  }
+};
+
 /// A weighted compute op (float, constant weights, no activation yet) that
 /// `value` is the single result of, used only once: the op an elementwise
 /// multiply / add after it may be folded into.
@@ -285,10 +307,14 @@ struct AbsorbClamp : OpRewritePattern<tosa::ClampOp> {
 struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<LiftConv2D, LiftMatmulLinear, FoldChannelMul, FoldChannelAdd,
-                 AbsorbClamp>(&getContext());
-    tosa::ReshapeOp::getCanonicalizationPatterns(patterns, &getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    patterns.add<LiftConv2D, LiftMatmulLinear, CollapseReshapes,
+                 FoldChannelMul, FoldChannelAdd, AbsorbClamp>(&getContext());
+    // No folding: it would also fold quant.dcast(quant.qcast(x)) to x in
+    // IR that is already quantized.
+    GreedyRewriteConfig config;
+    config.enableFolding(false);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     config)))
       signalPassFailure();
   }
 };

@@ -499,6 +499,46 @@ def test_conv2d_x86(tmp_path, name, isa):
                   stride, pad, dil, groups, clamp, per_channel, seed=seed)
 
 
+# Requantization ties: power-of-two scales make float(acc) * M land exactly
+# on k + 0.5 for many accumulators; with an odd Z_out, rint(v) + Z differs
+# from rint(v + Z) there (oneDNN adds the zero point before rounding).
+# name: (act, Z_out, output range, per-channel weight scales)
+REQUANT_TIE_CASES = {
+    "odd_zout65_none": ("none", 65, (0, 127),
+                        [0.25, 0.125, 0.5, 0.0625, 0.25]),
+    "odd_zout7_relu": ("relu", 7, (0, 127), [0.5, 0.25, 0.125, 0.25, 0.5]),
+    "odd_zout129_fullrange": ("none", 129, None,
+                              [0.125, 0.25, 0.0625, 0.5, 0.25]),
+}
+
+
+@ISA_PARAMS
+@pytest.mark.parametrize("name", list(REQUANT_TIE_CASES))
+def test_conv2d_requant_ties(tmp_path, name, isa):
+    act, z_out, out_range, wscales = REQUANT_TIE_CASES[name]
+    seed = sum(map(ord, name))
+    rng = np.random.default_rng(seed)
+    qin = QParams("u8", 0.5, 3, (0, 127))
+    qout = QParams("u8", 0.25, z_out, out_range)
+    x = random_input(rng, (2, 6, 5, 3), qin)
+    # Small inputs and weights keep |acc| * M inside the output range.
+    x = np.clip(x, np.float32(-2.0), np.float32(10.0))
+    oc = len(wscales)
+    w_int = rng.integers(-4, 5, size=(oc, 3, 3, 3), dtype=np.int64)
+    bias = rng.integers(-25, 26, size=oc)
+    wscales = np.array(wscales, np.float32)
+    m = ref_multipliers(qin.scale, wscales, qout.scale)
+    acc = ref_conv_acc(ref_quantize(x, qin), qin.zp, w_int, bias, (1, 1),
+                       (1, 1, 1, 1), (1, 1), 1)
+    v = acc.astype(np.float32) * m
+    ties = int((v - np.floor(v) == 0.5).sum())
+    print(f"[{name}] {ties} of {v.size} requantized values are exact ties")
+    assert ties > v.size // 10  # test sanity
+    run_conv_case(tmp_path, isa, f"requant_ties_{name}", x, qin, w_int, bias,
+                  qout, act, stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1),
+                  groups=1, per_channel=True, wscales=wscales, seed=seed)
+
+
 # ---------------------------------------------------------------------------
 # Extreme values
 # ---------------------------------------------------------------------------
@@ -528,33 +568,39 @@ def extreme_weights(rng, oc, kh, kw, c, values):
     return np.stack(pats)
 
 
-# name: (input kind, C, in params, weight extremes, bias?, act)
+# name: (input kind, C, in params, weight extremes, bias, act)
+# bias: None, "small" (|b| < 3e5, keeps the oneDNN path eligible) or "huge"
+# (|b| > 2^24: the runtime must not let oneDNN add it in float).
 FULL_RANGE_IN = dict(storage="u8", scale=0.0078125, zp=0)
 FULL_RANGE_OUT = dict(storage="u8", scale=0.25, zp=128)
+X86_IN_127 = dict(storage="u8", scale=0.015625, zp=0, qrange=(0, 127))
 EXTREME_CASES = {
     # Full-range u8 (oneDNN vpmaddubsw would saturate 255*127*2 > 32767).
     "fullrange_all255_c16": ("all_max", 16, FULL_RANGE_IN, (127, -128),
-                             True, "none"),
+                             "small", "none"),
     "fullrange_all255_c32_nobias": ("all_max", 32, FULL_RANGE_IN,
-                                    (127, -128), False, "none"),
+                                    (127, -128), None, "none"),
     "fullrange_all255_c16_relu": ("all_max", 16, FULL_RANGE_IN, (127, -127),
-                                  True, "relu"),
-    "fullrange_high_c24": ("high", 24, FULL_RANGE_IN, (127, -128), True,
+                                  "small", "relu"),
+    "fullrange_high_c24": ("high", 24, FULL_RANGE_IN, (127, -128), "small",
                            "none"),
-    # acc beyond 2^24 (float(acc) rounds) with a bias.
-    "fullrange_all255_c64": ("all_max", 64, FULL_RANGE_IN, (127, -128), True,
-                             "none"),
+    "fullrange_all255_c16_hugebias": ("all_max", 16, FULL_RANGE_IN,
+                                      (127, -128), "huge", "none"),
+    # acc beyond 2^24 (float(acc) rounds), with a bias.
+    "fullrange_all255_c64": ("all_max", 64, FULL_RANGE_IN, (127, -128),
+                             "small", "none"),
     # Full-range u8 with a nonzero input zero point.
     "fullrange_zp100_c16": ("all_max", 16,
                             dict(storage="u8", scale=0.0078125, zp=100),
-                            (127, -128), True, "none"),
+                            (127, -128), "small", "none"),
     # x86 preset [0, 127] at 127: no saturation possible, oneDNN path.
-    "x86_all127_c16": ("all_max", 16,
-                       dict(storage="u8", scale=0.015625, zp=0,
-                            qrange=(0, 127)), (127, -128), True, "none"),
+    "x86_all127_c16": ("all_max", 16, X86_IN_127, (127, -128), "small",
+                       "none"),
+    "x86_all127_c32_nobias": ("all_max", 32, X86_IN_127, (127, -128), None,
+                              "none"),
     "x86_all127_c32_zp3_relu": ("all_max", 32,
                                 dict(storage="u8", scale=0.015625, zp=3,
-                                     qrange=(0, 127)), (127, -128), True,
+                                     qrange=(0, 127)), (127, -128), "small",
                                 "relu"),
 }
 
@@ -562,7 +608,7 @@ EXTREME_CASES = {
 @ISA_PARAMS
 @pytest.mark.parametrize("name", list(EXTREME_CASES))
 def test_conv2d_extreme(tmp_path, name, isa):
-    kind, c, qin_d, values, has_bias, act = EXTREME_CASES[name]
+    kind, c, qin_d, values, bias_kind, act = EXTREME_CASES[name]
     seed = sum(map(ord, name))
     rng = np.random.default_rng(seed)
     qin, qout = QParams(**qin_d), QParams(**FULL_RANGE_OUT)
@@ -581,10 +627,12 @@ def test_conv2d_extreme(tmp_path, name, isa):
     oc = 12
     w_int = extreme_weights(rng, oc, 3, 3, c, values)
     bias = None
-    if has_bias:
+    if bias_kind is not None:
         bias = rng.integers(-300000, 300001, size=oc)
-        bias[0] = INT32_MAX - 20_000_000  # large, acc stays inside int32
+    if bias_kind == "huge":
+        bias[0] = INT32_MAX - 20_000_000  # acc stays inside int32
         bias[1] = -(2**24) - 12345
+        bias[2] = 2**24 + 3
     run_conv_case(tmp_path, isa, name, x, qin, w_int, bias, qout, act,
                   stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), groups=1,
                   per_channel=True, seed=seed)
@@ -623,11 +671,11 @@ func.func @main(%x: {xf} {{qnt.name = "x"}}) -> {yf} {{
 
 # name: (M, K, N, in, out, per-channel?, bias?, act, extreme?)
 LINEAR_CASES = {
-    "m1_perchannel_relu_zp3": (1, 37, 11, X86_IN_Z3, X86_OUT_Z5, True, True,
+    "m1_perchannel_relu_zp3": (1, 37, 24, X86_IN_Z3, X86_OUT_Z5, True, True,
                                "relu", False),
-    "m4_perchannel_relu_zp64": (4, 64, 10, X86_IN_Z64, X86_OUT_Z5, True,
+    "m4_perchannel_relu_zp64": (4, 64, 20, X86_IN_Z64, X86_OUT_Z5, True,
                                 True, "relu", False),
-    "m1_pertensor_none_zp64": (1, 50, 7, X86_IN_Z64, X86_OUT_Z64, False,
+    "m1_pertensor_none_zp64": (1, 50, 17, X86_IN_Z64, X86_OUT_Z64, False,
                                True, "none", False),
     "m4_pertensor_relu_zp3": (4, 29, 13, X86_IN_Z3, X86_OUT_Z5, False, True,
                               "relu", False),
@@ -636,7 +684,7 @@ LINEAR_CASES = {
     "m4_fullrange_extreme": (4, 96, 8, dict(storage="u8", scale=0.0078125,
                                             zp=0), FULL_RANGE_OUT, True,
                              True, "none", True),
-    "m1_fullrange_extreme_zp128_relu": (1, 64, 8,
+    "m1_fullrange_extreme_zp128_relu": (1, 64, 18,
                                         dict(storage="u8", scale=0.0078125,
                                              zp=128), FULL_RANGE_OUT, True,
                                         True, "relu", True),
@@ -710,15 +758,15 @@ def ref_add(q_a, qa, q_b, qb, qo, relu):
 ADD_CASES = {
     "fullrange": (dict(storage="u8", scale=0.1, zp=10),
                   dict(storage="u8", scale=0.0625, zp=200),
-                  dict(storage="u8", scale=0.15, zp=100)),
+                  dict(storage="u8", scale=0.15, zp=80)),
     "x86_ranges": (dict(storage="u8", scale=0.05, zp=3, qrange=(0, 127)),
                    dict(storage="u8", scale=0.0703125, zp=64,
                         qrange=(0, 127)),
-                   dict(storage="u8", scale=0.09, zp=57, qrange=(0, 127))),
+                   dict(storage="u8", scale=0.09, zp=45, qrange=(0, 127))),
     # Scales where r / So often lands on .5 ties.
     "ties": (dict(storage="u8", scale=0.25, zp=7),
              dict(storage="u8", scale=0.125, zp=130),
-             dict(storage="u8", scale=0.5, zp=33)),
+             dict(storage="u8", scale=0.25, zp=60)),
 }
 
 
@@ -752,7 +800,9 @@ def test_add(tmp_path, name, relu):
             i += 1
     q_a, q_b = ref_quantize(a, qa), ref_quantize(b, qb)
     q_ref = ref_add(q_a, qa, q_b, qb, qo, relu)
-    assert q_ref.min() == qo.qmin and q_ref.max() == qo.qmax or relu
+    # The data reaches both clamp boundaries of the output (test sanity).
+    assert q_ref.max() == qo.qmax
+    assert q_ref.min() == (max(qo.qmin, qo.zp) if relu else qo.qmin)
     mlir = add_module(shape, qa, qb, qo, relu)
     outs = run_quant_run(tmp_path, f"add_{name}", mlir, {"a": a, "b": b})
     check_exact(f"add_{name}/{'relu' if relu else 'none'}", outs["output"],

@@ -51,7 +51,7 @@
 // CORRUPT: quant-run: error: {{.*}}corrupt.npz
 // UNWRITABLE: quant-run: error: cannot write '{{.*}}out.npz'
 // NOSTATS: quant-run: error: --calibrate needs --stats-file FILE
-// EMPTY: quant-run: error: calibration set '{{.*}}empty.npz' has no samples
+// EMPTY: quant-run: error: data set '{{.*}}empty.npz' has no samples
 
 func.func @main(%x: tensor<1x4x4x1xf32> {qnt.name = "x"}) -> tensor<1x4x4x2xf32> {
   %w = arith.constant dense<[[[[0.5]]], [[[-0.25]]]]> : tensor<2x1x1x1xf32>

@@ -76,6 +76,11 @@ static cl::opt<unsigned> numThreads("num-threads",
 static cl::opt<std::string>
     backend("backend", cl::desc("Kernel backend used to lower the module"),
             cl::init("onednn"), cl::cat(category));
+static cl::opt<bool> eachSample(
+    "samples",
+    cl::desc("The -i arrays carry a leading sample axis: run every sample "
+             "and write the outputs stacked along that axis"),
+    cl::init(false), cl::cat(category));
 static cl::opt<bool> printResults("print",
                                   cl::desc("Print the results to stdout"),
                                   cl::init(false), cl::cat(category));
@@ -410,6 +415,59 @@ void printArray(const qnt::NpyArray &array) {
   llvm::outs() << "\n";
 }
 
+/// Runs every sample of `matched` (arrays with a leading sample axis),
+/// reporting progress as `verb`; with `outputs`, stacks the results along a
+/// new leading axis.
+LogicalResult runSamples(Runner &runner,
+                         ArrayRef<const qnt::NpyArray *> matched,
+                         int64_t numSamples, StringRef verb,
+                         std::vector<qnt::NpyArray> *outputs) {
+  std::vector<qnt::NpyArray> sample(matched.size());
+  std::vector<const qnt::NpyArray *> pointers;
+  for (qnt::NpyArray &array : sample)
+    pointers.push_back(&array);
+  int64_t step = std::max<int64_t>(1, numSamples / 10);
+  std::vector<qnt::NpyArray> results;
+  for (int64_t s = 0; s < numSamples; ++s) {
+    for (size_t i = 0; i < matched.size(); ++i)
+      sliceSample(*matched[i], s, sample[i]);
+    results.clear();
+    if (failed(runner.run(pointers, outputs ? &results : nullptr)))
+      return failure();
+    if (outputs) {
+      if (s == 0) {
+        *outputs = results;
+        for (qnt::NpyArray &out : *outputs) {
+          out.shape.insert(out.shape.begin(), numSamples);
+          out.data.reserve(out.data.size() * numSamples);
+        }
+      } else {
+        for (size_t i = 0; i < results.size(); ++i)
+          (*outputs)[i].data.insert((*outputs)[i].data.end(),
+                                    results[i].data.begin(),
+                                    results[i].data.end());
+      }
+    }
+    if (!quiet && ((s + 1) % step == 0 || s + 1 == numSamples))
+      llvm::errs() << verb << ": " << s + 1 << "/" << numSamples
+                   << " samples\n";
+  }
+  return success();
+}
+
+/// Reads a data set whose arrays carry a leading sample axis.
+FailureOr<std::vector<const qnt::NpyArray *>>
+matchSampleSet(Runner &runner, const std::vector<qnt::NpyArray> &arrays,
+               StringRef path, int64_t &numSamples) {
+  auto matched = matchInputs(runner.arguments, arrays, path,
+                             /*sampleAxis=*/true, numSamples);
+  if (!matched)
+    return fail(llvm::toString(matched.takeError()));
+  if (numSamples <= 0)
+    return fail("data set '" + path + "' has no samples");
+  return std::move(*matched);
+}
+
 LogicalResult calibrate(Runner &runner) {
   if (statsFilename.empty())
     return fail("--calibrate needs --stats-file FILE to write the statistics to");
@@ -417,28 +475,13 @@ LogicalResult calibrate(Runner &runner) {
   if (!arrays)
     return fail(llvm::toString(arrays.takeError()));
   int64_t numSamples;
-  auto matched = matchInputs(runner.arguments, *arrays, calibrationData,
-                             /*sampleAxis=*/true, numSamples);
-  if (!matched)
-    return fail(llvm::toString(matched.takeError()));
-  if (numSamples <= 0)
-    return fail("calibration set '" + calibrationData + "' has no samples");
+  auto matched = matchSampleSet(runner, *arrays, calibrationData, numSamples);
+  if (failed(matched))
+    return failure();
 
   qnt_rt_stats_reset();
-  std::vector<qnt::NpyArray> sample(matched->size());
-  std::vector<const qnt::NpyArray *> pointers;
-  for (qnt::NpyArray &array : sample)
-    pointers.push_back(&array);
-  int64_t step = std::max<int64_t>(1, numSamples / 10);
-  for (int64_t s = 0; s < numSamples; ++s) {
-    for (size_t i = 0; i < matched->size(); ++i)
-      sliceSample(*(*matched)[i], s, sample[i]);
-    if (failed(runner.run(pointers, nullptr)))
-      return failure();
-    if (!quiet && ((s + 1) % step == 0 || s + 1 == numSamples))
-      llvm::errs() << "calibrating: " << s + 1 << "/" << numSamples
-                   << " samples\n";
-  }
+  if (failed(runSamples(runner, *matched, numSamples, "calibrating", nullptr)))
+    return failure();
   if (int64_t bad = qnt_rt_stats_nonfinite_count())
     llvm::WithColor::warning(llvm::errs(), "quant-run")
         << bad << " NaN/Inf value(s) in the calibration run; they are "
@@ -459,14 +502,28 @@ LogicalResult runOnce(Runner &runner) {
   auto arrays = readInputs(source);
   if (!arrays)
     return fail(llvm::toString(arrays.takeError()));
+  std::vector<qnt::NpyArray> outputs;
+  if (eachSample) {
+    int64_t numSamples;
+    auto matched = matchSampleSet(runner, *arrays, source, numSamples);
+    if (failed(matched) ||
+        failed(runSamples(runner, *matched, numSamples, "running", &outputs)))
+      return failure();
+    if (printResults)
+      for (const qnt::NpyArray &array : outputs)
+        printArray(array);
+    if (!outputFilename.empty())
+      if (llvm::Error error = qnt::writeNpz(outputFilename, outputs))
+        return fail(llvm::toString(std::move(error)));
+    return success();
+  }
+
   int64_t unused;
   auto matched = matchInputs(runner.arguments, *arrays,
                              source.empty() ? "(no -i given)" : source,
                              /*sampleAxis=*/false, unused);
   if (!matched)
     return fail(llvm::toString(matched.takeError()));
-
-  std::vector<qnt::NpyArray> outputs;
   if (failed(runner.run(*matched, &outputs)))
     return failure();
   if (printResults)
@@ -510,11 +567,14 @@ int main(int argc, char **argv) {
       argc, argv,
       "quant-run: JIT-compile a qnt module and run it on NumPy data\n\n"
       "  quant-run model.mlir -i input.npz [-o out.npz] [--print] [--bench N]\n"
+      "  quant-run model.mlir -i dataset.npz --samples -o outputs.npz\n"
       "  quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json\n");
 
   if (!calibrationData.empty() && (!inputData.empty() || benchRuns))
     return fail("--calibrate cannot be combined with -i or --bench"),
            EXIT_FAILURE;
+  if (eachSample && benchRuns)
+    return fail("--samples cannot be combined with --bench"), EXIT_FAILURE;
   if (calibrationData.empty() && inputData.empty() && !benchRuns &&
       outputFilename.empty() && !printResults)
     return fail("nothing to do: give -i with -o/--print/--bench, or "

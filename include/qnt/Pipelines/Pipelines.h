@@ -36,7 +36,8 @@ void buildPTQPipeline(mlir::OpPassManager &pm,
 /// to the llvm dialect. Runtime calls must already be in place.
 void buildLowerToLLVMPipeline(mlir::OpPassManager &pm);
 
-/// qnt-lower-to-runtime followed by buildLowerToLLVMPipeline.
+/// qnt-fuse (float TOSA conv/matmul become runtime kernels too), then
+/// qnt-lower-to-runtime and buildLowerToLLVMPipeline.
 void buildLowerPipeline(mlir::OpPassManager &pm,
                         const LowerPipelineOptions &options);
 

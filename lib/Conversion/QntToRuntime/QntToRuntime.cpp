@@ -553,7 +553,12 @@ struct QntLowerToRuntimePass
     });
     target.markUnknownOpDynamicallyLegal(
         [&](Operation *op) { return converter.isLegal(op); });
-    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+    // Never fold: quant.dcast(quant.qcast(x)) folds to x, which would drop
+    // a quantization the program asked for.
+    ConversionConfig config;
+    config.foldingMode = DialectConversionFoldingMode::Never;
+    if (failed(applyPartialConversion(module, target, std::move(patterns),
+                                      config)))
       signalPassFailure();
   }
 };

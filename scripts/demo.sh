@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# demo.sh: the bundled example end to end. A small Fashion-MNIST CNN in FP32
+# TOSA (examples/cnn/model.mlir) goes through fuse -> prepare -> calibrate ->
+# fold -> convert -> lower -> run, and its INT8 results are compared with
+# FP32. Intermediate files land in build/demo/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+bin="$QNT_BUILD_DIR/bin"
+ex="$QNT_ROOT/examples/cnn"
+out="$QNT_BUILD_DIR/demo"
+mkdir -p "$out"
+qconfig="${QCONFIG:-x86}"
+# Keep locations (PyTorch module names) in the files between stages:
+# observer ids and diagnostics use them.
+keep_names=--mlir-print-debuginfo
+
+# Counts of the ops in an IR file.
+ops() { grep -oE '(= |")(tosa|qnt|quant)\.[a-z_0-9]+' "$1" | sed 's/^[=" ]*//' |
+  sort | uniq -c |
+  awk '{ printf "%s %s x%d", (NR > 1 ? "," : "   "), $2, $1 } END { print "" }'; }
+
+echo "== 1. FP32 model: examples/cnn/model.mlir"
+ops "$ex/model.mlir"
+
+echo "== 2. quant-opt --qnt-fuse  (batch-norm folded, relu absorbed, conv/linear lifted)"
+"$bin/quant-opt" "$ex/model.mlir" --qnt-fuse $keep_names -o "$out/1-fused.mlir"
+ops "$out/1-fused.mlir"
+
+echo "== 3. quant-opt --qnt-prepare=qconfig=$qconfig  (observers inserted)"
+"$bin/quant-opt" "$out/1-fused.mlir" --qnt-prepare="qconfig=$qconfig" \
+  $keep_names -o "$out/2-prepared.mlir"
+ops "$out/2-prepared.mlir"
+grep -oE 'id = "[^"]+"' "$out/2-prepared.mlir" | tr '\n' ' ' | sed 's/^/    /'
+echo
+
+echo "== 4. quant-run --calibrate  (200 training images -> statistics)"
+"$bin/quant-run" "$out/2-prepared.mlir" --calibrate "$ex/calib.npz" \
+  --stats-file "$out/stats.json" 2>&1 | tail -n 1 | sed 's/^/    /'
+
+echo "== 5. quant-opt --qnt-fold-calibration  (observers -> qcast/dcast with PyTorch's qparams)"
+"$bin/quant-opt" "$out/2-prepared.mlir" \
+  --qnt-fold-calibration="stats=$out/stats.json" $keep_names \
+  -o "$out/3-qdq.mlir"
+ops "$out/3-qdq.mlir"
+
+echo "== 6. quant-opt --qnt-convert  (INT8 ops, i8 weights, i32 bias)"
+"$bin/quant-opt" "$out/3-qdq.mlir" --qnt-convert $keep_names \
+  -o "$out/4-int8.mlir"
+ops "$out/4-int8.mlir"
+grep -oE 'qnt\.(conv2d|linear) [^{]*\{[^}]*\} : \([^)]*\)' "$out/4-int8.mlir" |
+  grep -oE '!quant.uniform<u8[^>]*>' | sort -u | sed 's/^/    activation type: /'
+
+echo "== 7. quant-opt --qnt-lower-pipeline=backend=onednn  (runtime calls, then llvm)"
+"$bin/quant-opt" "$out/4-int8.mlir" --qnt-lower-pipeline="backend=onednn" \
+  -o "$out/5-llvm.mlir"
+echo "    $(grep -c 'llvm.call @qnt_rt_' "$out/5-llvm.mlir") runtime calls:" \
+  "$(grep -oE 'llvm.call @qnt_rt_[a-z0-9_]+' "$out/5-llvm.mlir" |
+    sed 's/llvm.call @//' | sort | uniq -c | awk '{ printf "%s x%d ", $2, $1 }')"
+
+echo "== 8. run FP32 and INT8 (JIT) on 500 test images and compare"
+"$bin/quant-run" "$ex/model.mlir" -i "$ex/eval.npz" --samples --quiet \
+  -o "$out/fp32.npz"
+"$bin/quant-run" "$out/4-int8.mlir" -i "$ex/eval.npz" --samples --quiet \
+  -o "$out/int8.npz"
+fp32_ms=$("$bin/quant-run" "$ex/model.mlir" -i "$ex/input.npz" --bench 200 |
+  grep -oE 'median [0-9.]+' | grep -oE '[0-9.]+')
+int8_ms=$("$bin/quant-run" "$out/4-int8.mlir" -i "$ex/input.npz" --bench 200 |
+  grep -oE 'median [0-9.]+' | grep -oE '[0-9.]+')
+"$QNT_PYTHON" - "$out" "$ex" "$fp32_ms" "$int8_ms" <<'PY'
+import sys
+import numpy as np
+out, ex, fp32_ms, int8_ms = sys.argv[1:]
+fp32 = np.load(f"{out}/fp32.npz")["output"][:, 0]
+int8 = np.load(f"{out}/int8.npz")["output"][:, 0]
+torch_fp32 = np.load(f"{ex}/expected_eval_fp32.npz")["output"][:, 0]
+labels = np.load(f"{ex}/eval.npz")["labels"]
+err = np.abs(int8 - fp32)
+print(f"    FP32 vs PyTorch FP32: max abs diff {np.abs(fp32 - torch_fp32).max():.2e}")
+print(f"    INT8 vs FP32 logits: max abs error {err.max():.4f}, mean {err.mean():.4f}")
+print(f"    arg-max agreement INT8 vs FP32: {np.mean(fp32.argmax(1) == int8.argmax(1)) * 100:.1f}% "
+      f"of {len(labels)} images")
+print(f"    accuracy: FP32 {np.mean(fp32.argmax(1) == labels) * 100:.1f}%, "
+      f"INT8 {np.mean(int8.argmax(1) == labels) * 100:.1f}%")
+print(f"    latency (batch 1, median of 200): FP32 {float(fp32_ms):.3f} ms, "
+      f"INT8 {float(int8_ms):.3f} ms ({float(fp32_ms) / float(int8_ms):.1f}x)")
+PY
+echo "== done: intermediate IR and data in $out"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# setup.sh: what scripts/demo.sh and scripts/test.sh share. Installs the
+# Debian packages the build and the tests need (when missing), configures
+# build/ on first use and builds incrementally. Source it or run it.
+#   QNT_BUILD_DIR  build directory (default: <repo>/build)
+set -euo pipefail
+
+QNT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+QNT_BUILD_DIR="${QNT_BUILD_DIR:-$QNT_ROOT/build}"
+# Debian's numpy/torch live under /usr/bin/python3, which need not be the
+# python3 first on PATH.
+QNT_PYTHON=/usr/bin/python3
+
+qnt_packages=(
+  cmake ninja-build g++ pkg-config
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  libdnnl-dev libgtest-dev zlib1g-dev
+  python3 python3-numpy python3-pytest
+)
+
+qnt_install_packages() {
+  local missing=()
+  for p in "${qnt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$p")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  echo "== installing: ${missing[*]}"
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+qnt_build() {
+  if [[ ! -f "$QNT_BUILD_DIR/build.ninja" ]]; then
+    echo "== configuring $QNT_BUILD_DIR"
+    cmake -G Ninja -S "$QNT_ROOT" -B "$QNT_BUILD_DIR" \
+      -DCMAKE_BUILD_TYPE=Release \
+      -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+      -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+      -DQNT_PYTHON="$QNT_PYTHON" >/dev/null
+  fi
+  echo "== building (log: $QNT_BUILD_DIR/build.log)"
+  if ! ninja -C "$QNT_BUILD_DIR" >"$QNT_BUILD_DIR/build.log" 2>&1; then
+    tail -n 40 "$QNT_BUILD_DIR/build.log" >&2
+    echo "error: the build failed (full log: $QNT_BUILD_DIR/build.log)" >&2
+    return 1
+  fi
+}
+
+qnt_install_packages
+qnt_build
