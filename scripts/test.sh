@@ -50,7 +50,7 @@ QNT_BUILD_DIR="$QNT_BUILD_DIR" "$QNT_PYTHON" -m pytest -q -p no:cacheprovider \
   "$QNT_ROOT/test/python" >"$log_dir/pytest.log" 2>&1 || true
 py_summary=$(tail -n 1 "$log_dir/pytest.log")
 py_passed=$(echo "$py_summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
-py_failed=$(echo "$py_summary" | grep -oE '[0-9]+ (failed|errors?)' |
+py_failed=$(echo "$py_summary" | { grep -oE '[0-9]+ (failed|errors?)' || true; } |
   awk '{ n += $1 } END { if (NR) print n }')
 if [[ -z "$py_passed" && -z "$py_failed" ]]; then
   tail -n 30 "$log_dir/pytest.log"

@@ -20,6 +20,7 @@ config.environment["OMP_NUM_THREADS"] = "2"
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%qnt_src_root", config.qnt_src_root))
+config.substitutions.append(("%qnt_obj_root", config.qnt_obj_root))
 
 llvm_config.with_system_environment(["HOME", "TMPDIR", "TMP", "TEMP"])
 # FileCheck, not, count come from the LLVM 22 tools directory.

@@ -144,6 +144,10 @@ struct ConvertComputeOp
                                                ? 0
                                                : c];
         double v = std::nearbyint((*data)[c] / scale);
+        if (v < INT32_MIN || v > INT32_MAX)
+          op->emitWarning("bias of channel ")
+              << c << " (" << (*data)[c] << ") exceeds int32 in units of "
+              << "S_in * S_w = " << scale << "; it is clamped";
         q[c] = static_cast<int32_t>(std::clamp<double>(v, INT32_MIN, INT32_MAX));
       }
       auto type = RankedTensorType::get({(int64_t)q.size()},

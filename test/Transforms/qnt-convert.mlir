@@ -1,4 +1,4 @@
-// RUN: quant-opt %s --qnt-convert --split-input-file | FileCheck %s
+// RUN: quant-opt %s --qnt-convert --split-input-file --verify-diagnostics | FileCheck %s
 
 !qin = !quant.uniform<u8<0:127>:f32, 0.031496062874794006:32>
 !qout = !quant.uniform<u8<0:127>:f32, 0.05:3>
@@ -80,6 +80,30 @@ func.func @runtime_weight(%x: tensor<1x2xf32>, %w: tensor<2x2xf32>) -> tensor<1x
   %wq = quant.qcast %w : tensor<2x2xf32> to tensor<2x2x!wq>
   %wd = quant.dcast %wq : tensor<2x2x!wq> to tensor<2x2xf32>
   %y = qnt.linear %xd, %wd : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
+  %yq = quant.qcast %y : tensor<1x2xf32> to tensor<1x2x!q>
+  %yd = quant.dcast %yq : tensor<1x2x!q> to tensor<1x2xf32>
+  return %yd : tensor<1x2xf32>
+}
+
+// -----
+
+!q = !quant.uniform<u8:f32, 1.0e-3:0>
+!wq = !quant.uniform<i8:f32, 1.0e-3>
+
+// A bias that does not fit int32 in units of S_in * S_w (1e-6) is clamped,
+// with a warning, not wrapped.
+// CHECK-LABEL: func.func @bias_overflow
+// CHECK: arith.constant dense<[2147483647, -2147483648]> : tensor<2xi32>
+func.func @bias_overflow(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %xq = quant.qcast %x : tensor<1x2xf32> to tensor<1x2x!q>
+  %xd = quant.dcast %xq : tensor<1x2x!q> to tensor<1x2xf32>
+  %w = arith.constant dense<0.1> : tensor<2x2xf32>
+  %wq = quant.qcast %w : tensor<2x2xf32> to tensor<2x2x!wq>
+  %wd = quant.dcast %wq : tensor<2x2x!wq> to tensor<2x2xf32>
+  %b = arith.constant dense<[1.0e4, -1.0e4]> : tensor<2xf32>
+  // expected-warning @+2 {{bias of channel 0 (1.000000e+04) exceeds int32 in units of S_in * S_w = 1.000000e-06; it is clamped}}
+  // expected-warning @+1 {{bias of channel 1 (-1.000000e+04) exceeds int32}}
+  %y = qnt.linear %xd, %wd, %b : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2xf32>
   %yq = quant.qcast %y : tensor<1x2xf32> to tensor<1x2x!q>
   %yd = quant.dcast %yq : tensor<1x2x!q> to tensor<1x2xf32>
   return %yd : tensor<1x2xf32>

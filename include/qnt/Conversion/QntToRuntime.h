@@ -23,9 +23,53 @@ public:
   QuantStorageTypeConverter();
 };
 
+/// Creates what runtime calls need: a private handle global per call site,
+/// constant parameter arrays, raw pointers to tensor data (through
+/// `bufferization.to_buffer`) and the callee declarations. Symbols are
+/// numbered by this builder, so use one per module.
+class RuntimeCallBuilder {
+public:
+  explicit RuntimeCallBuilder(mlir::ModuleOp module) : module(module) {}
+
+  /// A raw pointer to the data of `tensor` (already of storage type).
+  mlir::Value getPointer(mlir::OpBuilder &b, mlir::Location loc,
+                         mlir::Value tensor);
+  /// A fresh output buffer of `type` and a pointer to it.
+  std::pair<mlir::Value, mlir::Value>
+  allocate(mlir::OpBuilder &b, mlir::Location loc,
+           mlir::RankedTensorType type);
+  /// An output buffer as a tensor again.
+  mlir::Value toTensor(mlir::OpBuilder &b, mlir::Location loc,
+                       mlir::RankedTensorType type, mlir::Value buffer);
+  /// A zero-initialized handle slot for one call site.
+  mlir::Value getHandleSlot(mlir::OpBuilder &b, mlir::Location loc);
+  mlir::Value getI64Array(mlir::OpBuilder &b, mlir::Location loc,
+                          llvm::ArrayRef<int64_t> values);
+  mlir::Value getF32Array(mlir::OpBuilder &b, mlir::Location loc,
+                          llvm::ArrayRef<float> values);
+  /// A NUL-terminated string constant.
+  mlir::Value getString(mlir::OpBuilder &b, mlir::Location loc,
+                        llvm::StringRef text);
+  /// Calls `name(args...)`, declaring it (all pointer arguments) if needed.
+  void call(mlir::OpBuilder &b, mlir::Location loc, llvm::StringRef name,
+            mlir::ValueRange args);
+
+private:
+  mlir::Value getBufferPointer(mlir::OpBuilder &b, mlir::Location loc,
+                               mlir::Value buffer);
+  mlir::Value getGlobalPointer(mlir::OpBuilder &b, mlir::Location loc,
+                               llvm::StringRef prefix, mlir::MemRefType type,
+                               mlir::Attribute init, bool constant);
+
+  mlir::ModuleOp module;
+  int64_t counter = 0;
+};
+
 /// Patterns that turn qnt compute ops, observers, fake-quant and quant casts
-/// into runtime calls (and erase region markers).
+/// into runtime calls, erase region markers and storage casts, and convert
+/// function signatures with quantized types.
 void populateQntToRuntimePatterns(mlir::TypeConverter &converter,
+                                  RuntimeCallBuilder &calls,
                                   mlir::RewritePatternSet &patterns);
 
 } // namespace qnt

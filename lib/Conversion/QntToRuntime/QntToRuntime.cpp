@@ -41,11 +41,107 @@ QuantStorageTypeConverter::QuantStorageTypeConverter() {
   });
 }
 
-namespace {
+//===----------------------------------------------------------------------===//
+// RuntimeCallBuilder
+//===----------------------------------------------------------------------===//
 
-//===----------------------------------------------------------------------===//
-// Building runtime calls
-//===----------------------------------------------------------------------===//
+Value RuntimeCallBuilder::getPointer(OpBuilder &b, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
+                                                   /*read_only=*/true);
+  return getBufferPointer(b, loc, buffer);
+}
+
+std::pair<Value, Value> RuntimeCallBuilder::allocate(OpBuilder &b,
+                                                     Location loc,
+                                                     RankedTensorType type) {
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer =
+      memref::AllocOp::create(b, loc, memrefType, b.getI64IntegerAttr(64));
+  return {buffer, getBufferPointer(b, loc, buffer)};
+}
+
+Value RuntimeCallBuilder::toTensor(OpBuilder &b, Location loc,
+                                   RankedTensorType type, Value buffer) {
+  return bufferization::ToTensorOp::create(b, loc, type, buffer,
+                                           /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
+Value RuntimeCallBuilder::getHandleSlot(OpBuilder &b, Location loc) {
+  auto type = MemRefType::get({1}, b.getI64Type());
+  auto init = DenseElementsAttr::get(RankedTensorType::get({1}, b.getI64Type()),
+                                     int64_t(0));
+  return getGlobalPointer(b, loc, "__qnt_handle", type, init,
+                          /*constant=*/false);
+}
+
+Value RuntimeCallBuilder::getI64Array(OpBuilder &b, Location loc,
+                                      ArrayRef<int64_t> values) {
+  auto type = MemRefType::get({(int64_t)values.size()}, b.getI64Type());
+  auto init = DenseElementsAttr::get(
+      RankedTensorType::get(type.getShape(), b.getI64Type()), values);
+  return getGlobalPointer(b, loc, "__qnt_params", type, init, true);
+}
+
+Value RuntimeCallBuilder::getF32Array(OpBuilder &b, Location loc,
+                                      ArrayRef<float> values) {
+  auto type = MemRefType::get({(int64_t)values.size()}, b.getF32Type());
+  auto init = DenseElementsAttr::get(
+      RankedTensorType::get(type.getShape(), b.getF32Type()), values);
+  return getGlobalPointer(b, loc, "__qnt_fparams", type, init, true);
+}
+
+Value RuntimeCallBuilder::getString(OpBuilder &b, Location loc,
+                                    StringRef text) {
+  SmallVector<int8_t> bytes(text.begin(), text.end());
+  bytes.push_back(0);
+  auto type = MemRefType::get({(int64_t)bytes.size()}, b.getI8Type());
+  auto init = DenseElementsAttr::get(
+      RankedTensorType::get(type.getShape(), b.getI8Type()),
+      ArrayRef<int8_t>(bytes));
+  return getGlobalPointer(b, loc, "__qnt_str", type, init, true);
+}
+
+void RuntimeCallBuilder::call(OpBuilder &b, Location loc, StringRef name,
+                              ValueRange args) {
+  auto ptr = LLVM::LLVMPointerType::get(b.getContext());
+  SmallVector<Type> argTypes(args.size(), ptr);
+  auto fnType = b.getFunctionType(argTypes, {});
+  if (!module.lookupSymbol<func::FuncOp>(name)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    auto fn = func::FuncOp::create(b, loc, name, fnType);
+    fn.setPrivate();
+  }
+  func::CallOp::create(b, loc, name, TypeRange(), args);
+}
+
+Value RuntimeCallBuilder::getBufferPointer(OpBuilder &b, Location loc,
+                                           Value buffer) {
+  Value index = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+  Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+  return LLVM::IntToPtrOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext()), i64);
+}
+
+Value RuntimeCallBuilder::getGlobalPointer(OpBuilder &b, Location loc,
+                                           StringRef prefix, MemRefType type,
+                                           Attribute init, bool constant) {
+  std::string name = (prefix + "_" + Twine(counter++)).str();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"), type,
+                             init, constant,
+                             /*alignment=*/b.getI64IntegerAttr(64));
+  }
+  Value global = memref::GetGlobalOp::create(b, loc, type, name);
+  return getBufferPointer(b, loc, global);
+}
+
+namespace {
 
 /// Views a runtime parameter struct (all int64_t fields) as an array.
 template <typename Params>
@@ -56,112 +152,6 @@ static ArrayRef<int64_t> asArray(const Params &params) {
   return {reinterpret_cast<const int64_t *>(&params),
           sizeof(Params) / sizeof(int64_t)};
 }
-
-/// Creates the globals, pointers and declarations of runtime calls.
-class RuntimeCallBuilder {
-public:
-  RuntimeCallBuilder(ModuleOp module) : module(module) {}
-
-  /// A raw pointer to the data of `tensor` (already of storage type).
-  Value getPointer(OpBuilder &b, Location loc, Value tensor) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-    Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType,
-                                                     tensor, /*read_only=*/true);
-    return getBufferPointer(b, loc, buffer);
-  }
-
-  /// A fresh output buffer of `type` and a pointer to it.
-  std::pair<Value, Value> allocate(OpBuilder &b, Location loc,
-                                   RankedTensorType type) {
-    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-    Value buffer = memref::AllocOp::create(b, loc, memrefType,
-                                           b.getI64IntegerAttr(64));
-    return {buffer, getBufferPointer(b, loc, buffer)};
-  }
-
-  /// The output buffer as a tensor again.
-  Value toTensor(OpBuilder &b, Location loc, RankedTensorType type,
-                 Value buffer) {
-    return bufferization::ToTensorOp::create(b, loc, type, buffer,
-                                             /*restrict=*/true,
-                                             /*writable=*/true);
-  }
-
-  /// A zero-initialized handle slot for one call site.
-  Value getHandleSlot(OpBuilder &b, Location loc) {
-    auto type = MemRefType::get({1}, b.getI64Type());
-    auto init = DenseElementsAttr::get(
-        RankedTensorType::get({1}, b.getI64Type()), int64_t(0));
-    return getGlobalPointer(b, loc, "__qnt_handle", type, init,
-                            /*constant=*/false);
-  }
-
-  Value getI64Array(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
-    auto type = MemRefType::get({(int64_t)values.size()}, b.getI64Type());
-    auto init = DenseElementsAttr::get(
-        RankedTensorType::get(type.getShape(), b.getI64Type()), values);
-    return getGlobalPointer(b, loc, "__qnt_params", type, init, true);
-  }
-
-  Value getF32Array(OpBuilder &b, Location loc, ArrayRef<float> values) {
-    auto type = MemRefType::get({(int64_t)values.size()}, b.getF32Type());
-    auto init = DenseElementsAttr::get(
-        RankedTensorType::get(type.getShape(), b.getF32Type()), values);
-    return getGlobalPointer(b, loc, "__qnt_fparams", type, init, true);
-  }
-
-  /// A NUL-terminated string constant.
-  Value getString(OpBuilder &b, Location loc, StringRef text) {
-    SmallVector<int8_t> bytes(text.begin(), text.end());
-    bytes.push_back(0);
-    auto type = MemRefType::get({(int64_t)bytes.size()}, b.getI8Type());
-    auto init = DenseElementsAttr::get(
-        RankedTensorType::get(type.getShape(), b.getI8Type()),
-        ArrayRef<int8_t>(bytes));
-    return getGlobalPointer(b, loc, "__qnt_str", type, init, true);
-  }
-
-  /// Calls `name(args...)`, declaring it (all pointer arguments) if needed.
-  void call(OpBuilder &b, Location loc, StringRef name, ValueRange args) {
-    auto ptr = LLVM::LLVMPointerType::get(b.getContext());
-    SmallVector<Type> argTypes(args.size(), ptr);
-    auto fnType = b.getFunctionType(argTypes, {});
-    if (!module.lookupSymbol<func::FuncOp>(name)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      auto fn = func::FuncOp::create(b, loc, name, fnType);
-      fn.setPrivate();
-    }
-    func::CallOp::create(b, loc, name, TypeRange(), args);
-  }
-
-private:
-  Value getBufferPointer(OpBuilder &b, Location loc, Value buffer) {
-    Value index =
-        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
-    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
-    return LLVM::IntToPtrOp::create(
-        b, loc, LLVM::LLVMPointerType::get(b.getContext()), i64);
-  }
-
-  Value getGlobalPointer(OpBuilder &b, Location loc, StringRef prefix,
-                         MemRefType type, Attribute init, bool constant) {
-    std::string name = (prefix + "_" + Twine(counter++)).str();
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"), type,
-                               init, constant,
-                               /*alignment=*/b.getI64IntegerAttr(64));
-    }
-    Value global = memref::GetGlobalOp::create(b, loc, type, name);
-    return getBufferPointer(b, loc, global);
-  }
-
-  ModuleOp module;
-  int64_t counter = 0;
-};
 
 //===----------------------------------------------------------------------===//
 // Quantization parameters of tensors
@@ -540,10 +530,7 @@ struct QntLowerToRuntimePass
     QuantStorageTypeConverter converter;
     RuntimeCallBuilder calls(module);
     RewritePatternSet patterns(ctx);
-    populateQntToRuntimePatterns(converter, patterns);
-    patterns.add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
-                 AddLowering, QuantizeCastLowering, DequantizeCastLowering,
-                 FakeQuantLowering, ObserveLowering>(converter, ctx, calls);
+    populateQntToRuntimePatterns(converter, calls, patterns);
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<QntDialect, quant::QuantDialect>();
@@ -566,8 +553,12 @@ struct QntLowerToRuntimePass
 } // namespace
 
 void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
+                                       RuntimeCallBuilder &calls,
                                        RewritePatternSet &patterns) {
   MLIRContext *ctx = patterns.getContext();
+  patterns.add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
+               AddLowering, QuantizeCastLowering, DequantizeCastLowering,
+               FakeQuantLowering, ObserveLowering>(converter, ctx, calls);
   patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
                ForwardOperand<quant::StorageCastOp>>(converter, ctx);
   populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
