@@ -497,6 +497,17 @@ LogicalResult calibrate(Runner &runner) {
   return success();
 }
 
+/// --print and -o.
+LogicalResult emitOutputs(ArrayRef<qnt::NpyArray> outputs) {
+  if (printResults)
+    for (const qnt::NpyArray &array : outputs)
+      printArray(array);
+  if (!outputFilename.empty())
+    if (llvm::Error error = qnt::writeNpz(outputFilename, outputs))
+      return fail(llvm::toString(std::move(error)));
+  return success();
+}
+
 LogicalResult runOnce(Runner &runner) {
   std::string source;
   auto arrays = readInputs(source);
@@ -509,13 +520,7 @@ LogicalResult runOnce(Runner &runner) {
     if (failed(matched) ||
         failed(runSamples(runner, *matched, numSamples, "running", &outputs)))
       return failure();
-    if (printResults)
-      for (const qnt::NpyArray &array : outputs)
-        printArray(array);
-    if (!outputFilename.empty())
-      if (llvm::Error error = qnt::writeNpz(outputFilename, outputs))
-        return fail(llvm::toString(std::move(error)));
-    return success();
+    return emitOutputs(outputs);
   }
 
   int64_t unused;
@@ -526,12 +531,8 @@ LogicalResult runOnce(Runner &runner) {
     return fail(llvm::toString(matched.takeError()));
   if (failed(runner.run(*matched, &outputs)))
     return failure();
-  if (printResults)
-    for (const qnt::NpyArray &array : outputs)
-      printArray(array);
-  if (!outputFilename.empty())
-    if (llvm::Error error = qnt::writeNpz(outputFilename, outputs))
-      return fail(llvm::toString(std::move(error)));
+  if (failed(emitOutputs(outputs)))
+    return failure();
 
   if (benchRuns) {
     for (unsigned i = 0; i < warmupRuns; ++i)
