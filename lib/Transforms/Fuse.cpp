@@ -46,11 +46,43 @@ static bool isF32Tensor(Value value) {
   return type && type.getElementType().isF32() && type.hasStaticShape();
 }
 
-/// Lifts `tosa.conv2d` (f32, zero points 0) into `qnt.conv2d`.
-struct LiftConv2D : OpRewritePattern<tosa::Conv2DOp> {
-  using OpRewritePattern::OpRewritePattern;
+/// The OHWI weight and group count of a lifted convolution: tosa.conv2d's
+/// weight is already OHWI.
+static FailureOr<std::pair<Value, int64_t>>
+getLiftedWeight(tosa::Conv2DOp op, PatternRewriter &) {
+  return std::pair<Value, int64_t>(op.getWeight(), 1);
+}
 
-  LogicalResult matchAndRewrite(tosa::Conv2DOp op,
+/// tosa.depthwise_conv2d's weight [KH, KW, C, M] becomes the OHWI weight
+/// [C * M, KH, KW, 1] of a conv with C groups (output channel c * M + m);
+/// this needs a constant weight.
+static FailureOr<std::pair<Value, int64_t>>
+getLiftedWeight(tosa::DepthwiseConv2DOp op, PatternRewriter &rewriter) {
+  std::optional<std::vector<float>> data = getConstantFloats(op.getWeight());
+  if (!data)
+    return failure();
+  ArrayRef<int64_t> shape =
+      cast<RankedTensorType>(op.getWeight().getType()).getShape();
+  int64_t kh = shape[0], kw = shape[1], c = shape[2], m = shape[3];
+  std::vector<float> ohwi(data->size());
+  for (int64_t y = 0; y < kh; ++y)
+    for (int64_t x = 0; x < kw; ++x)
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t mi = 0; mi < m; ++mi)
+          ohwi[((ci * m + mi) * kh + y) * kw + x] =
+              (*data)[((y * kw + x) * c + ci) * m + mi];
+  Value weight =
+      createF32Constant(rewriter, op.getLoc(), {c * m, kh, kw, 1}, ohwi);
+  return std::pair<Value, int64_t>(weight, c);
+}
+
+/// Lifts `tosa.conv2d` / `tosa.depthwise_conv2d` (f32, zero points 0) into
+/// `qnt.conv2d`.
+template <typename ConvOp>
+struct LiftConvolution : OpRewritePattern<ConvOp> {
+  using OpRewritePattern<ConvOp>::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ConvOp op,
                                 PatternRewriter &rewriter) const override {
     if (!isF32Tensor(op.getInput()) || !isF32Tensor(op.getOutput()))
       return rewriter.notifyMatchFailure(op, "not an f32 convolution");
@@ -58,18 +90,24 @@ struct LiftConv2D : OpRewritePattern<tosa::Conv2DOp> {
       return rewriter.notifyMatchFailure(op, "non-zero zero points");
     int64_t channels = op.getOutput().getType().getDimSize(3);
     Value bias = op.getBias();
+    std::optional<std::vector<float>> biasValues;
     if (cast<RankedTensorType>(bias.getType()).getDimSize(0) != channels) {
       // TOSA broadcasts a one-element bias; qnt wants one per channel.
-      std::optional<std::vector<float>> values = getConstantFloats(bias);
-      if (!values || values->size() != 1)
+      biasValues = getConstantFloats(bias);
+      if (!biasValues || biasValues->size() != 1)
         return rewriter.notifyMatchFailure(op, "bias is not per-channel");
-      bias = createF32Constant(rewriter, op.getLoc(), {channels},
-                               std::vector<float>(channels, (*values)[0]));
     }
+    FailureOr<std::pair<Value, int64_t>> weight =
+        getLiftedWeight(op, rewriter);
+    if (failed(weight))
+      return rewriter.notifyMatchFailure(op, "weight is not a constant");
+    if (biasValues)
+      bias = createF32Constant(rewriter, op.getLoc(), {channels},
+                               std::vector<float>(channels, (*biasValues)[0]));
     rewriter.replaceOpWithNewOp<Conv2DOp>(
-        op, op.getOutput().getType(), op.getInput(), op.getWeight(), bias,
+        op, op.getOutput().getType(), op.getInput(), weight->first, bias,
         op.getStrideAttr(), op.getPadAttr(), op.getDilationAttr(),
-        /*groups=*/1, Activation::none, /*clamp_min=*/nullptr,
+        weight->second, Activation::none, /*clamp_min=*/nullptr,
         /*clamp_max=*/nullptr);
     return success();
   }
@@ -307,7 +345,9 @@ struct AbsorbClamp : OpRewritePattern<tosa::ClampOp> {
 struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<LiftConv2D, LiftMatmulLinear, CollapseReshapes,
+    patterns.add<LiftConvolution<tosa::Conv2DOp>,
+                 LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,
+                 CollapseReshapes,
                  FoldChannelMul, FoldChannelAdd, AbsorbClamp>(&getContext());
     // No folding: it would also fold quant.dcast(quant.qcast(x)) to x in
     // IR that is already quantized.
