@@ -16,6 +16,7 @@ qnt_packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   libdnnl-dev libgtest-dev zlib1g-dev
   python3 python3-numpy python3-pytest
+  python3-torch python3-torchvision dataset-fashion-mnist
 )
 
 qnt_install_packages() {

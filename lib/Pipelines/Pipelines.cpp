@@ -20,8 +20,10 @@ using namespace mlir;
 void qnt::buildPTQPipeline(OpPassManager &pm,
                            const PTQPipelineOptions &options) {
   pm.addNestedPass<func::FuncOp>(createQntFusePass());
-  pm.addNestedPass<func::FuncOp>(
-      createQntPreparePass(QntPreparePassOptions{options.qconfig}));
+  QntPreparePassOptions prepare;
+  prepare.qconfig = options.qconfig;
+  prepare.activationObserver = options.activationObserver;
+  pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
   if (options.stats.empty())
     return;
   pm.addPass(

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/Calibration/QParams.h"
+#include "qnt/Calibration/Range.h"
 #include "qnt/Calibration/Stats.h"
 #include "qnt/Transforms/Passes.h"
 #include "qnt/Transforms/Utils.h"
@@ -25,91 +26,83 @@ using namespace qnt;
 
 namespace {
 
-/// Min/max of a constant, per channel along `axis` or over the whole tensor.
-static ObserverStats computeConstantStats(ArrayRef<float> data,
-                                          ShapedType type,
-                                          std::optional<int64_t> axis) {
-  int64_t channels = axis ? type.getDimSize(*axis) : 1;
-  int64_t inner = 1;
-  if (axis)
-    for (int64_t d = *axis + 1; d < type.getRank(); ++d)
-      inner *= type.getDimSize(d);
-  ObserverStats stats;
-  stats.min.assign(channels, INFINITY);
-  stats.max.assign(channels, -INFINITY);
-  for (size_t i = 0; i < data.size(); ++i) {
-    if (!std::isfinite(data[i])) {
-      ++stats.nonfinite;
-      continue;
-    }
-    int64_t c = (i / inner) % channels;
-    stats.min[c] = std::min(stats.min[c], data[i]);
-    stats.max[c] = std::max(stats.max[c], data[i]);
-    ++stats.count;
-  }
-  return stats;
+static QTarget getTarget(QSpecAttr qspec) {
+  return {qspec.getQuantMin(), qspec.getQuantMax(),
+          qspec.getScheme() == QuantScheme::symmetric, qspec.isSigned()};
 }
 
-/// The !quant.uniform element type for `qspec` and per-channel (or single)
-/// min/max ranges.
-static Type buildQuantizedType(QSpecAttr qspec, const ObserverStats &stats) {
-  MLIRContext *ctx = qspec.getContext();
-  QTarget target{qspec.getQuantMin(), qspec.getQuantMax(),
-                 qspec.getScheme() == QuantScheme::symmetric,
-                 qspec.isSigned()};
-  SmallVector<double> scales;
-  SmallVector<int64_t> zeroPoints;
-  for (size_t c = 0; c < stats.min.size(); ++c) {
-    QParams params = computeQParams(stats.min[c], stats.max[c], target);
-    scales.push_back(params.scale);
-    zeroPoints.push_back(params.zeroPoint);
+/// How the range of `op` follows from its statistics, and the kind of
+/// statistics that must back it.
+static std::pair<RangeOptions, StringRef> getRangeOptions(ObserveOp op) {
+  RangeOptions options;
+  options.target = getTarget(op.getQspec());
+  switch (op.getKind()) {
+  case ObserverKind::histogram:
+    options.method = RangeMethod::HistogramL2;
+    return {options, "histogram"};
+  case ObserverKind::percentile:
+    options.method = RangeMethod::Percentile;
+    options.percentile = op.getPercentileOrDefault();
+    return {options, "histogram"};
+  case ObserverKind::entropy:
+    options.method = RangeMethod::Entropy;
+    return {options, "histogram"};
+  default:
+    options.method = RangeMethod::MinMax;
+    return {options, stringifyObserverKind(op.getKind())};
   }
-  unsigned flags = qspec.isSigned() ? quant::QuantizationFlags::Signed : 0;
-  Type storage = IntegerType::get(ctx, 8);
-  Type expressed = Float32Type::get(ctx);
-  if (qspec.isPerChannel())
-    return quant::UniformQuantizedPerAxisType::get(
-        flags, storage, expressed, scales, zeroPoints, *qspec.getAxis(),
-        target.quantMin, target.quantMax);
-  return quant::UniformQuantizedType::get(flags, storage, expressed,
-                                          scales[0], zeroPoints[0],
-                                          target.quantMin, target.quantMax);
 }
 
 struct QntFoldCalibrationPass
     : qnt::impl::QntFoldCalibrationPassBase<QntFoldCalibrationPass> {
   using QntFoldCalibrationPassBase::QntFoldCalibrationPassBase;
 
-  /// Statistics of `op`: from its constant input, else from the file.
-  FailureOr<ObserverStats> getStats(ObserveOp op, const StatsFile *file) {
+  /// The calibrated [min, max] of every channel of `op`: from its constant
+  /// input (weights: their min / max), else from the statistics file.
+  FailureOr<std::vector<std::pair<float, float>>>
+  getRanges(ObserveOp op, const StatsFile *file) {
     auto type = cast<ShapedType>(op.getInput().getType());
-    if (auto data = getConstantFloats(op.getInput()))
-      return computeConstantStats(*data, type, op.getQspec().getAxis());
-    if (!file)
+    auto [options, statsKind] = getRangeOptions(op);
+    ObserverStats constantStats;
+    const ObserverStats *stats = &constantStats;
+    if (auto data = getConstantFloats(op.getInput())) {
+      constantStats = computeConstantStats(*data, type, op.getQspec().getAxis());
+      options.method = RangeMethod::MinMax;
+    } else {
+      if (!file)
+        return op.emitError("observer '")
+               << op.getId()
+               << "' needs calibration statistics: pass stats=FILE";
+      auto it = file->observers.find(op.getId());
+      if (it == file->observers.end())
+        return op.emitError("no statistics for observer '")
+               << op.getId() << "' in '" << statsFile << "'";
+      stats = &it->second;
+      if (stats->min.empty())
+        return op.emitError("observer '")
+               << op.getId()
+               << "' has no finite range (it saw no finite value)";
+      if (stats->kind != statsKind)
+        return op.emitError("observer '")
+               << op.getId() << "' is '" << stringifyObserverKind(op.getKind())
+               << "' but its statistics are '" << stats->kind << "'";
+      int64_t channels = op.getQspec().isPerChannel()
+                             ? type.getDimSize(*op.getQspec().getAxis())
+                             : 1;
+      if ((int64_t)stats->min.size() != channels)
+        return op.emitError("observer '")
+               << op.getId() << "' has " << stats->min.size()
+               << " channel statistics, expected " << channels;
+    }
+    if (stats->nonfinite)
+      op.emitWarning("observer '")
+          << op.getId() << "' saw " << stats->nonfinite
+          << " NaN/Inf value(s); they are excluded from its range";
+    auto ranges = computeCalibratedRanges(*stats, options);
+    if (!ranges)
       return op.emitError("observer '")
-             << op.getId()
-             << "' needs calibration statistics: pass stats=FILE";
-    auto it = file->observers.find(op.getId());
-    if (it == file->observers.end())
-      return op.emitError("no statistics for observer '")
-             << op.getId() << "' in '" << statsFile << "'";
-    const ObserverStats &stats = it->second;
-    if (stats.min.empty())
-      return op.emitError("observer '")
-             << op.getId() << "' has no finite range (it saw no finite value)";
-    if (stats.kind != stringifyObserverKind(op.getKind()))
-      return op.emitError("observer '")
-             << op.getId() << "' is '" << stringifyObserverKind(op.getKind())
-             << "' but its statistics are '" << stats.kind << "'";
-    int64_t channels =
-        op.getQspec().isPerChannel()
-            ? type.getDimSize(*op.getQspec().getAxis())
-            : 1;
-    if ((int64_t)stats.min.size() != channels)
-      return op.emitError("observer '")
-             << op.getId() << "' has " << stats.min.size()
-             << " channel statistics, expected " << channels;
-    return stats;
+             << op.getId() << "': " << llvm::toString(ranges.takeError());
+    return std::move(*ranges);
   }
 
   void runOnOperation() override {
@@ -127,26 +120,21 @@ struct QntFoldCalibrationPass
     getOperation().walk([&](ObserveOp op) { observers.push_back(op); });
     bool failed = false;
     for (ObserveOp op : observers) {
-      FailureOr<ObserverStats> stats =
-          getStats(op, file ? &*file : nullptr);
-      if (mlir::failed(stats)) {
+      FailureOr<std::vector<std::pair<float, float>>> ranges =
+          getRanges(op, file ? &*file : nullptr);
+      if (mlir::failed(ranges)) {
         failed = true;
         continue;
       }
-      if (stats->nonfinite)
-        op.emitWarning("observer '")
-            << op.getId() << "' saw " << stats->nonfinite
-            << " NaN/Inf value(s); they are excluded from its range";
-      auto isFinite = [](float v) { return std::isfinite(v); };
-      if (!llvm::all_of(stats->min, isFinite) ||
-          !llvm::all_of(stats->max, isFinite)) {
-        op.emitError("observer '")
-            << op.getId() << "' has a channel without finite values";
-        failed = true;
-        continue;
+      std::vector<float> mins, maxs;
+      for (auto [lo, hi] : *ranges) {
+        mins.push_back(lo);
+        maxs.push_back(hi);
       }
       auto type = cast<RankedTensorType>(op.getInput().getType());
-      Type qtype = type.clone(buildQuantizedType(op.getQspec(), *stats));
+      Type qtype = type.clone(buildUniformQuantizedType(
+          &getContext(), getTarget(op.getQspec()), mins, maxs,
+          op.getQspec().getAxis()));
       OpBuilder builder(op);
       Value q = quant::QuantizeCastOp::create(builder, op.getLoc(), qtype,
                                               op.getInput());

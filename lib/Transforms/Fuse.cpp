@@ -159,6 +159,26 @@ struct LiftMatmulLinear : OpRewritePattern<tosa::MatMulOp> {
   }
 };
 
+/// Lifts the addition of two computed tensors of one shape (a residual
+/// connection; PyTorch's FloatFunctional.add) into `qnt.add`. Adding a
+/// constant is a bias, left to FoldChannelAdd.
+struct LiftAdd : OpRewritePattern<tosa::AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::AddOp op,
+                                PatternRewriter &rewriter) const override {
+    Value lhs = op.getInput1(), rhs = op.getInput2();
+    if (!isF32Tensor(lhs) || lhs.getType() != rhs.getType() ||
+        lhs.getType() != op.getType())
+      return rewriter.notifyMatchFailure(op, "not a same-shape f32 add");
+    if (matchPattern(lhs, m_Constant()) || matchPattern(rhs, m_Constant()))
+      return rewriter.notifyMatchFailure(op, "adds a constant");
+    rewriter.replaceOpWithNewOp<AddOp>(op, op.getType(), lhs, rhs,
+                                       Activation::none);
+    return success();
+  }
+};
+
 /// reshape(reshape(x)) -> reshape(x), and a reshape to the same type -> x:
 /// the reshapes around a lifted linear layer cancel. (TOSA's own folders do
 /// this, but this pass runs without folding.)
@@ -347,7 +367,7 @@ struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
     RewritePatternSet patterns(&getContext());
     patterns.add<LiftConvolution<tosa::Conv2DOp>,
                  LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,
-                 CollapseReshapes,
+                 LiftAdd, CollapseReshapes,
                  FoldChannelMul, FoldChannelAdd, AbsorbClamp>(&getContext());
     // No folding: it would also fold quant.dcast(quant.qcast(x)) to x in
     // IR that is already quantized.

@@ -34,24 +34,42 @@ struct QConfig {
   ObserverConfig weight;
 };
 
-/// PyTorch 1.13's get_default_qconfig(...), with min-max activation
-/// observers.
+/// PyTorch 1.13's get_default_qconfig(name): histogram observers on
+/// activations; u8 activations with reduce_range ([0, 127]) on x86/fbgemm,
+/// which also keeps AVX2's vpmaddubsw from saturating; s8 symmetric weights,
+/// per channel except on qnnpack. `xnnpack` (not in PyTorch 1.13) is the ARM
+/// preset of docs/numerics.md: s8 activations, s8 [-127, 127] weights.
 static std::optional<QConfig> lookupQConfig(StringRef name) {
-  // x86 / fbgemm: reduce_range keeps u8 activations to 7 bits, so AVX2's
-  // vpmaddubsw cannot saturate.
+  const ObserverConfig perChannelWeight{ObserverKind::per_channel_minmax,
+                                        QuantDType::s8,
+                                        -128,
+                                        127,
+                                        QuantScheme::symmetric,
+                                        true};
+  const ObserverConfig perTensorWeight{ObserverKind::minmax,
+                                       QuantDType::s8,
+                                       -128,
+                                       127,
+                                       QuantScheme::symmetric,
+                                       false};
+  auto histogram = [](QuantDType dtype, int64_t lo, int64_t hi) {
+    return ObserverConfig{ObserverKind::histogram, dtype, lo, hi,
+                          QuantScheme::affine, false};
+  };
   if (name == "x86" || name == "fbgemm")
-    return QConfig{
-        {ObserverKind::minmax, QuantDType::u8, 0, 127, QuantScheme::affine,
-         false},
-        {ObserverKind::per_channel_minmax, QuantDType::s8, -128, 127,
-         QuantScheme::symmetric, true}};
+    return QConfig{histogram(QuantDType::u8, 0, 127), perChannelWeight};
+  if (name == "onednn")
+    return QConfig{histogram(QuantDType::u8, 0, 255), perChannelWeight};
   if (name == "qnnpack")
-    return QConfig{{ObserverKind::minmax, QuantDType::u8, 0, 255,
-                    QuantScheme::affine, false},
-                   {ObserverKind::minmax, QuantDType::s8, -128, 127,
-                    QuantScheme::symmetric, false}};
+    return QConfig{histogram(QuantDType::u8, 0, 255), perTensorWeight};
+  if (name == "xnnpack")
+    return QConfig{histogram(QuantDType::s8, -128, 127),
+                   {ObserverKind::per_channel_minmax, QuantDType::s8, -127,
+                    127, QuantScheme::symmetric, true}};
   return std::nullopt;
 }
+
+constexpr StringLiteral kQConfigNames = "x86, fbgemm, onednn, qnnpack, xnnpack";
 
 /// The user-facing name carried by a location (`loc("conv1")`), if any.
 static std::optional<std::string> getLocationName(Location loc) {
@@ -66,17 +84,16 @@ static std::optional<std::string> getLocationName(Location loc) {
 
 class ObserverInserter {
 public:
-  ObserverInserter(const QConfig &config) : config(config) {}
-
   /// Observes activation `value` once, for all its users: what a quantized
-  /// op produces is quantized for every consumer, as in PyTorch.
-  void observeActivation(Value value, Operation *owner, StringRef role) {
+  /// op produces is quantized for every consumer, as in PyTorch. (A value
+  /// shared by ops with different qconfigs gets the first one's observer.)
+  void observeActivation(Value value, Operation *owner, StringRef role,
+                         const ObserverConfig &config) {
     if (observed.contains(value))
       return;
     OpBuilder builder(value.getContext());
     builder.setInsertionPointAfterValue(value);
-    ObserveOp op = create(builder, value, owner, role, config.activation,
-                          std::nullopt);
+    ObserveOp op = create(builder, value, owner, role, config, std::nullopt);
     value.replaceAllUsesExcept(op.getOutput(), op);
     observed.insert(value);
     observed.insert(op.getOutput());
@@ -84,20 +101,22 @@ public:
 
   /// Observes the weight operand of one op: a constant shared by several
   /// ops (or used in float code) gets one observer per quantized use.
-  void observeWeight(OpOperand &operand, int64_t axis) {
+  void observeWeight(OpOperand &operand, int64_t axis,
+                     const ObserverConfig &config) {
     OpBuilder builder(operand.getOwner());
     ObserveOp op = create(builder, operand.get(), operand.getOwner(), "w",
-                          config.weight, axis);
+                          config, axis);
     operand.set(op.getOutput());
   }
 
-  void observeComputeOp(QuantizableOpInterface op) {
+  void observeComputeOp(QuantizableOpInterface op, const QConfig &config) {
     for (auto [i, operand] : llvm::enumerate(op.getActivationOperands()))
       observeActivation(operand->get(), op,
-                        i ? "in" + std::to_string(i) : "in");
+                        i ? "in" + std::to_string(i) : "in",
+                        config.activation);
     if (OpOperand *weight = op.getWeightOperand())
-      observeWeight(*weight, op.getWeightChannelAxis());
-    observeActivation(op->getResult(0), op, "out");
+      observeWeight(*weight, op.getWeightChannelAxis(), config.weight);
+    observeActivation(op->getResult(0), op, "out", config.activation);
   }
 
 private:
@@ -125,7 +144,6 @@ private:
     return id;
   }
 
-  const QConfig &config;
   DenseSet<Value> observed;
   DenseMap<Operation *, std::string> opNames;
   llvm::StringSet<> ids;
@@ -152,19 +170,77 @@ static DenseSet<Value> computeQuantizedRegion(func::FuncOp func,
   return region;
 }
 
+/// Whether `selector` names `op`: its op name (`qnt.linear`), its location
+/// name, or a module-path prefix of it (`layer1` selects `layer1.0.conv1`).
+static bool selects(StringRef selector, Operation *op) {
+  if (op->getName().getStringRef() == selector)
+    return true;
+  std::optional<std::string> name = getLocationName(op->getLoc());
+  if (!name)
+    return false;
+  StringRef ref(*name);
+  return ref == selector ||
+         (ref.starts_with(selector) && ref[selector.size()] == '.');
+}
+
 struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
   using QntPreparePassBase::QntPreparePassBase;
 
-  LogicalResult initialize(MLIRContext *) override {
-    config = lookupQConfig(qconfig);
-    return success();
+  /// Parses the options; false (with `error` set) on a bad one.
+  bool parseOptions(std::string &error) {
+    auto preset = lookupQConfig(qconfig);
+    if (!preset) {
+      error = "unknown qconfig '" + qconfig + "'; expected one of: " +
+              kQConfigNames.str();
+      return false;
+    }
+    defaultConfig = *preset;
+    if (!activationObserver.empty()) {
+      std::optional<ObserverKind> kind =
+          symbolizeObserverKind(activationObserver);
+      if (!kind || *kind == ObserverKind::per_channel_minmax ||
+          *kind == ObserverKind::moving_average_per_channel_minmax) {
+        error = "activation-observer '" + activationObserver +
+                "' is not a per-tensor observer kind; expected one of: "
+                "minmax, moving_average_minmax, histogram, percentile, "
+                "entropy";
+        return false;
+      }
+      defaultConfig.activation.kind = *kind;
+    }
+    for (const std::string &entry : overrides) {
+      auto [selector, name] = StringRef(entry).rsplit('=');
+      std::optional<QConfig> config = lookupQConfig(name);
+      if (selector.empty() || !config) {
+        error = "bad override '" + entry +
+                "': expected SELECTOR=QCONFIG with QCONFIG one of: " +
+                kQConfigNames.str();
+        return false;
+      }
+      // The activation observer override applies everywhere.
+      if (!activationObserver.empty())
+        config->activation.kind = defaultConfig.activation.kind;
+      overrideConfigs.push_back({selector.str(), *config});
+    }
+    return true;
+  }
+
+  /// The qconfig of `op`, or nothing when it is excluded (stays float).
+  std::optional<QConfig> getConfig(Operation *op) {
+    for (const std::string &selector : exclude)
+      if (selects(selector, op))
+        return std::nullopt;
+    for (const auto &[selector, config] : overrideConfigs)
+      if (selects(selector, op))
+        return config;
+    return defaultConfig;
   }
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    if (!config) {
-      func.emitError("unknown qconfig '")
-          << qconfig << "'; expected one of: x86, fbgemm, qnnpack";
+    std::string error;
+    if (!parseOptions(error)) {
+      func.emitError(error);
       return signalPassFailure();
     }
     bool hasStubs;
@@ -173,19 +249,22 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
 
     // Decide before inserting: observers create values the region analysis
     // has not seen.
-    SmallVector<QuantizableOpInterface> ops;
+    SmallVector<std::pair<QuantizableOpInterface, QConfig>> ops;
     func.walk([&](QuantizableOpInterface op) {
-      if (llvm::all_of(op.getActivationOperands(), [&](OpOperand *operand) {
+      if (!llvm::all_of(op.getActivationOperands(), [&](OpOperand *operand) {
             return inRegion(operand->get());
           }))
-        ops.push_back(op);
+        return;
+      if (std::optional<QConfig> config = getConfig(op))
+        ops.push_back({op, *config});
     });
-    ObserverInserter inserter(*config);
-    for (QuantizableOpInterface op : ops)
-      inserter.observeComputeOp(op);
+    ObserverInserter inserter;
+    for (auto &[op, config] : ops)
+      inserter.observeComputeOp(op, config);
   }
 
-  std::optional<QConfig> config;
+  QConfig defaultConfig;
+  SmallVector<std::pair<std::string, QConfig>> overrideConfigs;
 };
 
 } // namespace

@@ -3,8 +3,11 @@
 #include "qnt/Transforms/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Matchers.h"
+
+#include <cmath>
 
 using namespace mlir;
 
@@ -26,4 +29,50 @@ Value qnt::createF32Constant(OpBuilder &builder, Location loc,
 
 int64_t qnt::getNumElements(Type type) {
   return cast<ShapedType>(type).getNumElements();
+}
+
+qnt::ObserverStats qnt::computeConstantStats(ArrayRef<float> data,
+                                             ShapedType type,
+                                             std::optional<int64_t> axis) {
+  int64_t channels = axis ? type.getDimSize(*axis) : 1;
+  int64_t inner = 1;
+  if (axis)
+    for (int64_t d = *axis + 1; d < type.getRank(); ++d)
+      inner *= type.getDimSize(d);
+  ObserverStats stats;
+  stats.min.assign(channels, INFINITY);
+  stats.max.assign(channels, -INFINITY);
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (!std::isfinite(data[i])) {
+      ++stats.nonfinite;
+      continue;
+    }
+    int64_t c = (i / inner) % channels;
+    stats.min[c] = std::min(stats.min[c], data[i]);
+    stats.max[c] = std::max(stats.max[c], data[i]);
+    ++stats.count;
+  }
+  return stats;
+}
+
+Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
+                                    ArrayRef<float> mins, ArrayRef<float> maxs,
+                                    std::optional<int64_t> axis) {
+  SmallVector<double> scales;
+  SmallVector<int64_t> zeroPoints;
+  for (size_t c = 0; c < mins.size(); ++c) {
+    QParams params = computeQParams(mins[c], maxs[c], target);
+    scales.push_back(params.scale);
+    zeroPoints.push_back(params.zeroPoint);
+  }
+  unsigned flags = target.isSigned ? quant::QuantizationFlags::Signed : 0;
+  Type storage = IntegerType::get(ctx, 8);
+  Type expressed = Float32Type::get(ctx);
+  if (axis)
+    return quant::UniformQuantizedPerAxisType::get(
+        flags, storage, expressed, scales, zeroPoints, *axis, target.quantMin,
+        target.quantMax);
+  return quant::UniformQuantizedType::get(flags, storage, expressed, scales[0],
+                                          zeroPoints[0], target.quantMin,
+                                          target.quantMax);
 }

@@ -2,17 +2,26 @@
 //
 // qnt_rt_observe folds a tensor into a process-wide table keyed by observer
 // id; qnt_rt_stats_write_json writes the table. A call first reduces its
-// tensor without the lock, then merges under it.
+// tensor (min / max) without any lock, then updates its observer under that
+// observer's own mutex (the histogram update is the expensive part), so
+// different observers never wait for each other.
+//
+// Each call is one forward() of the PyTorch 1.13 observer, replicated bit for
+// bit (float32 arithmetic in torch's order; see Histogram.h), except that
+// NaN / Inf values are counted and left out of every statistic.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Common.h"
+#include "Histogram.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,26 +29,43 @@ using namespace qnt::rt;
 
 namespace {
 
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+bool isPerChannel(int64_t kind) {
+  return kind == QNT_RT_OBS_PER_CHANNEL_MINMAX ||
+         kind == QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX;
+}
+bool isMovingAverage(int64_t kind) {
+  return kind == QNT_RT_OBS_MOVING_AVERAGE_MINMAX ||
+         kind == QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX;
+}
+
 /// Statistics of one observer. A channel that saw no finite value has
-/// min = +inf and max = -inf.
+/// min = +inf and max = -inf (PyTorch's initial state).
 struct Stats {
+  std::mutex mutex; // guards everything below
   int64_t kind = QNT_RT_OBS_MINMAX;
   std::vector<float> min, max; // one entry, or one per channel
-  int64_t count = 0;           // finite values
+  float averagingConstant = 0.0f;        // moving averages
+  int64_t bins = 0, upsampleRate = 0;    // histogram
+  qnt::histogram::State histogram;       // histogram (min / max there)
+  int64_t count = 0;                     // finite values
   int64_t calls = 0;
   int64_t nonfinite = 0;
 
-  void init(int64_t k, int64_t channels) {
-    kind = k;
-    min.assign(channels, INFINITY);
-    max.assign(channels, -INFINITY);
+  Stats(int64_t k, int64_t channels, float c, int64_t b, int64_t u)
+      : kind(k), averagingConstant(c), bins(b), upsampleRate(u) {
+    min.assign(channels, kInf);
+    max.assign(channels, -kInf);
+    if (kind == QNT_RT_OBS_HISTOGRAM)
+      histogram.hist.assign(static_cast<size_t>(bins), 0.0f);
   }
 };
 
 struct Table {
-  std::mutex mutex;
-  std::map<std::string, Stats> observers;
-  int64_t nonfinite = 0;
+  std::mutex mutex; // guards `observers` (the map, not the entries)
+  std::map<std::string, std::shared_ptr<Stats>> observers;
+  std::atomic<int64_t> nonfinite{0};
 };
 
 Table &table() {
@@ -47,7 +73,8 @@ Table &table() {
   return *t;
 }
 
-/// Reduces channel `c`'s `n` values at `p` (stride 1) into `s`.
+/// Finite min / max of `n` values at `p` (stride 1) into mn / mx (+inf / -inf
+/// if none); adds the finite and non-finite counts.
 void reduce(const float *p, int64_t n, float &mn, float &mx, int64_t &count,
             int64_t &nonfinite) {
   float lo = mn, hi = mx;
@@ -109,7 +136,70 @@ void appendFloat(std::string &out, float v) {
   out += buf;
 }
 
-std::string toJson(const Table &t, int64_t numSamples) {
+void appendFloats(std::string &out, const std::vector<float> &v) {
+  out += '[';
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i)
+      out += ", ";
+    appendFloat(out, v[i]);
+  }
+  out += ']';
+}
+
+const char *kindName(int64_t kind) {
+  switch (kind) {
+  case QNT_RT_OBS_MINMAX:
+    return "minmax";
+  case QNT_RT_OBS_PER_CHANNEL_MINMAX:
+    return "per_channel_minmax";
+  case QNT_RT_OBS_MOVING_AVERAGE_MINMAX:
+    return "moving_average_minmax";
+  case QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX:
+    return "moving_average_per_channel_minmax";
+  default:
+    return "histogram";
+  }
+}
+
+/// One observer's JSON object (docs/calibration.md). Called with its mutex
+/// held.
+void appendObserver(std::string &out, const Stats &s) {
+  out += "{\"kind\": \"";
+  out += kindName(s.kind);
+  out += '"';
+  if (s.kind == QNT_RT_OBS_HISTOGRAM) {
+    out += ", \"bins\": " + std::to_string(s.bins) +
+           ", \"upsample_rate\": " + std::to_string(s.upsampleRate) +
+           ", \"min\": ";
+    appendFloat(out, s.histogram.minVal);
+    out += ", \"max\": ";
+    appendFloat(out, s.histogram.maxVal);
+    out += ", \"histogram\": ";
+    appendFloats(out, s.histogram.hist);
+  } else {
+    if (isPerChannel(s.kind))
+      out += ", \"channels\": " + std::to_string(s.min.size());
+    if (isMovingAverage(s.kind)) {
+      out += ", \"averaging_constant\": ";
+      appendFloat(out, s.averagingConstant);
+    }
+    out += ", \"min\": ";
+    if (isPerChannel(s.kind)) {
+      appendFloats(out, s.min);
+      out += ", \"max\": ";
+      appendFloats(out, s.max);
+    } else {
+      appendFloat(out, s.min[0]);
+      out += ", \"max\": ";
+      appendFloat(out, s.max[0]);
+    }
+  }
+  out += ", \"count\": " + std::to_string(s.count) +
+         ", \"calls\": " + std::to_string(s.calls) +
+         ", \"nonfinite\": " + std::to_string(s.nonfinite) + "}";
+}
+
+std::string toJson(Table &t, int64_t numSamples) {
   std::string out = "{\"format\": \"qnt-stats\", \"version\": 1, "
                     "\"num_samples\": " +
                     std::to_string(numSamples) + ",\n \"observers\": {";
@@ -118,31 +208,9 @@ std::string toJson(const Table &t, int64_t numSamples) {
     out += first ? "\n  " : ",\n  ";
     first = false;
     appendEscaped(out, id);
-    out += ": {\"kind\": ";
-    if (s.kind == QNT_RT_OBS_MINMAX) {
-      out += "\"minmax\", \"min\": ";
-      appendFloat(out, s.min[0]);
-      out += ", \"max\": ";
-      appendFloat(out, s.max[0]);
-    } else {
-      out += "\"per_channel_minmax\", \"channels\": " +
-             std::to_string(s.min.size()) + ", \"min\": [";
-      for (size_t c = 0; c < s.min.size(); ++c) {
-        if (c)
-          out += ", ";
-        appendFloat(out, s.min[c]);
-      }
-      out += "], \"max\": [";
-      for (size_t c = 0; c < s.max.size(); ++c) {
-        if (c)
-          out += ", ";
-        appendFloat(out, s.max[c]);
-      }
-      out += "]";
-    }
-    out += ", \"count\": " + std::to_string(s.count) +
-           ", \"calls\": " + std::to_string(s.calls) +
-           ", \"nonfinite\": " + std::to_string(s.nonfinite) + "}";
+    out += ": ";
+    std::lock_guard<std::mutex> lock(s->mutex);
+    appendObserver(out, *s);
   }
   out += first ? "}}\n" : "\n }}\n";
   return out;
@@ -160,46 +228,99 @@ void setError(char *err, int64_t errLen, const std::string &msg) {
 
 extern "C" {
 
-void qnt_rt_observe(void **, const int64_t *params, const char *id,
-                    const float *src) {
+void qnt_rt_observe(void **, const int64_t *params, const float *fparams,
+                    const char *id, const float *src) {
   const auto &p = *reinterpret_cast<const qnt_rt_observe_params *>(params);
-  if (p.outer < 0 || p.channels <= 0 || p.inner < 0 ||
-      (p.kind != QNT_RT_OBS_MINMAX && p.kind != QNT_RT_OBS_PER_CHANNEL_MINMAX))
+  if (p.outer < 0 || p.channels <= 0 || p.inner < 0 || p.kind < 0 ||
+      p.kind > QNT_RT_OBS_HISTOGRAM)
     fatal("observe: invalid params");
+  if (p.kind == QNT_RT_OBS_HISTOGRAM &&
+      (p.bins <= 0 || p.upsample_rate <= 0 || p.bins > (int64_t(1) << 24) ||
+       p.upsample_rate > (int64_t(1) << 24)))
+    fatal("observe: invalid histogram bins / upsample_rate");
   if (!id)
     fatal("observe: null id");
-  const bool perChannel = p.kind == QNT_RT_OBS_PER_CHANNEL_MINMAX;
+  const bool perChannel = isPerChannel(p.kind);
   const int64_t channels = perChannel ? p.channels : 1;
+  const int64_t numel = p.outer * p.channels * p.inner;
+  float averagingConstant = 0.0f;
+  if (isMovingAverage(p.kind)) {
+    if (!fparams)
+      fatal("observe: moving average without fparams");
+    averagingConstant = fparams[0];
+  }
+  const int64_t bins = p.kind == QNT_RT_OBS_HISTOGRAM ? p.bins : 0;
+  const int64_t upsampleRate =
+      p.kind == QNT_RT_OBS_HISTOGRAM ? p.upsample_rate : 0;
 
-  Stats local;
-  local.init(p.kind, channels);
+  // This batch's finite min / max (per channel or over the tensor).
+  std::vector<float> mn(channels, kInf), mx(channels, -kInf);
+  int64_t count = 0, nonfinite = 0;
   if (perChannel) {
     for (int64_t o = 0; o < p.outer; ++o)
       for (int64_t c = 0; c < p.channels; ++c)
-        reduce(src + (o * p.channels + c) * p.inner, p.inner, local.min[c],
-               local.max[c], local.count, local.nonfinite);
+        reduce(src + (o * p.channels + c) * p.inner, p.inner, mn[c], mx[c],
+               count, nonfinite);
   } else {
-    reduce(src, p.outer * p.channels * p.inner, local.min[0], local.max[0],
-           local.count, local.nonfinite);
+    reduce(src, numel, mn[0], mx[0], count, nonfinite);
   }
 
   Table &t = table();
-  std::lock_guard<std::mutex> lock(t.mutex);
-  auto [it, inserted] = t.observers.try_emplace(id);
-  Stats &s = it->second;
-  if (inserted)
-    s.init(p.kind, channels);
-  else if (s.kind != p.kind || int64_t(s.min.size()) != channels)
-    fatal(std::string("observe: observer '") + id +
-          "' used with a different kind or channel count");
-  for (int64_t c = 0; c < channels; ++c) {
-    s.min[c] = std::min(s.min[c], local.min[c]);
-    s.max[c] = std::max(s.max[c], local.max[c]);
+  std::shared_ptr<Stats> entry;
+  {
+    std::lock_guard<std::mutex> lock(t.mutex);
+    auto &slot = t.observers[id];
+    if (!slot)
+      slot = std::make_shared<Stats>(p.kind, channels, averagingConstant,
+                                     bins, upsampleRate);
+    entry = slot;
   }
-  s.count += local.count;
-  s.nonfinite += local.nonfinite;
+  t.nonfinite += nonfinite;
+
+  Stats &s = *entry;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.kind != p.kind || int64_t(s.min.size()) != channels ||
+      s.bins != bins || s.upsampleRate != upsampleRate ||
+      !(s.averagingConstant == averagingConstant))
+    fatal(std::string("observe: observer '") + id +
+          "' used with a different kind, channel count or parameters");
+  s.count += count;
+  s.nonfinite += nonfinite;
   s.calls += 1;
-  t.nonfinite += local.nonfinite;
+  // PyTorch's forward() returns at once for an empty tensor; a batch (or a
+  // channel) without finite values leaves the statistics alone as well.
+  switch (p.kind) {
+  case QNT_RT_OBS_MINMAX:
+  case QNT_RT_OBS_PER_CHANNEL_MINMAX:
+    // min_val = torch.min(min_val_cur, self.min_val)
+    for (int64_t c = 0; c < channels; ++c) {
+      s.min[c] = std::min(mn[c], s.min[c]);
+      s.max[c] = std::max(mx[c], s.max[c]);
+    }
+    break;
+  case QNT_RT_OBS_MOVING_AVERAGE_MINMAX:
+  case QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX:
+    for (int64_t c = 0; c < channels; ++c) {
+      if (!(mn[c] <= mx[c])) // no finite value in this batch / channel
+        continue;
+      if (s.min[c] == kInf && s.max[c] == -kInf) {
+        // First batch: min_val, max_val = torch.aminmax(x)
+        s.min[c] = mn[c];
+        s.max[c] = mx[c];
+      } else {
+        // min_val = min_val + averaging_constant * (min_val_cur - min_val)
+        // (float32; averaging_constant is a Python float, so float32 here)
+        s.min[c] = s.min[c] + averagingConstant * (mn[c] - s.min[c]);
+        s.max[c] = s.max[c] + averagingConstant * (mx[c] - s.max[c]);
+      }
+    }
+    break;
+  case QNT_RT_OBS_HISTOGRAM:
+    if (mn[0] <= mx[0])
+      qnt::histogram::observe(s.histogram, bins, upsampleRate, src, numel,
+                              mn[0], mx[0]);
+    break;
+  }
 }
 
 void qnt_rt_stats_reset(void) {

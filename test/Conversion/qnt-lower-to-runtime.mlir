@@ -42,7 +42,7 @@ func.func @conv(%x: tensor<1x4x4x3xf32>) -> tensor<1x2x2x2xf32> {
 // Float conv, observers and stubs: observe calls the runtime with its id and
 // forwards its input; stubs disappear.
 // CHECK-DAG: memref.global "private" constant @[[$ID:.*]] : memref<5xi8> = dense<[99, 58, 105, 110, 0]>
-// CHECK-DAG: memref.global "private" constant @[[$OP:.*]] : memref<4xi64> = dense<[1, 1, 32, 0]>
+// CHECK-DAG: memref.global "private" constant @[[$OP:.*]] : memref<6xi64> = dense<[1, 1, 32, 0, 0, 0]>
 // CHECK-DAG: memref.global "private" constant @{{.*}} : memref<30xi64> = dense<[1, 4, 4, 2, 2, 1, 1, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]>
 // CHECK-DAG: memref.global "private" constant @{{.*}} : memref<2xf32> = dense<[0.000000e+00, 0x7F800000]>
 // CHECK-LABEL: func.func @float_conv
@@ -70,4 +70,24 @@ func.func @float_bias(%x: tensor<1x2x!q>, %w: tensor<2x2x!w>, %b: tensor<2xf32>)
   // expected-error @+1 {{failed to legalize operation 'qnt.linear'}}
   %y = qnt.linear %x, %w, %b : (tensor<1x2x!q>, tensor<2x2x!w>, tensor<2xf32>) -> tensor<1x2x!q>
   return %y : tensor<1x2x!q>
+}
+
+// -----
+
+// Observer options reach the runtime: percentile (like histogram and
+// entropy) accumulates a histogram (kind 4) with its bins and upsample rate;
+// a moving average passes its averaging constant in fparams.
+// CHECK-DAG: memref.global "private" constant @[[$HP:.*]] : memref<6xi64> = dense<[1, 1, 8, 4, 512, 128]>
+// CHECK-DAG: memref.global "private" constant @[[$MP:.*]] : memref<6xi64> = dense<[1, 1, 8, 2, 0, 0]>
+// CHECK-DAG: memref.global "private" constant @[[$MF:.*]] : memref<1xf32> = dense<2.500000e-01>
+// CHECK-LABEL: func.func @observer_options
+// CHECK: memref.get_global @[[$HP]]
+// CHECK: call @qnt_rt_observe
+// CHECK: memref.get_global @[[$MP]]
+// CHECK: memref.get_global @[[$MF]]
+// CHECK: call @qnt_rt_observe
+func.func @observer_options(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %0 = qnt.observe %x {id = "p", kind = #qnt.observer<percentile>, bins = 512, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x4xf32>
+  %1 = qnt.observe %0 {id = "m", kind = #qnt.observer<moving_average_minmax>, averaging_constant = 0.25 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x4xf32>
+  return %1 : tensor<2x4xf32>
 }

@@ -1,6 +1,6 @@
 // RUN: quant-opt %s --qnt-ptq-pipeline | FileCheck %s --check-prefix=PREPARE
-// RUN: quant-opt %s --qnt-ptq-pipeline="qconfig=x86 stats=%S/Inputs/stats.json" | FileCheck %s --check-prefix=PTQ
-// RUN: quant-opt %s --qnt-ptq-pipeline="qconfig=x86 stats=%S/Inputs/stats.json" | quant-opt --qnt-lower-pipeline | FileCheck %s --check-prefix=LLVM
+// RUN: quant-opt %s --qnt-ptq-pipeline="qconfig=x86 activation-observer=minmax stats=%S/Inputs/stats.json" | FileCheck %s --check-prefix=PTQ
+// RUN: quant-opt %s --qnt-ptq-pipeline="qconfig=x86 activation-observer=minmax stats=%S/Inputs/stats.json" | quant-opt --qnt-lower-pipeline | FileCheck %s --check-prefix=LLVM
 
 // Without statistics the pipeline stops at the IR to calibrate.
 // PREPARE-LABEL: func.func @main

@@ -151,3 +151,30 @@ func.func @depthwise(%x: tensor<1x3x3x2xf32>) -> tensor<1x3x3x4xf32> {
   %y = tosa.depthwise_conv2d %x, %w, %b, %zp, %zp {acc_type = f32, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x3x3x2xf32>, tensor<1x1x2x2xf32>, tensor<4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x3x3x4xf32>
   return %y : tensor<1x3x3x4xf32>
 }
+
+// -----
+
+// A residual add of two computed tensors becomes qnt.add and absorbs the
+// relu after it; adding a constant does not.
+// CHECK-LABEL: func.func @residual
+// CHECK: %[[A:.*]] = qnt.add %arg0, %arg1 {activation = #qnt.activation<relu>} : (tensor<1x2x2x3xf32>, tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32>
+// CHECK: tosa.add %[[A]], %{{.*}} : (tensor<1x2x2x3xf32>, tensor<1x2x2x3xf32>)
+func.func @residual(%a: tensor<1x2x2x3xf32>, %b: tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32> {
+  %s = tosa.add %a, %b : (tensor<1x2x2x3xf32>, tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32>
+  %r = tosa.clamp %s {min_val = 0.0 : f32, max_val = 3.40282347E+38 : f32} : (tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32>
+  %c = "tosa.const"() {values = dense<1.0> : tensor<1x2x2x3xf32>} : () -> tensor<1x2x2x3xf32>
+  %t = tosa.add %r, %c : (tensor<1x2x2x3xf32>, tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32>
+  return %t : tensor<1x2x2x3xf32>
+}
+
+// -----
+
+// Negative: relu6 cannot be fused into qnt.add (only relu can).
+// CHECK-LABEL: func.func @add_relu6
+// CHECK: %[[A:.*]] = qnt.add %arg0, %arg1 :
+// CHECK: tosa.clamp %[[A]]
+func.func @add_relu6(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %s = tosa.add %a, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %r = tosa.clamp %s {min_val = 0.0 : f32, max_val = 6.0 : f32} : (tensor<4xf32>) -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}

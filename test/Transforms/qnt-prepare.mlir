@@ -1,21 +1,34 @@
 // RUN: quant-opt %s --qnt-prepare --split-input-file | FileCheck %s --check-prefix=X86
 // RUN: quant-opt %s --qnt-prepare="qconfig=qnnpack" --split-input-file | FileCheck %s --check-prefix=QNNPACK
+// RUN: quant-opt %s --qnt-prepare="qconfig=onednn" --split-input-file | FileCheck %s --check-prefix=ONEDNN
+// RUN: quant-opt %s --qnt-prepare="qconfig=xnnpack activation-observer=entropy" --split-input-file | FileCheck %s --check-prefix=XNNPACK
+// RUN: quant-opt %s --qnt-prepare="exclude=fc override=qnt.add=qnnpack activation-observer=minmax" --split-input-file | FileCheck %s --check-prefix=SELECT
 // RUN: not quant-opt %s --qnt-prepare="qconfig=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not quant-opt %s --qnt-prepare="override=fc" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOVERRIDE
+// RUN: not quant-opt %s --qnt-prepare="activation-observer=per_channel_minmax" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOBS
 
-// BAD: error: unknown qconfig 'tpu'; expected one of: x86, fbgemm, qnnpack
+// BAD: error: unknown qconfig 'tpu'; expected one of: x86, fbgemm, onednn, qnnpack, xnnpack
+// BADOVERRIDE: error: bad override 'fc': expected SELECTOR=QCONFIG with QCONFIG one of: x86, fbgemm, onednn, qnnpack, xnnpack
+// BADOBS: error: activation-observer 'per_channel_minmax' is not a per-tensor observer kind; expected one of: minmax, moving_average_minmax, histogram, percentile, entropy
 
 // Inside the stubs: the input, the weight and the output of the conv are
 // observed; ids come from the location names.
 // X86-LABEL: func.func @conv
 // X86: %[[S:.*]] = qnt.quant_stub
-// X86: %[[IN:.*]] = qnt.observe %[[S]] {id = "conv1:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>}
+// X86: %[[IN:.*]] = qnt.observe %[[S]] {id = "conv1:in", kind = #qnt.observer<histogram>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>}
 // X86: %[[W:.*]] = qnt.observe %{{.*}} {id = "conv1:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x1x1x1xf32>
 // X86: %[[C:.*]] = qnt.conv2d %[[IN]], %[[W]]
-// X86: %[[OUT:.*]] = qnt.observe %[[C]] {id = "conv1:out", kind = #qnt.observer<minmax>
+// X86: %[[OUT:.*]] = qnt.observe %[[C]] {id = "conv1:out", kind = #qnt.observer<histogram>
 // X86: qnt.dequant_stub %[[OUT]]
 // QNNPACK-LABEL: func.func @conv
-// QNNPACK: qnt.observe %{{.*}} {id = "conv1:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+// QNNPACK: qnt.observe %{{.*}} {id = "conv1:in", kind = #qnt.observer<histogram>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
 // QNNPACK: qnt.observe %{{.*}} {id = "conv1:w", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>}
+// ONEDNN-LABEL: func.func @conv
+// ONEDNN: qnt.observe %{{.*}} {id = "conv1:in", kind = #qnt.observer<histogram>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+// ONEDNN: qnt.observe %{{.*}} {id = "conv1:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>}
+// XNNPACK-LABEL: func.func @conv
+// XNNPACK: qnt.observe %{{.*}} {id = "conv1:in", kind = #qnt.observer<entropy>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = affine>}
+// XNNPACK: qnt.observe %{{.*}} {id = "conv1:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -127, quant_max = 127, scheme = symmetric, axis = 0>}
 func.func @conv(%x: tensor<1x4x4x1xf32>) -> tensor<1x4x4x2xf32> {
   %w = arith.constant dense<1.0> : tensor<2x1x1x1xf32>
   %b = arith.constant dense<0.0> : tensor<2xf32>
@@ -66,10 +79,21 @@ func.func @region(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
 // X86: qnt.observe %{{.*}} {id = "fc:out"
 // X86: qnt.observe %{{.*}} {id = "fc:w#2"
 // X86: qnt.observe %{{.*}} {id = "fc:out#2"
+// Selectors: `exclude=fc` keeps both "fc" linears in float (the add's
+// observers are still there); `override=qnt.add=qnnpack` gives the add the
+// qnnpack preset (u8 [0, 255]).
+// SELECT-LABEL: func.func @no_stubs
+// SELECT-NOT: id = "fc:
+// SELECT: qnt.linear
+// SELECT-NOT: id = "fc:
+// SELECT: qnt.observe %{{.*}} {id = "op0:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+// SELECT: qnt.add
+// SELECT: qnt.observe %{{.*}} {id = "op0:out", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
 func.func @no_stubs(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
   %w = arith.constant dense<1.0> : tensor<4x4xf32>
   %w2 = arith.constant dense<2.0> : tensor<4x4xf32>
   %a = qnt.linear %x, %w : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32> loc("fc")
   %b = qnt.linear %a, %w2 : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32> loc("fc")
-  return %b : tensor<1x4xf32>
+  %c = qnt.add %b, %b : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
+  return %c : tensor<1x4xf32>
 }

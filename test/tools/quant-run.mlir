@@ -5,7 +5,7 @@
 // RUN: %python -c "import numpy as np; y = np.load('%t/out.npz')['output']; x = np.arange(16, dtype=np.float32).reshape(1,4,4,1) - 8; ref = np.maximum(np.concatenate([0.5 * x, -0.25 * x], axis=3), 0); assert y.shape == (1,4,4,2) and y.dtype == np.float32 and np.array_equal(y, ref), y"
 //
 // Calibration: statistics per observer id.
-// RUN: quant-opt %s --qnt-prepare -o %t/prepared.mlir
+// RUN: quant-opt %s --qnt-prepare=activation-observer=minmax -o %t/prepared.mlir
 // RUN: %python -c "import numpy as np; np.savez('%t/calib.npz', x=np.linspace(-2, 3, 5*16, dtype=np.float32).reshape(5,1,4,4,1))"
 // RUN: quant-run %t/prepared.mlir --calibrate %t/calib.npz --stats-file %t/stats.json 2>&1 | FileCheck %s --check-prefix=CALIB
 // RUN: FileCheck %s --check-prefix=STATS < %t/stats.json

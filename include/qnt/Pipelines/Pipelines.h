@@ -14,6 +14,11 @@ struct PTQPipelineOptions
                               llvm::cl::desc("Quantization preset (see "
                                              "--qnt-prepare)"),
                               llvm::cl::init("x86")};
+  Option<std::string> activationObserver{
+      *this, "activation-observer",
+      llvm::cl::desc("Activation observer kind instead of the preset's (see "
+                     "--qnt-prepare)"),
+      llvm::cl::init("")};
   Option<std::string> stats{
       *this, "stats",
       llvm::cl::desc("Calibration statistics; without it the pipeline stops "

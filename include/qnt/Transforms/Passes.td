@@ -9,8 +9,10 @@ def QntFusePass : Pass<"qnt-fuse", "mlir::func::FuncOp"> {
   let summary = "Fold batch-norm into conv/linear, absorb activations, lift "
                 "TOSA conv/matmul into qnt compute ops";
   let description = [{
-    Lifts `tosa.conv2d` into `qnt.conv2d` and the reshape -> `tosa.matmul`
-    (constant weight) -> reshape form of a linear layer into `qnt.linear`.
+    Lifts `tosa.conv2d` and `tosa.depthwise_conv2d` into `qnt.conv2d`, the
+    reshape -> `tosa.matmul` (constant weight) -> reshape form of a linear
+    layer into `qnt.linear`, and the `tosa.add` of two computed tensors of
+    one shape (a residual connection) into `qnt.add`.
     Then folds a following per-channel `tosa.mul` by a constant (batch-norm
     scale) into the weights and bias, a following per-channel `tosa.add` of
     a constant (batch-norm shift, linear bias) into the bias, and absorbs a
@@ -40,25 +42,42 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     a `qnt.quant_stub` without passing a `qnt.dequant_stub`; the whole
     function when it has no stubs), inserts `qnt.observe` on its activation
     inputs, its weight and its result, with the observer kinds and qspecs of
-    the chosen qconfig preset (PyTorch's `get_default_qconfig`):
+    a qconfig preset mirroring PyTorch 1.13's `get_default_qconfig`:
 
-    | qconfig        | activations                    | weights                                  |
-    |----------------|--------------------------------|------------------------------------------|
-    | `x86`,`fbgemm` | min-max, u8 [0, 127] affine    | per-channel min-max, s8 [-128, 127] sym. |
-    | `qnnpack`      | min-max, u8 [0, 255] affine    | min-max, s8 [-128, 127] symmetric        |
+    | qconfig        | activations                     | weights                                    |
+    |----------------|---------------------------------|--------------------------------------------|
+    | `x86`,`fbgemm` | histogram, u8 [0, 127] affine   | per-channel min-max, s8 [-128, 127] sym.   |
+    | `onednn`       | histogram, u8 [0, 255] affine   | per-channel min-max, s8 [-128, 127] sym.   |
+    | `qnnpack`      | histogram, u8 [0, 255] affine   | min-max, s8 [-128, 127] symmetric          |
+    | `xnnpack`      | histogram, s8 [-128, 127] affine| per-channel min-max, s8 [-127, 127] sym.   |
+
+    `activation-observer` replaces the activation observer kind everywhere.
+    Selectors pick ops by op name (`qnt.linear`), location name (`conv1`) or
+    module-path prefix (`layer1` selects `layer1.0.conv1`): `exclude` keeps
+    the selected ops in float, `override=SELECTOR=QCONFIG` gives them another
+    preset (the first matching override wins).
 
     Observer ids are stable: `<location name>:<role>` (`conv1:in`,
     `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
 
     ```mlir
-    %o = qnt.observe %x {id = "conv1:in", kind = #qnt.observer<minmax>,
+    %o = qnt.observe %x {id = "conv1:in", kind = #qnt.observer<histogram>,
         qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127,
                            scheme = affine>} : tensor<1x28x28x1xf32>
     ```
   }];
   let options = [
     Option<"qconfig", "qconfig", "std::string", /*default=*/"\"x86\"",
-           "Quantization preset: x86, fbgemm or qnnpack">,
+           "Quantization preset: x86, fbgemm, onednn, qnnpack or xnnpack">,
+    Option<"activationObserver", "activation-observer", "std::string",
+           /*default=*/"\"\"",
+           "Activation observer kind instead of the preset's (minmax, "
+           "moving_average_minmax, histogram, percentile, entropy)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Ops to keep in float (op names, location names or "
+               "module-path prefixes)">,
+    ListOption<"overrides", "override", "std::string",
+               "SELECTOR=QCONFIG: another preset for the selected ops">,
   ];
   let dependentDialects = ["::qnt::QntDialect"];
 }
@@ -83,6 +102,37 @@ def QntFoldCalibrationPass : Pass<"qnt-fold-calibration", "mlir::ModuleOp"> {
   let options = [
     Option<"statsFile", "stats", "std::string", /*default=*/"",
            "Statistics file (JSON) written by quant-run --calibrate">,
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+}
+
+def QntPerChannelPass : Pass<"qnt-per-channel", "mlir::func::FuncOp"> {
+  let summary = "Quantize weights per output channel where the backend "
+                "supports it, per tensor where it does not";
+  let description = [{
+    Works on the QDQ form (after `--qnt-fold-calibration`, before
+    `--qnt-convert`). For every compute op whose weight is
+    `quant.dcast(quant.qcast(constant))`, recomputes the weight's
+    quantization from the constant: per axis (the op's output-channel axis,
+    from `QuantizableOpInterface`) when the backend has per-channel kernels
+    for the op, per tensor when it does not, keeping the storage range and
+    the symmetric scheme. Bias scales and requantization multipliers follow
+    from the new weight scales in `--qnt-convert` and the lowering.
+
+    | backend   | conv2d      | linear                         |
+    |-----------|-------------|--------------------------------|
+    | `onednn`  | per channel | per channel                    |
+    | `xnnpack` | per channel | per tensor (no per-channel FC) |
+
+    ```mlir
+    %q = quant.qcast %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8:f32, 0.02>>
+    // becomes
+    %q = quant.qcast %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.02}>>
+    ```
+  }];
+  let options = [
+    Option<"backend", "backend", "std::string", /*default=*/"\"onednn\"",
+           "Target backend: onednn or xnnpack">,
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }

@@ -3,6 +3,9 @@
 #ifndef QNT_TRANSFORMS_UTILS_H
 #define QNT_TRANSFORMS_UTILS_H
 
+#include "qnt/Calibration/QParams.h"
+#include "qnt/Calibration/Stats.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Value.h"
@@ -23,6 +26,20 @@ mlir::Value createF32Constant(mlir::OpBuilder &builder, mlir::Location loc,
 
 /// Number of elements of a statically shaped type.
 int64_t getNumElements(mlir::Type type);
+
+/// Min/max of constant data, per index of `axis` or over the whole tensor;
+/// NaN/Inf are counted and left out.
+ObserverStats computeConstantStats(llvm::ArrayRef<float> data,
+                                   mlir::ShapedType type,
+                                   std::optional<int64_t> axis);
+
+/// The !quant.uniform type (per axis when `axis` is set) whose parameters
+/// computeQParams derives from each [min, max] for `target`.
+mlir::Type buildUniformQuantizedType(mlir::MLIRContext *ctx,
+                                     const QTarget &target,
+                                     llvm::ArrayRef<float> mins,
+                                     llvm::ArrayRef<float> maxs,
+                                     std::optional<int64_t> axis);
 
 } // namespace qnt
 

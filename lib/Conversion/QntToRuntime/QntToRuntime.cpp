@@ -476,6 +476,25 @@ struct FakeQuantLowering : RuntimePattern<FakeQuantOp> {
   }
 };
 
+static int64_t getRuntimeObserverKind(ObserverKind kind) {
+  switch (kind) {
+  case ObserverKind::minmax:
+    return QNT_RT_OBS_MINMAX;
+  case ObserverKind::per_channel_minmax:
+    return QNT_RT_OBS_PER_CHANNEL_MINMAX;
+  case ObserverKind::moving_average_minmax:
+    return QNT_RT_OBS_MOVING_AVERAGE_MINMAX;
+  case ObserverKind::moving_average_per_channel_minmax:
+    return QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX;
+  case ObserverKind::histogram:
+  case ObserverKind::percentile:
+  case ObserverKind::entropy:
+    // They differ only in how the compiler picks the range.
+    return QNT_RT_OBS_HISTOGRAM;
+  }
+  llvm_unreachable("unknown observer kind");
+}
+
 struct ObserveLowering : RuntimePattern<ObserveOp> {
   using RuntimePattern::RuntimePattern;
   LogicalResult
@@ -483,18 +502,26 @@ struct ObserveLowering : RuntimePattern<ObserveOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getType());
-    qnt_rt_observe_params p{1, 1, type.getNumElements(), QNT_RT_OBS_MINMAX};
+    qnt_rt_observe_params p{};
+    p.outer = 1;
+    p.channels = 1;
+    p.inner = type.getNumElements();
+    p.kind = getRuntimeObserverKind(op.getKind());
+    if (op.isHistogramKind()) {
+      p.bins = op.getBinsOrDefault();
+      p.upsample_rate = op.getUpsampleRateOrDefault();
+    }
     if (auto axis = op.getQspec().getAxis()) {
-      p.outer = 1;
       for (int64_t d = 0; d < *axis; ++d)
         p.outer *= type.getDimSize(d);
       p.channels = type.getDimSize(*axis);
       p.inner = type.getNumElements() / (p.outer * p.channels);
-      p.kind = QNT_RT_OBS_PER_CHANNEL_MINMAX;
     }
     calls.call(rewriter, loc, "qnt_rt_observe",
                {calls.getHandleSlot(rewriter, loc),
                 calls.getI64Array(rewriter, loc, asArray(p)),
+                calls.getF32Array(rewriter, loc,
+                                  {op.getAveragingConstantOrDefault()}),
                 calls.getString(rewriter, loc, op.getId()),
                 calls.getPointer(rewriter, loc, adaptor.getInput())});
     rewriter.replaceOp(op, adaptor.getInput());

@@ -184,7 +184,36 @@ LogicalResult ObserveOp::verify() {
     return emitOpError("requires a ranked tensor");
   if (getId().empty())
     return emitOpError("requires a non-empty id");
-  bool perChannelKind = getKind() == ObserverKind::per_channel_minmax;
+  ObserverKind kind = getKind();
+  bool movingAverage = kind == ObserverKind::moving_average_minmax ||
+                       kind == ObserverKind::moving_average_per_channel_minmax;
+  if (getAveragingConstant()) {
+    if (!movingAverage)
+      return emitOpError("averaging_constant is only allowed on "
+                         "moving-average observers");
+    float c = getAveragingConstant()->convertToFloat();
+    if (!(c > 0.0f && c <= 1.0f))
+      return emitOpError("averaging_constant must be in (0, 1], got ") << c;
+  }
+  if ((getBins() || getUpsampleRate()) && !isHistogramKind())
+    return emitOpError("bins/upsample_rate are only allowed on histogram, "
+                       "percentile and entropy observers");
+  if (getBins() && *getBins() < 2)
+    return emitOpError("bins must be at least 2, got ") << *getBins();
+  if (getUpsampleRate() && *getUpsampleRate() < 1)
+    return emitOpError("upsample_rate must be at least 1, got ")
+           << *getUpsampleRate();
+  if (getPercentile()) {
+    if (kind != ObserverKind::percentile)
+      return emitOpError("percentile is only allowed on percentile "
+                         "observers");
+    float p = getPercentile()->convertToFloat();
+    if (!(p > 50.0f && p <= 100.0f))
+      return emitOpError("percentile must be in (50, 100], got ") << p;
+  }
+  bool perChannelKind =
+      kind == ObserverKind::per_channel_minmax ||
+      kind == ObserverKind::moving_average_per_channel_minmax;
   if (perChannelKind != getQspec().isPerChannel())
     return emitOpError("observer kind '")
            << stringifyObserverKind(getKind()) << "' "

@@ -135,17 +135,32 @@ void qnt_rt_fake_quant(void **slot, const int64_t *params, const float *scales,
 
 /* Calibration observers. `id` is the observer's NUL-terminated id. The
  * tensor is viewed as [outer, channels, inner]; a per-tensor observer has
- * channels == 1. Statistics accumulate in a process-wide table. */
+ * channels == 1. Statistics accumulate in a process-wide table; each call
+ * is one "batch" in PyTorch's sense (its forward()).
+ *   MINMAX / PER_CHANNEL_MINMAX: running min / max (MinMaxObserver,
+ *     PerChannelMinMaxObserver).
+ *   MOVING_AVERAGE_(PER_CHANNEL_)MINMAX: the first batch sets min / max,
+ *     later ones move them by `averaging_constant` (fparams[0]), as
+ *     MovingAverage(PerChannel)MinMaxObserver.
+ *   HISTOGRAM: PyTorch's HistogramObserver accumulation (`bins` bins,
+ *     upsample rate `upsample_rate`), bit for bit; the range search happens
+ *     in the compiler (percentile and entropy observers use it too). */
 enum qnt_rt_observer_kind {
   QNT_RT_OBS_MINMAX = 0,
   QNT_RT_OBS_PER_CHANNEL_MINMAX = 1,
+  QNT_RT_OBS_MOVING_AVERAGE_MINMAX = 2,
+  QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX = 3,
+  QNT_RT_OBS_HISTOGRAM = 4,
 };
 typedef struct qnt_rt_observe_params {
   int64_t outer, channels, inner;
-  int64_t kind; /* qnt_rt_observer_kind */
+  int64_t kind;          /* qnt_rt_observer_kind */
+  int64_t bins;          /* HISTOGRAM only */
+  int64_t upsample_rate; /* HISTOGRAM only */
 } qnt_rt_observe_params;
-void qnt_rt_observe(void **slot, const int64_t *params, const char *id,
-                    const float *src);
+/* fparams: [averaging_constant] (moving-average kinds; unused otherwise). */
+void qnt_rt_observe(void **slot, const int64_t *params, const float *fparams,
+                    const char *id, const float *src);
 
 /* Host API (used by quant-run and tests, never by compiled code). */
 void qnt_rt_set_num_threads(int n);

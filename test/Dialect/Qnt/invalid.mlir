@@ -337,3 +337,67 @@ func.func @f(%a: tensor<2x3x!u8>, %b: tensor<2x3x!s8>) -> tensor<2x3x!u8> {
   %0 = qnt.add %a, %b : (tensor<2x3x!u8>, tensor<2x3x!s8>) -> tensor<2x3x!u8>
   return %0 : tensor<2x3x!u8>
 }
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{averaging_constant is only allowed on moving-average observers}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<minmax>, averaging_constant = 0.5 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{averaging_constant must be in (0, 1], got 1.5}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<moving_average_minmax>, averaging_constant = 1.5 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{bins/upsample_rate are only allowed on histogram, percentile and entropy observers}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<minmax>, bins = 128 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{bins must be at least 2, got 1}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<histogram>, bins = 1 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{upsample_rate must be at least 1, got 0}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<entropy>, upsample_rate = 0 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{percentile is only allowed on percentile observers}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<histogram>, percentile = 99.0 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{percentile must be in (50, 100], got 4.000000e+01}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<percentile>, percentile = 40.0 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{observer kind 'moving_average_per_channel_minmax' requires a qspec axis}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<moving_average_per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}

@@ -21,7 +21,17 @@ func.func @observe(%arg0: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %0 = qnt.observe %arg0 {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<2x3xf32>
   // CHECK: qnt.observe %{{.*}} {id = "a:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x3xf32>
   %1 = qnt.observe %0 {id = "a:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x3xf32>
-  return %1 : tensor<2x3xf32>
+  // CHECK: qnt.observe %{{.*}} {averaging_constant = 2.500000e-01 : f32, id = "b", kind = #qnt.observer<moving_average_per_channel_minmax>
+  %2 = qnt.observe %1 {id = "b", kind = #qnt.observer<moving_average_per_channel_minmax>, averaging_constant = 0.25 : f32, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 1>} : tensor<2x3xf32>
+  // CHECK: qnt.observe %{{.*}} {bins = 512 : i64, id = "c", kind = #qnt.observer<histogram>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>, upsample_rate = 16 : i64}
+  %3 = qnt.observe %2 {id = "c", kind = #qnt.observer<histogram>, bins = 512, upsample_rate = 16, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<2x3xf32>
+  // CHECK: qnt.observe %{{.*}} {id = "d", kind = #qnt.observer<percentile>, percentile = 9.990000e+01 : f32
+  %4 = qnt.observe %3 {id = "d", kind = #qnt.observer<percentile>, percentile = 99.9 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  // CHECK: qnt.observe %{{.*}} {id = "e", kind = #qnt.observer<entropy>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>}
+  %5 = qnt.observe %4 {id = "e", kind = #qnt.observer<entropy>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x3xf32>
+  // CHECK: qnt.observe %{{.*}} {id = "f", kind = #qnt.observer<moving_average_minmax>
+  %6 = qnt.observe %5 {id = "f", kind = #qnt.observer<moving_average_minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %6 : tensor<2x3xf32>
 }
 
 // CHECK-LABEL: func.func @fake_quant

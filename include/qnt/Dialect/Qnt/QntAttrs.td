@@ -10,6 +10,11 @@ include "mlir/IR/EnumAttr.td"
 def Qnt_ObserverKind : I32EnumAttr<"ObserverKind", "calibration observer", [
     I32EnumAttrCase<"minmax", 0>,
     I32EnumAttrCase<"per_channel_minmax", 1>,
+    I32EnumAttrCase<"moving_average_minmax", 2>,
+    I32EnumAttrCase<"moving_average_per_channel_minmax", 3>,
+    I32EnumAttrCase<"histogram", 4>,
+    I32EnumAttrCase<"percentile", 5>,
+    I32EnumAttrCase<"entropy", 6>,
   ]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::qnt";

@@ -58,6 +58,18 @@ def Qnt_ObserveOp : Qnt_Op<"observe", [SameOperandsAndResultType]> {
     `--qnt-fold-calibration` replaces it by a `quant.qcast`/`quant.dcast`
     pair whose parameters follow from the statistics and `qspec`.
 
+    | kind | PyTorch | options (defaults) |
+    |---|---|---|
+    | `minmax` | MinMaxObserver | |
+    | `per_channel_minmax` | PerChannelMinMaxObserver | |
+    | `moving_average_minmax` | MovingAverageMinMaxObserver | `averaging_constant` (0.01) |
+    | `moving_average_per_channel_minmax` | MovingAveragePerChannelMinMaxObserver | `averaging_constant` (0.01) |
+    | `histogram` | HistogramObserver (L2 range search) | `bins` (2048), `upsample_rate` (128) |
+    | `percentile` | (histogram, range from percentiles) | `bins`, `upsample_rate`, `percentile` (99.99) |
+    | `entropy` | (histogram, KL-divergence threshold) | `bins`, `upsample_rate` |
+
+    Per-channel kinds need a qspec axis; the others must not have one.
+
     ```mlir
     %1 = qnt.observe %0 {id = "conv1:in", kind = #qnt.observer<minmax>,
         qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127,
@@ -65,10 +77,42 @@ def Qnt_ObserveOp : Qnt_Op<"observe", [SameOperandsAndResultType]> {
     ```
   }];
   let arguments = (ins Qnt_FloatTensor:$input, StrAttr:$id,
-                       Qnt_ObserverKindAttr:$kind, Qnt_QSpecAttr:$qspec);
+                       Qnt_ObserverKindAttr:$kind, Qnt_QSpecAttr:$qspec,
+                       OptionalAttr<F32Attr>:$averaging_constant,
+                       OptionalAttr<I64Attr>:$bins,
+                       OptionalAttr<I64Attr>:$upsample_rate,
+                       OptionalAttr<F32Attr>:$percentile);
   let results = (outs Qnt_FloatTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::llvm::StringRef":$id,
+                   "::qnt::ObserverKind":$kind, "::qnt::QSpecAttr":$qspec), [{
+      build($_builder, $_state, input, id, kind, qspec,
+            /*averaging_constant=*/nullptr, /*bins=*/nullptr,
+            /*upsample_rate=*/nullptr, /*percentile=*/nullptr);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// Option values with PyTorch's defaults.
+    float getAveragingConstantOrDefault() {
+      return getAveragingConstant() ? getAveragingConstant()->convertToFloat()
+                                    : 0.01f;
+    }
+    int64_t getBinsOrDefault() { return getBins().value_or(2048); }
+    int64_t getUpsampleRateOrDefault() {
+      return getUpsampleRate().value_or(128);
+    }
+    float getPercentileOrDefault() {
+      return getPercentile() ? getPercentile()->convertToFloat() : 99.99f;
+    }
+    /// Whether the kind accumulates a histogram at run time.
+    bool isHistogramKind() {
+      return getKind() == ObserverKind::histogram ||
+             getKind() == ObserverKind::percentile ||
+             getKind() == ObserverKind::entropy;
+    }
+  }];
 }
 
 def Qnt_FakeQuantOp : Qnt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> {

@@ -1,0 +1,127 @@
+"""Command line: ``python -m qnt export ...`` and ``python -m qnt fashion-mnist ...``.
+
+  python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
+      [--weights FILE] [--seed N] -o model.mlir
+  python -m qnt fashion-mnist --split test --limit 500 [--name input] -o eval.npz
+
+--model: ``torchvision:NAME`` (torchvision.models.NAME()),
+``torchvision.quantization:NAME`` (torchvision.models.quantization.NAME(quantize=False)),
+or ``package.module:factory`` (any callable returning an nn.Module).
+Errors print one line and exit with status 1; no output file is written then.
+"""
+
+import argparse
+import importlib
+import sys
+import time
+
+
+class CommandError(Exception):
+    pass
+
+
+def load_model(spec):
+    """The nn.Module named by a --model spec (random weights: fixed by the seed)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise CommandError(f"--model must look like 'torchvision:resnet18' or "
+                           f"'package.module:factory', got {spec!r}")
+    kwargs = {}
+    if module_name == "torchvision":
+        module_name = "torchvision.models"
+    elif module_name == "torchvision.quantization":
+        module_name, kwargs = "torchvision.models.quantization", {"quantize": False}
+    try:
+        factory = importlib.import_module(module_name)
+        for part in attr.split("."):
+            factory = getattr(factory, part)
+    except (ImportError, AttributeError) as e:
+        raise CommandError(f"cannot load --model {spec!r}: {e}") from None
+    import torch.nn as nn
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise CommandError(f"--model {spec!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def load_weights(model, path):
+    import torch
+    try:
+        state = torch.load(path, map_location="cpu")
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        model.load_state_dict(state)
+    except Exception as e:  # unreadable file, wrong keys or shapes
+        raise CommandError(f"cannot load --weights {path}: {e}") from None
+
+
+def parse_shape(text):
+    try:
+        shape = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers like 1,3,224,224, got {text!r}")
+    return shape
+
+
+def cmd_export(args):
+    import torch
+    from .export import export
+    torch.manual_seed(args.seed)
+    model = load_model(args.model)
+    if args.weights:
+        load_weights(model, args.weights)
+    inputs = tuple(torch.randn(shape) for shape in args.input_shape)
+    start = time.perf_counter()
+    info = export(model, inputs, args.output)
+    signature = ", ".join(f"{n}: {'x'.join(map(str, s))}" for n, s in info.inputs)
+    results = ", ".join("x".join(map(str, s)) for s in info.outputs)
+    print(f"wrote {args.output}: @main({signature}) -> {results} "
+          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+
+def cmd_fashion_mnist(args):
+    from . import data, datasets
+    images, labels = datasets.fashion_mnist(args.split, args.root, limit=args.limit)
+    count = data.save(args.output, {args.name: images}, batch=args.batch, labels=labels)
+    print(f"wrote {args.output}: '{args.name}' [{count}, {args.batch}, 1, 28, 28], "
+          f"'labels' [{len(labels)}]", file=sys.stderr)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m qnt", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("export", help="export a PyTorch model as FP32 TOSA MLIR")
+    p.add_argument("--model", required=True,
+                   help="torchvision:NAME, torchvision.quantization:NAME or package.module:factory")
+    p.add_argument("--input-shape", type=parse_shape, action="append", required=True,
+                   help="shape of one forward() argument, e.g. 1,3,224,224 (repeat for each)")
+    p.add_argument("--weights", help="state_dict saved with torch.save (default: random init)")
+    p.add_argument("--seed", type=int, default=0, help="torch seed for the random init")
+    p.add_argument("-o", "--output", required=True, help="the .mlir file to write")
+    p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("fashion-mnist", help="write a Fashion-MNIST data set (.npz)")
+    p.add_argument("--split", choices=("train", "test"), default="test")
+    p.add_argument("--limit", type=int, help="first N images (default: all)")
+    p.add_argument("--batch", type=int, default=1, help="images per sample (the model's batch)")
+    p.add_argument("--name", default="input", help="the model argument's name (qnt.name)")
+    p.add_argument("--root", help="directory of the *-ubyte.gz files")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(run=cmd_fashion_mnist)
+
+    args = parser.parse_args(argv)
+    from .datasets import DatasetNotFoundError
+    from .export import ExportError
+    try:
+        args.run(args)
+    except (CommandError, ExportError, DatasetNotFoundError, ValueError, OSError) as e:
+        print(f"qnt: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,813 @@
+"""PyTorch nn.Module -> FP32 TOSA MLIR for quant-opt.
+
+Pipeline: ``torch.fx`` symbolic trace (eval mode) -> one run of the traced
+graph on the example inputs, recording every node's output shape (and the
+value of shape computations such as ``x.size(0)``) -> one pass over the
+nodes, each mapped to MLIR by a handler looked up in ``MODULES`` (by module
+type), ``FUNCTIONS`` (by function) or ``METHODS`` (by tensor method name).
+
+Layout: the function takes and returns PyTorch layouts; 4-D activations are
+NHWC inside (``Value.nhwc``).  Conversions are emitted where a value changes
+layout: NCHW -> NHWC in front of the first op that needs NHWC (conv, pool,
+batch norm, quant stub), NHWC -> NCHW in front of ops that need PyTorch's
+element order (flatten, view, permute, linear, ...) and at the return.
+"""
+
+import dis
+import inspect
+import math
+import operator
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.ao.quantization import DeQuantStub, QuantStub
+from torch.nn.quantized import FloatFunctional
+
+from . import ir
+from ._files import atomic_output
+from .ir import F32_MAX, Value
+
+
+class ExportError(Exception):
+    """The model cannot be exported (the message says what and where)."""
+
+
+ExportInfo = namedtuple("ExportInfo", "inputs outputs")
+ExportInfo.__doc__ = """What `export` wrote: ``inputs`` is a list of (qnt.name, shape),
+``outputs`` a list of shapes, all in PyTorch layout."""
+
+TensorMeta = namedtuple("TensorMeta", "shape dtype")
+
+NHWC_PERM = (0, 2, 3, 1)   # NCHW value -> NHWC
+NCHW_PERM = (0, 3, 1, 2)   # NHWC value -> NCHW; also: PyTorch dim d is NHWC axis NCHW_PERM[d]
+
+
+def _nhwc_shape(shape):
+    return tuple(shape[p] for p in NHWC_PERM)
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _keeps_order(shape, perm):
+    """True if transposing ``shape`` by ``perm`` only moves size-1 dims (a reshape)."""
+    moved = [p for p in perm if shape[p] != 1]
+    return moved == sorted(moved)
+
+
+def _qualified_name(obj):
+    """``torch.nn.LSTM``, ``torch.nn.functional.gelu``, ``mypkg.MyModule``."""
+    name = getattr(obj, "__name__", repr(obj))
+    for namespace, prefix in ((nn, "torch.nn"), (F, "torch.nn.functional"), (torch, "torch")):
+        if getattr(namespace, name, None) is obj:
+            return f"{prefix}.{name}"
+    module = getattr(obj, "__module__", None)
+    return f"{module}.{getattr(obj, '__qualname__', name)}" if module else name
+
+
+# ---------------------------------------------------------------------------
+# Tracing
+# ---------------------------------------------------------------------------
+
+def _add_relu(x, y):
+    """FloatFunctional.add_relu."""
+    return F.relu(torch.add(x, y))
+
+
+# FloatFunctional methods, recorded as one call of an equivalent function
+# located at the FloatFunctional's module path (not as the ops inside).
+_FLOAT_FUNCTIONAL = {"add": torch.add, "mul": torch.mul, "cat": torch.cat,
+                     "add_scalar": torch.add, "mul_scalar": torch.mul,
+                     "add_relu": _add_relu}
+
+
+class _Tracer(fx.Tracer):
+    """fx tracer that keeps the handled modules whole, records the module
+    path each node comes from, and unpacks ``a, b = proxy`` on Python 3.11."""
+
+    def __init__(self):
+        super().__init__()
+        self._scopes = [""]
+
+    def is_leaf_module(self, m, qualname):
+        return type(m) in MODULES or super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        self._scopes.append(self.path_of_module(m))
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        finally:
+            self._scopes.pop()
+
+    def create_node(self, *args, **kwargs):
+        node = super().create_node(*args, **kwargs)
+        node.meta["qnt_scope"] = self._scopes[-1]
+        return node
+
+    def iter(self, obj):
+        # torch 1.13's Proxy.__iter__ finds UNPACK_SEQUENCE with an instruction
+        # index that is wrong on Python 3.11: look it up by byte offset.
+        frame = inspect.currentframe().f_back.f_back  # user code -> Proxy.__iter__
+        for inst in dis.get_instructions(frame.f_code):
+            if inst.offset == frame.f_lasti and inst.opname == "UNPACK_SEQUENCE":
+                return (obj[i] for i in range(inst.argval))
+        return super().iter(obj)
+
+    def _float_functional_method(self, fn):
+        tracer = self
+
+        def method(ff, *args, **kwargs):
+            proxy = tracer.create_proxy("call_function", fn, args, kwargs)
+            proxy.node.meta["qnt_path"] = tracer.path_of_module(ff)
+            return proxy
+        return method
+
+    def trace(self, root, concrete_args=None):
+        originals = {name: getattr(FloatFunctional, name) for name in _FLOAT_FUNCTIONAL}
+        try:
+            for name, fn in _FLOAT_FUNCTIONAL.items():
+                setattr(FloatFunctional, name, self._float_functional_method(fn))
+            return super().trace(root, concrete_args)
+        finally:
+            for name, method in originals.items():
+                setattr(FloatFunctional, name, method)
+
+
+def _trace(module):
+    parameters = inspect.signature(module.forward).parameters.values()
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        raise ExportError(f"{_qualified_name(type(module))}.forward(*args) cannot be traced: "
+                          f"give forward() one named parameter per input")
+    if type(module) in MODULES:  # fx never keeps the root whole: wrap it
+        module = nn.Sequential(OrderedDict([(type(module).__name__, module)]))
+    try:
+        graph = _Tracer().trace(module)
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"torch.fx cannot trace {_qualified_name(type(module))}: {e}") from e
+    return fx.GraphModule(module, graph)
+
+
+def _describe(value):
+    if isinstance(value, torch.Tensor):
+        return TensorMeta(tuple(value.shape), value.dtype)
+    if isinstance(value, list):
+        return [_describe(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_describe(v) for v in value)
+    return value
+
+
+def _has_tensor(meta):
+    if isinstance(meta, TensorMeta):
+        return True
+    return isinstance(meta, (list, tuple)) and any(_has_tensor(m) for m in meta)
+
+
+def _tensor_metas(meta):
+    if isinstance(meta, TensorMeta):
+        yield meta
+    elif isinstance(meta, (list, tuple)):
+        for m in meta:
+            yield from _tensor_metas(m)
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph once; stores each node's output as meta["qnt_out"]
+    (TensorMeta for tensors, the value itself for shapes and numbers)."""
+
+    def run_node(self, node):
+        result = super().run_node(node)
+        node.meta["qnt_out"] = _describe(result)
+        return result
+
+
+# ---------------------------------------------------------------------------
+# Emission context
+# ---------------------------------------------------------------------------
+
+# Nodes that may turn a tensor into a Python value: shape queries only.
+_SHAPE_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
+_SHAPE_FUNCTIONS = {getattr, len}
+
+
+def _location(node):
+    """The PyTorch path an op comes from: the module's qualified name, or
+    ``<enclosing module>.<node name>`` for functions and methods."""
+    if "qnt_path" in node.meta:
+        return node.meta["qnt_path"]
+    if node.op in ("call_module", "get_attr", "placeholder"):
+        return str(node.target)
+    scope = node.meta.get("qnt_scope", "")
+    return f"{scope}.{node.name}" if scope else node.name
+
+
+class _Emitter:
+    """State while converting one graph; handlers call its helpers."""
+
+    def __init__(self, gm):
+        self.gm = gm
+        self.b = ir.FunctionBuilder("main")
+        self.node = None
+        self.loc = None
+        self._converted = {}  # (value name, perm, nhwc) -> Value
+
+    # -- the node being converted ------------------------------------------
+
+    @property
+    def out(self):
+        """Recorded output of the current node (TensorMeta or structure)."""
+        return self.node.meta["qnt_out"]
+
+    def out_shape(self, nhwc=False):
+        shape = self.out.shape
+        return _nhwc_shape(shape) if nhwc else shape
+
+    def error(self, message):
+        return ExportError(f"{message} at '{self.loc}'")
+
+    # -- emission ------------------------------------------------------------
+
+    def op(self, name, operands, shape, attrs=None, nhwc=False, hint=None):
+        return self.b.op(name, operands, shape, attrs, loc=self.loc,
+                         hint=hint or self.loc, nhwc=nhwc)
+
+    def const(self, array, suffix="const", nhwc=False):
+        value = self.b.const(np.asarray(array, np.float32), loc=self.loc,
+                             hint=f"{self.loc}.{suffix}")
+        value.nhwc = nhwc
+        return value
+
+    def shape(self, dims):
+        return self.b.shape(dims)
+
+    # -- layouts -------------------------------------------------------------
+
+    def permute(self, v, perm, nhwc=False):
+        """``v`` transposed by ``perm`` (a reshape if only size-1 dims move)."""
+        perm = tuple(perm)
+        key = (v.name, perm, nhwc)
+        if key not in self._converted:
+            shape = tuple(v.shape[p] for p in perm)
+            if perm == tuple(range(v.rank)):
+                result = Value(v.name, v.type, shape, nhwc)
+            elif _keeps_order(v.shape, perm):
+                result = self.op("tosa.reshape", [v, self.shape(shape)], shape, nhwc=nhwc)
+            else:
+                result = self.op("tosa.transpose", [v], shape,
+                                 {"perms": ir.i32_array(perm)}, nhwc=nhwc)
+            self._converted[key] = result
+        return self._converted[key]
+
+    def to_nhwc(self, v):
+        if v.rank != 4 or v.nhwc:
+            return v
+        return self.permute(v, NHWC_PERM, nhwc=True)
+
+    def to_torch(self, v):
+        return self.permute(v, NCHW_PERM) if v.nhwc else v
+
+    def reshape(self, v, shape):
+        """``v`` (any layout) reshaped in PyTorch's element order."""
+        shape = tuple(int(d) for d in shape)
+        if v.nhwc and not _keeps_order(v.shape, NCHW_PERM):
+            v = self.to_torch(v)
+        if v.shape == shape:
+            return Value(v.name, v.type, shape)
+        return self.op("tosa.reshape", [v, self.shape(shape)], shape)
+
+    def slice(self, v, begin, size):
+        return self.op("tosa.slice", [v, self.shape(begin), self.shape(size)], size,
+                       nhwc=v.nhwc)
+
+    # -- elementwise -------------------------------------------------------
+
+    def binary(self, name, a, b):
+        """``tosa.add/sub/mul`` with PyTorch broadcasting; a or b may be a number."""
+        rank = max(len(x.torch_shape) for x in (a, b) if isinstance(x, Value))
+        nhwc = rank == 4 and any(isinstance(x, Value) and x.nhwc for x in (a, b))
+
+        def operand(x):
+            if not isinstance(x, Value):
+                return self.b.shared_const(("scalar", rank, float(np.float32(x))),
+                                           np.full([1] * rank, x, np.float32), "scalar")
+            if len(x.torch_shape) < rank:
+                x = self.reshape(x, (1,) * (rank - len(x.torch_shape)) + x.torch_shape)
+            return self.to_nhwc(x) if nhwc else self.to_torch(x)
+
+        operands = [operand(a), operand(b)]
+        shape = np.broadcast_shapes(*(x.shape for x in operands))
+        if name == "tosa.mul":
+            operands.append(self.b.mul_shift())
+        return self.op(name, operands, shape, nhwc=nhwc)
+
+    def add(self, a, b):
+        return self.binary("tosa.add", a, b)
+
+    def mul(self, a, b):
+        return self.binary("tosa.mul", a, b)
+
+    def clamp(self, x, lo, hi):
+        return self.op("tosa.clamp", [x], x.shape,
+                       {"min_val": ir.f32_attr(lo), "max_val": ir.f32_attr(hi)}, nhwc=x.nhwc)
+
+    # -- windows (conv, pool) ----------------------------------------------
+
+    def fit_windows(self, x, pad, window, stride, out_hw):
+        """TOSA needs ``in + pad_top + pad_bottom - window`` to be exactly
+        ``(out - 1) * stride``: adjust the bottom/right padding to that (rows
+        and columns PyTorch never reads are dropped, by slicing the input if
+        the padding is not enough; ceil_mode windows get more padding)."""
+        pad = list(pad)
+        size = list(x.shape)
+        for i in range(2):
+            extra = (out_hw[i] - 1) * stride[i] + window[i] - size[1 + i] - pad[2 * i]
+            if extra < 0:
+                size[1 + i] += extra
+                extra = 0
+            pad[2 * i + 1] = extra
+        if list(x.shape) != size:
+            x = self.slice(x, [0, 0, 0, 0], size)
+        return x, pad
+
+    def pad(self, x, pad):
+        """Zero padding of an NHWC value, pad = [top, bottom, left, right]."""
+        padding = [0, 0, pad[0], pad[1], pad[2], pad[3], 0, 0]
+        n, h, w, c = x.shape
+        shape = (n, h + pad[0] + pad[1], w + pad[2] + pad[3], c)
+        return self.op("tosa.pad", [x, self.shape(padding), self.b.zero_point()], shape,
+                       nhwc=True)
+
+    def avg_pool(self, x, kernel, stride, pad, out):
+        zp = self.b.zero_point()
+        return self.op("tosa.avg_pool2d", [x, zp, zp], out,
+                       {"kernel": ir.i64_array(kernel), "stride": ir.i64_array(stride),
+                        "pad": ir.i64_array(pad), "acc_type": "f32"}, nhwc=True)
+
+
+# ---------------------------------------------------------------------------
+# Op handlers: handler(ctx, *args, **kwargs) for functions and methods (the
+# same signature as PyTorch's), handler(ctx, module, *args) for modules.
+# ---------------------------------------------------------------------------
+
+def _normalize_dims(dims, rank):
+    return tuple(sorted(int(d) % rank for d in dims))
+
+
+# -- activations -------------------------------------------------------------
+
+def relu(ctx, x, inplace=False):
+    return ctx.clamp(x, 0.0, F32_MAX)
+
+
+def relu6(ctx, x, inplace=False):
+    return ctx.clamp(x, 0.0, 6.0)
+
+
+def hardtanh(ctx, x, min_val=-1.0, max_val=1.0, inplace=False):
+    return ctx.clamp(x, min_val, max_val)
+
+
+def sigmoid(ctx, x):
+    return ctx.op("tosa.sigmoid", [x], x.shape, nhwc=x.nhwc)
+
+
+def silu(ctx, x, inplace=False):
+    return ctx.mul(x, sigmoid(ctx, x))
+
+
+def hardsigmoid(ctx, x, inplace=False):
+    # relu6(x + 3) / 6; TOSA has no float division: * (1/6), within 1 ulp.
+    return ctx.mul(relu6(ctx, ctx.add(x, 3.0)), 1.0 / 6.0)
+
+
+def hardswish(ctx, x, inplace=False):
+    # x * relu6(x + 3) / 6, in PyTorch's order.
+    return ctx.mul(ctx.mul(x, relu6(ctx, ctx.add(x, 3.0))), 1.0 / 6.0)
+
+
+# -- elementwise -------------------------------------------------------------
+
+def add(ctx, x, y, alpha=1):
+    if alpha != 1:
+        raise ctx.error("add with alpha != 1 is not supported")
+    return ctx.add(x, y)
+
+
+def sub(ctx, x, y, alpha=1):
+    if alpha != 1:
+        raise ctx.error("sub with alpha != 1 is not supported")
+    return ctx.binary("tosa.sub", x, y)
+
+
+def mul(ctx, x, y):
+    return ctx.mul(x, y)
+
+
+def add_relu(ctx, x, y):
+    return relu(ctx, ctx.add(x, y))
+
+
+def identity(ctx, x, *args, **kwargs):
+    return x
+
+
+def dropout(ctx, x, p=0.5, training=True, inplace=False):
+    if training:
+        raise ctx.error("F.dropout with training=True is random; pass training=self.training")
+    return x
+
+
+# -- shapes and data movement -----------------------------------------------
+
+def reshape_to_output(ctx, x, *args, **kwargs):
+    """flatten / view / reshape: the recorded output shape, PyTorch's element order."""
+    return ctx.reshape(x, ctx.out_shape())
+
+
+def permute(ctx, x, *dims):
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    dims = [int(d) % x.rank for d in dims]
+    if x.nhwc:  # compose with NHWC -> NCHW
+        return ctx.permute(x, [NCHW_PERM[d] for d in dims])
+    return ctx.permute(x, dims)
+
+
+def transpose(ctx, x, dim0, dim1):
+    dims = list(range(x.rank))
+    dim0, dim1 = dim0 % x.rank, dim1 % x.rank
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(ctx, x, dims)
+
+
+def cat(ctx, tensors, dim=0):
+    rank = len(ctx.out_shape())
+    dim %= rank
+    nhwc = rank == 4 and any(t.nhwc for t in tensors)
+    tensors = [ctx.to_nhwc(t) if nhwc else ctx.to_torch(t) for t in tensors]
+    axis = NCHW_PERM[dim] if nhwc else dim
+    return ctx.op("tosa.concat", tensors, ctx.out_shape(nhwc),
+                  {"axis": ir.i32_attr(axis)}, nhwc=nhwc)
+
+
+def _split(ctx, x, dim):
+    dim %= x.rank
+    axis = NCHW_PERM[dim] if x.nhwc else dim
+    parts, start = [], 0
+    for meta in ctx.out:
+        begin, size = [0] * x.rank, list(x.shape)
+        begin[axis], size[axis] = start, meta.shape[dim]
+        parts.append(ctx.slice(x, begin, size))
+        start += meta.shape[dim]
+    return tuple(parts)
+
+
+def chunk(ctx, x, chunks, dim=0):
+    return _split(ctx, x, dim)
+
+
+def split(ctx, x, split_size_or_sections, dim=0):
+    return _split(ctx, x, dim)
+
+
+def getitem(ctx, container, index):
+    if isinstance(container, Value):
+        raise ctx.error("tensor indexing / slicing (x[...]) is not supported")
+    return container[index]
+
+
+def mean(ctx, x, dim=None, keepdim=False, dtype=None):
+    rank = len(x.torch_shape)
+    dims = _normalize_dims(range(rank) if dim is None else
+                           (dim if isinstance(dim, (tuple, list)) else [dim]), rank)
+    if rank == 4 and dims == (2, 3):  # global average pooling
+        x = ctx.to_nhwc(x)
+        n, h, w, c = x.shape
+        y = ctx.avg_pool(x, (h, w), (h, w), (0, 0, 0, 0), (n, 1, 1, c))
+    else:
+        axes = [NCHW_PERM[d] if x.nhwc else d for d in dims]
+        y = x
+        for axis in axes:
+            shape = list(y.shape)
+            shape[axis] = 1
+            y = ctx.op("tosa.reduce_sum", [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc)
+        y = ctx.mul(y, 1.0 / math.prod(x.shape[a] for a in axes))
+    return y if keepdim else ctx.reshape(y, ctx.out_shape())
+
+
+# -- pooling -------------------------------------------------------------------
+
+def max_pool2d(ctx, x, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    if return_indices or _pair(dilation) != (1, 1):
+        raise ctx.error("max_pool2d with dilation or return_indices is not supported")
+    kernel = _pair(kernel_size)
+    stride = _pair(stride) if stride else kernel
+    ph, pw = _pair(padding)
+    x = ctx.to_nhwc(x)
+    out = ctx.out_shape(nhwc=True)
+    x, pad = ctx.fit_windows(x, (ph, ph, pw, pw), kernel, stride, out[1:3])
+    return ctx.op("tosa.max_pool2d", [x], out,
+                  {"kernel": ir.i64_array(kernel), "stride": ir.i64_array(stride),
+                   "pad": ir.i64_array(pad)}, nhwc=True)
+
+
+def avg_pool2d(ctx, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    if divisor_override:
+        raise ctx.error("avg_pool2d with divisor_override is not supported")
+    kernel = _pair(kernel_size)
+    stride = _pair(stride) if stride else kernel
+    ph, pw = _pair(padding)
+    pad = (ph, ph, pw, pw)
+    x = ctx.to_nhwc(x)
+    if count_include_pad and any(pad):
+        # TOSA never counts padding in the divisor: pad explicitly with zeros.
+        x, pad = ctx.pad(x, pad), (0, 0, 0, 0)
+    out = ctx.out_shape(nhwc=True)
+    x, pad = ctx.fit_windows(x, pad, kernel, stride, out[1:3])
+    return ctx.avg_pool(x, kernel, stride, pad, out)
+
+
+def adaptive_avg_pool2d(ctx, x, output_size):
+    x = ctx.to_nhwc(x)
+    out = ctx.out_shape(nhwc=True)
+    (h, w), (oh, ow) = x.shape[1:3], out[1:3]
+    if h % oh or w % ow:
+        raise ctx.error(f"adaptive_avg_pool2d from {h}x{w} to {oh}x{ow} is not supported "
+                        f"(the input size must be a multiple of the output size)")
+    kernel = (h // oh, w // ow)
+    return ctx.avg_pool(x, kernel, kernel, (0, 0, 0, 0), out)
+
+
+# -- modules with parameters -------------------------------------------------
+
+def _param(t):
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def _conv_padding(m):
+    """[top, bottom, left, right] of a Conv2d (padding may be 'same'/'valid')."""
+    if m.padding == "valid":
+        return (0, 0, 0, 0)
+    if m.padding == "same":
+        pads = []
+        for d, k in zip(m.dilation, m.kernel_size):
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    ph, pw = m.padding
+    return (ph, ph, pw, pw)
+
+
+def conv2d(ctx, m, x):
+    if m.padding_mode != "zeros":
+        raise ctx.error(f"Conv2d with padding_mode={m.padding_mode!r} is not supported")
+    x = ctx.to_nhwc(x)
+    channels = x.shape[3]
+    weight = _param(m.weight)  # OIHW
+    oc, _, kh, kw = weight.shape
+    bias = _param(m.bias) if m.bias is not None else np.zeros([oc], np.float32)
+    pad, groups, out = _conv_padding(m), m.groups, ctx.out_shape(nhwc=True)
+    attrs = {"stride": ir.i64_array(m.stride), "dilation": ir.i64_array(m.dilation)}
+    if groups == 1:
+        name, weight = "tosa.conv2d", weight.transpose(0, 2, 3, 1)  # OHWI
+    elif groups == channels:
+        # depthwise: w[kh, kw, c, m] = w_pt[c * M + m, 0, kh, kw]
+        name = "tosa.depthwise_conv2d"
+        weight = weight.reshape(channels, oc // channels, kh, kw).transpose(2, 3, 0, 1)
+    else:
+        attrs.update(pad=ir.i64_array(pad), groups=ir.i64_attr(groups))
+        return ctx.op("qnt.conv2d", [x, ctx.const(weight.transpose(0, 2, 3, 1), "weight"),
+                                     ctx.const(bias, "bias")], out, attrs, nhwc=True)
+    window = [d * (k - 1) + 1 for d, k in zip(m.dilation, (kh, kw))]
+    x, pad = ctx.fit_windows(x, pad, window, m.stride, out[1:3])
+    zp = ctx.b.zero_point()
+    attrs.update(pad=ir.i64_array(pad), acc_type="f32")
+    return ctx.op(name, [x, ctx.const(weight, "weight"), ctx.const(bias, "bias"), zp, zp],
+                  out, attrs, nhwc=True)
+
+
+def batch_norm(ctx, m, x):
+    if m.running_mean is None or m.running_var is None:
+        raise ctx.error(f"{type(m).__name__} without running statistics is not supported")
+    # PyTorch's inference arithmetic, in float32: y = x * alpha + beta.
+    mean, var = _param(m.running_mean), _param(m.running_var)
+    gamma = _param(m.weight) if m.weight is not None else np.ones_like(mean)
+    beta = _param(m.bias) if m.bias is not None else np.zeros_like(mean)
+    alpha = np.float32(1) / np.sqrt(var + np.float32(m.eps)) * gamma
+    shift = beta - mean * alpha
+    rank = len(x.torch_shape)
+    if rank == 4:
+        x, shape = ctx.to_nhwc(x), (1, 1, 1, -1)
+    else:
+        x, shape = ctx.to_torch(x), (1, -1) + (1,) * (rank - 2)
+    scaled = ctx.mul(x, ctx.const(alpha.reshape(shape), "scale", nhwc=x.nhwc))
+    return ctx.add(scaled, ctx.const(shift.reshape(shape), "shift", nhwc=x.nhwc))
+
+
+def linear(ctx, m, x):
+    x = ctx.to_torch(x)
+    *lead, k = x.shape
+    rows, n = math.prod(lead), m.out_features
+    a = ctx.reshape(x, (1, rows, k))
+    w = ctx.const(_param(m.weight).T.reshape(1, k, n), "weight")
+    zp = ctx.b.zero_point()
+    y = ctx.reshape(ctx.op("tosa.matmul", [a, w, zp, zp], (1, rows, n)), (rows, n))
+    if m.bias is not None:
+        y = ctx.add(y, ctx.const(_param(m.bias).reshape(1, n), "bias"))
+    return ctx.reshape(y, (*lead, n))
+
+
+def stub(op_name, layout):
+    """QuantStub / DeQuantStub: qnt.quant_stub on NHWC data, qnt.dequant_stub as is."""
+    def handler(ctx, m, x):
+        x = layout(ctx, x)
+        return ctx.op(op_name, [x], x.shape, nhwc=x.nhwc)
+    return handler
+
+
+# ---------------------------------------------------------------------------
+# The op table
+# ---------------------------------------------------------------------------
+
+MODULES = {
+    nn.Conv2d: conv2d,
+    nn.BatchNorm1d: batch_norm,
+    nn.BatchNorm2d: batch_norm,
+    nn.Linear: linear,
+    nn.ReLU: lambda ctx, m, x: relu(ctx, x),
+    nn.ReLU6: lambda ctx, m, x: relu6(ctx, x),
+    nn.Hardtanh: lambda ctx, m, x: hardtanh(ctx, x, m.min_val, m.max_val),
+    nn.Hardswish: lambda ctx, m, x: hardswish(ctx, x),
+    nn.Hardsigmoid: lambda ctx, m, x: hardsigmoid(ctx, x),
+    nn.Sigmoid: lambda ctx, m, x: sigmoid(ctx, x),
+    nn.SiLU: lambda ctx, m, x: silu(ctx, x),
+    nn.MaxPool2d: lambda ctx, m, x: max_pool2d(
+        ctx, x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, m.return_indices),
+    nn.AvgPool2d: lambda ctx, m, x: avg_pool2d(
+        ctx, x, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+        m.divisor_override),
+    nn.AdaptiveAvgPool2d: lambda ctx, m, x: adaptive_avg_pool2d(ctx, x, m.output_size),
+    nn.Flatten: lambda ctx, m, x: reshape_to_output(ctx, x),
+    nn.Dropout: lambda ctx, m, x: x,
+    nn.Dropout2d: lambda ctx, m, x: x,
+    nn.Identity: lambda ctx, m, x: x,
+    QuantStub: stub("qnt.quant_stub", lambda ctx, x: ctx.to_nhwc(x)),
+    DeQuantStub: stub("qnt.dequant_stub", lambda ctx, x: x),
+}
+
+FUNCTIONS = {
+    F.relu: relu, torch.relu: relu, F.relu6: relu6, F.hardtanh: hardtanh,
+    F.hardswish: hardswish, F.hardsigmoid: hardsigmoid, F.silu: silu,
+    torch.sigmoid: sigmoid, F.sigmoid: sigmoid,
+    operator.add: add, operator.iadd: add, torch.add: add,
+    operator.sub: sub, operator.isub: sub, torch.sub: sub,
+    operator.mul: mul, operator.imul: mul, torch.mul: mul,
+    _add_relu: add_relu,
+    torch.cat: cat, torch.concat: cat,
+    torch.flatten: reshape_to_output, torch.reshape: reshape_to_output,
+    torch.permute: permute, torch.transpose: transpose,
+    torch.chunk: chunk, torch.split: split, operator.getitem: getitem,
+    torch.mean: mean,
+    F.max_pool2d: max_pool2d, F.avg_pool2d: avg_pool2d,
+    F.adaptive_avg_pool2d: adaptive_avg_pool2d,
+    F.dropout: dropout,
+}
+
+METHODS = {
+    "relu": relu, "sigmoid": sigmoid,
+    "add": add, "sub": sub, "mul": mul,
+    "view": reshape_to_output, "reshape": reshape_to_output, "flatten": reshape_to_output,
+    "permute": permute, "transpose": transpose, "contiguous": identity,
+    "chunk": chunk, "split": split, "mean": mean,
+}
+
+
+# ---------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------
+
+def _lookup(ctx, node):
+    """(handler or None, leading handler args, description) for a call node."""
+    if node.op == "call_module":
+        module = ctx.gm.get_submodule(node.target)
+        handler = MODULES.get(type(module))
+        return handler, (module,), f"module {_qualified_name(type(module))}"
+    if node.op == "call_function":
+        return FUNCTIONS.get(node.target), (), f"function {_qualified_name(node.target)}"
+    return METHODS.get(node.target), (), f"tensor method Tensor.{node.target}"
+
+
+def _convert_node(ctx, node, env):
+    meta = node.meta["qnt_out"]
+    if not _has_tensor(meta):
+        # Shape arithmetic (x.size(0), h // 2): its value is known statically.
+        from_tensor = any(_has_tensor(n.meta["qnt_out"]) for n in node.all_input_nodes)
+        if from_tensor and node.target not in _SHAPE_METHODS | _SHAPE_FUNCTIONS:
+            raise ctx.error(f"{node.op} {node.target} returns a Python value computed "
+                            f"from tensor data, which is not supported")
+        return meta
+    for t in _tensor_metas(meta):
+        if t.dtype != torch.float32:
+            raise ctx.error(f"only float32 tensors are supported, got {t.dtype}")
+    if node.op == "get_attr":
+        return ctx.const(_param(operator.attrgetter(node.target)(ctx.gm)), "value")
+    handler, leading, what = _lookup(ctx, node)
+    args = fx.node.map_arg(node.args, env.__getitem__)
+    kwargs = fx.node.map_arg(node.kwargs, env.__getitem__)
+    if handler is None:
+        raise ctx.error(f"unsupported {what}")
+    try:
+        inspect.signature(handler).bind(ctx, *leading, *args, **kwargs)
+    except TypeError as e:
+        raise ctx.error(f"unsupported arguments to {what} ({e})") from None
+    return handler(ctx, *leading, *args, **kwargs)
+
+
+def _flatten_outputs(value):
+    if isinstance(value, (tuple, list)):
+        return [v for item in value for v in _flatten_outputs(item)]
+    return [value]
+
+
+def _convert(module, example_inputs):
+    """Returns (FunctionBuilder, ExportInfo)."""
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    example_inputs = tuple(example_inputs)
+    for i, t in enumerate(example_inputs):
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.float32:
+            raise ExportError(f"example input {i} must be a float32 tensor")
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            gm = _trace(module)
+            placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+            if len(placeholders) != len(example_inputs):
+                raise ExportError(f"forward() takes {len(placeholders)} tensor arguments "
+                                  f"({', '.join(str(n.target) for n in placeholders)}), "
+                                  f"got {len(example_inputs)} example inputs")
+            try:
+                _Recorder(gm).run(*example_inputs)
+            except Exception as e:
+                raise ExportError(f"running the traced model on the example inputs "
+                                  f"failed: {e}") from e
+            return _emit(gm, placeholders, example_inputs)
+    finally:
+        module.train(was_training)
+
+
+def _emit(gm, placeholders, example_inputs):
+    ctx = _Emitter(gm)
+    env = {}
+    inputs = []
+    for node, example in zip(placeholders, example_inputs):
+        name = str(node.target).lstrip("*")
+        env[node] = ctx.b.argument(name, tuple(example.shape))
+        inputs.append((name, tuple(example.shape)))
+    for node in gm.graph.nodes:
+        ctx.node, ctx.loc = node, _location(node)
+        if node.op == "placeholder":
+            continue
+        if node.op == "output":
+            results = _flatten_outputs(fx.node.map_arg(node.args[0], env.__getitem__))
+            if not results or not all(isinstance(v, Value) for v in results):
+                raise ExportError("the model must return a tensor or a tuple/list of tensors")
+            ctx.loc = "output"
+            results = [ctx.to_torch(v) for v in results]
+            ctx.b.set_results(results)
+            return ctx.b, ExportInfo(inputs, [v.shape for v in results])
+        env[node] = _convert_node(ctx, node, env)
+    raise ExportError("the traced graph has no output")
+
+
+def to_mlir(module, example_inputs):
+    """The exported MLIR as a string (see `export`)."""
+    builder, _ = _convert(module, example_inputs)
+    return "\n".join(builder.lines()) + "\n"
+
+
+def export(module, example_inputs, path):
+    """Exports ``module`` (an ``nn.Module``, traced in eval mode with torch.fx)
+    as an FP32 TOSA ``func.func @main`` to ``path``.
+
+    ``example_inputs`` is a float32 tensor or a tuple of them, one per
+    ``forward()`` argument: their shapes become the function's argument
+    types (the values only drive shape propagation).  Returns an
+    `ExportInfo`.  Raises `ExportError` for an unsupported module, function
+    or argument; nothing is written then."""
+    builder, info = _convert(module, example_inputs)
+    with atomic_output(path) as f:
+        for line in builder.lines():
+            f.write(line)
+            f.write("\n")
+    return info
