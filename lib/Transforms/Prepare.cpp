@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/Transforms/Passes.h"
+#include "qnt/Transforms/Utils.h"
 
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/StringSet.h"
@@ -70,17 +71,6 @@ static std::optional<QConfig> lookupQConfig(StringRef name) {
 }
 
 constexpr StringLiteral kQConfigNames = "x86, fbgemm, onednn, qnnpack, xnnpack";
-
-/// The user-facing name carried by a location (`loc("conv1")`), if any.
-static std::optional<std::string> getLocationName(Location loc) {
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location inner : fused.getLocations())
-      if (auto name = getLocationName(inner))
-        return name;
-  return std::nullopt;
-}
 
 class ObserverInserter {
 public:

@@ -27,6 +27,16 @@ Value qnt::createF32Constant(OpBuilder &builder, Location loc,
                                    DenseElementsAttr::get(type, data));
 }
 
+std::optional<std::string> qnt::getLocationName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (auto name = getLocationName(inner))
+        return name;
+  return std::nullopt;
+}
+
 int64_t qnt::getNumElements(Type type) {
   return cast<ShapedType>(type).getNumElements();
 }

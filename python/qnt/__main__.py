@@ -1,8 +1,9 @@
-"""Command line: ``python -m qnt export ...`` and ``python -m qnt fashion-mnist ...``.
+"""Command line: ``python -m qnt export|fashion-mnist|compare ...``.
 
   python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       [--weights FILE] [--seed N] -o model.mlir
   python -m qnt fashion-mnist --split test --limit 500 [--name input] -o eval.npz
+  python -m qnt compare model.mlir int8.mlir data.npz     (per-layer SQNR, worst first)
 
 --model: ``torchvision:NAME`` (torchvision.models.NAME()),
 ``torchvision.quantization:NAME`` (torchvision.models.quantization.NAME(quantize=False)),
@@ -89,6 +90,13 @@ def cmd_fashion_mnist(args):
           f"'labels' [{len(labels)}]", file=sys.stderr)
 
 
+def cmd_compare(args):
+    from .compare import compare_layers, format_report
+    errors = compare_layers(args.float_model, args.quantized_model, args.data,
+                            build_dir=args.build_dir)
+    print(format_report(errors[:args.top] if args.top else errors))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m qnt", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -112,12 +120,24 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(run=cmd_fashion_mnist)
 
+    p = commands.add_parser("compare", help="per-layer SQNR of a quantized model "
+                            "against the float one, worst layers first")
+    p.add_argument("float_model", help="the FP32 model (.mlir, as exported)")
+    p.add_argument("quantized_model", help="the quantized model (after --qnt-convert)")
+    p.add_argument("data", help=".npz with a leading sample axis (quant-run --samples)")
+    p.add_argument("--top", type=int, default=0, help="show only the N worst layers")
+    p.add_argument("--build-dir", help="qnt build directory (default: $QNT_BUILD_DIR "
+                   "or <repo>/build)")
+    p.set_defaults(run=cmd_compare)
+
     args = parser.parse_args(argv)
+    from .compare import CompareError
     from .datasets import DatasetNotFoundError
     from .export import ExportError
     try:
         args.run(args)
-    except (CommandError, ExportError, DatasetNotFoundError, ValueError, OSError) as e:
+    except (CommandError, CompareError, ExportError, DatasetNotFoundError,
+            ValueError, OSError) as e:
         print(f"qnt: error: {e}", file=sys.stderr)
         return 1
     return 0

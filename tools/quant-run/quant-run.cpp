@@ -195,6 +195,8 @@ LogicalResult Runner::readSignature(func::FuncOp func) {
   for (unsigned i = 0; i < numResults; ++i) {
     std::string name =
         numResults == 1 ? "output" : "output" + std::to_string(i);
+    if (auto attr = func.getResultAttrOfType<StringAttr>(i, "qnt.name"))
+      name = attr.str();
     if (failed(read(func.getResultTypes()[i], name, results)))
       return failure();
   }
@@ -238,6 +240,31 @@ LogicalResult Runner::load(MLIRContext &context) {
   return success();
 }
 
+/// Copies a returned memref (descriptor `words`, possibly strided) into a
+/// dense array.
+qnt::NpyArray copyResult(const TensorSignature &sig, const int64_t *words) {
+  size_t rank = sig.shape.size();
+  qnt::NpyArray array;
+  array.name = sig.name;
+  array.dtype = *getOutputDType(sig.elementType);
+  array.shape = sig.shape;
+  size_t elementSize = qnt::getNpyElementSize(array.dtype);
+  auto *aligned =
+      reinterpret_cast<const uint8_t *>(words[1]) + words[2] * elementSize;
+  int64_t n = sig.getNumElements();
+  array.data.resize(n * elementSize);
+  for (int64_t linear = 0; linear < n; ++linear) {
+    int64_t rem = linear, srcOffset = 0;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      srcOffset += (rem % sig.shape[d]) * words[3 + rank + d];
+      rem /= sig.shape[d];
+    }
+    std::memcpy(&array.data[linear * elementSize],
+                aligned + srcOffset * elementSize, elementSize);
+  }
+  return array;
+}
+
 LogicalResult Runner::run(ArrayRef<const qnt::NpyArray *> inputs,
                           std::vector<qnt::NpyArray> *outputs) {
   // Expanded memref arguments: allocated, aligned, offset, sizes, strides.
@@ -271,35 +298,15 @@ LogicalResult Runner::run(ArrayRef<const qnt::NpyArray *> inputs,
                 "' failed: " + llvm::toString(std::move(error)));
 
   size_t offset = 0;
+  // Copy every result before freeing any: several may share a buffer.
+  llvm::SmallPtrSet<void *, 8> owned;
   for (const TensorSignature &sig : results) {
     size_t rank = sig.shape.size();
     int64_t *words = &resultStorage[offset];
     offset += 3 + 2 * rank;
     auto *allocated = reinterpret_cast<void *>(words[0]);
-    auto *aligned = reinterpret_cast<uint8_t *>(words[1]) +
-                    words[2] * getNpyElementSize(*getOutputDType(
-                                   sig.elementType));
-    if (outputs) {
-      qnt::NpyArray array;
-      array.name = sig.name;
-      array.dtype = *getOutputDType(sig.elementType);
-      array.shape = sig.shape;
-      size_t elementSize = qnt::getNpyElementSize(array.dtype);
-      array.data.resize(sig.getNumElements() * elementSize);
-      // Copy through the strides: results may be views.
-      int64_t n = sig.getNumElements();
-      for (int64_t linear = 0; linear < n; ++linear) {
-        int64_t rem = linear, srcOffset = 0;
-        for (int64_t d = rank - 1; d >= 0; --d) {
-          int64_t idx = rem % sig.shape[d];
-          rem /= sig.shape[d];
-          srcOffset += idx * words[3 + rank + d];
-        }
-        std::memcpy(&array.data[linear * elementSize],
-                    aligned + srcOffset * elementSize, elementSize);
-      }
-      outputs->push_back(std::move(array));
-    }
+    if (outputs)
+      outputs->push_back(copyResult(sig, words));
     // Buffers the module allocated are ours to free; globals carry the
     // 0xdeadbeef marker and arguments are owned by the caller.
     bool isArgument = llvm::any_of(inputs, [&](const qnt::NpyArray *a) {
@@ -307,8 +314,10 @@ LogicalResult Runner::run(ArrayRef<const qnt::NpyArray *> inputs,
     });
     if (allocated && allocated != reinterpret_cast<void *>(0xdeadbeef) &&
         !isArgument)
-      std::free(allocated);
+      owned.insert(allocated);
   }
+  for (void *buffer : owned)
+    std::free(buffer);
   return success();
 }
 

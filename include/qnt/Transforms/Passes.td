@@ -137,6 +137,27 @@ def QntPerChannelPass : Pass<"qnt-per-channel", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }
 
+def QntExposeActivationsPass
+    : Pass<"qnt-expose-activations", "mlir::func::FuncOp"> {
+  let summary = "Return every compute op's result from the function, for "
+                "per-layer comparisons";
+  let description = [{
+    Appends the result of every qnt compute op (`qnt.conv2d`, `qnt.linear`,
+    `qnt.add`) to the function's results, dequantized to f32 when it is
+    quantized, and names it with the result attribute `qnt.name` (the op's
+    location name, e.g. `layer1.0.conv1`, or `op<N>` for the N-th compute
+    op in program order).
+    `quant-run` writes named results under those names, so the FP32 model
+    and the INT8 model can be compared layer by layer
+    (`python -m qnt compare`).
+
+    ```mlir
+    func.func @main(%x: tensor<1x4xf32>) -> (tensor<1x2xf32>, tensor<1x2xf32> {qnt.name = "fc"})
+    ```
+  }];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+}
+
 def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
   let summary = "Rewrite dcast -> float compute op -> qcast into the "
                 "quantized compute op";

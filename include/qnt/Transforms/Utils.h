@@ -24,6 +24,10 @@ mlir::Value createF32Constant(mlir::OpBuilder &builder, mlir::Location loc,
                               llvm::ArrayRef<int64_t> shape,
                               llvm::ArrayRef<float> data);
 
+/// The user-facing name a location carries (`loc("layer1.0.conv1")`, also
+/// inside fused locations), if any.
+std::optional<std::string> getLocationName(mlir::Location loc);
+
 /// Number of elements of a statically shaped type.
 int64_t getNumElements(mlir::Type type);
 
