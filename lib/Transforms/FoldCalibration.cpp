@@ -74,9 +74,21 @@ struct QntFoldCalibrationPass
                << op.getId()
                << "' needs calibration statistics: pass stats=FILE";
       auto it = file->observers.find(op.getId());
-      if (it == file->observers.end())
+      if (it == file->observers.end()) {
+        // Ids come from locations: a file written without
+        // --mlir-print-debuginfo numbers them instead (op0:in, ...).
+        SmallVector<StringRef> known;
+        for (const auto &entry : file->observers)
+          known.push_back(entry.getKey());
+        llvm::sort(known);
+        known.resize(std::min<size_t>(known.size(), 4));
         return op.emitError("no statistics for observer '")
-               << op.getId() << "' in '" << statsFile << "'";
+               << op.getId() << "' in '" << statsFile << "' (it has "
+               << llvm::join(known, ", ")
+               << (file->observers.size() > known.size() ? ", ..." : "")
+               << "; observer ids come from locations: keep them with "
+                  "--mlir-print-debuginfo)";
+      }
       stats = &it->second;
       if (stats->min.empty())
         return op.emitError("observer '")
