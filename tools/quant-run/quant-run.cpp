@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qnt/Calibration/Stats.h"
 #include "qnt/InitAll.h"
 #include "qnt/Pipelines/Pipelines.h"
 #include "qnt/Runtime.h"
@@ -44,7 +45,7 @@ static cl::OptionCategory category("quant-run options");
 
 static cl::opt<std::string> inputFilename(cl::Positional,
                                           cl::desc("<module.mlir>"),
-                                          cl::Required, cl::cat(category));
+                                          cl::cat(category));
 static cl::list<std::string>
     inputData("i",
               cl::desc("Input data (.npz, or .npy for a single argument); "
@@ -60,6 +61,11 @@ static cl::opt<std::string> calibrationData(
     "calibrate",
     cl::desc("Run every sample of this .npz (arrays with a leading sample "
              "axis) through the observers and write --stats-file"),
+    cl::value_desc("file"), cl::cat(category));
+static cl::list<std::string> mergeInputs(
+    "merge-stats",
+    cl::desc("Merge these statistics files (from several calibration runs) "
+             "into --stats-file; no module is needed"),
     cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string>
     statsFilename("stats-file", cl::desc("Statistics file written by --calibrate"),
@@ -517,6 +523,30 @@ LogicalResult emitOutputs(ArrayRef<qnt::NpyArray> outputs) {
   return success();
 }
 
+/// --merge-stats: one statistics file from several calibration runs.
+LogicalResult mergeStatsFiles() {
+  if (statsFilename.empty())
+    return fail("--merge-stats needs --stats-file FILE to write the merged "
+                "statistics to");
+  std::vector<qnt::StatsFile> runs;
+  for (const std::string &path : mergeInputs) {
+    auto run = qnt::readStatsFile(path);
+    if (!run)
+      return fail(llvm::toString(run.takeError()));
+    runs.push_back(std::move(*run));
+  }
+  auto merged = qnt::mergeStats(runs);
+  if (!merged)
+    return fail(llvm::toString(merged.takeError()));
+  if (llvm::Error error = qnt::writeStatsFile(*merged, statsFilename))
+    return fail(llvm::toString(std::move(error)));
+  if (!quiet)
+    llvm::errs() << "merged " << runs.size() << " statistics files ("
+                 << merged->numSamples << " samples) into '" << statsFilename
+                 << "'\n";
+  return success();
+}
+
 LogicalResult runOnce(Runner &runner) {
   std::string source;
   auto arrays = readInputs(source);
@@ -578,8 +608,18 @@ int main(int argc, char **argv) {
       "quant-run: JIT-compile a qnt module and run it on NumPy data\n\n"
       "  quant-run model.mlir -i input.npz [-o out.npz] [--print] [--bench N]\n"
       "  quant-run model.mlir -i dataset.npz --samples -o outputs.npz\n"
-      "  quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json\n");
+      "  quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json\n"
+      "  quant-run --merge-stats a.json --merge-stats b.json --stats-file all.json\n");
 
+  if (!mergeInputs.empty()) {
+    if (!inputFilename.empty() || !calibrationData.empty() ||
+        !inputData.empty())
+      return fail("--merge-stats takes no module, -i or --calibrate"),
+             EXIT_FAILURE;
+    return succeeded(mergeStatsFiles()) ? EXIT_SUCCESS : EXIT_FAILURE;
+  }
+  if (inputFilename.empty())
+    return fail("no module given (quant-run --help)"), EXIT_FAILURE;
   if (!calibrationData.empty() && (!inputData.empty() || benchRuns))
     return fail("--calibrate cannot be combined with -i or --bench"),
            EXIT_FAILURE;
