@@ -91,3 +91,22 @@ func.func @observer_options(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   %1 = qnt.observe %0 {id = "m", kind = #qnt.observer<moving_average_minmax>, averaging_constant = 0.25 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x4xf32>
   return %1 : tensor<2x4xf32>
 }
+
+// -----
+
+// f32 pooling runs on the runtime (oneDNN) rather than scalar loops:
+// shape, window, stride, padding, then kind (0 max, 1 avg) and dtype (f32).
+// CHECK-DAG: memref.global "private" constant @[[$MAXP:.*]] : memref<16xi64> = dense<[1, 5, 5, 2, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0]>
+// CHECK-DAG: memref.global "private" constant @[[$AVGP:.*]] : memref<16xi64> = dense<[1, 5, 5, 2, 2, 2, 3, 3, 2, 2, 0, 0, 0, 0, 1, 0]>
+// CHECK-LABEL: func.func @pools
+// CHECK: memref.get_global @[[$MAXP]]
+// CHECK: call @qnt_rt_pool2d
+// CHECK: memref.get_global @[[$AVGP]]
+// CHECK: call @qnt_rt_pool2d
+// CHECK-NOT: tosa.
+func.func @pools(%x: tensor<1x5x5x2xf32>) -> (tensor<1x3x3x2xf32>, tensor<1x2x2x2xf32>) {
+  %m = tosa.max_pool2d %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, pad = array<i64: 1, 1, 1, 1>} : (tensor<1x5x5x2xf32>) -> tensor<1x3x3x2xf32>
+  %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %a = tosa.avg_pool2d %x, %zp, %zp {acc_type = f32, kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>} : (tensor<1x5x5x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x2x2x2xf32>
+  return %m, %a : tensor<1x3x3x2xf32>, tensor<1x2x2x2xf32>
+}

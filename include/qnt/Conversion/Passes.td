@@ -11,7 +11,9 @@ def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
   let description = [{
     Every `qnt.conv2d`, `qnt.linear`, `qnt.add`, `qnt.observe`,
     `qnt.fake_quant`, `quant.qcast` and `quant.dcast` becomes a call to the
-    C runtime (`runtime/include/qnt/Runtime.h`), float or quantized. Each
+    C runtime (`runtime/include/qnt/Runtime.h`), float or quantized, and so
+    do f32 `tosa.max_pool2d` / `tosa.avg_pool2d` (oneDNN pooling instead
+    of the scalar loops of the upstream lowering). Each
     call site gets a private handle global: the runtime creates the kernel
     (weights reordered/prepacked) on the first call and reuses it after.
     Kernel parameters (shapes, zero points, integer clamp bounds,
@@ -33,7 +35,8 @@ def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::tensor::TensorDialect"];
+    "::mlir::memref::MemRefDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::tosa::TosaDialect"];
 }
 
 #endif // QNT_CONVERSION_PASSES_TD

@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <algorithm>
@@ -404,6 +405,60 @@ struct AddLowering : RuntimePattern<AddOp> {
   }
 };
 
+/// tosa.max_pool2d / tosa.avg_pool2d on f32: oneDNN pooling (the upstream
+/// lowering is scalar loops).
+template <typename PoolOp>
+struct PoolLowering : RuntimePattern<PoolOp> {
+  using RuntimePattern<PoolOp>::RuntimePattern;
+  using OpAdaptor = typename PoolOp::Adaptor;
+
+  /// Whether this pattern lowers `op`: static f32 NHWC tensors, and for
+  /// average pooling zero points 0.
+  static bool isSupported(PoolOp op) {
+    auto in = cast<RankedTensorType>(op.getInput().getType());
+    auto out = cast<RankedTensorType>(op.getType());
+    if (!in.getElementType().isF32() || !in.hasStaticShape() ||
+        !out.hasStaticShape())
+      return false;
+    if constexpr (std::is_same_v<PoolOp, tosa::AvgPool2dOp>) {
+      auto inZp = op.getInputZeroPoint(), outZp = op.getOutputZeroPoint();
+      return succeeded(inZp) && succeeded(outZp) && *inZp == 0 &&
+             *outZp == 0;
+    }
+    return true;
+  }
+
+  LogicalResult
+  matchAndRewrite(PoolOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (!isSupported(op))
+      return failure();
+    Location loc = op.getLoc();
+    ArrayRef<int64_t> in =
+        cast<RankedTensorType>(op.getInput().getType()).getShape();
+    ArrayRef<int64_t> out = cast<RankedTensorType>(op.getType()).getShape();
+    qnt_rt_pool2d_params p{};
+    p.n = in[0], p.h = in[1], p.w = in[2], p.c = in[3];
+    p.oh = out[1], p.ow = out[2];
+    p.kh = op.getKernel()[0], p.kw = op.getKernel()[1];
+    p.stride_h = op.getStride()[0], p.stride_w = op.getStride()[1];
+    p.pad_top = op.getPad()[0], p.pad_bottom = op.getPad()[1];
+    p.pad_left = op.getPad()[2], p.pad_right = op.getPad()[3];
+    p.kind = std::is_same_v<PoolOp, tosa::MaxPool2dOp> ? QNT_RT_POOL_MAX
+                                                       : QNT_RT_POOL_AVG;
+    p.dtype = QNT_RT_F32;
+    RuntimeCallBuilder &calls = this->calls;
+    auto resultType = cast<RankedTensorType>(op.getType());
+    auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
+    calls.call(rewriter, loc, "qnt_rt_pool2d",
+               {calls.getHandleSlot(rewriter, loc),
+                calls.getI64Array(rewriter, loc, asArray(p)),
+                calls.getPointer(rewriter, loc, adaptor.getInput()), dst});
+    rewriter.replaceOp(op, calls.toTensor(rewriter, loc, resultType, buffer));
+    return success();
+  }
+};
+
 /// quant.qcast / quant.dcast / qnt.fake_quant: one elementwise runtime call
 /// with the (per-tensor or per-axis) scales and zero points of `qtype`.
 static Value lowerElementwiseQuant(ConversionPatternRewriter &rewriter,
@@ -567,6 +622,12 @@ struct QntLowerToRuntimePass
     });
     target.markUnknownOpDynamicallyLegal(
         [&](Operation *op) { return converter.isLegal(op); });
+    target.addDynamicallyLegalOp<tosa::MaxPool2dOp>([](tosa::MaxPool2dOp op) {
+      return !PoolLowering<tosa::MaxPool2dOp>::isSupported(op);
+    });
+    target.addDynamicallyLegalOp<tosa::AvgPool2dOp>([](tosa::AvgPool2dOp op) {
+      return !PoolLowering<tosa::AvgPool2dOp>::isSupported(op);
+    });
     // Never fold: quant.dcast(quant.qcast(x)) folds to x, which would drop
     // a quantization the program asked for.
     ConversionConfig config;
@@ -585,7 +646,9 @@ void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
   MLIRContext *ctx = patterns.getContext();
   patterns.add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
                AddLowering, QuantizeCastLowering, DequantizeCastLowering,
-               FakeQuantLowering, ObserveLowering>(converter, ctx, calls);
+               FakeQuantLowering, ObserveLowering,
+               PoolLowering<tosa::MaxPool2dOp>,
+               PoolLowering<tosa::AvgPool2dOp>>(converter, ctx, calls);
   patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
                ForwardOperand<quant::StorageCastOp>>(converter, ctx);
   populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,

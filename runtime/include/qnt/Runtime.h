@@ -98,6 +98,26 @@ void qnt_rt_linear(void **slot, const int64_t *params, const float *fparams,
                    const void *src, const void *weight, const void *bias,
                    void *dst);
 
+/* 2-D pooling, NHWC, with TOSA's semantics: max over the window (padding
+ * never wins), or the average over the window's elements inside the input
+ * (padding excluded from the divisor, TOSA avg_pool2d). F32, or U8/S8 for
+ * max (the quantization parameters pass through unchanged). */
+enum qnt_rt_pool_kind {
+  QNT_RT_POOL_MAX = 0,
+  QNT_RT_POOL_AVG = 1,
+};
+typedef struct qnt_rt_pool2d_params {
+  int64_t n, h, w, c; /* input, NHWC */
+  int64_t oh, ow;     /* output [n, oh, ow, c] */
+  int64_t kh, kw;
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_bottom, pad_left, pad_right;
+  int64_t kind;  /* qnt_rt_pool_kind */
+  int64_t dtype; /* qnt_rt_dtype */
+} qnt_rt_pool2d_params;
+void qnt_rt_pool2d(void **slot, const int64_t *params, const void *src,
+                   void *dst);
+
 /* Elementwise add of two tensors of the same shape.
  * Float: dst = a + b (then relu).
  * Quantized: r = float(a - a_zp) * Sa + float(b - b_zp) * Sb  (relu: max(r,0))

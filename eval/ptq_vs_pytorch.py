@@ -1,0 +1,653 @@
+#!/usr/bin/python3
+"""Static PTQ with qnt vs PyTorch 1.13's torch.ao.quantization.
+
+Quantizes the same float models with the same calibration samples (one
+sample per forward, batch 1, so every observer sees the same batches) with
+qnt (export -> quant-opt -> quant-run) and with PyTorch's eager-mode static
+PTQ (fuse, prepare, calibrate, convert), and compares the INT8 results:
+
+1. The trained Fashion-MNIST CNN of examples/cnn: test accuracy (full 10k
+   test set; --quick: the first 1000 images) of FP32, ours and PyTorch INT8
+   per preset, calibrated on the example's 200 training images (calib.npz),
+   with PASS/FAIL against the targets: ours loses at most 0.5 points against
+   FP32 and at most 0.2 points against PyTorch INT8 with the same preset.
+2. The frontend models (torchvision.models.quantization with quantize=False,
+   a plain MLP, the Fashion-MNIST CNN), random weights with realistic batch
+   norms: top-1 agreement and SQNR of ours and PyTorch INT8 vs FP32, per
+   preset (x86, qnnpack), and per-tensor vs per-channel weights.
+3. Which ops each model keeps in float in our INT8 IR.
+
+Prints markdown tables and writes them to --out (default eval/results.md);
+--json writes the numbers. Exit status: 0 all targets pass, 1 a target
+fails, 2 a step failed (its cells read "error", the message is listed).
+
+    /usr/bin/python3 eval/ptq_vs_pytorch.py              # full run, ~5-10 min on 2 cores
+    /usr/bin/python3 eval/ptq_vs_pytorch.py --quick      # MLP + CNN, 1000 test images
+
+Binaries: $QNT_BUILD_DIR/bin/{quant-opt,quant-run} (default <repo>/build).
+"""
+
+import argparse
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter, OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+from torch.ao import quantization as tq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python"))
+import qnt  # noqa: E402
+from qnt import data as qdata  # noqa: E402
+from qnt import datasets as qdatasets  # noqa: E402
+
+EXAMPLE = REPO / "examples" / "cnn"
+
+# Targets of the Fashion-MNIST comparison, in accuracy points (percent).
+MAX_LOSS_VS_FP32 = 0.5
+MAX_LOSS_VS_PYTORCH = 0.2
+
+TORCHVISION_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large",
+                      "shufflenet_v2_x1_0", "googlenet"]
+ALL_MODELS = ["mlp", "fmnist_cnn"] + TORCHVISION_MODELS
+QUICK_MODELS = ["mlp", "fmnist_cnn"]
+
+# PyTorch engines: x86 (fbgemm) is preferred for the x86 preset; builds
+# without FBGEMM (Debian's arm/x86 python3-torch 1.13 has qnnpack and onednn
+# only) run the x86 qconfig on oneDNN, whose INT8 kernels are exact too.
+X86_ENGINES = ("x86", "fbgemm", "onednn")
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# qnt tools
+# ---------------------------------------------------------------------------
+
+class ToolError(RuntimeError):
+    pass
+
+
+class Tools:
+    """Runs build/bin/quant-opt and quant-run; waits for (and retries after)
+    a binary that is being relinked."""
+
+    def __init__(self, build_dir, wait=120.0):
+        self.bin = Path(build_dir) / "bin"
+        self.wait = wait
+        self.seconds = Counter()
+
+    def path(self, name):
+        path = self.bin / name
+        deadline = time.monotonic() + self.wait
+        while not (path.is_file() and os.access(path, os.X_OK)):
+            if time.monotonic() > deadline:
+                raise ToolError(f"{path} not found: build the project or set QNT_BUILD_DIR")
+            time.sleep(2)
+        return path
+
+    def run(self, name, *args):
+        cmd = None
+        for attempt in range(4):
+            path = self.path(name)
+            cmd = [str(path), *map(str, args)]
+            try:
+                mtime = path.stat().st_mtime
+                t0 = time.monotonic()
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                self.seconds[name] += time.monotonic() - t0
+            except OSError:  # ETXTBSY / vanished between the check and exec
+                time.sleep(2)
+                continue
+            if r.returncode == 0:
+                return r.stdout
+            try:
+                relinked = path.stat().st_mtime != mtime
+            except OSError:
+                relinked = True
+            if relinked or r.returncode in (126, 127) or r.returncode < 0 and attempt == 0:
+                time.sleep(2)
+                continue
+            break
+        else:
+            raise ToolError(f"{' '.join(cmd)}: could not run the binary")
+        raise ToolError(f"{' '.join(cmd)} failed (exit {r.returncode}):\n"
+                        f"{r.stderr.strip()[-3000:]}")
+
+
+def ours_int8(tools, work, model_mlir, calib_npz, variants):
+    """Builds the INT8 IR of every variant; returns {variant: int8.mlir}.
+
+    variants: names in VARIANTS; each is (preset, per-channel backend or None)."""
+    prepared, results = {}, {}
+    for variant in variants:
+        preset, per_channel = VARIANTS[variant]
+        if preset not in prepared:
+            prep = work / f"prepared_{preset}.mlir"
+            stats = work / f"stats_{preset}.json"
+            tools.run("quant-opt", model_mlir, f"--qnt-ptq-pipeline=qconfig={preset}",
+                      "--mlir-print-debuginfo", "-o", prep)
+            tools.run("quant-run", prep, "--calibrate", calib_npz, "--stats-file", stats, "--quiet")
+            prepared[preset] = (prep, stats)
+        prep, stats = prepared[preset]
+        out = work / f"int8_{variant}.mlir"
+        passes = [f"--qnt-fold-calibration=stats={stats}"]
+        if per_channel:
+            passes.append(f"--qnt-per-channel=backend={per_channel}")
+        tools.run("quant-opt", prep, *passes, "--qnt-convert", "-o", out)
+        results[variant] = out
+    return results
+
+
+def ours_run(tools, mlir, eval_npz, out_npz):
+    """Outputs of every sample, [S, ...] without the batch-1 axis."""
+    tools.run("quant-run", mlir, "-i", eval_npz, "--samples", "-o", out_npz, "--quiet")
+    out = qdata.load(out_npz)["output"]
+    return out.reshape(out.shape[0], -1)
+
+
+# Our variants: (preset for --qnt-ptq-pipeline, --qnt-per-channel backend).
+# "qnnpack_pc" reuses qnnpack's statistics (u8 [0, 255] activations) with
+# per-channel weights: the same activation quantization as "qnnpack", so
+# the pair isolates per-tensor vs per-channel weights. PyTorch's
+# counterpart is get_default_qconfig("onednn") (same activation observer,
+# per-channel weights).
+VARIANTS = OrderedDict([
+    ("x86", ("x86", None)),
+    ("qnnpack", ("qnnpack", None)),
+    ("qnnpack_pc", ("qnnpack", "onednn")),
+])
+# PyTorch counterparts: variant -> (qconfig name, engine candidates).
+PYTORCH = {
+    "x86": ("x86", X86_ENGINES),
+    "qnnpack": ("qnnpack", ("qnnpack",)),
+    "qnnpack_pc": ("onednn", ("onednn",)),
+}
+VARIANT_LABEL = {
+    "x86": "x86 (u8 [0,127], per-channel)",
+    "qnnpack": "qnnpack (u8 [0,255], per-tensor)",
+    "qnnpack_pc": "onednn (u8 [0,255], per-channel)",
+}
+
+
+def engine_for(variant):
+    qconfig, engines = PYTORCH[variant]
+    for e in engines:
+        if e in torch.backends.quantized.supported_engines:
+            return qconfig, e
+    raise RuntimeError(f"none of the PyTorch quantized engines {engines} is available")
+
+
+# ---------------------------------------------------------------------------
+# Ops in our INT8 IR
+# ---------------------------------------------------------------------------
+
+_OP = re.compile(r'^\s*(?:%[^=]*=\s*)?"?([a-z_]+\.[a-z_0-9]+)"?')
+_BOOKKEEPING = {"tosa.const", "arith.constant", "tosa.const_shape", "func.return", "func.func", "quant.scast"}
+_QUANTIZED = {"qnt.conv2d", "qnt.linear", "qnt.add"}
+
+
+def op_census(path):
+    """{op name: count} of the ops in an IR file (first 300 chars of each line)."""
+    ops = Counter()
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = _OP.match(line[:300])
+            if m and m.group(1) not in _BOOKKEEPING:
+                ops[m.group(1)] += 1
+    return ops
+
+
+def census_text(ops):
+    quantized = ", ".join(f"{n.split('.')[1]} {c}" for n, c in sorted(ops.items()) if n in _QUANTIZED)
+    float_ops = ", ".join(f"{n.split('.')[1]} {c}" for n, c in sorted(ops.items())
+                          if n not in _QUANTIZED and not n.startswith("quant.")
+                          and n not in ("tosa.reshape", "tosa.transpose", "tosa.slice"))
+    return quantized or "-", float_ops or "-", ops.get("quant.qcast", 0)
+
+
+# ---------------------------------------------------------------------------
+# Models and data
+# ---------------------------------------------------------------------------
+
+class MLP(nn.Module):
+    """A plain MLP on 28x28 images (random weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+        self.fc1, self.relu1 = nn.Linear(784, 128), nn.ReLU()
+        self.fc2, self.relu2 = nn.Linear(128, 64), nn.ReLU()
+        self.fc3 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.quant(torch.flatten(x, 1))
+        return self.dequant(self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x))))))
+
+    def fuse_model(self):
+        tq.fuse_modules(self, [["fc1", "relu1"], ["fc2", "relu2"]], inplace=True)
+
+
+class FashionCNN(nn.Module):
+    """examples/cnn/make_example.py's network (same state_dict keys), with stubs."""
+
+    def __init__(self):
+        super().__init__()
+        self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+        self.conv1, self.bn1, self.relu1 = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.bn2, self.relu2 = nn.BatchNorm2d(16), nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, input):
+        x = self.relu1(self.bn1(self.conv1(self.quant(input))))
+        x = self.pool(self.relu2(self.bn2(self.conv2(x))))
+        return self.dequant(self.fc(torch.flatten(x, 1)))
+
+    def fuse_model(self):
+        tq.fuse_modules(self, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"]], inplace=True)
+
+
+def trained_cnn():
+    model = FashionCNN()
+    model.load_state_dict(torch.load(EXAMPLE / "model.pt"))
+    return model.eval()
+
+
+def structured_images(n, seed, size=64):
+    """Smooth random images (8x8 noise upsampled) plus fine noise, ~unit scale."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.randn(n, 3, 8, 8, generator=g)
+    x = nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+    return (x + 0.3 * torch.randn(n, 3, size, size, generator=g)).contiguous()
+
+
+def realistic_batch_norms(model, seed=0):
+    """Random affine parameters (gamma in [0.5, 1], beta in [0, 1]) and
+    running statistics measured in train mode on 4 batches of 8 images
+    (cumulative average), then eval mode.
+
+    With torchvision's defaults (gamma 1, beta 0) random deep networks are
+    chaotic: every BN re-centres its channels, and a 40 dB perturbation of
+    the input comes out at ~9 dB after ResNet-50, so no 8-bit quantizer can
+    do well and top-1 agreements are noise. Positive betas keep the
+    networks in a regime closer to trained ones (~27-47 dB)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g))
+    model.train()
+    with torch.no_grad():
+        for i in range(4):
+            model(structured_images(8, 1000 + i))
+    return model.eval()
+
+
+def fashion_mnist_sets(n_calib, n_eval):
+    train, _ = qdatasets.fashion_mnist("train", limit=n_calib)
+    test, _ = qdatasets.fashion_mnist("test", limit=n_eval)
+    return torch.from_numpy(train), torch.from_numpy(test)
+
+
+def build_model(name):
+    """(float model in eval mode, calibration images [32, ...], eval images [32, ...])."""
+    torch.manual_seed(0)
+    if name == "mlp":
+        calib, ev = fashion_mnist_sets(32, 32)
+        return MLP().eval(), calib, ev
+    if name == "fmnist_cnn":
+        calib, ev = fashion_mnist_sets(32, 32)
+        return trained_cnn(), calib, ev
+    kwargs = {"init_weights": True} if name == "googlenet" else {}
+    model = getattr(torchvision.models.quantization, name)(quantize=False, **kwargs)
+    realistic_batch_norms(model)
+    return model, structured_images(32, 1), structured_images(32, 2)
+
+
+# ---------------------------------------------------------------------------
+# PyTorch
+# ---------------------------------------------------------------------------
+
+def pytorch_int8(model, variant, calib):
+    """Eager-mode static PTQ: fuse, prepare, one forward per calibration
+    sample (batch 1), convert."""
+    qconfig, engine = engine_for(variant)
+    torch.backends.quantized.engine = engine
+    q = copy.deepcopy(model).eval()
+    q.fuse_model()
+    q.qconfig = tq.get_default_qconfig(qconfig)
+    tq.prepare(q, inplace=True)
+    with torch.no_grad():
+        for x in calib:
+            q(x[None])
+    tq.convert(q, inplace=True)
+    return q, engine
+
+
+def pytorch_outputs(model, images, batch=None, engine=None):
+    if engine:
+        torch.backends.quantized.engine = engine
+    outs = []
+    with torch.no_grad():
+        step = batch or 1
+        for i in range(0, len(images), step):
+            x = images[i:i + step] if batch else images[i][None]
+            outs.append(model(x).reshape(len(x), -1).numpy())
+    return np.concatenate(outs)
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------
+
+def sqnr(ref, x):
+    ref, x = np.asarray(ref, np.float64), np.asarray(x, np.float64)
+    noise = np.sum((ref - x) ** 2)
+    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
+
+
+def agree(a, b):
+    return float(np.mean(np.argmax(a, 1) == np.argmax(b, 1)) * 100)
+
+
+def fmt(v, digits=1, suffix=""):
+    if v is None:
+        return "error"
+    if isinstance(v, float) and np.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}{suffix}"
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# 1. Fashion-MNIST accuracy
+# ---------------------------------------------------------------------------
+
+def fashion_mnist_accuracy(tools, work, n_test, errors):
+    log(f"[fashion-mnist] {n_test} test images, 200 calibration images")
+    work = work / "fmnist_accuracy"
+    work.mkdir()
+    model = trained_cnn()
+    calib = np.load(EXAMPLE / "calib.npz")["input"]           # [200, 1, 28, 28, 1] NHWC
+    calib = torch.from_numpy(np.ascontiguousarray(calib[:, 0].transpose(0, 3, 1, 2)))
+    images, labels = qdatasets.fashion_mnist("test", limit=n_test)
+    images = torch.from_numpy(images)
+
+    info = qnt.export(model, torch.zeros(1, 1, 28, 28), work / "model.mlir")
+    qdata.save(work / "calib.npz", {"input": calib}, expect=info)
+    qdata.save(work / "eval.npz", {"input": images}, expect=info, labels=labels)
+
+    def accuracy(logits):
+        return int(np.sum(np.argmax(logits, 1) == labels))
+
+    rows = OrderedDict()
+    rows["fp32_pytorch"] = ("FP32", "PyTorch", None, accuracy(pytorch_outputs(model, images, 1000)))
+    try:
+        rows["fp32_ours"] = ("FP32", "ours (quant-run)", None,
+                             accuracy(ours_run(tools, work / "model.mlir", work / "eval.npz",
+                                               work / "out_fp32.npz")))
+    except ToolError as e:
+        errors.append(f"fashion-mnist FP32 (ours): {e}")
+        rows["fp32_ours"] = ("FP32", "ours (quant-run)", None, None)
+    try:
+        int8 = ours_int8(tools, work, work / "model.mlir", work / "calib.npz", list(VARIANTS))
+    except ToolError as e:
+        errors.append(f"fashion-mnist INT8 (ours): {e}")
+        int8 = {}
+    for variant in VARIANTS:
+        q, engine = pytorch_int8(model, variant, calib)
+        rows[f"pytorch_{variant}"] = (VARIANT_LABEL[variant], f"PyTorch ({engine} engine)", variant,
+                                      accuracy(pytorch_outputs(q, images, 1000, engine)))
+        correct = None
+        if variant in int8:
+            try:
+                correct = accuracy(ours_run(tools, int8[variant], work / "eval.npz",
+                                            work / f"out_{variant}.npz"))
+            except ToolError as e:
+                errors.append(f"fashion-mnist INT8 {variant} (ours): {e}")
+        rows[f"ours_{variant}"] = (VARIANT_LABEL[variant], "ours", variant, correct)
+
+    fp32 = rows["fp32_pytorch"][3]
+    result = {"n_test": n_test, "n_calib": len(calib), "correct": {}, "accuracy": {},
+              "checks": {}, "pass": True}
+    table = []
+    for key, (config, who, variant, correct) in rows.items():
+        result["correct"][key] = correct
+        acc = None if correct is None else 100.0 * correct / n_test
+        result["accuracy"][key] = acc
+        d_fp32 = d_pt = verdict = ""
+        if key.startswith("ours_"):
+            pt = rows[f"pytorch_{variant}"][3]
+            if correct is None:
+                ok = False
+                verdict = "FAIL (error)"
+            else:
+                # Compare counts (exact): a loss of L points is L/100 * N images.
+                loss_fp32 = (fp32 - correct) * 100.0 / n_test
+                loss_pt = (pt - correct) * 100.0 / n_test
+                ok = loss_fp32 <= MAX_LOSS_VS_FP32 + 1e-9 and loss_pt <= MAX_LOSS_VS_PYTORCH + 1e-9
+                d_fp32, d_pt = f"{-loss_fp32:+.2f}", f"{-loss_pt:+.2f}"
+                verdict = "PASS" if ok else "FAIL"
+            result["checks"][variant] = ok
+            result["pass"] &= ok
+        elif key.startswith("pytorch_"):
+            d_fp32 = f"{(correct - fp32) * 100.0 / n_test:+.2f}"
+        table.append([config, who, fmt(acc, 2, " %"), d_fp32, d_pt, verdict])
+    text = md_table(["configuration", "run by", "accuracy", "Δ vs FP32", "Δ vs PyTorch INT8",
+                     f"target (≥ −{MAX_LOSS_VS_FP32} vs FP32, ≥ −{MAX_LOSS_VS_PYTORCH} vs PyTorch)"],
+                    table)
+    return result, text
+
+
+# ---------------------------------------------------------------------------
+# 2. Frontend models
+# ---------------------------------------------------------------------------
+
+def evaluate_model(tools, work, name, errors):
+    log(f"[{name}]")
+    t0 = time.monotonic()
+    work = work / name
+    work.mkdir()
+    model, calib, images = build_model(name)
+    example = torch.zeros(1, *images.shape[1:])
+    info = qnt.export(model, example, work / "model.mlir")
+    arg = info.inputs[0][0]
+    qdata.save(work / "calib.npz", {arg: calib}, expect=info)
+    qdata.save(work / "eval.npz", {arg: images}, expect=info)
+
+    fp32 = pytorch_outputs(model, images, batch=len(images))
+    g = torch.Generator().manual_seed(5)
+    noisy = images + 0.01 * images.std() * torch.randn(images.shape, generator=g)
+    sensitivity = sqnr(fp32, pytorch_outputs(model, noisy, batch=len(images)))
+
+    res = {"sensitivity_db": sensitivity, "input": list(images.shape[1:]), "variants": {}}
+    try:
+        int8 = ours_int8(tools, work, work / "model.mlir", work / "calib.npz", list(VARIANTS))
+        res["census"] = dict(op_census(int8["x86"]))
+    except ToolError as e:
+        errors.append(f"{name}: {e}")
+        int8 = {}
+    for variant in VARIANTS:
+        q, engine = pytorch_int8(model, variant, calib)
+        pt = pytorch_outputs(q, images, engine=engine)
+        r = {"engine": engine, "sqnr_pytorch": sqnr(fp32, pt), "top1_pytorch_fp32": agree(pt, fp32),
+             "sqnr_ours": None, "sqnr_ours_pytorch": None, "top1_ours_pytorch": None,
+             "top1_ours_fp32": None}
+        if variant in int8:
+            try:
+                ours = ours_run(tools, int8[variant], work / "eval.npz", work / f"out_{variant}.npz")
+                r.update(sqnr_ours=sqnr(fp32, ours), sqnr_ours_pytorch=sqnr(pt, ours),
+                         top1_ours_pytorch=agree(ours, pt), top1_ours_fp32=agree(ours, fp32))
+            except ToolError as e:
+                errors.append(f"{name} {variant}: {e}")
+        res["variants"][variant] = r
+    res["seconds"] = time.monotonic() - t0
+    log(f"[{name}] {res['seconds']:.1f} s")
+    return res
+
+
+def model_tables(models):
+    preset_rows, pc_rows, census_rows = [], [], []
+    for name, res in models.items():
+        if "variants" not in res:
+            continue
+        for variant in ("x86", "qnnpack"):
+            r = res["variants"][variant]
+            preset_rows.append([name, variant, fmt(r["top1_ours_pytorch"], 0, " %"),
+                                fmt(r["top1_ours_fp32"], 0, " %"), fmt(r["top1_pytorch_fp32"], 0, " %"),
+                                fmt(r["sqnr_ours"]), fmt(r["sqnr_pytorch"]), fmt(r["sqnr_ours_pytorch"])])
+        v = res["variants"]
+        pc_rows.append([name, "x".join(map(str, res["input"])), fmt(res["sensitivity_db"]),
+                        fmt(v["qnnpack"]["sqnr_ours"]), fmt(v["qnnpack_pc"]["sqnr_ours"]),
+                        fmt(v["qnnpack"]["sqnr_pytorch"]), fmt(v["qnnpack_pc"]["sqnr_pytorch"]),
+                        fmt(v["x86"]["sqnr_ours"]), fmt(v["x86"]["sqnr_pytorch"])])
+        if "census" in res:
+            q, f, casts = census_text(Counter(res["census"]))
+            census_rows.append([name, q, f, casts])
+    engines = {v: next(iter(models.values()))["variants"][v]["engine"]
+               for v in VARIANTS} if models else {}
+    t1 = md_table(["model", "preset", "top-1 ours = PyTorch", "top-1 ours = FP32",
+                   "top-1 PyTorch = FP32", "SQNR ours (dB)", "SQNR PyTorch (dB)",
+                   "SQNR ours vs PyTorch (dB)"], preset_rows)
+    t2 = md_table(["model", "input", "FP32 at 40 dB input noise",
+                   "ours per-tensor", "ours per-channel", "PyTorch per-tensor",
+                   "PyTorch per-channel", "ours x86", "PyTorch x86"], pc_rows)
+    t3 = md_table(["model", "quantized (ours)", "float between dcast/qcast (ours)", "quant.qcast"],
+                  census_rows)
+    return t1, t2, t3, engines
+
+
+# ---------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="MLP + Fashion-MNIST CNN only, accuracy on the first 1000 test images")
+    ap.add_argument("--models", help=f"comma-separated subset of {','.join(ALL_MODELS)}")
+    ap.add_argument("--test-images", type=int,
+                    help="Fashion-MNIST test images for the accuracy table (default 10000, --quick 1000)")
+    ap.add_argument("--out", default=str(REPO / "eval" / "results.md"), help="markdown output")
+    ap.add_argument("--json", help="also write the numbers as JSON")
+    ap.add_argument("--work-dir", help="keep intermediate files here (default: a temporary directory)")
+    ap.add_argument("--build-dir", default=os.environ.get("QNT_BUILD_DIR", str(REPO / "build")))
+    ap.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    args = ap.parse_args(argv)
+
+    t_start = time.monotonic()
+    torch.set_num_threads(args.threads)
+    models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else ALL_MODELS)
+    for m in models:
+        if m not in ALL_MODELS:
+            ap.error(f"unknown model {m!r} (one of {', '.join(ALL_MODELS)})")
+    n_test = args.test_images or (1000 if args.quick else 10000)
+    tools = Tools(args.build_dir, float(os.environ.get("QNT_BINARY_WAIT", "120")))
+
+    if args.work_dir:
+        work = Path(args.work_dir)
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="qnt_eval_"))
+    errors = []
+    try:
+        fm, fm_table = fashion_mnist_accuracy(tools, work, n_test, errors)
+        results = OrderedDict()
+        for name in models:
+            try:
+                results[name] = evaluate_model(tools, work, name, errors)
+            except Exception as e:  # keep the other models going
+                errors.append(f"{name}: {type(e).__name__}: {e}")
+                log(traceback.format_exc())
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    t1, t2, t3, engines = model_tables(results)
+    runtime = time.monotonic() - t_start
+
+    verdict = "PASS" if fm["pass"] else "FAIL"
+    out = [
+        "# qnt static PTQ vs PyTorch 1.13",
+        "",
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}; PyTorch engines: "
+        + ", ".join(f"{VARIANT_LABEL[v]} on `{engine_for(v)[1]}`" for v in VARIANTS) + ".",
+        "",
+        f"## Fashion-MNIST CNN: test accuracy ({n_test} test images, "
+        f"calibration: the {fm['n_calib']} training images of examples/cnn/calib.npz)",
+        "",
+        fm_table,
+        "",
+        f"Targets (ours vs FP32 ≥ −{MAX_LOSS_VS_FP32} points, vs PyTorch INT8 of the same "
+        f"preset ≥ −{MAX_LOSS_VS_PYTORCH} points): **{verdict}**",
+        "",
+        "## Frontend models: ours and PyTorch INT8 vs FP32",
+        "",
+        "32 calibration and 32 evaluation inputs per model (torchvision models: structured random "
+        "images 3x64x64, random weights, batch norms from `realistic_batch_norms`; MLP and CNN: "
+        "Fashion-MNIST train / test images). Top-1: agreement of the argmax over the 32 inputs; "
+        "SQNR over all outputs: 10 log10(Σ ref² / Σ (ref − x)²).",
+        "",
+        t1,
+        "",
+        "## Per-tensor vs per-channel weights (SQNR vs FP32, dB)",
+        "",
+        "Per-tensor: the qnnpack preset (u8 [0, 255] activations, per-tensor s8 weights; PyTorch "
+        "`get_default_qconfig('qnnpack')`). Per-channel: the same statistics with "
+        "`--qnt-per-channel=\"backend=onednn\"` (PyTorch: `get_default_qconfig('onednn')`, the same "
+        "activation observer with per-channel weights). The x86 columns (7-bit activations, "
+        "per-channel weights) for reference. \"FP32 at 40 dB input noise\": SQNR of the FP32 "
+        "outputs when the inputs get noise 40 dB below them, the model's own sensitivity.",
+        "",
+        t2,
+        "",
+        "## Ops in our INT8 IR (x86 preset)",
+        "",
+        t3,
+        "",
+        f"Runtime: {runtime:.0f} s (quant-opt {tools.seconds['quant-opt']:.0f} s, "
+        f"quant-run {tools.seconds['quant-run']:.0f} s).",
+    ]
+    if errors:
+        out += ["", "## Errors", ""] + [f"* {e.splitlines()[0]}\n\n```\n{e}\n```" for e in errors]
+    text = "\n".join(out) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"fashion_mnist": fm, "models": results, "errors": errors, "runtime_s": runtime,
+             "engines": engines, "targets": {"max_loss_vs_fp32": MAX_LOSS_VS_FP32,
+                                             "max_loss_vs_pytorch": MAX_LOSS_VS_PYTORCH}},
+            indent=1))
+    if errors:
+        return 2
+    return 0 if fm["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
