@@ -86,9 +86,10 @@ class Tools:
     """Runs build/bin/quant-opt and quant-run; waits for (and retries after)
     a binary that is being relinked."""
 
-    def __init__(self, build_dir, wait=120.0):
+    def __init__(self, build_dir, wait=120.0, threads=1):
         self.bin = Path(build_dir) / "bin"
         self.wait = wait
+        self.threads = threads
         self.seconds = Counter()
 
     def path(self, name):
@@ -105,6 +106,8 @@ class Tools:
         for attempt in range(4):
             path = self.path(name)
             cmd = [str(path), *map(str, args)]
+            if name == "quant-run" and self.threads:
+                cmd.append(f"--num-threads={self.threads}")
             try:
                 mtime = path.stat().st_mtime
                 t0 = time.monotonic()
@@ -308,19 +311,19 @@ def fashion_mnist_sets(n_calib, n_eval):
     return torch.from_numpy(train), torch.from_numpy(test)
 
 
-def build_model(name):
-    """(float model in eval mode, calibration images [32, ...], eval images [32, ...])."""
+def build_model(name, n_calib=32, n_eval=32):
+    """(float model in eval mode, calibration inputs [n_calib, ...], evaluation inputs [n_eval, ...])."""
     torch.manual_seed(0)
     if name == "mlp":
-        calib, ev = fashion_mnist_sets(32, 32)
+        calib, ev = fashion_mnist_sets(n_calib, n_eval)
         return MLP().eval(), calib, ev
     if name == "fmnist_cnn":
-        calib, ev = fashion_mnist_sets(32, 32)
+        calib, ev = fashion_mnist_sets(n_calib, n_eval)
         return trained_cnn(), calib, ev
     kwargs = {"init_weights": True} if name == "googlenet" else {}
     model = getattr(torchvision.models.quantization, name)(quantize=False, **kwargs)
     realistic_batch_norms(model)
-    return model, structured_images(32, 1), structured_images(32, 2)
+    return model, structured_images(n_calib, 1), structured_images(n_eval, 2)
 
 
 # ---------------------------------------------------------------------------
@@ -468,36 +471,42 @@ def fashion_mnist_accuracy(tools, work, n_test, errors):
 # 2. Frontend models
 # ---------------------------------------------------------------------------
 
-def evaluate_model(tools, work, name, errors):
+def evaluate_model(tools, work, name, errors, n_calib, n_eval):
     log(f"[{name}]")
     t0 = time.monotonic()
     work = work / name
     work.mkdir()
-    model, calib, images = build_model(name)
+    model, calib, images = build_model(name, n_calib, n_eval)
     example = torch.zeros(1, *images.shape[1:])
     info = qnt.export(model, example, work / "model.mlir")
     arg = info.inputs[0][0]
     qdata.save(work / "calib.npz", {arg: calib}, expect=info)
     qdata.save(work / "eval.npz", {arg: images}, expect=info)
 
-    fp32 = pytorch_outputs(model, images, batch=len(images))
+    fp32 = pytorch_outputs(model, images, batch=64)
     g = torch.Generator().manual_seed(5)
     noisy = images + 0.01 * images.std() * torch.randn(images.shape, generator=g)
-    sensitivity = sqnr(fp32, pytorch_outputs(model, noisy, batch=len(images)))
+    sensitivity = sqnr(fp32, pytorch_outputs(model, noisy, batch=64))
 
     res = {"sensitivity_db": sensitivity, "input": list(images.shape[1:]), "variants": {}}
+    t_ours = time.monotonic()
     try:
         int8 = ours_int8(tools, work, work / "model.mlir", work / "calib.npz", list(VARIANTS))
         res["census"] = dict(op_census(int8["x86"]))
     except ToolError as e:
         errors.append(f"{name}: {e}")
         int8 = {}
+    t_ours = time.monotonic() - t_ours
+    t_pytorch = 0.0
     for variant in VARIANTS:
+        t = time.monotonic()
         q, engine = pytorch_int8(model, variant, calib)
         pt = pytorch_outputs(q, images, engine=engine)
         r = {"engine": engine, "sqnr_pytorch": sqnr(fp32, pt), "top1_pytorch_fp32": agree(pt, fp32),
              "sqnr_ours": None, "sqnr_ours_pytorch": None, "top1_ours_pytorch": None,
              "top1_ours_fp32": None}
+        t_pytorch += time.monotonic() - t
+        t = time.monotonic()
         if variant in int8:
             try:
                 ours = ours_run(tools, int8[variant], work / "eval.npz", work / f"out_{variant}.npz")
@@ -505,9 +514,10 @@ def evaluate_model(tools, work, name, errors):
                          top1_ours_pytorch=agree(ours, pt), top1_ours_fp32=agree(ours, fp32))
             except ToolError as e:
                 errors.append(f"{name} {variant}: {e}")
+        t_ours += time.monotonic() - t
         res["variants"][variant] = r
     res["seconds"] = time.monotonic() - t0
-    log(f"[{name}] {res['seconds']:.1f} s")
+    log(f"[{name}] {res['seconds']:.1f} s (ours {t_ours:.1f} s, PyTorch {t_pytorch:.1f} s)")
     return res
 
 
@@ -551,11 +561,18 @@ def main(argv=None):
     ap.add_argument("--models", help=f"comma-separated subset of {','.join(ALL_MODELS)}")
     ap.add_argument("--test-images", type=int,
                     help="Fashion-MNIST test images for the accuracy table (default 10000, --quick 1000)")
+    ap.add_argument("--calib-samples", type=int, default=32,
+                    help="calibration inputs per frontend model (default 32)")
+    ap.add_argument("--eval-samples", type=int,
+                    help="evaluation inputs per frontend model (default 256, --quick 32)")
     ap.add_argument("--out", default=str(REPO / "eval" / "results.md"), help="markdown output")
     ap.add_argument("--json", help="also write the numbers as JSON")
     ap.add_argument("--work-dir", help="keep intermediate files here (default: a temporary directory)")
     ap.add_argument("--build-dir", default=os.environ.get("QNT_BUILD_DIR", str(REPO / "build")))
-    ap.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads of PyTorch and quant-run (default 1: the results do not depend "
+                         "on it, and OpenMP with as many threads as cores slows down by orders "
+                         "of magnitude when another process holds a core)")
     args = ap.parse_args(argv)
 
     t_start = time.monotonic()
@@ -565,7 +582,9 @@ def main(argv=None):
         if m not in ALL_MODELS:
             ap.error(f"unknown model {m!r} (one of {', '.join(ALL_MODELS)})")
     n_test = args.test_images or (1000 if args.quick else 10000)
-    tools = Tools(args.build_dir, float(os.environ.get("QNT_BINARY_WAIT", "120")))
+    if args.eval_samples is None:
+        args.eval_samples = 32 if args.quick else 256
+    tools = Tools(args.build_dir, float(os.environ.get("QNT_BINARY_WAIT", "120")), args.threads)
 
     if args.work_dir:
         work = Path(args.work_dir)
@@ -580,7 +599,8 @@ def main(argv=None):
         results = OrderedDict()
         for name in models:
             try:
-                results[name] = evaluate_model(tools, work, name, errors)
+                results[name] = evaluate_model(tools, work, name, errors,
+                                               args.calib_samples, args.eval_samples)
             except Exception as e:  # keep the other models going
                 errors.append(f"{name}: {type(e).__name__}: {e}")
                 log(traceback.format_exc())
@@ -607,9 +627,9 @@ def main(argv=None):
         "",
         "## Frontend models: ours and PyTorch INT8 vs FP32",
         "",
-        "32 calibration and 32 evaluation inputs per model (torchvision models: structured random "
-        "images 3x64x64, random weights, batch norms from `realistic_batch_norms`; MLP and CNN: "
-        "Fashion-MNIST train / test images). Top-1: agreement of the argmax over the 32 inputs; "
+        f"{args.calib_samples} calibration and {args.eval_samples} evaluation inputs per model, "
+        "one per forward (torchvision models: structured random images 3x64x64, random weights, batch norms from `realistic_batch_norms`; MLP and CNN: "
+        "Fashion-MNIST train / test images). Top-1: agreement of the argmax; "
         "SQNR over all outputs: 10 log10(Σ ref² / Σ (ref − x)²).",
         "",
         t1,
@@ -635,7 +655,7 @@ def main(argv=None):
     if errors:
         out += ["", "## Errors", ""] + [f"* {e.splitlines()[0]}\n\n```\n{e}\n```" for e in errors]
     text = "\n".join(out) + "\n"
-    print(text)
+    sys.stdout.write(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     if args.json:

@@ -319,19 +319,26 @@ class _Emitter:
 
     # -- windows (conv, pool) ----------------------------------------------
 
-    def fit_windows(self, x, pad, window, stride, out_hw):
+    @staticmethod
+    def tosa_windows(shape, pad, window, stride, out_hw):
         """TOSA needs ``in + pad_top + pad_bottom - window`` to be exactly
-        ``(out - 1) * stride``: adjust the bottom/right padding to that (rows
-        and columns PyTorch never reads are dropped, by slicing the input if
-        the padding is not enough; ceil_mode windows get more padding)."""
+        ``(out - 1) * stride``: the bottom/right padding that gives this, and
+        the input size to keep (rows and columns PyTorch never reads are
+        dropped when the padding is not enough; ceil_mode windows get more
+        padding)."""
         pad = list(pad)
-        size = list(x.shape)
+        size = list(shape)
         for i in range(2):
             extra = (out_hw[i] - 1) * stride[i] + window[i] - size[1 + i] - pad[2 * i]
             if extra < 0:
                 size[1 + i] += extra
                 extra = 0
             pad[2 * i + 1] = extra
+        return pad, size
+
+    def fit_windows(self, x, pad, window, stride, out_hw):
+        """`tosa_windows`, slicing the input when rows must be dropped."""
+        pad, size = self.tosa_windows(x.shape, pad, window, stride, out_hw)
         if list(x.shape) != size:
             x = self.slice(x, [0, 0, 0, 0], size)
         return x, pad
@@ -577,18 +584,22 @@ def conv2d(ctx, m, x):
     bias = _param(m.bias) if m.bias is not None else np.zeros([oc], np.float32)
     pad, groups, out = _conv_padding(m), m.groups, ctx.out_shape(nhwc=True)
     attrs = {"stride": ir.i64_array(m.stride), "dilation": ir.i64_array(m.dilation)}
-    if groups == 1:
+    window = [d * (k - 1) + 1 for d, k in zip(m.dilation, (kh, kw))]
+    tosa_pad, size = ctx.tosa_windows(x.shape, pad, window, m.stride, out[1:3])
+    if groups == 1 and list(x.shape) == size:
         name, weight = "tosa.conv2d", weight.transpose(0, 2, 3, 1)  # OHWI
-    elif groups == channels:
+    elif groups == channels and list(x.shape) == size:
         # depthwise: w[kh, kw, c, m] = w_pt[c * M + m, 0, kh, kw]
         name = "tosa.depthwise_conv2d"
         weight = weight.reshape(channels, oc // channels, kh, kw).transpose(2, 3, 0, 1)
     else:
+        # Other groups, or windows TOSA cannot express without copying a
+        # slice of the input (a 1x1 stride-2 conv on an even size):
+        # qnt.conv2d takes PyTorch's padding as it is.
         attrs.update(pad=ir.i64_array(pad), groups=ir.i64_attr(groups))
         return ctx.op("qnt.conv2d", [x, ctx.const(weight.transpose(0, 2, 3, 1), "weight"),
                                      ctx.const(bias, "bias")], out, attrs, nhwc=True)
-    window = [d * (k - 1) + 1 for d, k in zip(m.dilation, (kh, kw))]
-    x, pad = ctx.fit_windows(x, pad, window, m.stride, out[1:3])
+    pad = tosa_pad
     zp = ctx.b.zero_point()
     attrs.update(pad=ir.i64_array(pad), acc_type="f32")
     return ctx.op(name, [x, ctx.const(weight, "weight"), ctx.const(bias, "bias"), zp, zp],

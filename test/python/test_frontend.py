@@ -149,7 +149,10 @@ OP_CASES = [
     ("conv", lambda: conv(), [(1, 3, 8, 8)], "tosa.conv2d"),
     ("conv_stride2_pad1", lambda: nn.Conv2d(3, 8, 3, stride=2, padding=1), [(1, 3, 8, 8)], None),
     ("conv_stride2_odd", lambda: nn.Conv2d(3, 8, 3, stride=2, padding=1), [(1, 3, 9, 7)], None),
-    ("conv_1x1_stride2_slices", lambda: nn.Conv2d(4, 8, 1, stride=2), [(1, 4, 8, 8)], "tosa.slice"),
+    # TOSA cannot express this window without slicing the input: qnt.conv2d.
+    ("conv_1x1_stride2", lambda: nn.Conv2d(4, 8, 1, stride=2), [(1, 4, 8, 8)], "qnt.conv2d"),
+    ("depthwise_1x1_stride2", lambda: nn.Conv2d(4, 4, 1, stride=2, groups=4), [(1, 4, 8, 8)],
+     "qnt.conv2d"),
     ("conv_dilation", lambda: nn.Conv2d(4, 8, 3, padding=2, dilation=2), [(1, 4, 9, 9)], None),
     ("conv_dilation_stride", lambda: nn.Conv2d(4, 8, 3, stride=2, padding=1, dilation=(2, 1)),
      [(1, 4, 10, 9)], None),
