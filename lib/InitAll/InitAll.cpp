@@ -3,6 +3,7 @@
 #include "qnt/InitAll.h"
 
 #include "qnt/Conversion/Passes.h"
+#include "qnt/Dialect/Qnt/ExternalModels.h"
 #include "qnt/Dialect/Qnt/QntOps.h"
 #include "qnt/Pipelines/Pipelines.h"
 #include "qnt/Transforms/Passes.h"
@@ -14,6 +15,7 @@
 
 void qnt::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<QntDialect>();
+  registerTosaExternalModels(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
 }

@@ -172,6 +172,35 @@ struct ConvertComputeOp
   }
 };
 
+/// `op(dcast(q))` -> `dcast(op(q))` for a same-scale op (max pool, reshape,
+/// ...): it runs on the quantized values and keeps their parameters.
+struct PushDequantizeThroughSameScale
+    : OpInterfaceRewritePattern<SameScaleOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(SameScaleOpInterface op,
+                                PatternRewriter &rewriter) const override {
+    OpOperand &operand = op.getSameScaleOperand();
+    auto dcast = operand.get().getDefiningOp<quant::DequantizeCastOp>();
+    if (!dcast || op->getNumResults() != 1)
+      return rewriter.notifyMatchFailure(op, "operand is not dequantized");
+    auto qtype = dyn_cast<quant::UniformQuantizedType>(
+        getElementTypeOrSelf(dcast.getInput().getType()));
+    auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    if (!qtype || !resultType || !resultType.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "not a per-tensor quantization");
+
+    Operation *quantized = rewriter.clone(*op);
+    rewriter.modifyOpInPlace(quantized, [&] {
+      quantized->setOperand(operand.getOperandNumber(), dcast.getInput());
+      quantized->getResult(0).setType(resultType.clone(qtype));
+    });
+    rewriter.replaceOpWithNewOp<quant::DequantizeCastOp>(
+        op, resultType, quantized->getResult(0));
+    return success();
+  }
+};
+
 /// Region markers have done their job once the IR is quantized.
 template <typename StubOp>
 struct EraseStub : OpRewritePattern<StubOp> {
@@ -186,7 +215,8 @@ struct EraseStub : OpRewritePattern<StubOp> {
 struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ConvertComputeOp, EraseStub<QuantStubOp>,
+    patterns.add<ConvertComputeOp, PushDequantizeThroughSameScale,
+                 EraseStub<QuantStubOp>,
                  EraseStub<DequantStubOp>>(&getContext());
     // No folding: quant.dcast(quant.qcast(x)) folds to x, which would drop
     // exactly the pairs this pass consumes.

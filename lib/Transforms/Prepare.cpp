@@ -100,16 +100,28 @@ public:
   }
 
   void observeComputeOp(QuantizableOpInterface op, const QConfig &config) {
-    for (auto [i, operand] : llvm::enumerate(op.getActivationOperands()))
+    for (auto [i, operand] : llvm::enumerate(op.getActivationOperands())) {
+      // A value that same-scale ops (max pool, reshape, ...) made from an
+      // observed one shares its observer, as in PyTorch.
+      if (isSameScaleOfObserved(operand->get()))
+        continue;
       observeActivation(operand->get(), op,
                         i ? "in" + std::to_string(i) : "in",
                         config.activation);
+    }
     if (OpOperand *weight = op.getWeightOperand())
       observeWeight(*weight, op.getWeightChannelAxis(), config.weight);
     observeActivation(op->getResult(0), op, "out", config.activation);
   }
 
 private:
+  static bool isSameScaleOfObserved(Value value) {
+    Value source = value;
+    while (auto op = source.getDefiningOp<SameScaleOpInterface>())
+      source = op.getSameScaleOperand().get();
+    return source != value && source.getDefiningOp<ObserveOp>();
+  }
+
   ObserveOp create(OpBuilder &builder, Value value, Operation *owner,
                    StringRef role, const ObserverConfig &observer,
                    std::optional<int64_t> axis) {

@@ -110,3 +110,22 @@ func.func @pools(%x: tensor<1x5x5x2xf32>) -> (tensor<1x3x3x2xf32>, tensor<1x2x2x
   %a = tosa.avg_pool2d %x, %zp, %zp {acc_type = f32, kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>} : (tensor<1x5x5x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x2x2x2xf32>
   return %m, %a : tensor<1x3x3x2xf32>, tensor<1x2x2x2xf32>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.1:10>
+
+// Quantized max pooling runs on the u8 storage (dtype 1); a quantized
+// reshape becomes the same reshape of the storage type.
+// CHECK-DAG: memref.global "private" constant @[[$QPOOL:.*]] : memref<16xi64> = dense<[1, 4, 4, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1]>
+// CHECK-LABEL: func.func @quantized_pool
+// CHECK: memref.get_global @[[$QPOOL]]
+// CHECK: call @qnt_rt_pool2d
+// CHECK: %[[T:.*]] = bufferization.to_tensor %{{.*}} : memref<1x2x2x2xi8> to tensor<1x2x2x2xi8>
+// CHECK: tosa.reshape %[[T]], %{{.*}} : (tensor<1x2x2x2xi8>, !tosa.shape<2>) -> tensor<1x8xi8>
+func.func @quantized_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x8x!q> {
+  %p = tosa.max_pool2d %q {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>} : (tensor<1x4x4x2x!q>) -> tensor<1x2x2x2x!q>
+  %s = tosa.const_shape {values = dense<[1, 8]> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %r = tosa.reshape %p, %s : (tensor<1x2x2x2x!q>, !tosa.shape<2>) -> tensor<1x8x!q>
+  return %r : tensor<1x8x!q>
+}

@@ -108,3 +108,24 @@ func.func @bias_overflow(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   %yd = quant.dcast %yq : tensor<1x2x!q> to tensor<1x2xf32>
   return %yd : tensor<1x2xf32>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.1:10>
+
+// Dequantization moves after same-scale ops: the max pool and the reshape
+// run on the quantized values with their parameters.
+// CHECK-LABEL: func.func @same_scale
+// CHECK: %[[Q:.*]] = quant.qcast %arg0
+// CHECK: %[[P:.*]] = tosa.max_pool2d %[[Q]] {{.*}} -> tensor<1x2x2x2x!quant.uniform<u8:f32, 1.000000e-01:10>>
+// CHECK: %[[R:.*]] = tosa.reshape %[[P]], %{{.*}} -> tensor<1x8x!quant.uniform<u8:f32, 1.000000e-01:10>>
+// CHECK: %[[D:.*]] = quant.dcast %[[R]]
+// CHECK: return %[[D]]
+func.func @same_scale(%x: tensor<1x4x4x2xf32>) -> tensor<1x8xf32> {
+  %q = quant.qcast %x : tensor<1x4x4x2xf32> to tensor<1x4x4x2x!q>
+  %d = quant.dcast %q : tensor<1x4x4x2x!q> to tensor<1x4x4x2xf32>
+  %p = tosa.max_pool2d %d {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>} : (tensor<1x4x4x2xf32>) -> tensor<1x2x2x2xf32>
+  %s = tosa.const_shape {values = dense<[1, 8]> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %r = tosa.reshape %p, %s : (tensor<1x2x2x2xf32>, !tosa.shape<2>) -> tensor<1x8xf32>
+  return %r : tensor<1x8xf32>
+}

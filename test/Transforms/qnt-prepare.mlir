@@ -97,3 +97,25 @@ func.func @no_stubs(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
   %c = qnt.add %b, %b : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
   return %c : tensor<1x4xf32>
 }
+
+// -----
+
+// Same-scale ops (max pool, reshape) between two quantized ops share the
+// producer's observer, as PyTorch shares their quantization parameters:
+// no observer for the linear layer's input.
+// X86-LABEL: func.func @same_scale
+// X86: %[[O:.*]] = qnt.observe %{{.*}} {id = "conv:out"
+// X86: %[[P:.*]] = tosa.max_pool2d %[[O]]
+// X86: %[[R:.*]] = tosa.reshape %[[P]]
+// X86-NOT: id = "fc:in"
+// X86: qnt.linear %[[R]]
+func.func @same_scale(%x: tensor<1x4x4x1xf32>) -> tensor<1x2xf32> {
+  %w = arith.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %c = qnt.conv2d %x, %w {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1xf32>) -> tensor<1x4x4x2xf32> loc("conv")
+  %p = tosa.max_pool2d %c {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>} : (tensor<1x4x4x2xf32>) -> tensor<1x2x2x2xf32>
+  %s = tosa.const_shape {values = dense<[1, 8]> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %r = tosa.reshape %p, %s : (tensor<1x2x2x2xf32>, !tosa.shape<2>) -> tensor<1x8xf32>
+  %fw = arith.constant dense<1.0> : tensor<2x8xf32>
+  %y = qnt.linear %r, %fw : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("fc")
+  return %y : tensor<1x2xf32>
+}

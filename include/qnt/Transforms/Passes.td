@@ -57,6 +57,10 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     the selected ops in float, `override=SELECTOR=QCONFIG` gives them another
     preset (the first matching override wins).
 
+    An input made by same-scale ops (`SameScaleOpInterface`: max pooling,
+    reshape, transpose, slice) from an observed value shares that value's
+    observer, as PyTorch shares their quantization parameters.
+
     Observer ids are stable: `<location name>:<role>` (`conv1:in`,
     `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
 
@@ -166,8 +170,10 @@ def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
     weight is a quantized constant and whose result goes to a single
     `quant.qcast`, builds the op on quantized types: the weight becomes an
     `i8` constant (`quant.scast` to its quantized type), the bias an `i32`
-    constant `round_half_even(b / (S_in * S_w[c]))`. Region markers
-    (`qnt.quant_stub`, `qnt.dequant_stub`) are removed.
+    constant `round_half_even(b / (S_in * S_w[c]))`. Same-scale ops
+    (max pooling, reshape, transpose, slice) on a dequantized value run on
+    the quantized value instead, the dequantization moving after them.
+    Region markers (`qnt.quant_stub`, `qnt.dequant_stub`) are removed.
 
     Before:
     ```mlir

@@ -412,13 +412,16 @@ struct PoolLowering : RuntimePattern<PoolOp> {
   using RuntimePattern<PoolOp>::RuntimePattern;
   using OpAdaptor = typename PoolOp::Adaptor;
 
-  /// Whether this pattern lowers `op`: static f32 NHWC tensors, and for
-  /// average pooling zero points 0.
+  /// Whether this pattern lowers `op`: static NHWC tensors, f32 or (max
+  /// pooling) per-tensor quantized, and for average pooling zero points 0.
   static bool isSupported(PoolOp op) {
     auto in = cast<RankedTensorType>(op.getInput().getType());
     auto out = cast<RankedTensorType>(op.getType());
-    if (!in.getElementType().isF32() || !in.hasStaticShape() ||
-        !out.hasStaticShape())
+    if (!in.hasStaticShape() || !out.hasStaticShape())
+      return false;
+    if (getUniformType(in))
+      return std::is_same_v<PoolOp, tosa::MaxPool2dOp>;
+    if (!in.getElementType().isF32())
       return false;
     if constexpr (std::is_same_v<PoolOp, tosa::AvgPool2dOp>) {
       auto inZp = op.getInputZeroPoint(), outZp = op.getOutputZeroPoint();
@@ -446,9 +449,9 @@ struct PoolLowering : RuntimePattern<PoolOp> {
     p.pad_left = op.getPad()[2], p.pad_right = op.getPad()[3];
     p.kind = std::is_same_v<PoolOp, tosa::MaxPool2dOp> ? QNT_RT_POOL_MAX
                                                        : QNT_RT_POOL_AVG;
-    p.dtype = QNT_RT_F32;
+    p.dtype = getRuntimeDType(op.getInput().getType());
     RuntimeCallBuilder &calls = this->calls;
-    auto resultType = cast<RankedTensorType>(op.getType());
+    RankedTensorType resultType = this->convertTensor(op.getType());
     auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
     calls.call(rewriter, loc, "qnt_rt_pool2d",
                {calls.getHandleSlot(rewriter, loc),
@@ -584,6 +587,29 @@ struct ObserveLowering : RuntimePattern<ObserveOp> {
   }
 };
 
+/// Same-scale TOSA ops (reshape, transpose, slice) on quantized tensors only
+/// move storage values: the same op on the storage type.
+template <typename OpTy>
+struct ConvertStorageTypes : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    SmallVector<Type> types;
+    if (failed(this->getTypeConverter()->convertTypes(op->getResultTypes(),
+                                                      types)))
+      return failure();
+    Operation *clone = rewriter.clone(*op);
+    rewriter.modifyOpInPlace(clone, [&] {
+      clone->setOperands(adaptor.getOperands());
+      for (auto [result, type] : llvm::zip(clone->getResults(), types))
+        result.setType(type);
+    });
+    rewriter.replaceOp(op, clone->getResults());
+    return success();
+  }
+};
+
 /// Ops that vanish: region markers and storage casts (both sides already
 /// have the storage type).
 template <typename OpTy>
@@ -650,7 +676,10 @@ void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
                PoolLowering<tosa::MaxPool2dOp>,
                PoolLowering<tosa::AvgPool2dOp>>(converter, ctx, calls);
   patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
-               ForwardOperand<quant::StorageCastOp>>(converter, ctx);
+               ForwardOperand<quant::StorageCastOp>,
+               ConvertStorageTypes<tosa::ReshapeOp>,
+               ConvertStorageTypes<tosa::TransposeOp>,
+               ConvertStorageTypes<tosa::SliceOp>>(converter, ctx);
   populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                  converter);
   populateCallOpTypeConversionPattern(patterns, converter);

@@ -46,4 +46,21 @@ def Qnt_QuantizableOpInterface : OpInterface<"QuantizableOpInterface"> {
   ];
 }
 
+def Qnt_SameScaleOpInterface : OpInterface<"SameScaleOpInterface"> {
+  let cppNamespace = "::qnt";
+  let description = [{
+    An op that only moves or selects the values of one operand (max pooling,
+    reshape, transpose, slice): on a quantized operand it runs on the
+    quantized values, and its result has the operand's scale and zero
+    point. PyTorch shares the quantization parameters across such ops; so
+    does qnt (`--qnt-prepare` observes the source only, `--qnt-convert`
+    moves the dequantization after the op). Attached to upstream TOSA ops as
+    external models (`qnt::registerAllDialects`).
+  }];
+  let methods = [
+    InterfaceMethod<"The operand whose values the result carries.",
+      "::mlir::OpOperand &", "getSameScaleOperand">,
+  ];
+}
+
 #endif // QNT_DIALECT_QNT_QNTINTERFACES_TD
