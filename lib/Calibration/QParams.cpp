@@ -19,8 +19,7 @@ float qnt::roundHalfToEven(float x) {
   return r;
 }
 
-QParams qnt::computeQParams(float minVal, float maxVal,
-                            const QTarget &target) {
+QParams qnt::computeQParams(float minVal, float maxVal, const QTarget &target) {
   const float eps = std::numeric_limits<float>::epsilon(); // 2^-23
   float minNeg = std::min(minVal, 0.0f);
   float maxPos = std::max(maxVal, 0.0f);
@@ -38,8 +37,8 @@ QParams qnt::computeQParams(float minVal, float maxVal,
     return {scale, zeroPoint};
   }
   float scale = std::max((maxPos - minNeg) / (qmax - qmin), eps);
-  int64_t zeroPoint = target.quantMin - static_cast<int64_t>(
-                                            roundHalfToEven(minNeg / scale));
+  int64_t zeroPoint =
+      target.quantMin - static_cast<int64_t>(roundHalfToEven(minNeg / scale));
   zeroPoint = std::clamp(zeroPoint, target.quantMin, target.quantMax);
   return {scale, zeroPoint};
 }

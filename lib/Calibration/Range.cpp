@@ -48,8 +48,7 @@ template <int L> void addLanes(Lanes<L> &a, const Lanes<L> &b) {
 template <int L, typename Load>
 std::array<Lanes<L>, 4> multiRowSum(Load load, int64_t size) {
   constexpr int64_t numLevels = 4, nrows = 4;
-  const int64_t levelPower =
-      std::max<int64_t>(4, ceilLog2(size) / numLevels);
+  const int64_t levelPower = std::max<int64_t>(4, ceilLog2(size) / numLevels);
   const int64_t levelStep = int64_t(1) << levelPower;
   const int64_t levelMask = levelStep - 1;
   std::array<std::array<Lanes<L>, nrows>, numLevels> acc{};
@@ -156,9 +155,9 @@ double quantizationError(ArrayRef<float> hist, float minVal, float maxVal,
                          int64_t nextEndBin, std::vector<float> &norm) {
   const int64_t bins = int64_t(hist.size());
   // bin_width = (self.max_val.item() - self.min_val.item()) / self.bins
-  const double binWidth =
-      (double(maxVal) - double(minVal)) / double(bins);
-  // dst_bin_width = bin_width * (next_end_bin - next_start_bin + 1) / self.dst_nbins
+  const double binWidth = (double(maxVal) - double(minVal)) / double(bins);
+  // dst_bin_width = bin_width * (next_end_bin - next_start_bin + 1) /
+  // self.dst_nbins
   const double dstBinWidth =
       binWidth * double(nextEndBin - nextStartBin + 1) / double(dstBins);
   if (dstBinWidth == 0.0)
@@ -181,7 +180,8 @@ double quantizationError(ArrayRef<float> hist, float minVal, float maxVal,
     const float srcBinBegin = float(i - nextStartBin) * bw;
     // src_bin_end = src_bin_begin + bin_width
     const float srcBinEnd = srcBinBegin + bw;
-    // dst_bin_of_begin = clamp(div(src_bin_begin, dst_bin_width, 'floor'), 0, dst_nbins - 1)
+    // dst_bin_of_begin = clamp(div(src_bin_begin, dst_bin_width, 'floor'), 0,
+    // dst_nbins - 1)
     const float dstBinOfBegin =
         clampF(floorDivide(srcBinBegin, dbw), 0.0f, lastDstBin);
     // dst_bin_of_begin_center = (dst_bin_of_begin + 0.5) * dst_bin_width
@@ -198,7 +198,8 @@ double quantizationError(ArrayRef<float> hist, float minVal, float maxVal,
                        3.0f);
     // norm += (dst_bin_of_end - dst_bin_of_begin - 1) * _get_norm(...)
     n = n + ((dstBinOfEnd - dstBinOfBegin) - 1.0f) * (density * innerNorm);
-    // dst_bin_of_end_center = dst_bin_of_end * dst_bin_width + dst_bin_width / 2
+    // dst_bin_of_end_center = dst_bin_of_end * dst_bin_width + dst_bin_width /
+    // 2
     const float dstBinOfEndCenter = dstBinOfEnd * dbw + halfDst;
     // norm += _get_norm(torch.tensor(-dst_bin_width / 2), delta_end, density)
     const float deltaEnd = srcBinEnd - dstBinOfEndCenter;
@@ -286,8 +287,7 @@ std::vector<double> masses(ArrayRef<float> hist) {
 }
 
 llvm::Error emptyHistogram() {
-  return createStringError(inconvertibleErrorCode(),
-                           "the histogram is empty");
+  return createStringError(inconvertibleErrorCode(), "the histogram is empty");
 }
 
 } // namespace
@@ -310,7 +310,9 @@ qnt::percentileRange(ArrayRef<float> hist, float minVal, float maxVal,
     return emptyHistogram();
   const double lo = minVal, hi = maxVal;
   const double width = (hi - lo) / double(bins);
-  auto edge = [&](int64_t i) { return i == bins ? hi : lo + double(i) * width; };
+  auto edge = [&](int64_t i) {
+    return i == bins ? hi : lo + double(i) * width;
+  };
 
   // Low end: sup{x : F(x) <= mLow}, F the piecewise-linear CDF.
   const double mLow = (100.0 - percentile) / 100.0 * total;
@@ -440,8 +442,7 @@ qnt::entropyRange(ArrayRef<float> hist, float minVal, float maxVal,
       if (!(m > 0))
         continue;
       // Share of the bin on each side of zero.
-      const double posShare =
-          x1 <= 0 ? 0.0 : x0 >= 0 ? 1.0 : x1 / (x1 - x0);
+      const double posShare = x1 <= 0 ? 0.0 : x0 >= 0 ? 1.0 : x1 / (x1 - x0);
       if (positive && posShare > 0)
         grid.add(std::max(x0, 0.0), x1, m * posShare);
       if (negative && posShare < 1)
@@ -501,8 +502,7 @@ qnt::computeCalibratedRanges(const ObserverStats &stats,
         !(stats.min[c] <= stats.max[c]))
       return fail(stats.min.size() == 1
                       ? llvm::Twine("it saw no finite value")
-                      : "channel " + llvm::Twine(c) +
-                            " saw no finite value");
+                      : "channel " + llvm::Twine(c) + " saw no finite value");
   std::vector<std::pair<float, float>> ranges;
   if (options.method == RangeMethod::MinMax) {
     for (size_t c = 0; c < stats.min.size(); ++c)
@@ -511,8 +511,7 @@ qnt::computeCalibratedRanges(const ObserverStats &stats,
   }
   if (!stats.isHistogram())
     return fail(llvm::Twine("the ") + methodName(options.method) +
-                " range needs histogram statistics, not '" + stats.kind +
-                "'");
+                " range needs histogram statistics, not '" + stats.kind + "'");
   if (stats.bins <= 0 || stats.histogram.size() != size_t(stats.bins))
     return fail("the histogram does not have 'bins' entries");
   const float lo = stats.min[0], hi = stats.max[0];
@@ -522,8 +521,8 @@ qnt::computeCalibratedRanges(const ObserverStats &stats,
   case RangeMethod::HistogramL2:
     if (options.dstBins < 1)
       return fail("dst_nbins must be positive");
-    ranges.push_back(histogramL2Range(stats.histogram, lo, hi,
-                                      options.dstBins));
+    ranges.push_back(
+        histogramL2Range(stats.histogram, lo, hi, options.dstBins));
     break;
   case RangeMethod::Percentile: {
     auto r = percentileRange(stats.histogram, lo, hi, options.percentile);

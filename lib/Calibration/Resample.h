@@ -54,7 +54,8 @@ struct Grid {
     const double w = width();
     double covered = 0;
     for (int64_t k = k0; k <= k1; ++k) {
-      double e0 = lo + double(k) * w, e1 = k == n - 1 ? hi : lo + double(k + 1) * w;
+      double e0 = lo + double(k) * w,
+             e1 = k == n - 1 ? hi : lo + double(k + 1) * w;
       covered += std::max(0.0, std::min(x1, e1) - std::max(x0, e0));
     }
     if (!(covered > 0)) {
@@ -62,7 +63,8 @@ struct Grid {
       return;
     }
     for (int64_t k = k0; k <= k1; ++k) {
-      double e0 = lo + double(k) * w, e1 = k == n - 1 ? hi : lo + double(k + 1) * w;
+      double e0 = lo + double(k) * w,
+             e1 = k == n - 1 ? hi : lo + double(k + 1) * w;
       double overlap = std::max(0.0, std::min(x1, e1) - std::max(x0, e0));
       if (overlap > 0)
         dst[size_t(k)] += m * (overlap / covered);

@@ -135,7 +135,8 @@ readObserver(const llvm::json::Object &object) {
   if (isPerChannelStatsKind(stats.kind)) {
     if (const llvm::json::Value *channels = object.get("channels")) {
       std::optional<int64_t> n = channels->getAsInteger();
-      if (!n || *n <= 0 || (!stats.min.empty() && size_t(*n) != stats.min.size()))
+      if (!n || *n <= 0 ||
+          (!stats.min.empty() && size_t(*n) != stats.min.size()))
         return error("'channels' must be the length of 'min' and 'max'");
     }
   } else if (stats.min.size() > 1) {
@@ -238,7 +239,8 @@ static void printFloat(llvm::raw_ostream &os, float v) {
 
 static void printFloats(llvm::raw_ostream &os, const std::vector<float> &v) {
   os << '[';
-  llvm::interleave(v, os, [&](float f) { printFloat(os, f); }, ", ");
+  llvm::interleave(
+      v, os, [&](float f) { printFloat(os, f); }, ", ");
   os << ']';
 }
 
@@ -288,8 +290,8 @@ static void printObserver(llvm::raw_ostream &os, const ObserverStats &s) {
       printFloat(os, v[0]);
   };
   if (s.isHistogram()) {
-    os << ", \"bins\": " << s.bins << ", \"upsample_rate\": "
-       << s.upsampleRate << ", \"min\": ";
+    os << ", \"bins\": " << s.bins << ", \"upsample_rate\": " << s.upsampleRate
+       << ", \"min\": ";
     printBound(s.min);
     os << ", \"max\": ";
     printBound(s.max);
@@ -373,7 +375,7 @@ static bool hasData(const ObserverStats &s) {
 }
 
 ObserverStats qnt::histogramStatsOf(llvm::ArrayRef<float> data, int64_t bins,
-                                   int64_t upsampleRate) {
+                                    int64_t upsampleRate) {
   ObserverStats s;
   s.kind = stats_kind::kHistogram;
   s.bins = bins;
@@ -489,8 +491,8 @@ llvm::Expected<StatsFile> qnt::mergeStats(llvm::ArrayRef<StatsFile> runs) {
       }
       ObserverStats &acc = it->second;
       if (acc.kind != s.kind)
-        return fail("its kind is '" + acc.kind + "' in one run and '" +
-                    s.kind + "' in another");
+        return fail("its kind is '" + acc.kind + "' in one run and '" + s.kind +
+                    "' in another");
       if (acc.isHistogram()) {
         if (llvm::Error e = mergeHistograms(acc, s))
           return fail(llvm::toString(std::move(e)));

@@ -6,8 +6,8 @@
 #include "qnt/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
-#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -26,8 +26,8 @@ void qnt::buildPTQPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
   if (options.stats.empty())
     return;
-  pm.addPass(
-      createQntFoldCalibrationPass(QntFoldCalibrationPassOptions{options.stats}));
+  pm.addPass(createQntFoldCalibrationPass(
+      QntFoldCalibrationPassOptions{options.stats}));
   // No canonicalizer after this: it folds quant.dcast(quant.qcast(x)) to x.
   pm.addNestedPass<func::FuncOp>(createQntConvertPass());
 }
@@ -64,8 +64,8 @@ void qnt::buildLowerPipeline(OpPassManager &pm,
                              const LowerPipelineOptions &options) {
   // Float TOSA convolutions and matmuls run on the backend's kernels too.
   pm.addNestedPass<func::FuncOp>(createQntFusePass());
-  pm.addPass(
-      createQntLowerToRuntimePass(QntLowerToRuntimePassOptions{options.backend}));
+  pm.addPass(createQntLowerToRuntimePass(
+      QntLowerToRuntimePassOptions{options.backend}));
   buildLowerToLLVMPipeline(pm);
 }
 

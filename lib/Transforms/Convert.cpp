@@ -68,8 +68,8 @@ static std::vector<int8_t> quantizeConstant(ArrayRef<float> data,
     float inverse = 1.0f / static_cast<float>(params.scales[c]);
     int64_t q = static_cast<int64_t>(roundHalfToEven(data[i] * inverse)) +
                 params.zeroPoints[c];
-    result[i] = static_cast<int8_t>(
-        std::clamp(q, params.quantMin, params.quantMax));
+    result[i] =
+        static_cast<int8_t>(std::clamp(q, params.quantMin, params.quantMax));
   }
   return result;
 }
@@ -82,8 +82,7 @@ static Value getDequantizedSource(Value value) {
   return dcast.getInput();
 }
 
-struct ConvertComputeOp
-    : OpInterfaceRewritePattern<QuantizableOpInterface> {
+struct ConvertComputeOp : OpInterfaceRewritePattern<QuantizableOpInterface> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
   LogicalResult matchAndRewrite(QuantizableOpInterface op,
@@ -124,8 +123,8 @@ struct ConvertComputeOp
       Value storage = arith::ConstantOp::create(
           rewriter, op.getLoc(), storageType,
           DenseElementsAttr::get(storageType, ArrayRef<int8_t>(q)));
-      weight = quant::StorageCastOp::create(rewriter, op.getLoc(), qtype,
-                                            storage);
+      weight =
+          quant::StorageCastOp::create(rewriter, op.getLoc(), qtype, storage);
     }
 
     // Bias: int32 in units of S_in * S_w[c].
@@ -139,19 +138,19 @@ struct ConvertComputeOp
           cast<ShapedType>(inputs[0].getType()).getElementType());
       std::vector<int32_t> q(data->size());
       for (size_t c = 0; c < data->size(); ++c) {
-        double scale = inputType.getScale() *
-                       weightParams.scales[weightParams.scales.size() == 1
-                                               ? 0
-                                               : c];
+        double scale =
+            inputType.getScale() *
+            weightParams.scales[weightParams.scales.size() == 1 ? 0 : c];
         double v = std::nearbyint((*data)[c] / scale);
         if (v < INT32_MIN || v > INT32_MAX)
           op->emitWarning("bias of channel ")
               << c << " (" << (*data)[c] << ") exceeds int32 in units of "
               << "S_in * S_w = " << scale << "; it is clamped";
-        q[c] = static_cast<int32_t>(std::clamp<double>(v, INT32_MIN, INT32_MAX));
+        q[c] =
+            static_cast<int32_t>(std::clamp<double>(v, INT32_MIN, INT32_MAX));
       }
-      auto type = RankedTensorType::get({(int64_t)q.size()},
-                                        rewriter.getI32Type());
+      auto type =
+          RankedTensorType::get({(int64_t)q.size()}, rewriter.getI32Type());
       bias = arith::ConstantOp::create(
           rewriter, op.getLoc(), type,
           DenseElementsAttr::get(type, ArrayRef<int32_t>(q)));
@@ -202,8 +201,7 @@ struct PushDequantizeThroughSameScale
 };
 
 /// Region markers have done their job once the IR is quantized.
-template <typename StubOp>
-struct EraseStub : OpRewritePattern<StubOp> {
+template <typename StubOp> struct EraseStub : OpRewritePattern<StubOp> {
   using OpRewritePattern<StubOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(StubOp op,
                                 PatternRewriter &rewriter) const override {
@@ -216,14 +214,14 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<ConvertComputeOp, PushDequantizeThroughSameScale,
-                 EraseStub<QuantStubOp>,
-                 EraseStub<DequantStubOp>>(&getContext());
+                 EraseStub<QuantStubOp>, EraseStub<DequantStubOp>>(
+        &getContext());
     // No folding: quant.dcast(quant.qcast(x)) folds to x, which would drop
     // exactly the pairs this pass consumes.
     GreedyRewriteConfig config;
     config.enableFolding(false);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
       signalPassFailure();
   }
 };

@@ -46,8 +46,8 @@ struct QntExposeActivationsPass
           type && isQuantizedTensor(type))
         value = quant::DequantizeCastOp::create(
             builder, op.getLoc(), type.clone(builder.getF32Type()), value);
-      std::string name = getLocationName(op.getLoc())
-                             .value_or("op" + std::to_string(index));
+      std::string name =
+          getLocationName(op.getLoc()).value_or("op" + std::to_string(index));
       ++index;
       std::string unique = name;
       for (int n = 2; !used.insert(unique).second; ++n)
@@ -61,8 +61,8 @@ struct QntExposeActivationsPass
     for (Value value : values)
       resultTypes.push_back(value.getType());
     ret->insertOperands(ret->getNumOperands(), values);
-    func.setType(FunctionType::get(&getContext(), func.getArgumentTypes(),
-                                   resultTypes));
+    func.setType(
+        FunctionType::get(&getContext(), func.getArgumentTypes(), resultTypes));
     Builder builder(&getContext());
     for (auto [i, name] : llvm::enumerate(names))
       func.setResultAttr(first + i, "qnt.name", builder.getStringAttr(name));

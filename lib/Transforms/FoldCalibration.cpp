@@ -66,7 +66,8 @@ struct QntFoldCalibrationPass
     ObserverStats constantStats;
     const ObserverStats *stats = &constantStats;
     if (auto data = getConstantFloats(op.getInput())) {
-      constantStats = computeConstantStats(*data, type, op.getQspec().getAxis());
+      constantStats =
+          computeConstantStats(*data, type, op.getQspec().getAxis());
       options.method = RangeMethod::MinMax;
     } else {
       if (!file)
@@ -144,14 +145,13 @@ struct QntFoldCalibrationPass
         maxs.push_back(hi);
       }
       auto type = cast<RankedTensorType>(op.getInput().getType());
-      Type qtype = type.clone(buildUniformQuantizedType(
-          &getContext(), getTarget(op.getQspec()), mins, maxs,
-          op.getQspec().getAxis()));
+      Type qtype = type.clone(
+          buildUniformQuantizedType(&getContext(), getTarget(op.getQspec()),
+                                    mins, maxs, op.getQspec().getAxis()));
       OpBuilder builder(op);
       Value q = quant::QuantizeCastOp::create(builder, op.getLoc(), qtype,
                                               op.getInput());
-      Value dq =
-          quant::DequantizeCastOp::create(builder, op.getLoc(), type, q);
+      Value dq = quant::DequantizeCastOp::create(builder, op.getLoc(), type, q);
       op.replaceAllUsesWith(dq);
       op.erase();
     }

@@ -48,8 +48,8 @@ static bool isF32Tensor(Value value) {
 
 /// The OHWI weight and group count of a lifted convolution: tosa.conv2d's
 /// weight is already OHWI.
-static FailureOr<std::pair<Value, int64_t>>
-getLiftedWeight(tosa::Conv2DOp op, PatternRewriter &) {
+static FailureOr<std::pair<Value, int64_t>> getLiftedWeight(tosa::Conv2DOp op,
+                                                            PatternRewriter &) {
   return std::pair<Value, int64_t>(op.getWeight(), 1);
 }
 
@@ -78,8 +78,7 @@ getLiftedWeight(tosa::DepthwiseConv2DOp op, PatternRewriter &rewriter) {
 
 /// Lifts `tosa.conv2d` / `tosa.depthwise_conv2d` (f32, zero points 0) into
 /// `qnt.conv2d`.
-template <typename ConvOp>
-struct LiftConvolution : OpRewritePattern<ConvOp> {
+template <typename ConvOp> struct LiftConvolution : OpRewritePattern<ConvOp> {
   using OpRewritePattern<ConvOp>::OpRewritePattern;
 
   LogicalResult matchAndRewrite(ConvOp op,
@@ -97,8 +96,7 @@ struct LiftConvolution : OpRewritePattern<ConvOp> {
       if (!biasValues || biasValues->size() != 1)
         return rewriter.notifyMatchFailure(op, "bias is not per-channel");
     }
-    FailureOr<std::pair<Value, int64_t>> weight =
-        getLiftedWeight(op, rewriter);
+    FailureOr<std::pair<Value, int64_t>> weight = getLiftedWeight(op, rewriter);
     if (failed(weight))
       return rewriter.notifyMatchFailure(op, "weight is not a constant");
     if (biasValues)
@@ -147,11 +145,11 @@ struct LiftMatmulLinear : OpRewritePattern<tosa::MatMulOp> {
     Value weightValue = createF32Constant(rewriter, loc, {n, k}, weight);
     Value bias =
         createF32Constant(rewriter, loc, {n}, std::vector<float>(n, 0.0f));
-    Value linear = LinearOp::create(rewriter, loc,
-                                    RankedTensorType::get({m, n}, f32), input,
-                                    weightValue, bias, Activation::none,
-                                    /*clamp_min=*/nullptr,
-                                    /*clamp_max=*/nullptr);
+    Value linear =
+        LinearOp::create(rewriter, loc, RankedTensorType::get({m, n}, f32),
+                         input, weightValue, bias, Activation::none,
+                         /*clamp_min=*/nullptr,
+                         /*clamp_max=*/nullptr);
     rewriter.replaceOpWithNewOp<tosa::ReshapeOp>(
         op, op.getType(), linear,
         tosa::getTosaConstShape(rewriter, loc, {1, m, n}));
@@ -252,8 +250,8 @@ matchProducerAndChannelConstant(Value lhs, Value rhs) {
 
 /// Replaces the weight and bias operands of `op` by new constants.
 static void setWeightAndBias(PatternRewriter &rewriter,
-                             QuantizableOpInterface op,
-                             ArrayRef<float> weight, ArrayRef<float> bias) {
+                             QuantizableOpInterface op, ArrayRef<float> weight,
+                             ArrayRef<float> bias) {
   Location loc = op.getLoc();
   OpOperand *w = op.getWeightOperand(), *b = op.getBiasOperand();
   auto wType = cast<ShapedType>(w->get().getType());
@@ -367,14 +365,14 @@ struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
     RewritePatternSet patterns(&getContext());
     patterns.add<LiftConvolution<tosa::Conv2DOp>,
                  LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,
-                 LiftAdd, CollapseReshapes,
-                 FoldChannelMul, FoldChannelAdd, AbsorbClamp>(&getContext());
+                 LiftAdd, CollapseReshapes, FoldChannelMul, FoldChannelAdd,
+                 AbsorbClamp>(&getContext());
     // No folding: it would also fold quant.dcast(quant.qcast(x)) to x in
     // IR that is already quantized.
     GreedyRewriteConfig config;
     config.enableFolding(false);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
       signalPassFailure();
   }
 };

@@ -55,14 +55,14 @@ struct QntPerChannelPass : qnt::impl::QntPerChannelPassBase<QntPerChannelPass> {
     OpOperand *weight = op.getWeightOperand();
     auto dcast = weight ? weight->get().getDefiningOp<quant::DequantizeCastOp>()
                         : nullptr;
-    auto qcast =
-        dcast ? dcast.getInput().getDefiningOp<quant::QuantizeCastOp>()
-              : nullptr;
+    auto qcast = dcast ? dcast.getInput().getDefiningOp<quant::QuantizeCastOp>()
+                       : nullptr;
     if (!qcast)
       return;
-    std::optional<std::vector<float>> data = getConstantFloats(qcast.getInput());
-    auto qtype = dyn_cast<quant::QuantizedType>(
-        getElementTypeOrSelf(qcast.getType()));
+    std::optional<std::vector<float>> data =
+        getConstantFloats(qcast.getInput());
+    auto qtype =
+        dyn_cast<quant::QuantizedType>(getElementTypeOrSelf(qcast.getType()));
     if (!data || !qtype)
       return;
     bool perChannel = isa<quant::UniformQuantizedPerAxisType>(qtype);
@@ -81,9 +81,8 @@ struct QntPerChannelPass : qnt::impl::QntPerChannelPassBase<QntPerChannelPass> {
                                              ranges.max, axis);
     // A fresh pair for this op: the old one may have other users.
     OpBuilder builder(op);
-    Value q = quant::QuantizeCastOp::create(builder, qcast.getLoc(),
-                                            type.clone(element),
-                                            qcast.getInput());
+    Value q = quant::QuantizeCastOp::create(
+        builder, qcast.getLoc(), type.clone(element), qcast.getInput());
     Value dq = quant::DequantizeCastOp::create(builder, dcast.getLoc(),
                                                dcast.getType(), q);
     weight->set(dq);

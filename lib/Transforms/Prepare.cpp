@@ -47,15 +47,12 @@ static std::optional<QConfig> lookupQConfig(StringRef name) {
                                         127,
                                         QuantScheme::symmetric,
                                         true};
-  const ObserverConfig perTensorWeight{ObserverKind::minmax,
-                                       QuantDType::s8,
-                                       -128,
-                                       127,
-                                       QuantScheme::symmetric,
-                                       false};
+  const ObserverConfig perTensorWeight{
+      ObserverKind::minmax,   QuantDType::s8, -128, 127,
+      QuantScheme::symmetric, false};
   auto histogram = [](QuantDType dtype, int64_t lo, int64_t hi) {
     return ObserverConfig{ObserverKind::histogram, dtype, lo, hi,
-                          QuantScheme::affine, false};
+                          QuantScheme::affine,     false};
   };
   if (name == "x86" || name == "fbgemm")
     return QConfig{histogram(QuantDType::u8, 0, 127), perChannelWeight};
@@ -65,8 +62,8 @@ static std::optional<QConfig> lookupQConfig(StringRef name) {
     return QConfig{histogram(QuantDType::u8, 0, 255), perTensorWeight};
   if (name == "xnnpack")
     return QConfig{histogram(QuantDType::s8, -128, 127),
-                   {ObserverKind::per_channel_minmax, QuantDType::s8, -127,
-                    127, QuantScheme::symmetric, true}};
+                   {ObserverKind::per_channel_minmax, QuantDType::s8, -127, 127,
+                    QuantScheme::symmetric, true}};
   return std::nullopt;
 }
 
@@ -94,8 +91,8 @@ public:
   void observeWeight(OpOperand &operand, int64_t axis,
                      const ObserverConfig &config) {
     OpBuilder builder(operand.getOwner());
-    ObserveOp op = create(builder, operand.get(), operand.getOwner(), "w",
-                          config, axis);
+    ObserveOp op =
+        create(builder, operand.get(), operand.getOwner(), "w", config, axis);
     operand.set(op.getOutput());
   }
 
@@ -105,8 +102,7 @@ public:
       // observed one shares its observer, as in PyTorch.
       if (isSameScaleOfObserved(operand->get()))
         continue;
-      observeActivation(operand->get(), op,
-                        i ? "in" + std::to_string(i) : "in",
+      observeActivation(operand->get(), op, i ? "in" + std::to_string(i) : "in",
                         config.activation);
     }
     if (OpOperand *weight = op.getWeightOperand())
@@ -125,10 +121,10 @@ private:
   ObserveOp create(OpBuilder &builder, Value value, Operation *owner,
                    StringRef role, const ObserverConfig &observer,
                    std::optional<int64_t> axis) {
-    auto qspec = QSpecAttr::get(value.getContext(), observer.dtype,
-                                observer.quantMin, observer.quantMax,
-                                observer.scheme,
-                                observer.perChannel ? axis : std::nullopt);
+    auto qspec =
+        QSpecAttr::get(value.getContext(), observer.dtype, observer.quantMin,
+                       observer.quantMax, observer.scheme,
+                       observer.perChannel ? axis : std::nullopt);
     return ObserveOp::create(builder, value.getLoc(), value,
                              makeId(owner, role), observer.kind, qspec);
   }
@@ -192,8 +188,8 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
   bool parseOptions(std::string &error) {
     auto preset = lookupQConfig(qconfig);
     if (!preset) {
-      error = "unknown qconfig '" + qconfig + "'; expected one of: " +
-              kQConfigNames.str();
+      error = "unknown qconfig '" + qconfig +
+              "'; expected one of: " + kQConfigNames.str();
       return false;
     }
     defaultConfig = *preset;

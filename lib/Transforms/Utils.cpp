@@ -13,8 +13,7 @@ using namespace mlir;
 
 std::optional<std::vector<float>> qnt::getConstantFloats(Value value) {
   DenseElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)) ||
-      !attr.getElementType().isF32())
+  if (!matchPattern(value, m_Constant(&attr)) || !attr.getElementType().isF32())
     return std::nullopt;
   auto values = attr.getValues<float>();
   return std::vector<float>(values.begin(), values.end());

@@ -1,4 +1,5 @@
-//===- Histogram.h - PyTorch 1.13 HistogramObserver accumulation -*- C++ -*-===//
+//===- Histogram.h - PyTorch 1.13 HistogramObserver accumulation -*- C++
+//-*-===//
 //
 // The accumulation half of torch.ao.quantization.HistogramObserver (PyTorch
 // 1.13, CPU), bit for bit: forward(), _adjust_min_max(),
@@ -75,7 +76,8 @@ inline std::vector<float> histc(const float *x, int64_t n, int64_t bins,
   }
   std::vector<float> out(static_cast<size_t>(bins));
   for (int64_t b = 0; b < bins; ++b)
-    out[static_cast<size_t>(b)] = static_cast<float>(counts[static_cast<size_t>(b)]);
+    out[static_cast<size_t>(b)] =
+        static_cast<float>(counts[static_cast<size_t>(b)]);
   return out;
 }
 
@@ -96,20 +98,23 @@ inline Adjusted adjustMinMax(float minVal, float maxVal, int64_t bins,
                              float combinedMin, float combinedMax,
                              int64_t upsampleRate) {
   Adjusted a{combinedMin, combinedMax, 0, 0, false};
-  // hist_bin_width = (self.max_val - self.min_val) / (self.bins * upsample_rate)
+  // hist_bin_width = (self.max_val - self.min_val) / (self.bins *
+  // upsample_rate)
   const float histBinWidth =
       (maxVal - minVal) / static_cast<float>(bins * upsampleRate);
   // self.bins * hist_bin_width
   const float span = static_cast<float>(bins) * histBinWidth;
-  // int(torch.ceil((combined_max - combined_min) / (self.bins * hist_bin_width)).item())
+  // int(torch.ceil((combined_max - combined_min) / (self.bins *
+  // hist_bin_width)).item())
   const float rate = std::ceil((combinedMax - combinedMin) / span);
   const double limit = double(int64_t(1) << 62) / double(bins * upsampleRate);
   if (!(rate >= 1.0f && double(rate) < limit))
     return a;
   a.downsampleRate = static_cast<int64_t>(rate);
-  // e = downsample_rate * (self.bins * hist_bin_width) - (combined_max - combined_min)
-  const float e = static_cast<float>(a.downsampleRate) * span -
-                  (combinedMax - combinedMin);
+  // e = downsample_rate * (self.bins * hist_bin_width) - (combined_max -
+  // combined_min)
+  const float e =
+      static_cast<float>(a.downsampleRate) * span - (combinedMax - combinedMin);
   // combined_max = combined_max + e
   a.combinedMax = combinedMax + e;
   // int(torch.round((self.min_val - combined_min) / hist_bin_width).item())
@@ -139,8 +144,7 @@ inline std::vector<float> combineHistograms(std::vector<float> origHist,
                                             int64_t startIdx, int64_t bins) {
   const int64_t gridSize = bins * downsampleRate;
   const int64_t regionBegin = std::min(startIdx, gridSize);
-  const int64_t regionEnd =
-      std::min(startIdx + bins * upsampleRate, gridSize);
+  const int64_t regionEnd = std::min(startIdx + bins * upsampleRate, gridSize);
   double running = 0.0; // cumsum in double, element by element
   int64_t p = regionBegin;
   double previous = 0.0; // float32(integral[k - 1])
@@ -179,8 +183,7 @@ struct State {
 /// beyond ~2^62 / (bins * upsample_rate)), the old histogram's mass goes to
 /// the new histogram's bin holding the old range's centre.
 inline void observe(State &s, int64_t bins, int64_t upsampleRate,
-                    const float *x, int64_t n, float batchMin,
-                    float batchMax) {
+                    const float *x, int64_t n, float batchMin, float batchMax) {
   if (s.hist.size() != static_cast<size_t>(bins))
     s.hist.assign(static_cast<size_t>(bins), 0.0f);
   // same_values = min_val.item() == max_val.item()
@@ -194,12 +197,11 @@ inline void observe(State &s, int64_t bins, int64_t upsampleRate,
   }
   const float combinedMin = std::min(batchMin, s.minVal);
   const float combinedMax = std::max(batchMax, s.maxVal);
-  Adjusted a = adjustMinMax(s.minVal, s.maxVal, bins, combinedMin,
-                            combinedMax, upsampleRate);
+  Adjusted a = adjustMinMax(s.minVal, s.maxVal, bins, combinedMin, combinedMax,
+                            upsampleRate);
   if (!a.valid) {
-    std::vector<float> h =
-        histc(x, n, bins, truncToInt(combinedMin), truncToInt(combinedMax),
-              batchMin, batchMax);
+    std::vector<float> h = histc(x, n, bins, truncToInt(combinedMin),
+                                 truncToInt(combinedMax), batchMin, batchMax);
     double mass = 0.0;
     for (float v : s.hist)
       mass += v;

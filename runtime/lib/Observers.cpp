@@ -45,11 +45,11 @@ bool isMovingAverage(int64_t kind) {
 struct Stats {
   std::mutex mutex; // guards everything below
   int64_t kind = QNT_RT_OBS_MINMAX;
-  std::vector<float> min, max; // one entry, or one per channel
-  float averagingConstant = 0.0f;        // moving averages
-  int64_t bins = 0, upsampleRate = 0;    // histogram
-  qnt::histogram::State histogram;       // histogram (min / max there)
-  int64_t count = 0;                     // finite values
+  std::vector<float> min, max;        // one entry, or one per channel
+  float averagingConstant = 0.0f;     // moving averages
+  int64_t bins = 0, upsampleRate = 0; // histogram
+  qnt::histogram::State histogram;    // histogram (min / max there)
+  int64_t count = 0;                  // finite values
   int64_t calls = 0;
   int64_t nonfinite = 0;
 
@@ -271,16 +271,16 @@ void qnt_rt_observe(void **, const int64_t *params, const float *fparams,
     std::lock_guard<std::mutex> lock(t.mutex);
     auto &slot = t.observers[id];
     if (!slot)
-      slot = std::make_shared<Stats>(p.kind, channels, averagingConstant,
-                                     bins, upsampleRate);
+      slot = std::make_shared<Stats>(p.kind, channels, averagingConstant, bins,
+                                     upsampleRate);
     entry = slot;
   }
   t.nonfinite += nonfinite;
 
   Stats &s = *entry;
   std::lock_guard<std::mutex> lock(s.mutex);
-  if (s.kind != p.kind || int64_t(s.min.size()) != channels ||
-      s.bins != bins || s.upsampleRate != upsampleRate ||
+  if (s.kind != p.kind || int64_t(s.min.size()) != channels || s.bins != bins ||
+      s.upsampleRate != upsampleRate ||
       !(s.averagingConstant == averagingConstant))
     fatal(std::string("observe: observer '") + id +
           "' used with a different kind, channel count or parameters");

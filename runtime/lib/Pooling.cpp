@@ -70,7 +70,8 @@ extern "C" void qnt_rt_pool2d(void **slot, const int64_t *params,
   Kernel *k = getOrCreate<Kernel>(slot, [&] {
     Kernel *k = createPool(p);
     if (verbose())
-      std::fprintf(stderr, "qnt_rt: pool2d %s %s n%ld c%ld %ldx%ld k%ldx%ld: %s\n",
+      std::fprintf(stderr,
+                   "qnt_rt: pool2d %s %s n%ld c%ld %ldx%ld k%ldx%ld: %s\n",
                    p.kind == QNT_RT_POOL_MAX ? "max" : "avg",
                    dtypeName(p.dtype), long(p.n), long(p.c), long(p.h),
                    long(p.w), long(p.kh), long(p.kw), k->describe().c_str());

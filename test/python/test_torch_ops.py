@@ -29,6 +29,7 @@ overflow) are strict xfails with the exact explanation.
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +48,13 @@ ENGINES = [e for e in ("fbgemm", "x86", "onednn", "qnnpack")
            if e in torch.backends.quantized.supported_engines]
 ENGINE_PARAMS = pytest.mark.parametrize("engine", ENGINES)
 
-# Max |ours - PyTorch| in LSB, per op (all engines), with the reason.
+# Max |ours - PyTorch| in LSB per op (all engines); one-line reasons:
 TOLERANCE = {
-    # qnnpack: M = f32(S_w*S_in) * (1/S_out) in float32 vs our
-    # f32(double ratio); onednn: Z_out added before rint, M via reciprocals,
-    # unrounded float bias: all move values across a .5 boundary only.
-    "conv2d": 1,
-    "linear": 1,
-    # onednn/fbgemm (generic kernel): FMA dequantize in the vector part;
-    # qnnpack: 22-bit fixed-point multipliers, round half away from zero.
-    "add": 1,
+    # same exact int32 acc; only the requantization rounding differs
+    # (qnnpack: M in float32; onednn: Z_out added before rint, unrounded bias)
+    "conv2d": 1,  # same integers; M / zero-point / float-bias rounding at .5
+    "linear": 1,  # same integers; M / zero-point / float-bias rounding at .5
+    "add": 1,  # qnnpack rounds ties away from zero; generic kernel uses FMA
 }
 
 
@@ -81,9 +79,14 @@ def qparams(rng, rng_kind, top_margin=0):
     return qrange, int(rng.integers(0, hi + 1 - top_margin)), hi
 
 
-def exact_input(rng, shape, qp):
-    """Floats that quantize (ours and torch) to random ints in [qmin, qmax]."""
-    k = rng.integers(qp.qmin, qp.qmax + 1, size=shape)
+def exact_input(rng, shape, qp, spread=None):
+    """Floats that quantize (ours and torch) to random ints in [qmin, qmax]
+    (within +-spread of the zero point if given)."""
+    if spread is None:
+        k = rng.integers(qp.qmin, qp.qmax + 1, size=shape)
+    else:
+        k = np.clip(qp.zp + rng.integers(-spread, spread + 1, size=shape),
+                    qp.qmin, qp.qmax)
     frac = rng.uniform(-0.45, 0.45, size=shape)
     frac[k == qp.qmin] = np.abs(frac[k == qp.qmin])
     frac[k == qp.qmax] = -np.abs(frac[k == qp.qmax])
@@ -123,18 +126,50 @@ def make_bias(rng, c, oc, kind, s_in, wscales):
         bias_q = c.bias_units
         bias_f = (bias_q * s).astype(f32)
     else:  # "float": random float, our compiler's rounding
-        bias_f = ((c.bias_units + rng.uniform(-0.5, 0.5, size=oc)) * s).astype(
-            f32)
+        frac = rng.uniform(-0.5, 0.5, size=oc)
+        if c.ties:  # exact halves (the scales are powers of two)
+            frac = rng.choice([-0.5, 0.5, 0.25], size=oc)
+        bias_f = ((c.bias_units + frac) * s).astype(f32)
         bias_q = np.rint(bias_f.astype(np.float64) / s).astype(np.int64)
     return bias_f, bias_q
 
 
 def finish_case(rng, c, acc_nobias, oc, relu):
     """Scales, bias and expected values, given the bias-free accumulators."""
-    lo, hi = t8.ref_act_bounds("relu" if relu else "none", c.qout)
     approx = acc_nobias + (0 if c.bias_kind is None else c.bias_units)
-    c.wscales = choose_scales(rng, approx, c.qin.scale, c.qout, lo, hi,
-                              c.per_channel)
+    if c.ties:
+        # Powers of two: M = 2^-m exactly in every formula, so float(acc) * M
+        # lands on k + 0.5 for many accumulators (requantization ties); the
+        # output zero point is mid-range and nothing clamps.
+        qo = c.qout
+        half = (qo.qmax - qo.qmin) // 2
+        zout = qo.qmin + half + int(rng.integers(-10, 11))
+        c.qout = t8.QParams("u8", f32(c.qin.scale * 2.0**-4), zout, qo.qrange)
+        mag = np.abs(approx.reshape(-1, oc)).max(axis=0) + 1
+        m = np.maximum(1, np.ceil(np.log2(mag / (half - 15)))).astype(int)
+        if not c.per_channel:
+            m = np.array([m.max()])
+        c.wscales = (2.0 ** -(4 + m)).astype(f32)
+    lo, hi = t8.ref_act_bounds("relu" if relu else "none", c.qout)
+    if not c.ties:
+        c.wscales = choose_scales(rng, approx, c.qin.scale, c.qout, lo, hi,
+                                  c.per_channel)
+    if c.flavor == "near":
+        # Random scales, but S_w[c] set so that the channel's largest
+        # accumulator a lands on a .5 in real arithmetic: float(a) * M is
+        # then a near-tie that depends on how M is rounded.
+        top = approx.reshape(-1, oc).max(axis=0)
+        s_in, s_out = np.float64(c.qin.scale), np.float64(c.qout.scale)
+        ws = c.wscales.astype(np.float64)
+        chans = range(oc) if c.per_channel else [int(np.argmax(top))]
+        for ch in chans:
+            a = top[ch]
+            if a <= 0:
+                continue
+            j = ch if c.per_channel else 0
+            v = np.floor(a * s_in * ws[j] / s_out) + 0.5
+            ws[j] = v * s_out / (s_in * a)
+        c.wscales = ws.astype(f32)
     c.bias_f, c.bias_q = make_bias(rng, c, oc, c.bias_kind, c.qin.scale,
                                    c.wscales)
     c.acc_nobias = acc_nobias
@@ -142,6 +177,12 @@ def finish_case(rng, c, acc_nobias, oc, relu):
     acc = acc_nobias + (0 if c.bias_q is None else c.bias_q)
     m = t8.ref_multipliers(c.qin.scale, c.wscales, c.qout.scale)
     c.ours_model = t8.ref_requantize(acc, m, c.qout, lo, hi)
+
+
+# Case flavors of conv2d / linear by i % 6: random scales; "near": random
+# scales with each channel's largest value on a near-tie; "ties": powers of
+# two, small values, many exact .5 (requantization and bias ties).
+FLAVORS = ["random"] * 4 + ["near", "ties"]
 
 
 def gen_conv_case(rng, i, relu):
@@ -171,22 +212,29 @@ def gen_conv_case(rng, i, relu):
     c.shape, c.groups, c.stride, c.dil = (n, h, w, cin), g, stride, dil
     c.pad = (ph, ph, pw, pw)  # PyTorch pads symmetrically
     c.range_kind = ["127", "255"][i % 2]
+    c.ties = i % 6 == 5
+    c.flavor = FLAVORS[i % 6]
     qr, zin, _ = qparams(rng, c.range_kind)
-    c.qin = t8.QParams("u8", f32(rng.uniform(0.005, 0.1)), zin, qr)
+    s_in = 2.0**-int(rng.integers(3, 7)) if c.ties else rng.uniform(.005, .1)
+    c.qin = t8.QParams("u8", f32(s_in), zin, qr)
     qr, zout, _ = qparams(rng, c.range_kind, top_margin=20)
     c.qout = t8.QParams("u8", f32(rng.uniform(0.02, 0.3)), zout, qr)
     c.per_channel = bool(rng.integers(0, 4))  # 3 of 4 per channel
     c.bias_kind = [None, "int", "int", "float"][int(rng.integers(0, 4))]
-    c.x, c.q_in = exact_input(rng, c.shape, c.qin)
-    c.w_int = rng.integers(-128, 128, size=(oc, kh, kw, cin // g))
+    c.x, c.q_in = exact_input(rng, c.shape, c.qin, 3 if c.ties else None)
+    wmax = 4 if c.ties else 128
+    c.w_int = rng.integers(-wmax, wmax, size=(oc, kh, kw, cin // g))
     span = int(np.sqrt(kh * kw * cin // g) * 60 * 74)
+    if c.ties:
+        span = 20
     c.bias_units = rng.integers(-span, span + 1, size=oc)
     acc = t8.ref_conv_acc(c.q_in, c.qin.zp, c.w_int, None, stride, c.pad,
                           dil, g)
     finish_case(rng, c, acc, oc, relu)
     c.desc = (f"{kind} n{n} {h}x{w}x{cin}->{oc} k{kh}x{kw} s{stride} "
               f"p{(ph, pw)} d{dil} g{g} u8[{c.range_kind}] "
-              f"{'pc' if c.per_channel else 'pt'} bias={c.bias_kind}")
+              f"{'pc' if c.per_channel else 'pt'} bias={c.bias_kind} "
+              f"{c.flavor}")
     return c
 
 
@@ -198,20 +246,25 @@ def gen_linear_case(rng, i, relu):
     n = int(rng.integers(1, 40))
     c.shape = (m, k)
     c.range_kind = ["127", "255"][i % 2]
+    c.ties = i % 6 == 5
+    c.flavor = FLAVORS[i % 6]
     qr, zin, _ = qparams(rng, c.range_kind)
-    c.qin = t8.QParams("u8", f32(rng.uniform(0.005, 0.1)), zin, qr)
+    s_in = 2.0**-int(rng.integers(3, 7)) if c.ties else rng.uniform(.005, .1)
+    c.qin = t8.QParams("u8", f32(s_in), zin, qr)
     qr, zout, _ = qparams(rng, c.range_kind, top_margin=20)
     c.qout = t8.QParams("u8", f32(rng.uniform(0.02, 0.3)), zout, qr)
     c.per_channel = bool(rng.integers(0, 4))
     c.bias_kind = [None, "int", "int", "float"][int(rng.integers(0, 4))]
-    c.x, c.q_in = exact_input(rng, c.shape, c.qin)
-    c.w_int = rng.integers(-128, 128, size=(n, k))
-    span = int(np.sqrt(k) * 60 * 74)
+    c.x, c.q_in = exact_input(rng, c.shape, c.qin, 3 if c.ties else None)
+    wmax = 4 if c.ties else 128
+    c.w_int = rng.integers(-wmax, wmax, size=(n, k))
+    span = 20 if c.ties else int(np.sqrt(k) * 60 * 74)
     c.bias_units = rng.integers(-span, span + 1, size=n)
     acc = (c.q_in - c.qin.zp) @ c.w_int.T
     finish_case(rng, c, acc, n, relu)
     c.desc = (f"m{m} k{k} n{n} u8[{c.range_kind}] "
-              f"{'pc' if c.per_channel else 'pt'} bias={c.bias_kind}")
+              f"{'pc' if c.per_channel else 'pt'} bias={c.bias_kind} "
+              f"{c.flavor}")
     return c
 
 
@@ -222,13 +275,17 @@ def gen_add_case(rng, i, relu):
     dims[0] = int(rng.integers(1, 4))
     c.shape = tuple(dims)
     c.range_kind = ["127", "255"][i % 2]
+    c.ties = i % 4 == 3
+    c.flavor = "ties" if c.ties else "random"
+    e = int(rng.integers(2, 6))
     qs = []
-    for _ in range(2):
+    for j in range(2):
         qr, z, _ = qparams(rng, c.range_kind)
-        qs.append(t8.QParams("u8", f32(rng.uniform(0.01, 0.2)), z, qr))
+        s = 2.0**-(e + j) if c.ties else rng.uniform(0.01, 0.2)
+        qs.append(t8.QParams("u8", f32(s), z, qr))
     c.qa, c.qb = qs
-    c.a, c.q_a = exact_input(rng, c.shape, c.qa)
-    c.b, c.q_b = exact_input(rng, c.shape, c.qb)
+    c.a, c.q_a = exact_input(rng, c.shape, c.qa, 40 if c.ties else None)
+    c.b, c.q_b = exact_input(rng, c.shape, c.qb, 40 if c.ties else None)
     r = ((c.q_a - c.qa.zp) * np.float64(c.qa.scale) +
          (c.q_b - c.qb.zp) * np.float64(c.qb.scale))
     qr, zo, hi = qparams(rng, c.range_kind, top_margin=20)
@@ -240,9 +297,12 @@ def gen_add_case(rng, i, relu):
     s_out = top / ((hi - 1 - zo) / frac)
     # qnnpack's add rejects Sa / S_out or Sb / S_out outside [2^-14, 2^8).
     s_out = max(s_out, max(c.qa.scale, c.qb.scale) / 200.0)
+    if c.ties:  # r / S_out in quarters: many exact .5
+        s_out = 2.0**-(e - 1)
+        zo = (hi + 1) // 2 + int(rng.integers(-10, 11))
     c.qout = t8.QParams("u8", f32(s_out), zo, qr)
     c.ours_model = t8.ref_add(c.q_a, c.qa, c.q_b, c.qb, c.qout, relu)
-    c.desc = f"{c.shape} u8[{c.range_kind}]"
+    c.desc = f"{c.shape} u8[{c.range_kind}] {c.flavor}"
     return c
 
 
@@ -520,8 +580,7 @@ def compare(op, engine, relu, tmp_path_factory):
         pytest.skip("CPU without VNNI: PyTorch onednn saturates full-range u8")
     cs = cases(op, relu)
     ours = run_ours(tmp_path_factory, op, relu)
-    total = equal = 0
-    max_diff = 0
+    stats = {}  # flavor -> [cases, elements, equal, max diff]
     model_checked = True
     worst = []
     for c, got in zip(cs, ours):
@@ -548,18 +607,24 @@ def compare(op, engine, relu, tmp_path_factory):
                 f"elements, first {np.argwhere(~ok)[:5].tolist()}")
         # 3. ours vs PyTorch
         d = np.abs(got - pt)
-        total += d.size
-        equal += int((d == 0).sum())
-        if d.max() > max_diff:
-            max_diff = int(d.max())
+        for key in ("all", c.flavor):
+            st = stats.setdefault(key, [0, 0, 0, 0])
+            st[0] += 1
+            st[1] += d.size
+            st[2] += int((d == 0).sum())
+            st[3] = max(st[3], int(d.max()))
         if d.max() > TOLERANCE[op]:
             worst.append(f"{c.name} ({c.desc}): max {int(d.max())} LSB at "
                          f"{np.argwhere(d == d.max())[0].tolist()}")
     name = f"{op}{'_relu' if relu else ''}/{engine}"
-    print(f"\n[{name}] {len(cs)} cases, {total} elements: "
-          f"{100.0 * equal / total:.3f}% exact, max diff {max_diff} LSB "
-          f"(tolerance {TOLERANCE[op]}); PyTorch model "
+    print(f"\n[{name}] tolerance {TOLERANCE[op]} LSB; PyTorch model "
           f"{'verified' if model_checked else 'not available'}")
+    for key in ("all", "random", "near", "ties"):
+        if key not in stats:
+            continue
+        n_cases, total, equal, max_diff = stats[key]
+        print(f"  {key:6s}: {n_cases:3d} cases, {total:6d} elements, "
+              f"{100.0 * equal / total:7.3f}% exact, max diff {max_diff} LSB")
     assert not worst, "\n".join(worst)
 
 
@@ -602,6 +667,56 @@ def test_case_coverage():
         full = [c for c in cs if c.range_kind == "255"]
         assert any((c.ours_model == 255).any() for c in full)
         assert any((c.ours_model == c.lo).any() for c in full)
+
+
+@ENGINE_PARAMS
+def test_add_generic_kernel_fma_probe(engine):
+    """The generic quantized add (every engine but qnnpack) dequantizes with
+    fma(q, S, -Z * S) in its vectorized part (blocks of 64 u8 elements under
+    AVX2) and with our formula float(q - Z) * S on the remaining numel % 64:
+    elements where the two differ show both behaviours."""
+    if engine == "qnnpack":
+        pytest.skip("qnnpack has its own fixed-point add")
+    rng = np.random.default_rng(4)
+    hits = {"vector": [0, 0], "tail": [0, 0]}  # [= fma model, total]
+    for _ in range(400):
+        c = Case()
+        c.qa, c.qb, c.qout = (t8.QParams("u8", f32(v), int(z)) for v, z in zip(
+            rng.uniform(0.01, 0.2, size=3), rng.integers(0, 256, size=3)))
+        c.q_a = rng.integers(0, 256, size=50000)
+        c.q_b = rng.integers(0, 256, size=50000)
+        plain, fma = pt_model_add(engine, c, False)
+        idx = np.nonzero(plain != fma)[0][:8]
+        if len(idx) == 0:
+            continue
+        k = len(idx)
+        # The k discriminating pairs at the start (vectorized part) and again
+        # after 64 elements (scalar tail of numel = 64 + k).
+        fill = np.arange(64 - k)
+        c.q_a = np.concatenate([c.q_a[idx], c.q_a[fill], c.q_a[idx]])
+        c.q_b = np.concatenate([c.q_b[idx], c.q_b[fill], c.q_b[idx]])
+        c.a, c.b = (ref_dequantize_exact(q, qp) for q, qp in
+                    ((c.q_a, c.qa), (c.q_b, c.qb)))
+        pt = torch_run(engine, "add", False, c)
+        plain, fma = pt_model_add(engine, c, False)
+        for part, sl in (("vector", slice(0, k)), ("tail", slice(64, None))):
+            hits[part][0] += int((pt[sl] == fma[sl]).sum())
+            hits[part][1] += k
+            assert np.array_equal(pt[sl], fma[sl] if part == "vector"
+                                  else plain[sl]), part
+        if hits["tail"][1] >= 40:
+            break
+    print(f"\n[add fma/{engine}] discriminating elements: vectorized part "
+          f"= FMA model {hits['vector'][0]}/{hits['vector'][1]}, scalar tail "
+          f"= FMA model {hits['tail'][0]}/{hits['tail'][1]}")
+    assert hits["tail"][1] >= 40
+
+
+def ref_dequantize_exact(q, qp):
+    """Floats that quantize back to q (q - Z is exact in float32)."""
+    x = ((np.asarray(q) - qp.zp) * np.float64(qp.scale)).astype(f32)
+    assert np.array_equal(t8.ref_quantize(x, qp), q)
+    return x
 
 
 # ---------------------------------------------------------------------------
@@ -755,6 +870,11 @@ def ours_bias_overflow(tmp_path):
     conv = tmp_path / "bias_overflow.converted.mlir"
     src.write_text(mlir)
     t8._quant_run_binary()
+    deadline = time.monotonic() + t8.BINARY_WAIT_SECONDS
+    while not QUANT_OPT.is_file():  # may briefly vanish during a rebuild
+        if time.monotonic() > deadline:
+            pytest.fail(f"quant-opt not found at {QUANT_OPT}", pytrace=False)
+        time.sleep(2)
     proc = subprocess.run([str(QUANT_OPT), str(src), "--qnt-convert", "-o",
                            str(conv)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -43,9 +43,8 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory category("quant-run options");
 
-static cl::opt<std::string> inputFilename(cl::Positional,
-                                          cl::desc("<module.mlir>"),
-                                          cl::cat(category));
+static cl::opt<std::string>
+    inputFilename(cl::Positional, cl::desc("<module.mlir>"), cl::cat(category));
 static cl::list<std::string>
     inputData("i",
               cl::desc("Input data (.npz, or .npy for a single argument); "
@@ -54,8 +53,7 @@ static cl::list<std::string>
 static cl::opt<std::string>
     outputFilename("o", cl::desc("Write the results to this .npz file"),
                    cl::value_desc("file"), cl::cat(category));
-static cl::opt<std::string> entryPoint("entry",
-                                       cl::desc("Function to run"),
+static cl::opt<std::string> entryPoint("entry", cl::desc("Function to run"),
                                        cl::init("main"), cl::cat(category));
 static cl::opt<std::string> calibrationData(
     "calibrate",
@@ -68,11 +66,13 @@ static cl::list<std::string> mergeInputs(
              "into --stats-file; no module is needed"),
     cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string>
-    statsFilename("stats-file", cl::desc("Statistics file written by --calibrate"),
+    statsFilename("stats-file",
+                  cl::desc("Statistics file written by --calibrate"),
                   cl::value_desc("file"), cl::cat(category));
-static cl::opt<unsigned> benchRuns(
-    "bench", cl::desc("Run N timed iterations and print the median latency"),
-    cl::init(0), cl::cat(category));
+static cl::opt<unsigned>
+    benchRuns("bench",
+              cl::desc("Run N timed iterations and print the median latency"),
+              cl::init(0), cl::cat(category));
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Untimed runs before --bench"),
                                     cl::init(3), cl::cat(category));
@@ -184,8 +184,7 @@ LogicalResult Runner::readSignature(func::FuncOp func) {
       return fail("'" + entryPoint + "': " + name +
                   " must be a statically shaped tensor");
     if (getCompatibleDTypes(tensor.getElementType()).empty())
-      return fail("'" + entryPoint + "': unsupported element type of " +
-                  name);
+      return fail("'" + entryPoint + "': unsupported element type of " + name);
     into.push_back({name.str(), SmallVector<int64_t>(tensor.getShape()),
                     tensor.getElementType()});
     return success();
@@ -345,14 +344,12 @@ matchInputs(const std::vector<TensorSignature> &arguments,
         StringRef(source).ends_with(".npy"))
       found = &arrays[0];
     if (!found)
-      return makeError("missing input '" + sig.name + "' in " + source +
-                       " (it has: " +
-                       llvm::join(llvm::map_range(arrays,
-                                                  [](const qnt::NpyArray &a) {
-                                                    return a.name;
-                                                  }),
-                                  ", ") +
-                       ")");
+      return makeError(
+          "missing input '" + sig.name + "' in " + source + " (it has: " +
+          llvm::join(llvm::map_range(
+                         arrays, [](const qnt::NpyArray &a) { return a.name; }),
+                     ", ") +
+          ")");
     SmallVector<int64_t> expected = sig.shape;
     if (sampleAxis) {
       if (found->shape.empty())
@@ -367,10 +364,9 @@ matchInputs(const std::vector<TensorSignature> &arguments,
     SmallVector<qnt::NpyDType> dtypes = getCompatibleDTypes(sig.elementType);
     if (!llvm::is_contained(dtypes, found->dtype) ||
         ArrayRef<int64_t>(found->shape) != ArrayRef<int64_t>(expected))
-      return makeError("input '" + sig.name + "' in " + source +
-                       ": expected " + getNpyDescr(dtypes[0]) + " " +
-                       formatShape(expected) + ", got " +
-                       getNpyDescr(found->dtype) + " " +
+      return makeError("input '" + sig.name + "' in " + source + ": expected " +
+                       getNpyDescr(dtypes[0]) + " " + formatShape(expected) +
+                       ", got " + getNpyDescr(found->dtype) + " " +
                        formatShape(found->shape));
     matched.push_back(found);
   }
@@ -485,7 +481,8 @@ matchSampleSet(Runner &runner, const std::vector<qnt::NpyArray> &arrays,
 
 LogicalResult calibrate(Runner &runner) {
   if (statsFilename.empty())
-    return fail("--calibrate needs --stats-file FILE to write the statistics to");
+    return fail(
+        "--calibrate needs --stats-file FILE to write the statistics to");
   auto arrays = qnt::readNpyOrNpz(calibrationData);
   if (!arrays)
     return fail(llvm::toString(arrays.takeError()));
@@ -608,8 +605,10 @@ int main(int argc, char **argv) {
       "quant-run: JIT-compile a qnt module and run it on NumPy data\n\n"
       "  quant-run model.mlir -i input.npz [-o out.npz] [--print] [--bench N]\n"
       "  quant-run model.mlir -i dataset.npz --samples -o outputs.npz\n"
-      "  quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json\n"
-      "  quant-run --merge-stats a.json --merge-stats b.json --stats-file all.json\n");
+      "  quant-run prepared.mlir --calibrate calib.npz --stats-file "
+      "stats.json\n"
+      "  quant-run --merge-stats a.json --merge-stats b.json --stats-file "
+      "all.json\n");
 
   if (!mergeInputs.empty()) {
     if (!inputFilename.empty() || !calibrationData.empty() ||

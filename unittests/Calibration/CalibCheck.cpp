@@ -92,10 +92,10 @@ static int qparams(int argc, char **argv) {
       scales.push_back(bits(p.scale));
       zeroPoints.push_back(p.zeroPoint);
     }
-    out[entry.getKey()] = llvm::json::Object{
-        {"ranges", std::move(rangeBits)},
-        {"scales", std::move(scales)},
-        {"zero_points", std::move(zeroPoints)}};
+    out[entry.getKey()] =
+        llvm::json::Object{{"ranges", std::move(rangeBits)},
+                           {"scales", std::move(scales)},
+                           {"zero_points", std::move(zeroPoints)}};
   }
   llvm::outs() << llvm::json::Value(std::move(out)) << "\n";
   return 0;

@@ -104,9 +104,8 @@ TEST(HistogramL2, MatchesTorch) {
   auto r = histogramL2Range({1, 2, 3, 4, 5, 6, 7, 8}, -1.0f, 3.0f);
   EXPECT_EQ(r.first, -1.0f); // torch
   EXPECT_EQ(r.second, 2.5f);
-  r = histogramL2Range({0, 0, 1, 50, 200, 400, 300, 100, 20, 5, 0, 0, 0, 1, 0,
-                        2},
-                       -2.5f, 7.25f);
+  r = histogramL2Range(
+      {0, 0, 1, 50, 200, 400, 300, 100, 20, 5, 0, 0, 0, 1, 0, 2}, -2.5f, 7.25f);
   EXPECT_EQ(r.first, -1.28125f); // torch
   EXPECT_EQ(r.second, 7.25f);
   // One outlier bin: the search drops it (bin width 1: [0, 7]).
@@ -202,8 +201,7 @@ TEST(Entropy, ClipsAnOutlier) {
   EXPECT_GE(r.second, 128.0f); // the smallest window
   EXPECT_LE(r.second, 400.0f);
   // Nothing to search in an empty histogram.
-  EXPECT_EQ(errorOf(entropyRange({0, 0}, 0, 1, QTarget{-128, 127, true,
-                                                       true})),
+  EXPECT_EQ(errorOf(entropyRange({0, 0}, 0, 1, QTarget{-128, 127, true, true})),
             "the histogram is empty");
 }
 
@@ -230,10 +228,10 @@ TEST(Ranges, NoFiniteValue) {
   EXPECT_EQ(errorOf(computeCalibratedRanges(minmaxStats({}, {}), options)),
             "it saw no finite value");
   const float inf = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(errorOf(computeCalibratedRanges(
-                minmaxStats({0, inf}, {1, -inf}, "per_channel_minmax"),
-                options)),
-            "channel 1 saw no finite value");
+  EXPECT_EQ(
+      errorOf(computeCalibratedRanges(
+          minmaxStats({0, inf}, {1, -inf}, "per_channel_minmax"), options)),
+      "channel 1 saw no finite value");
 }
 
 //===----------------------------------------------------------------------===//
@@ -337,8 +335,8 @@ public:
   std::vector<std::string> files() const {
     std::vector<std::string> out;
     std::error_code ec;
-    for (llvm::sys::fs::directory_iterator it(path_, ec), end;
-         it != end && !ec; it.increment(ec))
+    for (llvm::sys::fs::directory_iterator it(path_, ec), end; it != end && !ec;
+         it.increment(ec))
       out.push_back(std::string(llvm::sys::path::filename(it->path())));
     return out;
   }
@@ -432,10 +430,9 @@ TEST(Merge, Errors) {
                                 single("x", histogramStats({1}, 0, 1))})),
             "cannot merge observer 'x': histograms differ in bins / "
             "upsample_rate (2/2 vs 1/2)");
-  EXPECT_EQ(errorOf(mergeStats({single("x", minmaxStats({0, 1}, {1, 2},
-                                                        "per_channel_minmax")),
-                                single("x", minmaxStats({0}, {1},
-                                                        "per_channel_minmax"))})),
+  EXPECT_EQ(errorOf(mergeStats(
+                {single("x", minmaxStats({0, 1}, {1, 2}, "per_channel_minmax")),
+                 single("x", minmaxStats({0}, {1}, "per_channel_minmax"))})),
             "cannot merge observer 'x': it has 2 channels in one run and 1 "
             "in another");
 }
@@ -443,24 +440,22 @@ TEST(Merge, Errors) {
 TEST(Merge, Histograms) {
   // Same range: bin by bin.
   ObserverStats acc = histogramStats({1, 1, 1, 2}, 0, 4);
-  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({0, 1, 0.5f, 0}, 0,
-                                                        4))));
+  ASSERT_FALSE(
+      bool(mergeHistograms(acc, histogramStats({0, 1, 0.5f, 0}, 0, 4))));
   EXPECT_EQ(acc.histogram, (std::vector<float>{1, 2, 1.5f, 2}));
 
   // Wider: acc goes through _adjust_min_max / _combine_histograms
   // (upsample 2, downsample 4, start 8: [0, 0, 2, 3]); next's bins
   // [-4,-3] .. [-1,0] are resampled onto [-4,-2], [-2,0]: [2, 2, 0, 0].
   acc = histogramStats({1, 1, 1, 2}, 0, 4);
-  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({2, 0, 0, 2}, -4,
-                                                        0))));
+  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({2, 0, 0, 2}, -4, 0))));
   EXPECT_EQ(acc.min, std::vector<float>{-4});
   EXPECT_EQ(acc.max, std::vector<float>{4});
   EXPECT_EQ(acc.histogram, (std::vector<float>{2, 2, 2, 3}));
 
   // A single-point accumulator keeps its mass in its bin.
   acc = histogramStats({0, 0, 3, 0}, 1, 1);
-  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({1, 1, 1, 1}, 0,
-                                                        8))));
+  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({1, 1, 1, 1}, 0, 8))));
   EXPECT_EQ(acc.min, std::vector<float>{0});
   EXPECT_EQ(acc.max, std::vector<float>{8});
   EXPECT_EQ(acc.histogram, (std::vector<float>{4, 1, 1, 1}));
@@ -470,8 +465,7 @@ TEST(Merge, Histograms) {
   empty.min.clear();
   empty.max.clear();
   acc = empty;
-  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({1, 2, 3, 4}, -1,
-                                                        1))));
+  ASSERT_FALSE(bool(mergeHistograms(acc, histogramStats({1, 2, 3, 4}, -1, 1))));
   EXPECT_EQ(acc.histogram, (std::vector<float>{1, 2, 3, 4}));
   ASSERT_FALSE(bool(mergeHistograms(acc, empty)));
   EXPECT_EQ(acc.histogram, (std::vector<float>{1, 2, 3, 4}));

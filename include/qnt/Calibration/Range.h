@@ -66,8 +66,7 @@ computeCalibratedRanges(const ObserverStats &stats,
 /// computeCalibratedRanges for a per-tensor observer (an error if `stats`
 /// has more than one channel).
 llvm::Expected<std::pair<float, float>>
-computeCalibratedRange(const ObserverStats &stats,
-                       const RangeOptions &options);
+computeCalibratedRange(const ObserverStats &stats, const RangeOptions &options);
 
 /// computeQParams(range, options.target) for every channel: for
 /// RangeMethod::HistogramL2 equal (float bits of the scale, zero point) to
@@ -100,9 +99,9 @@ percentileRange(llvm::ArrayRef<float> hist, float minVal, float maxVal,
 
 /// TensorRT-style entropy calibration (see docs/calibration.md). Requires a
 /// non-empty histogram.
-llvm::Expected<std::pair<float, float>>
-entropyRange(llvm::ArrayRef<float> hist, float minVal, float maxVal,
-             const QTarget &target);
+llvm::Expected<std::pair<float, float>> entropyRange(llvm::ArrayRef<float> hist,
+                                                     float minVal, float maxVal,
+                                                     const QTarget &target);
 
 /// torch.sum() of a contiguous float32 CPU tensor in PyTorch 1.13 (AVX2 /
 /// default CPU capability: 8-lane vectors): its cascade summation order,

@@ -36,8 +36,7 @@ public:
                          mlir::Value tensor);
   /// A fresh output buffer of `type` and a pointer to it.
   std::pair<mlir::Value, mlir::Value>
-  allocate(mlir::OpBuilder &b, mlir::Location loc,
-           mlir::RankedTensorType type);
+  allocate(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type);
   /// An output buffer as a tensor again.
   mlir::Value toTensor(mlir::OpBuilder &b, mlir::Location loc,
                        mlir::RankedTensorType type, mlir::Value buffer);

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qnt/Conversion/Passes.h"
 #include "qnt/Calibration/QParams.h"
+#include "qnt/Conversion/Passes.h"
 #include "qnt/Dialect/Qnt/QntOps.h"
 #include "qnt/Runtime.h"
 
@@ -54,8 +54,7 @@ Value RuntimeCallBuilder::getPointer(OpBuilder &b, Location loc, Value tensor) {
   return getBufferPointer(b, loc, buffer);
 }
 
-std::pair<Value, Value> RuntimeCallBuilder::allocate(OpBuilder &b,
-                                                     Location loc,
+std::pair<Value, Value> RuntimeCallBuilder::allocate(OpBuilder &b, Location loc,
                                                      RankedTensorType type) {
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
   Value buffer =
@@ -226,13 +225,13 @@ getQuantizedActivationRange(std::pair<float, float> bounds,
   int64_t lo = out.getStorageTypeMin(), hi = out.getStorageTypeMax();
   float inverse = 1.0f / static_cast<float>(out.getScale());
   if (std::isfinite(bounds.first))
-    lo = std::max<int64_t>(lo, out.getZeroPoint() +
-                                   (int64_t)roundHalfToEven(bounds.first *
-                                                            inverse));
+    lo = std::max<int64_t>(
+        lo,
+        out.getZeroPoint() + (int64_t)roundHalfToEven(bounds.first * inverse));
   if (std::isfinite(bounds.second))
-    hi = std::min<int64_t>(hi, out.getZeroPoint() +
-                                   (int64_t)roundHalfToEven(bounds.second *
-                                                            inverse));
+    hi = std::min<int64_t>(
+        hi,
+        out.getZeroPoint() + (int64_t)roundHalfToEven(bounds.second * inverse));
   return {lo, std::max(lo, hi)};
 }
 
@@ -240,8 +239,7 @@ getQuantizedActivationRange(std::pair<float, float> bounds,
 // Patterns
 //===----------------------------------------------------------------------===//
 
-template <typename OpTy>
-struct RuntimePattern : OpConversionPattern<OpTy> {
+template <typename OpTy> struct RuntimePattern : OpConversionPattern<OpTy> {
   RuntimePattern(const TypeConverter &converter, MLIRContext *ctx,
                  RuntimeCallBuilder &calls)
       : OpConversionPattern<OpTy>(converter, ctx), calls(calls) {}
@@ -257,8 +255,7 @@ struct RuntimePattern : OpConversionPattern<OpTy> {
 /// bounds, requantization multipliers M[c] = S_in * S_w[c] / S_out, and the
 /// float activation of float kernels (fparams[0..1]).
 template <typename Params>
-static LogicalResult fillWeightedOpParams(QuantizableOpInterface op,
-                                          Params &p,
+static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
                                           SmallVector<float> &fparams) {
   Value input = op.getActivationOperands()[0]->get();
   Value weight = op.getWeightOperand()->get();
@@ -303,14 +300,13 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op,
   QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
   p.num_scales = w.scales.size();
   for (float ws : w.scales)
-    fparams.push_back(static_cast<float>(
-        (double)(float)in.getScale() * ws / (double)(float)out.getScale()));
+    fparams.push_back(static_cast<float>((double)(float)in.getScale() * ws /
+                                         (double)(float)out.getScale()));
   return success();
 }
 
 /// conv2d / linear: kernel(handle, params, fparams, src, weight, bias, dst).
-template <typename OpTy>
-struct WeightedOpLowering : RuntimePattern<OpTy> {
+template <typename OpTy> struct WeightedOpLowering : RuntimePattern<OpTy> {
   using RuntimePattern<OpTy>::RuntimePattern;
   using OpAdaptor = typename OpTy::Adaptor;
 
@@ -321,8 +317,7 @@ struct WeightedOpLowering : RuntimePattern<OpTy> {
     auto [params, name] = getShapeParams(op);
     SmallVector<float> fparams;
     if (failed(fillWeightedOpParams(
-            cast<QuantizableOpInterface>(op.getOperation()), params,
-            fparams)))
+            cast<QuantizableOpInterface>(op.getOperation()), params, fparams)))
       return failure();
 
     RuntimeCallBuilder &calls = this->calls;
@@ -388,7 +383,8 @@ struct AddLowering : RuntimePattern<AddOp> {
       auto b = getUniformType(op.getRhs().getType());
       p.a_zp = a.getZeroPoint(), p.b_zp = b.getZeroPoint();
       p.dst_zp = out.getZeroPoint();
-      p.dst_qmin = out.getStorageTypeMin(), p.dst_qmax = out.getStorageTypeMax();
+      p.dst_qmin = out.getStorageTypeMin(),
+      p.dst_qmax = out.getStorageTypeMax();
       fparams = {(float)a.getScale(), (float)b.getScale(),
                  (float)out.getScale()};
     }
@@ -407,8 +403,7 @@ struct AddLowering : RuntimePattern<AddOp> {
 
 /// tosa.max_pool2d / tosa.avg_pool2d on f32: oneDNN pooling (the upstream
 /// lowering is scalar loops).
-template <typename PoolOp>
-struct PoolLowering : RuntimePattern<PoolOp> {
+template <typename PoolOp> struct PoolLowering : RuntimePattern<PoolOp> {
   using RuntimePattern<PoolOp>::RuntimePattern;
   using OpAdaptor = typename PoolOp::Adaptor;
 
@@ -425,8 +420,7 @@ struct PoolLowering : RuntimePattern<PoolOp> {
       return false;
     if constexpr (std::is_same_v<PoolOp, tosa::AvgPool2dOp>) {
       auto inZp = op.getInputZeroPoint(), outZp = op.getOutputZeroPoint();
-      return succeeded(inZp) && succeeded(outZp) && *inZp == 0 &&
-             *outZp == 0;
+      return succeeded(inZp) && succeeded(outZp) && *inZp == 0 && *outZp == 0;
     }
     return true;
   }
@@ -485,9 +479,10 @@ struct QuantizeCastLowering : RuntimePattern<quant::QuantizeCastOp> {
   matchAndRewrite(quant::QuantizeCastOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     auto qtype = cast<RankedTensorType>(op.getType());
-    rewriter.replaceOp(op, lowerElementwiseQuant(
-                               rewriter, calls, op.getLoc(), "qnt_rt_quantize",
-                               qtype, adaptor.getInput(), convertTensor(qtype)));
+    rewriter.replaceOp(op, lowerElementwiseQuant(rewriter, calls, op.getLoc(),
+                                                 "qnt_rt_quantize", qtype,
+                                                 adaptor.getInput(),
+                                                 convertTensor(qtype)));
     return success();
   }
 };
@@ -498,11 +493,10 @@ struct DequantizeCastLowering : RuntimePattern<quant::DequantizeCastOp> {
   matchAndRewrite(quant::DequantizeCastOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     auto qtype = cast<RankedTensorType>(op.getInput().getType());
-    rewriter.replaceOp(
-        op, lowerElementwiseQuant(rewriter, calls, op.getLoc(),
-                                  "qnt_rt_dequantize", qtype,
-                                  adaptor.getInput(),
-                                  cast<RankedTensorType>(op.getType())));
+    rewriter.replaceOp(op, lowerElementwiseQuant(
+                               rewriter, calls, op.getLoc(),
+                               "qnt_rt_dequantize", qtype, adaptor.getInput(),
+                               cast<RankedTensorType>(op.getType())));
     return success();
   }
 };
@@ -575,13 +569,13 @@ struct ObserveLowering : RuntimePattern<ObserveOp> {
       p.channels = type.getDimSize(*axis);
       p.inner = type.getNumElements() / (p.outer * p.channels);
     }
-    calls.call(rewriter, loc, "qnt_rt_observe",
-               {calls.getHandleSlot(rewriter, loc),
-                calls.getI64Array(rewriter, loc, asArray(p)),
-                calls.getF32Array(rewriter, loc,
-                                  {op.getAveragingConstantOrDefault()}),
-                calls.getString(rewriter, loc, op.getId()),
-                calls.getPointer(rewriter, loc, adaptor.getInput())});
+    calls.call(
+        rewriter, loc, "qnt_rt_observe",
+        {calls.getHandleSlot(rewriter, loc),
+         calls.getI64Array(rewriter, loc, asArray(p)),
+         calls.getF32Array(rewriter, loc, {op.getAveragingConstantOrDefault()}),
+         calls.getString(rewriter, loc, op.getId()),
+         calls.getPointer(rewriter, loc, adaptor.getInput())});
     rewriter.replaceOp(op, adaptor.getInput());
     return success();
   }
@@ -612,8 +606,7 @@ struct ConvertStorageTypes : OpConversionPattern<OpTy> {
 
 /// Ops that vanish: region markers and storage casts (both sides already
 /// have the storage type).
-template <typename OpTy>
-struct ForwardOperand : OpConversionPattern<OpTy> {
+template <typename OpTy> struct ForwardOperand : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
@@ -670,11 +663,11 @@ void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
                                        RuntimeCallBuilder &calls,
                                        RewritePatternSet &patterns) {
   MLIRContext *ctx = patterns.getContext();
-  patterns.add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
-               AddLowering, QuantizeCastLowering, DequantizeCastLowering,
-               FakeQuantLowering, ObserveLowering,
-               PoolLowering<tosa::MaxPool2dOp>,
-               PoolLowering<tosa::AvgPool2dOp>>(converter, ctx, calls);
+  patterns
+      .add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
+           AddLowering, QuantizeCastLowering, DequantizeCastLowering,
+           FakeQuantLowering, ObserveLowering, PoolLowering<tosa::MaxPool2dOp>,
+           PoolLowering<tosa::AvgPool2dOp>>(converter, ctx, calls);
   patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
                ForwardOperand<quant::StorageCastOp>,
                ConvertStorageTypes<tosa::ReshapeOp>,

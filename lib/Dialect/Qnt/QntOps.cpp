@@ -22,9 +22,9 @@ namespace quant = mlir::quant;
 // Helpers
 //===----------------------------------------------------------------------===//
 
-std::pair<float, float> qnt::getActivationBounds(Activation activation,
-                                                 std::optional<float> clampMin,
-                                                 std::optional<float> clampMax) {
+std::pair<float, float>
+qnt::getActivationBounds(Activation activation, std::optional<float> clampMin,
+                         std::optional<float> clampMax) {
   constexpr float inf = std::numeric_limits<float>::infinity();
   switch (activation) {
   case Activation::none:
@@ -146,11 +146,11 @@ static LogicalResult verifyRank(Operation *op, StringRef what, Value value,
                                 int64_t rank) {
   auto type = cast<RankedTensorType>(value.getType());
   if (type.getRank() != rank)
-    return op->emitOpError() << what << " must have rank " << rank << ", got "
-                             << type;
+    return op->emitOpError()
+           << what << " must have rank " << rank << ", got " << type;
   if (!type.hasStaticShape())
-    return op->emitOpError() << what << " must have a static shape, got "
-                             << type;
+    return op->emitOpError()
+           << what << " must have a static shape, got " << type;
   return success();
 }
 
@@ -211,9 +211,8 @@ LogicalResult ObserveOp::verify() {
     if (!(p > 50.0f && p <= 100.0f))
       return emitOpError("percentile must be in (50, 100], got ") << p;
   }
-  bool perChannelKind =
-      kind == ObserverKind::per_channel_minmax ||
-      kind == ObserverKind::moving_average_per_channel_minmax;
+  bool perChannelKind = kind == ObserverKind::per_channel_minmax ||
+                        kind == ObserverKind::moving_average_per_channel_minmax;
   if (perChannelKind != getQspec().isPerChannel())
     return emitOpError("observer kind '")
            << stringifyObserverKind(getKind()) << "' "
@@ -241,9 +240,8 @@ LogicalResult FakeQuantOp::verify() {
   for (int64_t z : getZeroPoint())
     if (z < getQspec().getQuantMin() || z > getQspec().getQuantMax())
       return emitOpError("zero point ")
-             << z << " is outside the quant range ["
-             << getQspec().getQuantMin() << ", " << getQspec().getQuantMax()
-             << "]";
+             << z << " is outside the quant range [" << getQspec().getQuantMin()
+             << ", " << getQspec().getQuantMax() << "]";
   return success();
 }
 
@@ -310,7 +308,8 @@ OpOperand *Conv2DOp::getBiasOperand() {
 bool Conv2DOp::canFuseActivation(Activation) { return true; }
 Activation Conv2DOp::getFusedActivation() { return getActivation(); }
 std::pair<float, float> Conv2DOp::getFusedActivationBounds() {
-  return getActivationBounds(getActivation(), toFloat(getClampMin()), toFloat(getClampMax()));
+  return getActivationBounds(getActivation(), toFloat(getClampMin()),
+                             toFloat(getClampMax()));
 }
 void Conv2DOp::setFusedActivation(Activation activation,
                                   std::optional<float> clampMin,
@@ -355,7 +354,8 @@ OpOperand *LinearOp::getBiasOperand() {
 bool LinearOp::canFuseActivation(Activation) { return true; }
 Activation LinearOp::getFusedActivation() { return getActivation(); }
 std::pair<float, float> LinearOp::getFusedActivationBounds() {
-  return getActivationBounds(getActivation(), toFloat(getClampMin()), toFloat(getClampMax()));
+  return getActivationBounds(getActivation(), toFloat(getClampMin()),
+                             toFloat(getClampMax()));
 }
 void LinearOp::setFusedActivation(Activation activation,
                                   std::optional<float> clampMin,

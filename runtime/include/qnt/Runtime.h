@@ -75,9 +75,9 @@ enum qnt_rt_bias {
 
 /* fparams: [clamp_min, clamp_max, M[0], ..., M[num_scales - 1]]. */
 typedef struct qnt_rt_conv2d_params {
-  int64_t n, h, w, c;  /* input, NHWC */
-  int64_t oc, kh, kw;  /* weight, OHWI: [oc, kh, kw, c / groups] */
-  int64_t oh, ow;      /* output, NHWC: [n, oh, ow, oc] */
+  int64_t n, h, w, c; /* input, NHWC */
+  int64_t oc, kh, kw; /* weight, OHWI: [oc, kh, kw, c / groups] */
+  int64_t oh, ow;     /* output, NHWC: [n, oh, ow, oc] */
   int64_t stride_h, stride_w;
   int64_t pad_top, pad_bottom, pad_left, pad_right;
   int64_t dilation_h, dilation_w;
