@@ -21,7 +21,7 @@ Prints markdown tables and writes them to --out (default eval/results.md);
 --json writes the numbers. Exit status: 0 all targets pass, 1 a target
 fails, 2 a step failed (its cells read "error", the message is listed).
 
-    /usr/bin/python3 eval/ptq_vs_pytorch.py              # full run, ~5-10 min on 2 cores
+    /usr/bin/python3 eval/ptq_vs_pytorch.py              # full run, ~2.5 min on 2 cores
     /usr/bin/python3 eval/ptq_vs_pytorch.py --quick      # MLP + CNN, 1000 test images
 
 Binaries: $QNT_BUILD_DIR/bin/{quant-opt,quant-run} (default <repo>/build).
@@ -463,7 +463,8 @@ def fashion_mnist_accuracy(tools, work, n_test, errors):
                 loss_fp32 = (fp32 - correct) * 100.0 / n_test
                 loss_pt = (pt - correct) * 100.0 / n_test
                 ok = loss_fp32 <= MAX_LOSS_VS_FP32 + 1e-9 and loss_pt <= MAX_LOSS_VS_PYTORCH + 1e-9
-                d_fp32, d_pt = f"{-loss_fp32:+.2f}", f"{-loss_pt:+.2f}"
+                d_fp32 = f"{(correct - fp32) * 100.0 / n_test:+.2f}"
+                d_pt = f"{(correct - pt) * 100.0 / n_test:+.2f}"
                 verdict = "PASS" if ok else "FAIL"
             result["checks"][variant] = ok
             result["pass"] &= ok
@@ -667,7 +668,10 @@ def main(argv=None):
         f"quant-run {tools.seconds['quant-run']:.0f} s).",
     ]
     if errors:
-        out += ["", "## Errors", ""] + [f"* {e.splitlines()[0]}\n\n```\n{e}\n```" for e in errors]
+        out += ["", "## Errors", ""]
+        for e in errors:
+            first, _, rest = e.partition("\n")
+            out.append(f"* {first}" + (f"\n\n  ```\n{rest}\n  ```" if rest else ""))
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -216,12 +216,8 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
     patterns.add<ConvertComputeOp, PushDequantizeThroughSameScale,
                  EraseStub<QuantStubOp>, EraseStub<DequantStubOp>>(
         &getContext());
-    // No folding: quant.dcast(quant.qcast(x)) folds to x, which would drop
-    // exactly the pairs this pass consumes.
-    GreedyRewriteConfig config;
-    config.enableFolding(false);
     if (failed(
-            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+            applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
 };

@@ -367,12 +367,8 @@ struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
                  LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,
                  LiftAdd, CollapseReshapes, FoldChannelMul, FoldChannelAdd,
                  AbsorbClamp>(&getContext());
-    // No folding: it would also fold quant.dcast(quant.qcast(x)) to x in
-    // IR that is already quantized.
-    GreedyRewriteConfig config;
-    config.enableFolding(false);
     if (failed(
-            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+            applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
 };

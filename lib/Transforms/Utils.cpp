@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
 
@@ -84,4 +85,11 @@ Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
   return quant::UniformQuantizedType::get(flags, storage, expressed, scales[0],
                                           zeroPoints[0], target.quantMin,
                                           target.quantMax);
+}
+
+LogicalResult qnt::applyPatternsWithoutFolding(Operation *op,
+                                               RewritePatternSet &&patterns) {
+  GreedyRewriteConfig config;
+  config.enableFolding(false);
+  return applyPatternsGreedily(op, std::move(patterns), config);
 }

@@ -134,27 +134,8 @@ Kernel *createConv2d(const int64_t *params, const float *fparams,
   checkShape(p);
   CommonSpec s = readCommon(p, fparams);
   s.validate("conv2d", p.oc);
-  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr))
-    fatal("conv2d: bias pointer does not match bias_kind");
-  if (s.isFloat())
-    return new DnnlConv2d(p, s, weight, bias);
-  std::string why = selectInt8Path(s, static_cast<const int8_t *>(weight), p.oc,
-                                   p.kh * p.kw * (p.c / p.groups),
-                                   static_cast<const int32_t *>(bias));
-  if (why.empty()) {
-    try {
-      auto *k = new DnnlConv2d(p, s, weight, bias);
-      if (!isOneDnnReference(k->impl()))
-        return k;
-      why = "oneDNN has only " + k->impl();
-      delete k;
-    } catch (const dnnl::error &e) {
-      if (e.status != dnnl_unimplemented)
-        throw;
-      why = "no oneDNN implementation";
-    }
-  }
-  return new RefConv2dKernel(p, s, weight, bias, why);
+  return createWeightedKernel<DnnlConv2d, RefConv2dKernel>(
+      "conv2d", p, s, weight, bias, p.oc, p.kh * p.kw * (p.c / p.groups));
 }
 
 } // namespace

@@ -42,6 +42,37 @@ inline bool isOneDnnReference(const std::string &impl) {
   return impl.rfind("ref", 0) == 0;
 }
 
+/// Creates a conv2d / linear kernel from its spec: oneDNN for float, and
+/// for quantized kernels where selectInt8Path allows it and oneDNN has more
+/// than its reference code; the exact reference kernel otherwise.
+/// `outChannels` rows of `k` weights.
+template <typename DnnlKernel, typename RefKernel, typename Params>
+Kernel *createWeightedKernel(const char *name, const Params &p,
+                             const CommonSpec &s, const void *weight,
+                             const void *bias, int64_t outChannels, int64_t k) {
+  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr))
+    fatal(std::string(name) + ": bias pointer does not match bias_kind");
+  if (s.isFloat())
+    return new DnnlKernel(p, s, weight, bias);
+  std::string why =
+      selectInt8Path(s, static_cast<const int8_t *>(weight), outChannels, k,
+                     static_cast<const int32_t *>(bias));
+  if (why.empty()) {
+    try {
+      auto *kernel = new DnnlKernel(p, s, weight, bias);
+      if (!isOneDnnReference(kernel->impl()))
+        return kernel;
+      why = "oneDNN has only " + kernel->impl();
+      delete kernel;
+    } catch (const dnnl::error &e) {
+      if (e.status != dnnl_unimplemented)
+        throw;
+      why = "no oneDNN implementation";
+    }
+  }
+  return new RefKernel(p, s, weight, bias, why);
+}
+
 } // namespace rt
 } // namespace qnt
 

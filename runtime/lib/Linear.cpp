@@ -87,26 +87,8 @@ Kernel *createLinear(const int64_t *params, const float *fparams,
     fatal("linear: invalid params: non-positive dimension");
   CommonSpec s = readCommon(p, fparams);
   s.validate("linear", p.n);
-  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr))
-    fatal("linear: bias pointer does not match bias_kind");
-  if (s.isFloat())
-    return new DnnlLinear(p, s, weight, bias);
-  std::string why = selectInt8Path(s, static_cast<const int8_t *>(weight), p.n,
-                                   p.k, static_cast<const int32_t *>(bias));
-  if (why.empty()) {
-    try {
-      auto *k = new DnnlLinear(p, s, weight, bias);
-      if (!isOneDnnReference(k->impl()))
-        return k;
-      why = "oneDNN has only " + k->impl();
-      delete k;
-    } catch (const dnnl::error &e) {
-      if (e.status != dnnl_unimplemented)
-        throw;
-      why = "no oneDNN implementation";
-    }
-  }
-  return new RefLinearKernel(p, s, weight, bias, why);
+  return createWeightedKernel<DnnlLinear, RefLinearKernel>(
+      "linear", p, s, weight, bias, p.n, p.k);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/Value.h"
 
 #include <optional>
@@ -30,6 +31,13 @@ std::optional<std::string> getLocationName(mlir::Location loc);
 
 /// Number of elements of a statically shaped type.
 int64_t getNumElements(mlir::Type type);
+
+/// applyPatternsGreedily without folding: folding would also turn
+/// quant.dcast(quant.qcast(x)) into x, dropping a quantization the IR asks
+/// for.
+llvm::LogicalResult
+applyPatternsWithoutFolding(mlir::Operation *op,
+                            mlir::RewritePatternSet &&patterns);
 
 /// Min/max of constant data, per index of `axis` or over the whole tensor;
 /// NaN/Inf are counted and left out.

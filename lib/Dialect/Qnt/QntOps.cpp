@@ -39,12 +39,6 @@ qnt::getActivationBounds(Activation activation, std::optional<float> clampMin,
   llvm_unreachable("unknown activation");
 }
 
-static std::optional<float> toFloat(std::optional<APFloat> value) {
-  if (!value)
-    return std::nullopt;
-  return value->convertToFloat();
-}
-
 bool qnt::isQuantizedTensor(Type type) {
   return isa<quant::QuantizedType>(getElementTypeOrSelf(type));
 }
@@ -152,17 +146,6 @@ static LogicalResult verifyRank(Operation *op, StringRef what, Value value,
     return op->emitOpError()
            << what << " must have a static shape, got " << type;
   return success();
-}
-
-/// Sets `activation` and its clamp bounds on conv2d / linear.
-template <typename OpTy>
-static void setClampedActivation(OpTy op, Activation activation,
-                                 std::optional<float> clampMin,
-                                 std::optional<float> clampMax) {
-  Builder b(op.getContext());
-  op.setActivation(activation);
-  op.setClampMinAttr(clampMin ? b.getF32FloatAttr(*clampMin) : FloatAttr());
-  op.setClampMaxAttr(clampMax ? b.getF32FloatAttr(*clampMax) : FloatAttr());
 }
 
 //===----------------------------------------------------------------------===//
@@ -291,30 +274,11 @@ LogicalResult Conv2DOp::verify() {
            << expected[3] << "], got " << getOutput().getType();
   if (failed(verifyBiasShape(*this, getBias(), w[0])))
     return failure();
-  if (failed(verifyActivation(*this, getActivation(), toFloat(getClampMin()),
-                              toFloat(getClampMax()))))
+  if (failed(verifyActivation(*this, getActivation(), getClampMinValue(),
+                              getClampMaxValue())))
     return failure();
   return verifyWeightedOpTypes(*this, getInput(), getWeight(), getBias(),
                                getOutput(), /*weightAxis=*/0);
-}
-
-SmallVector<OpOperand *> Conv2DOp::getActivationOperands() {
-  return {&getInputMutable()};
-}
-OpOperand *Conv2DOp::getWeightOperand() { return &getWeightMutable(); }
-OpOperand *Conv2DOp::getBiasOperand() {
-  return getBias() ? &getBiasMutable()[0] : nullptr;
-}
-bool Conv2DOp::canFuseActivation(Activation) { return true; }
-Activation Conv2DOp::getFusedActivation() { return getActivation(); }
-std::pair<float, float> Conv2DOp::getFusedActivationBounds() {
-  return getActivationBounds(getActivation(), toFloat(getClampMin()),
-                             toFloat(getClampMax()));
-}
-void Conv2DOp::setFusedActivation(Activation activation,
-                                  std::optional<float> clampMin,
-                                  std::optional<float> clampMax) {
-  setClampedActivation(*this, activation, clampMin, clampMax);
 }
 
 //===----------------------------------------------------------------------===//
@@ -337,30 +301,11 @@ LogicalResult LinearOp::verify() {
            << in[0] << ", " << w[0] << "], got " << getOutput().getType();
   if (failed(verifyBiasShape(*this, getBias(), w[0])))
     return failure();
-  if (failed(verifyActivation(*this, getActivation(), toFloat(getClampMin()),
-                              toFloat(getClampMax()))))
+  if (failed(verifyActivation(*this, getActivation(), getClampMinValue(),
+                              getClampMaxValue())))
     return failure();
   return verifyWeightedOpTypes(*this, getInput(), getWeight(), getBias(),
                                getOutput(), /*weightAxis=*/0);
-}
-
-SmallVector<OpOperand *> LinearOp::getActivationOperands() {
-  return {&getInputMutable()};
-}
-OpOperand *LinearOp::getWeightOperand() { return &getWeightMutable(); }
-OpOperand *LinearOp::getBiasOperand() {
-  return getBias() ? &getBiasMutable()[0] : nullptr;
-}
-bool LinearOp::canFuseActivation(Activation) { return true; }
-Activation LinearOp::getFusedActivation() { return getActivation(); }
-std::pair<float, float> LinearOp::getFusedActivationBounds() {
-  return getActivationBounds(getActivation(), toFloat(getClampMin()),
-                             toFloat(getClampMax()));
-}
-void LinearOp::setFusedActivation(Activation activation,
-                                  std::optional<float> clampMin,
-                                  std::optional<float> clampMax) {
-  setClampedActivation(*this, activation, clampMin, clampMax);
 }
 
 //===----------------------------------------------------------------------===//

@@ -145,7 +145,55 @@ class Qnt_ComputeOp<string mnemonic, list<Trait> traits = []> : Qnt_Op<mnemonic,
         Qnt_QuantizableOpInterface,
         ["getWeightOperand", "getBiasOperand"]>])>;
 
-def Qnt_Conv2DOp : Qnt_ComputeOp<"conv2d"> {
+// conv2d and linear: input, weight, optional bias, and a fused activation
+// with optional clamp bounds.
+class Qnt_WeightedOp<string mnemonic> : Qnt_ComputeOp<mnemonic> {
+  let extraClassDefinition = [{
+    ::llvm::SmallVector<::mlir::OpOperand *> $cppClass::getActivationOperands() {
+      return {&getInputMutable()};
+    }
+    ::mlir::OpOperand *$cppClass::getWeightOperand() {
+      return &getWeightMutable();
+    }
+    ::mlir::OpOperand *$cppClass::getBiasOperand() {
+      return getBias() ? &getBiasMutable()[0] : nullptr;
+    }
+    bool $cppClass::canFuseActivation(::qnt::Activation) { return true; }
+    ::qnt::Activation $cppClass::getFusedActivation() {
+      return getActivation();
+    }
+    std::pair<float, float> $cppClass::getFusedActivationBounds() {
+      return getActivationBounds(getActivation(), getClampMinValue(),
+                                 getClampMaxValue());
+    }
+    void $cppClass::setFusedActivation(::qnt::Activation activation,
+                                       std::optional<float> clampMin,
+                                       std::optional<float> clampMax) {
+      ::mlir::Builder b(getContext());
+      setActivation(activation);
+      setClampMinAttr(clampMin ? b.getF32FloatAttr(*clampMin)
+                               : ::mlir::FloatAttr());
+      setClampMaxAttr(clampMax ? b.getF32FloatAttr(*clampMax)
+                               : ::mlir::FloatAttr());
+    }
+  }];
+  code weightedOpDeclarations = [{
+    /// The clamp bounds as floats, if set.
+    std::optional<float> getClampMinValue() {
+      if (auto v = getClampMin())
+        return v->convertToFloat();
+      return std::nullopt;
+    }
+    std::optional<float> getClampMaxValue() {
+      if (auto v = getClampMax())
+        return v->convertToFloat();
+      return std::nullopt;
+    }
+  }];
+  let extraClassDeclaration = weightedOpDeclarations;
+}
+
+def Qnt_Conv2DOp : Qnt_WeightedOp<"conv2d"> {
   let summary = "2-D convolution, NHWC input, OHWI weight, fused activation";
   let description = [{
     `output[n, oh, ow, oc] = act(bias[oc] + sum input[n, ih, iw, ic] *
@@ -181,7 +229,7 @@ def Qnt_Conv2DOp : Qnt_ComputeOp<"conv2d"> {
   let hasVerifier = 1;
 }
 
-def Qnt_LinearOp : Qnt_ComputeOp<"linear"> {
+def Qnt_LinearOp : Qnt_WeightedOp<"linear"> {
   let summary = "fully connected layer: input [M, K], weight [N, K]";
   let description = [{
     `output[m, n] = act(bias[n] + sum_k input[m, k] * weight[n, k])`
