@@ -21,7 +21,7 @@ Prints markdown tables and writes them to --out (default eval/results.md);
 --json writes the numbers. Exit status: 0 all targets pass, 1 a target
 fails, 2 a step failed (its cells read "error", the message is listed).
 
-    /usr/bin/python3 eval/ptq_vs_pytorch.py              # full run, ~2.5 min on 2 cores
+    /usr/bin/python3 eval/ptq_vs_pytorch.py              # full run, ~2 min on 2 cores
     /usr/bin/python3 eval/ptq_vs_pytorch.py --quick      # MLP + CNN, 1000 test images
 
 Binaries: $QNT_BUILD_DIR/bin/{quant-opt,quant-run} (default <repo>/build).
@@ -298,7 +298,7 @@ def realistic_batch_norms(model, seed=0):
     chaotic: every BN re-centres its channels, and a 40 dB perturbation of
     the input comes out at ~9 dB after ResNet-50, so no 8-bit quantizer can
     do well and top-1 agreements are noise. Positive betas keep the
-    networks in a regime closer to trained ones (~27-47 dB)."""
+    networks in a regime closer to trained ones (26-46 dB)."""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
