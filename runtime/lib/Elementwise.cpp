@@ -13,6 +13,8 @@
 
 #include "Common.h"
 
+#include <type_traits>
+
 using namespace qnt::rt;
 
 namespace {
@@ -80,19 +82,35 @@ template <typename F> void dispatchQ(int64_t dtype, const char *op, F f) {
 // add
 //===----------------------------------------------------------------------===//
 
-template <typename Q>
-void addQuantized(const qnt_rt_add_params &p, const float *fp, const Q *a,
-                  const Q *b, Q *dst) {
+/// Elements from which a loop is split across the OpenMP threads.
+constexpr int64_t kParallelGrain = 1 << 14;
+
+template <typename Q, bool Relu>
+void addQuantizedLoop(const qnt_rt_add_params &p, const float *fp, const Q *a,
+                      const Q *b, Q *dst) {
   const float sa = fp[0], sb = fp[1], inv = 1.0f / fp[2];
-  const int64_t az = p.a_zp, bz = p.b_zp;
+  // int32 differences convert to float exactly like the int64 ones for
+  // 8-bit storage and vectorize (the int32 storage path uses int64).
+  using Wide = std::conditional_t<sizeof(Q) == 1, int32_t, int64_t>;
+  const Wide az = Wide(p.a_zp), bz = Wide(p.b_zp);
   const Quantizer<Q> quant(p.dst_qmin, p.dst_qmax, p.dst_zp);
-  const bool relu = p.relu != 0;
-  for (int64_t i = 0; i < p.numel; ++i) {
-    float r = float(int64_t(a[i]) - az) * sa + float(int64_t(b[i]) - bz) * sb;
-    if (relu)
+  const int64_t n = p.numel;
+#pragma omp parallel for simd if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    float r = float(Wide(a[i]) - az) * sa + float(Wide(b[i]) - bz) * sb;
+    if (Relu)
       r = r < 0.0f ? 0.0f : r;
     dst[i] = static_cast<Q>(quant(r * inv));
   }
+}
+
+template <typename Q>
+void addQuantized(const qnt_rt_add_params &p, const float *fp, const Q *a,
+                  const Q *b, Q *dst) {
+  if (p.relu)
+    addQuantizedLoop<Q, true>(p, fp, a, b, dst);
+  else
+    addQuantizedLoop<Q, false>(p, fp, a, b, dst);
 }
 
 void addFloat(const qnt_rt_add_params &p, const float *a, const float *b,
