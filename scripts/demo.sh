@@ -49,7 +49,7 @@ echo "== 6. quant-opt --qnt-convert  (INT8 ops, i8 weights, i32 bias)"
   -o "$out/4-int8.mlir"
 ops "$out/4-int8.mlir"
 grep -oE 'qnt\.(conv2d|linear) [^{]*\{[^}]*\} : \([^)]*\)' "$out/4-int8.mlir" |
-  grep -oE '!quant.uniform<u8[^>]*>' | sort -u | sed 's/^/    activation type: /'
+  grep -oE '!quant.uniform<u8[^,]*,' | sort -u | sed 's/,$//; s/^/    activation type: /'
 
 echo "== 7. quant-opt --qnt-lower-pipeline=backend=onednn  (runtime calls, then llvm)"
 "$bin/quant-opt" "$out/4-int8.mlir" --qnt-lower-pipeline="backend=onednn" \

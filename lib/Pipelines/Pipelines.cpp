@@ -26,8 +26,10 @@ void qnt::buildPTQPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
   if (options.stats.empty())
     return;
-  pm.addPass(createQntFoldCalibrationPass(
-      QntFoldCalibrationPassOptions{options.stats}));
+  QntFoldCalibrationPassOptions fold;
+  fold.statsFile = options.stats;
+  fold.clampToQuantRange = options.clampToQuantRange;
+  pm.addPass(createQntFoldCalibrationPass(fold));
   // No canonicalizer after this: it folds quant.dcast(quant.qcast(x)) to x.
   pm.addNestedPass<func::FuncOp>(createQntConvertPass());
 }

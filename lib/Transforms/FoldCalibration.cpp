@@ -145,9 +145,9 @@ struct QntFoldCalibrationPass
         maxs.push_back(hi);
       }
       auto type = cast<RankedTensorType>(op.getInput().getType());
-      Type qtype = type.clone(
-          buildUniformQuantizedType(&getContext(), getTarget(op.getQspec()),
-                                    mins, maxs, op.getQspec().getAxis()));
+      Type qtype = type.clone(buildUniformQuantizedType(
+          &getContext(), getTarget(op.getQspec()), mins, maxs,
+          op.getQspec().getAxis(), clampToQuantRange));
       OpBuilder builder(op);
       Value q = quant::QuantizeCastOp::create(builder, op.getLoc(), qtype,
                                               op.getInput());

@@ -77,8 +77,9 @@ struct QntPerChannelPass : qnt::impl::QntPerChannelPassBase<QntPerChannelPass> {
     ObserverStats ranges = computeConstantStats(*data, type, axis);
     QTarget target{qtype.getStorageTypeMin(), qtype.getStorageTypeMax(),
                    /*symmetric=*/true, qtype.isSigned()};
-    Type element = buildUniformQuantizedType(&getContext(), target, ranges.min,
-                                             ranges.max, axis);
+    Type element =
+        buildUniformQuantizedType(&getContext(), target, ranges.min, ranges.max,
+                                  axis, /*clampToQuantRange=*/true);
     // A fresh pair for this op: the old one may have other users.
     OpBuilder builder(op);
     Value q = quant::QuantizeCastOp::create(

@@ -36,8 +36,8 @@ struct QConfig {
 };
 
 /// PyTorch 1.13's get_default_qconfig(name): histogram observers on
-/// activations; u8 activations with reduce_range ([0, 127]) on x86/fbgemm,
-/// which also keeps AVX2's vpmaddubsw from saturating; s8 symmetric weights,
+/// activations; u8 activations with reduce_range ([0, 127] for the
+/// parameters; see --qnt-fold-calibration) on x86/fbgemm; s8 symmetric weights,
 /// per channel except on qnnpack. `xnnpack` (not in PyTorch 1.13) is the ARM
 /// preset of docs/numerics.md: s8 activations, s8 [-127, 127] weights.
 static std::optional<QConfig> lookupQConfig(StringRef name) {

@@ -67,7 +67,8 @@ qnt::ObserverStats qnt::computeConstantStats(ArrayRef<float> data,
 
 Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
                                     ArrayRef<float> mins, ArrayRef<float> maxs,
-                                    std::optional<int64_t> axis) {
+                                    std::optional<int64_t> axis,
+                                    bool clampToQuantRange) {
   SmallVector<double> scales;
   SmallVector<int64_t> zeroPoints;
   for (size_t c = 0; c < mins.size(); ++c) {
@@ -78,13 +79,14 @@ Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
   unsigned flags = target.isSigned ? quant::QuantizationFlags::Signed : 0;
   Type storage = IntegerType::get(ctx, 8);
   Type expressed = Float32Type::get(ctx);
+  int64_t lo = target.isSigned ? -128 : 0, hi = target.isSigned ? 127 : 255;
+  if (clampToQuantRange)
+    lo = target.quantMin, hi = target.quantMax;
   if (axis)
     return quant::UniformQuantizedPerAxisType::get(
-        flags, storage, expressed, scales, zeroPoints, *axis, target.quantMin,
-        target.quantMax);
+        flags, storage, expressed, scales, zeroPoints, *axis, lo, hi);
   return quant::UniformQuantizedType::get(flags, storage, expressed, scales[0],
-                                          zeroPoints[0], target.quantMin,
-                                          target.quantMax);
+                                          zeroPoints[0], lo, hi);
 }
 
 LogicalResult qnt::applyPatternsWithoutFolding(Operation *op,

@@ -12,8 +12,8 @@
 // With them: fused, quantized with conv:in [-1, 1] -> scale 2/127, zero
 // point 64 and conv:out [0, 4] -> scale 4/127, zero point 0.
 // PTQ-LABEL: func.func @main
-// PTQ: %[[X:.*]] = quant.qcast %arg0 : tensor<1x4x4x1xf32> to tensor<1x4x4x1x!quant.uniform<u8<0:127>:f32, 0.015748031437397003:64>>
-// PTQ: %[[Y:.*]] = qnt.conv2d %[[X]], %{{.*}}, %{{.*}} {activation = #qnt.activation<relu>{{.*}}-> tensor<1x4x4x2x!quant.uniform<u8<0:127>:f32, 0.031496062874794006>>
+// PTQ: %[[X:.*]] = quant.qcast %arg0 : tensor<1x4x4x1xf32> to tensor<1x4x4x1x!quant.uniform<u8:f32, 0.015748031437397003:64>>
+// PTQ: %[[Y:.*]] = qnt.conv2d %[[X]], %{{.*}}, %{{.*}} {activation = #qnt.activation<relu>{{.*}}-> tensor<1x4x4x2x!quant.uniform<u8:f32, 0.031496062874794006>>
 // PTQ: %[[R:.*]] = quant.dcast %[[Y]]
 // PTQ: return %[[R]]
 

@@ -1,4 +1,5 @@
 // RUN: quant-opt %s --split-input-file --verify-diagnostics --qnt-fold-calibration="stats=%S/Inputs/stats.json" | FileCheck %s
+// RUN: quant-opt %s --split-input-file --verify-diagnostics --qnt-fold-calibration="stats=%S/Inputs/stats.json clamp-to-quant-range" | FileCheck %s --check-prefix=NARROW
 // RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%S/Inputs/missing.json" 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%S/Inputs/bad.json" 2>&1 | FileCheck %s --check-prefix=BADJSON
 // RUN: not quant-opt %s --split-input-file --qnt-fold-calibration 2>&1 | FileCheck %s --check-prefix=NOSTATS
@@ -10,11 +11,15 @@
 // Expected parameters are PyTorch 1.13's MinMaxObserver /
 // PerChannelMinMaxObserver on the same ranges (calculate_qparams()).
 
-// [-1, 3] to u8 [0, 127] affine: scale 4/127 (as f32), zero point 32.
+// [-1, 3] to u8 [0, 127] affine: scale 4/127 (as f32), zero point 32. As
+// in PyTorch, [0, 127] (reduce_range) shapes the parameters only: the type
+// clamps to u8's [0, 255], unless clamp-to-quant-range.
 // CHECK-LABEL: func.func @affine
-// CHECK: %[[Q:.*]] = quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<u8<0:127>:f32, 0.031496062874794006:32>>
-// CHECK: %[[D:.*]] = quant.dcast %[[Q]] : tensor<4x!quant.uniform<u8<0:127>:f32, 0.031496062874794006:32>> to tensor<4xf32>
+// CHECK: %[[Q:.*]] = quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<u8:f32, 0.031496062874794006:32>>
+// CHECK: %[[D:.*]] = quant.dcast %[[Q]] : tensor<4x!quant.uniform<u8:f32, 0.031496062874794006:32>> to tensor<4xf32>
 // CHECK: return %[[D]]
+// NARROW-LABEL: func.func @affine
+// NARROW: quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<u8<0:127>:f32, 0.031496062874794006:32>>
 func.func @affine(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = qnt.observe %x {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
   return %0 : tensor<4xf32>
@@ -34,7 +39,7 @@ func.func @tie(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // A degenerate range gets the smallest scale, eps = 2^-23.
 // CHECK-LABEL: func.func @degenerate
-// CHECK: !quant.uniform<u8<0:127>:f32, 1.1920928955078125E-7>
+// CHECK: !quant.uniform<u8:f32, 1.1920928955078125E-7>
 func.func @degenerate(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = qnt.observe %x {id = "zero:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
   return %0 : tensor<4xf32>
@@ -44,7 +49,7 @@ func.func @degenerate(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // NaN/Inf seen during calibration are reported, not folded into the range.
 // CHECK-LABEL: func.func @nonfinite
-// CHECK: !quant.uniform<u8<0:127>:f32, 0.031496062874794006:64>
+// CHECK: !quant.uniform<u8:f32, 0.031496062874794006:64>
 func.func @nonfinite(%x: tensor<4xf32>) -> tensor<4xf32> {
   // expected-warning @+1 {{observer 'nan:in' saw 2 NaN/Inf value(s); they are excluded from its range}}
   %0 = qnt.observe %x {id = "nan:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>

@@ -19,6 +19,9 @@ struct PTQPipelineOptions
       llvm::cl::desc("Activation observer kind instead of the preset's (see "
                      "--qnt-prepare)"),
       llvm::cl::init("")};
+  Option<bool> clampToQuantRange{*this, "clamp-to-quant-range",
+                                 llvm::cl::desc("See --qnt-fold-calibration"),
+                                 llvm::cl::init(false)};
   Option<std::string> stats{
       *this, "stats",
       llvm::cl::desc("Calibration statistics; without it the pipeline stops "

@@ -98,14 +98,25 @@ def QntFoldCalibrationPass : Pass<"qnt-fold-calibration", "mlir::ModuleOp"> {
     Observers of constants (weights) take their range from the constant
     itself and need no statistics.
 
+    As in PyTorch, the qspec's quant_min / quant_max (e.g. reduce_range's
+    u8 [0, 127]) shape the scale and zero point, while the type clamps to
+    the whole storage range (u8 [0, 255]). `clamp-to-quant-range` clamps to
+    [quant_min, quant_max] instead: x86's activations then stay 7-bit, which
+    keeps oneDNN's fast kernels exact on AVX2 CPUs without VNNI (8-bit
+    activations take the exact reference kernel there).
+
     ```mlir
-    %1 = quant.qcast %0 : tensor<1x8xf32> to tensor<1x8x!quant.uniform<u8<0:127>:f32, 0.0236:12>>
-    %2 = quant.dcast %1 : tensor<1x8x!quant.uniform<u8<0:127>:f32, 0.0236:12>> to tensor<1x8xf32>
+    %1 = quant.qcast %0 : tensor<1x8xf32> to tensor<1x8x!quant.uniform<u8:f32, 0.0236:12>>
+    %2 = quant.dcast %1 : tensor<1x8x!quant.uniform<u8:f32, 0.0236:12>> to tensor<1x8xf32>
     ```
   }];
   let options = [
     Option<"statsFile", "stats", "std::string", /*default=*/"",
            "Statistics file (JSON) written by quant-run --calibrate">,
+    Option<"clampToQuantRange", "clamp-to-quant-range", "bool",
+           /*default=*/"false",
+           "Clamp to the qspec's [quant_min, quant_max] instead of the "
+           "storage range PyTorch clamps to">,
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }

@@ -46,12 +46,16 @@ ObserverStats computeConstantStats(llvm::ArrayRef<float> data,
                                    std::optional<int64_t> axis);
 
 /// The !quant.uniform type (per axis when `axis` is set) whose parameters
-/// computeQParams derives from each [min, max] for `target`.
+/// computeQParams derives from each [min, max] for `target`. Its storage
+/// range is the whole 8-bit range, as PyTorch clamps quantized tensors to
+/// their dtype (quant_min / quant_max only shape the parameters), or
+/// [quantMin, quantMax] with `clampToQuantRange`.
 mlir::Type buildUniformQuantizedType(mlir::MLIRContext *ctx,
                                      const QTarget &target,
                                      llvm::ArrayRef<float> mins,
                                      llvm::ArrayRef<float> maxs,
-                                     std::optional<int64_t> axis);
+                                     std::optional<int64_t> axis,
+                                     bool clampToQuantRange);
 
 } // namespace qnt
 
