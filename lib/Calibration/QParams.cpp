@@ -20,7 +20,7 @@ float qnt::roundHalfToEven(float x) {
 }
 
 QParams qnt::computeQParams(float minVal, float maxVal, const QTarget &target) {
-  const float eps = std::numeric_limits<float>::epsilon(); // 2^-23
+  const float eps = target.eps;
   float minNeg = std::min(minVal, 0.0f);
   float maxPos = std::max(maxVal, 0.0f);
   float qmin = static_cast<float>(target.quantMin);

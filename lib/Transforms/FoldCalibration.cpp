@@ -28,7 +28,8 @@ namespace {
 
 static QTarget getTarget(QSpecAttr qspec) {
   return {qspec.getQuantMin(), qspec.getQuantMax(),
-          qspec.getScheme() == QuantScheme::symmetric, qspec.isSigned()};
+          qspec.getScheme() == QuantScheme::symmetric, qspec.isSigned(),
+          qspec.getEpsOrDefault()};
 }
 
 /// How the range of `op` follows from its statistics, and the kind of

@@ -124,7 +124,8 @@ private:
     auto qspec =
         QSpecAttr::get(value.getContext(), observer.dtype, observer.quantMin,
                        observer.quantMax, observer.scheme,
-                       observer.perChannel ? axis : std::nullopt);
+                       observer.perChannel ? axis : std::nullopt,
+                       /*eps=*/FloatAttr());
     return ObserveOp::create(builder, value.getLoc(), value,
                              makeId(owner, role), observer.kind, qspec);
   }

@@ -47,6 +47,16 @@ func.func @degenerate(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+// A qspec's own eps replaces PyTorch's default as the smallest scale.
+// CHECK-LABEL: func.func @degenerate_eps
+// CHECK: !quant.uniform<u8:f32, 9.9999997473787516E-6>
+func.func @degenerate_eps(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = qnt.observe %x {id = "zero:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine, eps = 1.0e-05 : f32>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
 // NaN/Inf seen during calibration are reported, not folded into the range.
 // CHECK-LABEL: func.func @nonfinite
 // CHECK: !quant.uniform<u8:f32, 0.031496062874794006:64>

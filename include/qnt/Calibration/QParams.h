@@ -4,6 +4,7 @@
 #define QNT_CALIBRATION_QPARAMS_H
 
 #include <cstdint>
+#include <limits>
 
 namespace qnt {
 
@@ -18,6 +19,9 @@ struct QTarget {
   int64_t quantMax;
   bool symmetric;
   bool isSigned;
+  /// The smallest scale (PyTorch's observer `eps`, default
+  /// torch.finfo(torch.float32).eps = 2^-23).
+  float eps = std::numeric_limits<float>::epsilon();
 };
 
 /// Scale and zero point for the range [minVal, maxVal], computed exactly as

@@ -6,6 +6,8 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace qnt;
 
@@ -39,7 +41,7 @@ static std::pair<int64_t, int64_t> getStorageRange(QuantDType dtype) {
 LogicalResult QSpecAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 QuantDType dtype, int64_t quantMin,
                                 int64_t quantMax, QuantScheme scheme,
-                                std::optional<int64_t> axis) {
+                                std::optional<int64_t> axis, FloatAttr eps) {
   auto [lo, hi] = getStorageRange(dtype);
   if (quantMin < lo || quantMax > hi)
     return emitError() << "quant range [" << quantMin << ", " << quantMax
@@ -50,5 +52,8 @@ LogicalResult QSpecAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << ") must be less than quant_max (" << quantMax << ")";
   if (axis && *axis < 0)
     return emitError() << "axis must be non-negative, got " << *axis;
+  if (eps && (!eps.getType().isF32() || !(eps.getValueAsDouble() > 0.0) ||
+              std::isinf(eps.getValueAsDouble())))
+    return emitError() << "eps must be a positive, finite f32, got " << eps;
   return success();
 }

@@ -401,3 +401,8 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %0 = qnt.observe %x {id = "a", kind = #qnt.observer<moving_average_per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// -----
+
+// expected-error @+1 {{eps must be a positive, finite f32, got -1.000000e+00 : f32}}
+func.func private @f() attributes {q = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine, eps = -1.0 : f32>}

@@ -29,6 +29,8 @@ func.func @observe(%arg0: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %4 = qnt.observe %3 {id = "d", kind = #qnt.observer<percentile>, percentile = 99.9 : f32, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
   // CHECK: qnt.observe %{{.*}} {id = "e", kind = #qnt.observer<entropy>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>}
   %5 = qnt.observe %4 {id = "e", kind = #qnt.observer<entropy>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x3xf32>
+  // CHECK: qnt.observe %{{.*}} {id = "g", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine, eps = 9.99999974E-6 : f32>}
+  %g = qnt.observe %arg0 {id = "g", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine, eps = 1.0e-05 : f32>} : tensor<2x3xf32>
   // CHECK: qnt.observe %{{.*}} {id = "f", kind = #qnt.observer<moving_average_minmax>
   %6 = qnt.observe %5 {id = "f", kind = #qnt.observer<moving_average_minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
   return %6 : tensor<2x3xf32>

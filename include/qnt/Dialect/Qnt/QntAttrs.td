@@ -64,20 +64,30 @@ def Qnt_QSpecAttr : AttrDef<Qnt_Dialect, "QSpec"> {
     ```mlir
     #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>
     #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>
+    #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine, eps = 1.0e-05 : f32>
     ```
+
+    `eps` is the smallest scale (PyTorch's observer `eps`); without it,
+    2^-23 (`torch.finfo(torch.float32).eps`), PyTorch's default.
   }];
   let parameters = (ins
     EnumParameter<Qnt_QuantDType>:$dtype,
     "int64_t":$quant_min,
     "int64_t":$quant_max,
     EnumParameter<Qnt_QuantScheme>:$scheme,
-    OptionalParameter<"std::optional<int64_t>">:$axis
+    OptionalParameter<"std::optional<int64_t>">:$axis,
+    OptionalParameter<"::mlir::FloatAttr">:$eps
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     bool isPerChannel() const { return getAxis().has_value(); }
     bool isSigned() const { return getDtype() == QuantDType::s8; }
+    /// The smallest scale: `eps`, or PyTorch's default 2^-23.
+    float getEpsOrDefault() const {
+      return getEps() ? getEps().getValueAsDouble()
+                      : std::numeric_limits<float>::epsilon();
+    }
   }];
 }
 

@@ -1,0 +1,530 @@
+"""qnt's pooling, mul, cat, hardswish and sigmoid against torch.ops.quantized.
+
+qnt runs max pooling on the quantized integers (same scale and zero point in
+and out, exact) and the other ops in FLOAT between quant.dcast and
+quant.qcast (docs/numerics.md):
+
+    out = qcast_out(f(dcast_in(q)))      dcast: f32(q - Z) * S
+                                         qcast: clamp(rint(x * f32(1/S)) + Z)
+
+Both sides get IDENTICAL integers: PyTorch gets the quantized tensor built
+from the integers (torch._make_per_tensor_quantized_tensor), we get the
+floats f32(q - Z) * S, which our quant.qcast turns back into q (checked). Our
+side is hand-written MLIR (one module per op with every case, run once with
+quant-run) in the form qnt's exporter writes (python/qnt/export.py), NHWC;
+PyTorch's side is NCHW (plus some channels-last inputs for cat). Every op runs
+on every quantized engine of this build (onednn, qnnpack here): PyTorch
+dispatches pooling, hardswish and sigmoid to QNNPACK kernels when the engine
+is qnnpack.
+
+Per op and engine the test prints the share of exactly equal output integers
+and the max difference in LSB, and asserts the tolerance (TOLERANCE below).
+Average pooling: TOSA never counts padding in the divisor, so the
+count_include_pad=True cases pad explicitly with zeros first, as the
+exporter does (tosa.pad of the dequantized input, then tosa.avg_pool2d).
+Systematic differences beyond 1 LSB are strict xfails; the formulas are in
+docs/numerics-vs-pytorch.md ("Ops that run in float between quantize and
+dequantize").
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_int8_reference as t8  # noqa: E402  (helpers only, no tests)
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+f32 = np.float32
+F32_MAX = "3.40282347e+38"
+
+ENGINES = [e for e in ("fbgemm", "x86", "onednn", "qnnpack")
+           if e in torch.backends.quantized.supported_engines]
+ENGINE_PARAMS = pytest.mark.parametrize("engine", ENGINES)
+
+# Max |ours - PyTorch| in LSB per op (every engine); one-line reasons:
+TOLERANCE = {
+    # both sides pick the same integer (the maximum is scale-independent)
+    "max_pool2d": 0,
+    # sum of the same integers / count; only the rounding of a near-.5 differs
+    "avg_pool2d": 1,
+    "adaptive_avg_pool2d": 1,
+    # same integer product; PyTorch's FMA dequantize / float multiplier only
+    # move near-.5 values
+    "mul": 1,
+    "mul_relu": 1,
+    # requantization of the same value; FMA dequantize moves near-.5 values
+    "cat": 1,
+    # x * relu6(x + 3) / 6 vs * f32(1/6), and a float exp: near-.5 values only
+    "hardswish": 1,
+    "sigmoid": 1,
+}
+
+N_CASES = {"max_pool2d": 40, "avg_pool2d": 60, "adaptive_avg_pool2d": 30,
+           "mul": 40, "mul_relu": 30, "cat": 40, "hardswish": 40,
+           "sigmoid": 40}
+
+NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+
+
+# ---------------------------------------------------------------------------
+# Random cases
+# ---------------------------------------------------------------------------
+
+
+class Case:
+    pass
+
+
+def rand_qp(rng, ties):
+    """u8 [0, 255]; ties: power-of-two scales (many exact .5 results)."""
+    s = 2.0**-int(rng.integers(2, 7)) if ties else rng.uniform(0.005, 0.1)
+    return t8.QParams("u8", f32(s), int(rng.integers(0, 256)))
+
+
+def out_qp(rng, lo, hi, ties):
+    """Output parameters covering about [lo, hi] (a little clamping)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    span = max(hi - lo, 1e-3) * rng.uniform(0.85, 1.05)
+    s = span / 255
+    if ties:
+        s = 2.0**np.round(np.log2(s))
+    z = int(np.clip(np.rint(-lo / s), 0, 255))
+    return t8.QParams("u8", f32(s), z)
+
+
+def rand_ints(rng, shape, qp, ties):
+    if ties:  # small values around Z: exact .5 in averages and products
+        return np.clip(qp.zp + rng.integers(-40, 41, size=shape), 0, 255)
+    return rng.integers(0, 256, size=shape)
+
+
+def deq(q, qp):
+    """Our quant.dcast (float32); quant.qcast gives q back (checked)."""
+    x = t8.ref_dequantize(q, qp)
+    assert np.array_equal(t8.ref_quantize(x, qp), q)
+    return x
+
+
+def rand_nhwc(rng, lo_hw=1):
+    n = int(rng.choice([1, 2, 2]))
+    h, w = (int(v) for v in rng.integers(lo_hw, 13, size=2))
+    c = int(rng.choice([1, 3, 5, 7, 8, 13, 17]))
+    return n, h, w, c
+
+
+def gen_pool(rng, i, op):
+    c = Case()
+    c.ties = i % 3 == 2
+    c.qin = rand_qp(rng, c.ties)
+    c.qout = c.qin  # PyTorch keeps the input parameters
+    if op == "adaptive_avg_pool2d":
+        c.shape = rand_nhwc(rng)
+        n, h, w, ch = c.shape
+        c.kernel, c.stride, c.pad, c.cip = (h, w), (h, w), (0, 0), False
+    else:
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        if kh * kw == 1:  # QNNPACK rejects 1x1 pooling ("meaningless")
+            kw = 2
+        sh, sw = (int(v) for v in rng.integers(1, 4, size=2))
+        ph, pw = (int(rng.integers(0, k // 2 + 1)) for k in (kh, kw))
+        c.kernel, c.stride, c.pad = (kh, kw), (sh, sw), (ph, pw)
+        n, h, w, ch = rand_nhwc(rng)
+        h, w = max(h, kh - 2 * ph), max(w, kw - 2 * pw)
+        c.shape = (n, h, w, ch)
+        c.cip = bool(i % 2) if op == "avg_pool2d" else False
+    c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    c.qps = [c.qin]
+    c.desc = (f"{c.shape} k{c.kernel} s{c.stride} p{c.pad} "
+              f"cip={c.cip} {'ties' if c.ties else 'random'}")
+    return c
+
+
+def gen_mul(rng, i, op):
+    c = Case()
+    c.ties = i % 3 == 2
+    c.shape = rand_nhwc(rng)
+    n, h, w, ch = c.shape
+    bshape = c.shape if i % 4 else (1, 1, 1, ch)  # some broadcasts
+    qa, qb = rand_qp(rng, c.ties), rand_qp(rng, c.ties)
+    c.qps = [qa, qb]
+    c.q = [rand_ints(rng, c.shape, qa, c.ties),
+           rand_ints(rng, bshape, qb, c.ties)]
+    p = (deq(c.q[0], qa).astype(np.float64) *
+         deq(c.q[1], qb).astype(np.float64))
+    lo = 0.0 if op == "mul_relu" and i % 2 else p.min()
+    c.qout = out_qp(rng, lo, p.max(), c.ties)
+    c.desc = f"{c.shape} * {bshape} {'ties' if c.ties else 'random'}"
+    return c
+
+
+def gen_cat(rng, i, op):
+    c = Case()
+    c.ties = i % 3 == 2
+    c.dim = int(rng.choice([1, 1, 0, 2, 3]))
+    base = list(rand_nhwc(rng))
+    k = int(rng.integers(2, 4))
+    axis = NCHW_TO_NHWC_AXIS[c.dim]
+    shapes = []
+    for _ in range(k):
+        s = list(base)
+        s[axis] = int(rng.integers(1, 6))
+        shapes.append(tuple(s))
+    c.same = i % 8 == 7  # every input and the output share the parameters
+    c.channels_last = i % 2 == 1  # PyTorch's NHWC cat kernel (dim 1)
+    c.qps = [rand_qp(rng, c.ties) for _ in range(k)]
+    if c.same:
+        c.qps = [c.qps[0]] * k
+    c.q = [rand_ints(rng, s, qp, c.ties) for s, qp in zip(shapes, c.qps)]
+    vals = [deq(q, qp) for q, qp in zip(c.q, c.qps)]
+    c.qout = (c.qps[0] if c.same else
+              out_qp(rng, min(v.min() for v in vals),
+                     max(v.max() for v in vals), c.ties))
+    c.shape = shapes
+    c.desc = (f"{shapes} dim{c.dim} {'same ' if c.same else ''}"
+              f"{'channels_last ' if c.channels_last else ''}"
+              f"{'ties' if c.ties else 'random'}")
+    return c
+
+
+def gen_unary(rng, i, op):
+    c = Case()
+    c.ties = i % 3 == 2
+    c.shape = rand_nhwc(rng)
+    c.qin = rand_qp(rng, c.ties)
+    if not c.ties:  # inputs over about [-12, 12]
+        c.qin = t8.QParams("u8", f32(rng.uniform(0.01, 0.1)),
+                           int(rng.integers(0, 256)))
+    c.qps = [c.qin]
+    c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    x = deq(c.q[0], c.qin).astype(np.float64)
+    if op == "sigmoid":
+        c.qout = t8.QParams("u8", f32(1.0 / 256), 0)  # PyTorch's fixed
+    else:
+        y = x * np.clip(x + 3, 0, 6) / 6
+        c.qout = out_qp(rng, y.min(), y.max(), c.ties)
+    c.desc = f"{c.shape} {'ties' if c.ties else 'random'}"
+    return c
+
+
+GENERATORS = {"max_pool2d": gen_pool, "avg_pool2d": gen_pool,
+              "adaptive_avg_pool2d": gen_pool, "mul": gen_mul,
+              "mul_relu": gen_mul, "cat": gen_cat, "hardswish": gen_unary,
+              "sigmoid": gen_unary}
+_CASES = {}
+
+
+def cases(op):
+    if op not in _CASES:
+        rng = np.random.default_rng(2000 + 31 * len(op) + ord(op[0]))
+        _CASES[op] = [GENERATORS[op](rng, i, op) for i in range(N_CASES[op])]
+    return _CASES[op]
+
+
+# ---------------------------------------------------------------------------
+# Our side: one module per op with every case
+# ---------------------------------------------------------------------------
+
+
+def pool_out_hw(h, w, kernel, stride, pad):
+    """PyTorch's output size (floor mode)."""
+    return tuple((d + 2 * p - k) // s + 1 for d, k, s, p in
+                 zip((h, w), kernel, stride, pad))
+
+
+def tosa_pad(c):
+    """The exporter's windows: TOSA needs in + pad_top + pad_bottom - kernel
+    divisible by the stride; rows PyTorch never reads are cropped (our input
+    only) and the bottom / right padding shortened (never more than
+    PyTorch's, so the divisor of count_include_pad=False is the same)."""
+    n, h, w, ch = c.shape
+    oh, ow = pool_out_hw(h, w, c.kernel, c.stride, c.pad)
+    pad, size = [], [n, h, w, ch]
+    for j, (o, k, s, p) in enumerate(zip((oh, ow), c.kernel, c.stride,
+                                         c.pad)):
+        extra = (o - 1) * s + k - size[1 + j] - p
+        if extra < 0:
+            size[1 + j] += extra
+            extra = 0
+        pad += [p, extra]
+    return (oh, ow), pad, tuple(size)
+
+
+def pool_line(c, i, op):
+    qin = c.qin.mlir
+    (oh, ow), pad, size = tosa_pad(c)
+    n, h, w, ch = size
+    c.our_inputs = [deq(c.q[0][:, :h, :w, :], c.qin)]
+    xf, xq = t8.tshape(size, "f32"), t8.tshape(size, qin)
+    out = (n, oh, ow, ch)
+    c.out_shape = out
+    yq = t8.tshape(out, qin)
+    yf = t8.tshape(out, "f32")
+    win = (f"kernel = array<i64: {c.kernel[0]}, {c.kernel[1]}>, "
+           f"stride = array<i64: {c.stride[0]}, {c.stride[1]}>")
+    body = f"  %xq{i} = quant.qcast %x{i}_0 : {xf} to {xq}\n"
+    if op == "max_pool2d":
+        body += (f"  %y{i} = tosa.max_pool2d %xq{i} {{{win}, pad = array<i64: "
+                 f"{pad[0]}, {pad[1]}, {pad[2]}, {pad[3]}>}} : ({xq}) -> "
+                 f"{yq}\n")
+        return body, yq
+    body += (f"  %xd{i} = quant.dcast %xq{i} : {xq} to {xf}\n"
+             f"  %zp{i} = \"tosa.const\"() {{values = dense<0.0> : "
+             f"tensor<1xf32>}} : () -> tensor<1xf32>\n")
+    src, st = f"%xd{i}", xf
+    if c.cip and any(pad):
+        # count_include_pad: explicit zero padding, then no TOSA padding.
+        padded = (n, h + pad[0] + pad[1], w + pad[2] + pad[3], ch)
+        st = t8.tshape(padded, "f32")
+        body += (f"  %ps{i} = tosa.const_shape {{values = dense<[0, 0, "
+                 f"{pad[0]}, {pad[1]}, {pad[2]}, {pad[3]}, 0, 0]> : "
+                 f"tensor<8xindex>}} : () -> !tosa.shape<8>\n"
+                 f"  %pv{i} = \"tosa.const\"() {{values = dense<0.0> : "
+                 f"tensor<1xf32>}} : () -> tensor<1xf32>\n"
+                 f"  %xp{i} = tosa.pad %xd{i}, %ps{i}, %pv{i} : ({xf}, "
+                 f"!tosa.shape<8>, tensor<1xf32>) -> {st}\n")
+        src, pad = f"%xp{i}", [0, 0, 0, 0]
+    body += (f"  %a{i} = tosa.avg_pool2d {src}, %zp{i}, %zp{i} {{acc_type = "
+             f"f32, {win}, pad = array<i64: {pad[0]}, {pad[1]}, {pad[2]}, "
+             f"{pad[3]}>}} : ({st}, tensor<1xf32>, tensor<1xf32>) -> {yf}\n"
+             f"  %y{i} = quant.qcast %a{i} : {yf} to {yq}\n")
+    return body, yq
+
+
+def shift_line(i):
+    return (f"  %sh{i} = \"tosa.const\"() {{values = dense<0> : "
+            f"tensor<1xi8>}} : () -> tensor<1xi8>\n")
+
+
+def mul_line(c, i, op):
+    c.our_inputs = [deq(q, qp) for q, qp in zip(c.q, c.qps)]
+    c.out_shape = c.shape
+    fa, fb = (t8.tshape(q.shape, "f32") for q in c.q)
+    qa, qb = (t8.tshape(q.shape, qp.mlir) for q, qp in zip(c.q, c.qps))
+    fo, yq = t8.tshape(c.shape, "f32"), t8.tshape(c.shape, c.qout.mlir)
+    body = (f"  %aq{i} = quant.qcast %x{i}_0 : {fa} to {qa}\n"
+            f"  %bq{i} = quant.qcast %x{i}_1 : {fb} to {qb}\n"
+            f"  %ad{i} = quant.dcast %aq{i} : {qa} to {fa}\n"
+            f"  %bd{i} = quant.dcast %bq{i} : {qb} to {fb}\n" + shift_line(i) +
+            f"  %m{i} = tosa.mul %ad{i}, %bd{i}, %sh{i} : ({fa}, {fb}, "
+            f"tensor<1xi8>) -> {fo}\n")
+    res = f"%m{i}"
+    if op == "mul_relu":
+        body += (f"  %r{i} = tosa.clamp %m{i} {{min_val = 0.0 : f32, max_val "
+                 f"= {F32_MAX} : f32}} : ({fo}) -> {fo}\n")
+        res = f"%r{i}"
+    body += f"  %y{i} = quant.qcast {res} : {fo} to {yq}\n"
+    return body, yq
+
+
+def cat_line(c, i, op):
+    c.our_inputs = [deq(q, qp) for q, qp in zip(c.q, c.qps)]
+    axis = NCHW_TO_NHWC_AXIS[c.dim]
+    out = list(c.shape[0])
+    out[axis] = sum(s[axis] for s in c.shape)
+    c.out_shape = tuple(out)
+    body, ds, fts = "", [], []
+    for j, (s, qp) in enumerate(zip(c.shape, c.qps)):
+        f, q = t8.tshape(s, "f32"), t8.tshape(s, qp.mlir)
+        body += (f"  %q{i}_{j} = quant.qcast %x{i}_{j} : {f} to {q}\n"
+                 f"  %d{i}_{j} = quant.dcast %q{i}_{j} : {q} to {f}\n")
+        ds.append(f"%d{i}_{j}")
+        fts.append(f)
+    fo, yq = t8.tshape(out, "f32"), t8.tshape(out, c.qout.mlir)
+    body += (f"  %c{i} = tosa.concat {', '.join(ds)} {{axis = {axis} : i32}} "
+             f": ({', '.join(fts)}) -> {fo}\n"
+             f"  %y{i} = quant.qcast %c{i} : {fo} to {yq}\n")
+    return body, yq
+
+
+def unary_line(c, i, op):
+    c.our_inputs = [deq(c.q[0], c.qin)]
+    c.out_shape = c.shape
+    f, q = t8.tshape(c.shape, "f32"), t8.tshape(c.shape, c.qin.mlir)
+    yq = t8.tshape(c.shape, c.qout.mlir)
+    body = (f"  %xq{i} = quant.qcast %x{i}_0 : {f} to {q}\n"
+            f"  %xd{i} = quant.dcast %xq{i} : {q} to {f}\n")
+    if op == "sigmoid":
+        body += f"  %h{i} = tosa.sigmoid %xd{i} : ({f}) -> {f}\n"
+    else:  # the exporter's x * relu6(x + 3) * f32(1/6)
+        c1 = "tensor<1x1x1x1xf32>"
+        body += (f"  %three{i} = \"tosa.const\"() {{values = dense<3.0> : "
+                 f"{c1}}} : () -> {c1}\n"
+                 f"  %sixth{i} = \"tosa.const\"() {{values = dense<"
+                 f"{t8.f32s(f32(1.0) / f32(6.0))}> : {c1}}} : () -> {c1}\n"
+                 + shift_line(i) +
+                 f"  %p3{i} = tosa.add %xd{i}, %three{i} : ({f}, {c1}) -> {f}\n"
+                 f"  %r6{i} = tosa.clamp %p3{i} {{min_val = 0.0 : f32, "
+                 f"max_val = 6.0 : f32}} : ({f}) -> {f}\n"
+                 f"  %xm{i} = tosa.mul %xd{i}, %r6{i}, %sh{i} : ({f}, {f}, "
+                 f"tensor<1xi8>) -> {f}\n"
+                 f"  %h{i} = tosa.mul %xm{i}, %sixth{i}, %sh{i} : ({f}, {c1}, "
+                 f"tensor<1xi8>) -> {f}\n")
+    body += f"  %y{i} = quant.qcast %h{i} : {f} to {yq}\n"
+    return body, yq
+
+
+LINES = {"max_pool2d": pool_line, "avg_pool2d": pool_line,
+         "adaptive_avg_pool2d": pool_line, "mul": mul_line,
+         "mul_relu": mul_line, "cat": cat_line, "hardswish": unary_line,
+         "sigmoid": unary_line}
+_OURS = {}
+
+
+def run_ours(tmp_path_factory, op):
+    if op in _OURS:
+        return _OURS[op]
+    cs = cases(op)
+    args, bodies, rtypes, rtys, inputs = [], [], [], [], {}
+    for i, c in enumerate(cs):
+        body, rt = LINES[op](c, i, op)
+        for j, x in enumerate(c.our_inputs):
+            args.append(f"%x{i}_{j}: {t8.tshape(x.shape, 'f32')} "
+                        f"{{qnt.name = \"x{i}_{j}\"}}")
+            inputs[f"x{i}_{j}"] = x
+        bodies.append(body)
+        rtypes.append(f"{rt} {{qnt.name = \"y{i}\"}}")
+        rtys.append(rt)
+    rets = ", ".join(f"%y{i}" for i in range(len(cs)))
+    mlir = (f"func.func @main({', '.join(args)}) -> ({', '.join(rtypes)}) {{\n"
+            + "".join(bodies) + f"  return {rets} : {', '.join(rtys)}\n}}\n")
+    outs = t8.run_quant_run(tmp_path_factory.mktemp(op), op, mlir, inputs)
+    res = []
+    for i, c in enumerate(cs):
+        got = outs[f"y{i}"]
+        assert got.dtype == np.uint8 and got.shape == c.out_shape, \
+            (op, i, got.dtype, got.shape, c.out_shape)
+        res.append(got.astype(np.int64))
+    _OURS[op] = res
+    return res
+
+
+# ---------------------------------------------------------------------------
+# PyTorch side
+# ---------------------------------------------------------------------------
+
+
+def tq(q_nhwc, qp, channels_last=False):
+    """The quantized NCHW tensor holding exactly these integers."""
+    t = torch.from_numpy(np.ascontiguousarray(
+        q_nhwc.astype(np.uint8).transpose(0, 3, 1, 2)))
+    x = torch._make_per_tensor_quantized_tensor(t, float(qp.scale), qp.zp)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def nhwc(y):
+    return y.int_repr().permute(0, 2, 3, 1).numpy().astype(np.int64)
+
+
+def torch_run(engine, op, c):
+    torch.backends.quantized.engine = engine
+    s, z = float(c.qout.scale), c.qout.zp
+    if op in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"):
+        x = tq(c.q[0], c.qin)
+        if op == "max_pool2d":
+            y = F.max_pool2d(x, c.kernel, c.stride, c.pad)
+        elif op == "avg_pool2d":
+            y = F.avg_pool2d(x, c.kernel, c.stride, c.pad,
+                             count_include_pad=c.cip)
+        else:
+            y = F.adaptive_avg_pool2d(x, 1)
+        assert (y.q_scale(), y.q_zero_point()) == (s, z)
+    elif op in ("mul", "mul_relu"):
+        a, b = (tq(q, qp) for q, qp in zip(c.q, c.qps))
+        f = torch.ops.quantized.mul_relu if op == "mul_relu" \
+            else torch.ops.quantized.mul
+        y = f(a, b, s, z)
+    elif op == "cat":
+        xs = [tq(q, qp, c.channels_last) for q, qp in zip(c.q, c.qps)]
+        y = torch.ops.quantized.cat(xs, c.dim, s, z)
+    elif op == "hardswish":
+        y = torch.nn.quantized.functional.hardswish(tq(c.q[0], c.qin), s, z)
+    else:
+        y = torch.sigmoid(tq(c.q[0], c.qin))
+        assert (y.q_scale(), y.q_zero_point()) == (s, z), \
+            (y.q_scale(), y.q_zero_point())
+    return nhwc(y)
+
+
+# ---------------------------------------------------------------------------
+# The comparison
+# ---------------------------------------------------------------------------
+
+STATS = {}
+
+
+def compare(op, engine, tmp_path_factory):
+    cs = cases(op)
+    ours = run_ours(tmp_path_factory, op)
+    stats = {}  # flavor -> [cases, elements, equal, max diff]
+    worst = []
+    for c, got in zip(cs, ours):
+        pt = torch_run(engine, op, c)
+        assert pt.shape == got.shape, (c.desc, pt.shape, got.shape)
+        d = np.abs(got - pt)
+        if op == "max_pool2d":  # exact by construction: check numpy too
+            assert np.array_equal(got, ref_max_pool(c)), c.desc
+        for key in ("all", "ties" if c.ties else "random"):
+            st = stats.setdefault(key, [0, 0, 0, 0])
+            st[0] += 1
+            st[1] += d.size
+            st[2] += int((d == 0).sum())
+            st[3] = max(st[3], int(d.max()))
+        if d.max() > TOLERANCE[op]:
+            worst.append(f"{c.desc}: max {int(d.max())} LSB at "
+                         f"{np.argwhere(d == d.max())[0].tolist()}")
+    STATS[(op, engine)] = stats
+    print(f"\n[{op}/{engine}] tolerance {TOLERANCE[op]} LSB")
+    for key in ("all", "random", "ties"):
+        if key in stats:
+            n, total, equal, mx = stats[key]
+            print(f"  {key:6s}: {n:3d} cases, {total:6d} elements, "
+                  f"{100.0 * equal / total:7.3f}% exact, max diff {mx} LSB")
+    assert not worst, "\n".join(worst[:10])
+
+
+def ref_max_pool(c):
+    (oh, ow), pad, size = tosa_pad(c)
+    n, h, w, ch = c.shape
+    x = np.full((n, h + 2 * c.pad[0] + c.stride[0] + c.kernel[0],
+                 w + 2 * c.pad[1] + c.stride[1] + c.kernel[1], ch), -1)
+    x[:, c.pad[0]:c.pad[0] + h, c.pad[1]:c.pad[1] + w] = c.q[0]
+    y = np.empty((n, oh, ow, ch), np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            hs, ws = i * c.stride[0], j * c.stride[1]
+            y[:, i, j] = x[:, hs:hs + c.kernel[0],
+                           ws:ws + c.kernel[1]].max(axis=(1, 2))
+    return y
+
+
+OPS = list(N_CASES)
+
+
+@ENGINE_PARAMS
+@pytest.mark.parametrize("op", OPS)
+def test_op(tmp_path_factory, op, engine):
+    compare(op, engine, tmp_path_factory)
+
+
+def test_case_coverage():
+    """The random cases cover what they claim (tests the test)."""
+    for op in OPS:
+        cs = cases(op)
+        assert {c.ties for c in cs} == {True, False}, op
+        shapes = [c.shape[0] if op == "cat" else c.shape for c in cs]
+        assert any(s[0] == 2 for s in shapes), op
+        assert any(s[3] % 2 and s[3] > 1 for s in shapes), op
+    av = cases("avg_pool2d")
+    assert any(c.cip and any(c.pad) for c in av)
+    assert any(not c.cip and any(c.pad) for c in av)
+    assert any(max(c.stride) > 1 for c in av)
+    assert {c.dim for c in cases("cat")} == {0, 1, 2, 3}
+    assert any(c.same for c in cases("cat"))
+    assert any(c.channels_last and c.dim == 1 for c in cases("cat"))
