@@ -51,9 +51,14 @@ static cl::list<std::string>
                        "arrays are matched to arguments by name"),
               cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string>
-    outputFilename("o", cl::desc("Write the results to this .npz file"),
+    outputFilename("o",
+                   cl::desc("Write the results to this .npz file, named by "
+                            "their qnt.name attribute, else output (one "
+                            "result) or output0, output1, ..."),
                    cl::value_desc("file"), cl::cat(category));
-static cl::opt<std::string> entryPoint("entry", cl::desc("Function to run"),
+static cl::opt<std::string> entryPoint("entry",
+                                       cl::desc("Function to run (default: "
+                                                "main)"),
                                        cl::init("main"), cl::cat(category));
 static cl::opt<std::string> calibrationData(
     "calibrate",
