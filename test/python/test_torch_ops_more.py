@@ -46,22 +46,23 @@ ENGINES = [e for e in ("fbgemm", "x86", "onednn", "qnnpack")
            if e in torch.backends.quantized.supported_engines]
 ENGINE_PARAMS = pytest.mark.parametrize("engine", ENGINES)
 
-# Max |ours - PyTorch| in LSB per op (every engine); one-line reasons:
+# Max |ours - PyTorch| in LSB per op (every engine), as observed; reasons:
 TOLERANCE = {
     # both sides pick the same integer (the maximum is scale-independent)
     "max_pool2d": 0,
-    # sum of the same integers / count; only the rounding of a near-.5 differs
+    # same integer sum; generic adds Z_out before rint (odd Z flips exact
+    # .5), both use f32(1/div)-style multipliers that move near-.5 values
     "avg_pool2d": 1,
     "adaptive_avg_pool2d": 1,
-    # same integer product; PyTorch's FMA dequantize / float multiplier only
-    # move near-.5 values
-    "mul": 1,
-    "mul_relu": 1,
-    # requantization of the same value; FMA dequantize moves near-.5 values
-    "cat": 1,
-    # x * relu6(x + 3) / 6 vs * f32(1/6), and a float exp: near-.5 values only
+    # same float32 dequantize, product and quantize on every element seen
+    "mul": 0,
+    "mul_relu": 0,
+    # same float32 dequantize and quantize on every element seen
+    "cat": 0,
+    # qnnpack's table adds Z_out before rint (exact .5 with odd Z_out)
     "hardswish": 1,
-    "sigmoid": 1,
+    # same values on every element seen (1/256 output steps, no ties hit)
+    "sigmoid": 0,
 }
 
 N_CASES = {"max_pool2d": 40, "avg_pool2d": 60, "adaptive_avg_pool2d": 30,
@@ -456,20 +457,98 @@ def torch_run(engine, op, c):
 # The comparison
 # ---------------------------------------------------------------------------
 
-STATS = {}
+def pt_windows(c):
+    """PyTorch's pooling windows (floor mode): output position, clipped
+    window, and pool_size (the window clipped to the padded input)."""
+    n, h, w, ch = c.shape
+    oh, ow = pool_out_hw(h, w, c.kernel, c.stride, c.pad)
+    for i in range(oh):
+        for j in range(ow):
+            hs, ws = i * c.stride[0] - c.pad[0], j * c.stride[1] - c.pad[1]
+            he = min(hs + c.kernel[0], h + c.pad[0])
+            we = min(ws + c.kernel[1], w + c.pad[1])
+            pool_size = (he - hs) * (we - ws)
+            hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, h), min(we, w)
+            yield i, j, (slice(hs, he), slice(ws, we)), pool_size
 
 
-def compare(op, engine, tmp_path_factory):
+def pt_model_avg(engine, c):
+    """What PyTorch computes for quantized avg_pool2d / adaptive_avg_pool2d
+    (S_out = S_in, Z_out = Z_in = Z), determined empirically:
+      acc  = sum(q over the real elements of the window) - Z * size
+      generic, NCHW:  q = rint(f32(acc) * f32(1/div) + f32(Z))
+      generic, NHWC (here: C == 1, where NCHW is also channels last):
+                      q = rint(f32(acc) * f32(1 / f32(1 / f32(1/div)))) + Z
+      qnnpack:        q = rint(f32(acc) * f32(S / f32(S * kh * kw))) + Z
+    div = count_include_pad ? pool_size : size; qnnpack always divides by
+    kh * kw (padding counts as the value 0, whatever count_include_pad)."""
+    q, z = c.q[0], c.qin.zp
+    n, h, w, ch = c.shape
+    oh, ow = pool_out_hw(h, w, c.kernel, c.stride, c.pad)
+    y = np.zeros((n, oh, ow, ch), np.int64)
+    for i, j, (hs, ws), pool_size in pt_windows(c):
+        size = (hs.stop - hs.start) * (ws.stop - ws.start)
+        acc = (q[:, hs, ws].sum(axis=(1, 2)) - size * z).astype(f32)
+        div = pool_size if c.cip else size
+        if engine == "qnnpack":
+            kk = c.kernel[0] * c.kernel[1]
+            m = f32(c.qin.scale / (c.qin.scale * f32(kk)))
+            v = np.rint(acc * m) + z
+        elif ch == 1:
+            m = f32(1) / (f32(1) / f32(1.0 / div))
+            v = np.rint(acc * m) + z
+        else:
+            v = np.rint(acc * f32(1.0 / div) + f32(z))
+        y[:, i, j] = np.clip(v, 0, 255)
+    return y
+
+
+def pt_model_hardswish_qnnpack(c):
+    """QNNPACK's hardswish table: the output zero point is added before
+    rounding: q = rint(f32(y * f32(1/S_out)) + f32(Z_out)),
+    y = x * min(max(x + 3, 0), 6) / 6 in float32, x = f32(q - Z) * S."""
+    x = t8.ref_dequantize(c.q[0], c.qin)
+    y = x * np.minimum(np.maximum(x + f32(3), f32(0)), f32(6)) / f32(6)
+    v = np.rint(y * (f32(1) / c.qout.scale) + f32(c.qout.zp))
+    return np.clip(v, 0, 255).astype(np.int64)
+
+
+def pt_model(engine, op, c):
+    """PyTorch's result where we have a formula for it (None otherwise)."""
+    if op in ("avg_pool2d", "adaptive_avg_pool2d") and engine in (
+            "onednn", "qnnpack"):
+        return pt_model_avg(engine, c)
+    if op == "hardswish" and engine == "qnnpack":
+        return pt_model_hardswish_qnnpack(c)
+    return None
+
+
+def qnnpack_ignores_cip(engine, op, c):
+    """QNNPACK's average pooling counts the padding in the divisor even with
+    count_include_pad=False (see test_avg_pool2d_qnnpack_count_include_pad)."""
+    return (engine == "qnnpack" and op == "avg_pool2d" and not c.cip
+            and any(c.pad))
+
+
+def compare(op, engine, tmp_path_factory, select=None):
     cs = cases(op)
     ours = run_ours(tmp_path_factory, op)
     stats = {}  # flavor -> [cases, elements, equal, max diff]
     worst = []
     for c, got in zip(cs, ours):
+        if select is not None and not select(c):
+            continue
         pt = torch_run(engine, op, c)
         assert pt.shape == got.shape, (c.desc, pt.shape, got.shape)
-        d = np.abs(got - pt)
         if op == "max_pool2d":  # exact by construction: check numpy too
             assert np.array_equal(got, ref_max_pool(c)), c.desc
+        model = pt_model(engine, op, c)
+        if model is not None:
+            assert np.array_equal(pt, model), (
+                f"{c.desc} engine {engine}: PyTorch differs from the "
+                f"documented formula at {int((pt != model).sum())} of "
+                f"{pt.size} elements")
+        d = np.abs(got - pt)
         for key in ("all", "ties" if c.ties else "random"):
             st = stats.setdefault(key, [0, 0, 0, 0])
             st[0] += 1
@@ -479,14 +558,13 @@ def compare(op, engine, tmp_path_factory):
         if d.max() > TOLERANCE[op]:
             worst.append(f"{c.desc}: max {int(d.max())} LSB at "
                          f"{np.argwhere(d == d.max())[0].tolist()}")
-    STATS[(op, engine)] = stats
     print(f"\n[{op}/{engine}] tolerance {TOLERANCE[op]} LSB")
     for key in ("all", "random", "ties"):
         if key in stats:
             n, total, equal, mx = stats[key]
             print(f"  {key:6s}: {n:3d} cases, {total:6d} elements, "
                   f"{100.0 * equal / total:7.3f}% exact, max diff {mx} LSB")
-    assert not worst, "\n".join(worst[:10])
+    return worst
 
 
 def ref_max_pool(c):
@@ -510,7 +588,21 @@ OPS = list(N_CASES)
 @ENGINE_PARAMS
 @pytest.mark.parametrize("op", OPS)
 def test_op(tmp_path_factory, op, engine):
-    compare(op, engine, tmp_path_factory)
+    worst = compare(op, engine, tmp_path_factory,
+                    lambda c: not qnnpack_ignores_cip(engine, op, c))
+    assert not worst, "\n".join(worst[:10])
+
+
+@pytest.mark.skipif("qnnpack" not in ENGINES, reason="no qnnpack engine")
+@pytest.mark.xfail(strict=True, reason=(
+    "qnnpack avg_pool2d ignores count_include_pad=False: it pads with the "
+    "input zero point and always divides by kh * kw, "
+    "q = rint(f32(acc) * f32(S / f32(S * kh * kw))) + Z; we (TOSA) divide "
+    "by the number of real elements in the window"))
+def test_avg_pool2d_qnnpack_count_include_pad(tmp_path_factory):
+    worst = compare("avg_pool2d", "qnnpack", tmp_path_factory,
+                    lambda c: qnnpack_ignores_cip("qnnpack", "avg_pool2d", c))
+    assert not worst, "\n".join(worst[:10])
 
 
 def test_case_coverage():
