@@ -121,6 +121,28 @@ def QntFoldCalibrationPass : Pass<"qnt-fold-calibration", "mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }
 
+def QntFoldFakeQuantPass : Pass<"qnt-fold-fake-quant", "mlir::func::FuncOp"> {
+  let summary = "Turn qnt.fake_quant (learned in quantization-aware "
+                "training) into quant.qcast/quant.dcast pairs";
+  let description = [{
+    Each `qnt.fake_quant` becomes `quant.qcast` + `quant.dcast` with the
+    `!quant.uniform` type of its own scale(s) and zero point(s) and its
+    qspec's range (per axis when the qspec has an axis): the QDQ form that
+    `--qnt-convert` consumes, with the parameters training learned, never
+    recomputed by calibration.
+
+    ```mlir
+    %1 = qnt.fake_quant %0 {scale = array<f32: 0.05>, zero_point = array<i64: 3>,
+        qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255,
+                           scheme = affine>} : tensor<1x8xf32>
+    // becomes
+    %q = quant.qcast %0 : tensor<1x8xf32> to tensor<1x8x!quant.uniform<u8:f32, 0.05:3>>
+    %1 = quant.dcast %q : tensor<1x8x!quant.uniform<u8:f32, 0.05:3>> to tensor<1x8xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+}
+
 def QntPerChannelPass : Pass<"qnt-per-channel", "mlir::func::FuncOp"> {
   let summary = "Quantize weights per output channel where the backend "
                 "supports it, per tensor where it does not";

@@ -506,19 +506,7 @@ struct FakeQuantLowering : RuntimePattern<FakeQuantOp> {
   LogicalResult
   matchAndRewrite(FakeQuantOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    QSpecAttr qspec = op.getQspec();
-    unsigned flags = qspec.isSigned() ? quant::QuantizationFlags::Signed : 0;
-    Type storage = rewriter.getI8Type(), f32 = rewriter.getF32Type();
-    SmallVector<double> scales(op.getScale().begin(), op.getScale().end());
-    Type element;
-    if (auto axis = qspec.getAxis())
-      element = quant::UniformQuantizedPerAxisType::get(
-          flags, storage, f32, scales, op.getZeroPoint(), *axis,
-          qspec.getQuantMin(), qspec.getQuantMax());
-    else
-      element = quant::UniformQuantizedType::get(
-          flags, storage, f32, scales[0], op.getZeroPoint()[0],
-          qspec.getQuantMin(), qspec.getQuantMax());
+    Type element = op.getQuantizedElementType();
     auto type = cast<RankedTensorType>(op.getType());
     rewriter.replaceOp(op, lowerElementwiseQuant(rewriter, calls, op.getLoc(),
                                                  "qnt_rt_fake_quant",

@@ -228,6 +228,21 @@ LogicalResult FakeQuantOp::verify() {
   return success();
 }
 
+quant::QuantizedType FakeQuantOp::getQuantizedElementType() {
+  QSpecAttr qspec = getQspec();
+  unsigned flags = qspec.isSigned() ? quant::QuantizationFlags::Signed : 0;
+  Builder b(getContext());
+  Type storage = b.getI8Type(), f32 = b.getF32Type();
+  SmallVector<double> scales(getScale().begin(), getScale().end());
+  if (auto axis = qspec.getAxis())
+    return quant::UniformQuantizedPerAxisType::get(
+        flags, storage, f32, scales, getZeroPoint(), *axis, qspec.getQuantMin(),
+        qspec.getQuantMax());
+  return quant::UniformQuantizedType::get(
+      flags, storage, f32, scales[0], getZeroPoint()[0], qspec.getQuantMin(),
+      qspec.getQuantMax());
+}
+
 //===----------------------------------------------------------------------===//
 // Conv2DOp
 //===----------------------------------------------------------------------===//

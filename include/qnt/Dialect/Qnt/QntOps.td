@@ -134,6 +134,11 @@ def Qnt_FakeQuantOp : Qnt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> {
   let results = (outs Qnt_FloatTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The !quant.uniform element type of these parameters (per axis when
+    /// the qspec has an axis), with the qspec's range.
+    ::mlir::quant::QuantizedType getQuantizedElementType();
+  }];
 }
 
 //===----------------------------------------------------------------------===//
