@@ -148,6 +148,18 @@ static LogicalResult verifyRank(Operation *op, StringRef what, Value value,
   return success();
 }
 
+/// What conv2d and linear check after their shapes: bias, activation and
+/// types.
+template <typename OpTy>
+static LogicalResult verifyWeightedOpRest(OpTy op, int64_t channels) {
+  if (failed(verifyBiasShape(op, op.getBias(), channels)) ||
+      failed(verifyActivation(op, op.getActivation(), op.getClampMinValue(),
+                              op.getClampMaxValue())))
+    return failure();
+  return verifyWeightedOpTypes(op, op.getInput(), op.getWeight(), op.getBias(),
+                               op.getOutput(), /*weightAxis=*/0);
+}
+
 //===----------------------------------------------------------------------===//
 // ObserveOp / FakeQuantOp
 //===----------------------------------------------------------------------===//
@@ -287,13 +299,7 @@ LogicalResult Conv2DOp::verify() {
     return emitOpError("output shape must be [")
            << expected[0] << ", " << expected[1] << ", " << expected[2] << ", "
            << expected[3] << "], got " << getOutput().getType();
-  if (failed(verifyBiasShape(*this, getBias(), w[0])))
-    return failure();
-  if (failed(verifyActivation(*this, getActivation(), getClampMinValue(),
-                              getClampMaxValue())))
-    return failure();
-  return verifyWeightedOpTypes(*this, getInput(), getWeight(), getBias(),
-                               getOutput(), /*weightAxis=*/0);
+  return verifyWeightedOpRest(*this, /*channels=*/w[0]);
 }
 
 //===----------------------------------------------------------------------===//
@@ -314,13 +320,7 @@ LogicalResult LinearOp::verify() {
   if (out[0] != in[0] || out[1] != w[0])
     return emitOpError("output shape must be [")
            << in[0] << ", " << w[0] << "], got " << getOutput().getType();
-  if (failed(verifyBiasShape(*this, getBias(), w[0])))
-    return failure();
-  if (failed(verifyActivation(*this, getActivation(), getClampMinValue(),
-                              getClampMaxValue())))
-    return failure();
-  return verifyWeightedOpTypes(*this, getInput(), getWeight(), getBias(),
-                               getOutput(), /*weightAxis=*/0);
+  return verifyWeightedOpRest(*this, /*channels=*/w[0]);
 }
 
 //===----------------------------------------------------------------------===//
