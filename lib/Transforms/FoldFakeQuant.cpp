@@ -21,6 +21,8 @@ namespace {
 
 struct QntFoldFakeQuantPass
     : qnt::impl::QntFoldFakeQuantPassBase<QntFoldFakeQuantPass> {
+  using QntFoldFakeQuantPassBase::QntFoldFakeQuantPassBase;
+
   void runOnOperation() override {
     SmallVector<FakeQuantOp> ops;
     getOperation().walk([&](FakeQuantOp op) { ops.push_back(op); });
@@ -28,7 +30,8 @@ struct QntFoldFakeQuantPass
       auto type = cast<RankedTensorType>(op.getType());
       OpBuilder builder(op);
       Value q = quant::QuantizeCastOp::create(
-          builder, op.getLoc(), type.clone(op.getQuantizedElementType()),
+          builder, op.getLoc(),
+          type.clone(op.getQuantizedElementType(clampToQuantRange)),
           op.getInput());
       Value dq = quant::DequantizeCastOp::create(builder, op.getLoc(), type, q);
       op.replaceAllUsesWith(dq);

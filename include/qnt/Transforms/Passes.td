@@ -126,10 +126,13 @@ def QntFoldFakeQuantPass : Pass<"qnt-fold-fake-quant", "mlir::func::FuncOp"> {
                 "training) into quant.qcast/quant.dcast pairs";
   let description = [{
     Each `qnt.fake_quant` becomes `quant.qcast` + `quant.dcast` with the
-    `!quant.uniform` type of its own scale(s) and zero point(s) and its
-    qspec's range (per axis when the qspec has an axis): the QDQ form that
-    `--qnt-convert` consumes, with the parameters training learned, never
-    recomputed by calibration.
+    `!quant.uniform` type of its own scale(s) and zero point(s) (per axis
+    when the qspec has an axis): the QDQ form that `--qnt-convert`
+    consumes, with the parameters training learned, never recomputed by
+    calibration. As PyTorch's `convert` does, the type clamps to the whole
+    storage range (a reduce_range fake quant clamped to [0, 127] in
+    training; the quantized model keeps u8's [0, 255]);
+    `clamp-to-quant-range` keeps the qspec's range.
 
     ```mlir
     %1 = qnt.fake_quant %0 {scale = array<f32: 0.05>, zero_point = array<i64: 3>,
@@ -140,6 +143,12 @@ def QntFoldFakeQuantPass : Pass<"qnt-fold-fake-quant", "mlir::func::FuncOp"> {
     %1 = quant.dcast %q : tensor<1x8x!quant.uniform<u8:f32, 0.05:3>> to tensor<1x8xf32>
     ```
   }];
+  let options = [
+    Option<"clampToQuantRange", "clamp-to-quant-range", "bool",
+           /*default=*/"false",
+           "Clamp to the qspec's [quant_min, quant_max] instead of the "
+           "storage range PyTorch's quantized model clamps to">,
+  ];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }
 

@@ -240,19 +240,21 @@ LogicalResult FakeQuantOp::verify() {
   return success();
 }
 
-quant::QuantizedType FakeQuantOp::getQuantizedElementType() {
+quant::QuantizedType
+FakeQuantOp::getQuantizedElementType(bool clampToQuantRange) {
   QSpecAttr qspec = getQspec();
   unsigned flags = qspec.isSigned() ? quant::QuantizationFlags::Signed : 0;
   Builder b(getContext());
   Type storage = b.getI8Type(), f32 = b.getF32Type();
+  int64_t lo = qspec.isSigned() ? -128 : 0, hi = qspec.isSigned() ? 127 : 255;
+  if (clampToQuantRange)
+    lo = qspec.getQuantMin(), hi = qspec.getQuantMax();
   SmallVector<double> scales(getScale().begin(), getScale().end());
   if (auto axis = qspec.getAxis())
     return quant::UniformQuantizedPerAxisType::get(
-        flags, storage, f32, scales, getZeroPoint(), *axis, qspec.getQuantMin(),
-        qspec.getQuantMax());
-  return quant::UniformQuantizedType::get(
-      flags, storage, f32, scales[0], getZeroPoint()[0], qspec.getQuantMin(),
-      qspec.getQuantMax());
+        flags, storage, f32, scales, getZeroPoint(), *axis, lo, hi);
+  return quant::UniformQuantizedType::get(flags, storage, f32, scales[0],
+                                          getZeroPoint()[0], lo, hi);
 }
 
 //===----------------------------------------------------------------------===//

@@ -136,8 +136,11 @@ def Qnt_FakeQuantOp : Qnt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The !quant.uniform element type of these parameters (per axis when
-    /// the qspec has an axis), with the qspec's range.
-    ::mlir::quant::QuantizedType getQuantizedElementType();
+    /// the qspec has an axis), clamping to the qspec's range (what the fake
+    /// quantization computes) or to the whole storage range (what PyTorch's
+    /// quantized model computes after convert).
+    ::mlir::quant::QuantizedType
+    getQuantizedElementType(bool clampToQuantRange = true);
   }];
 }
 
