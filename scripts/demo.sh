@@ -3,13 +3,61 @@
 # TOSA (examples/cnn/model.mlir) goes through fuse -> prepare -> calibrate ->
 # fold -> convert -> lower -> run, and its INT8 results are compared with
 # FP32. Intermediate files land in build/demo/.
+#
+#   scripts/demo.sh [--mode static|qat]
+#     static  post-training quantization with calibration (default)
+#     qat     quantization-aware training in PyTorch, exported with its
+#             learned fake quantization, compared with PyTorch's convert()
 set -euo pipefail
+mode=static
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+  --mode) mode="${2:-}"; shift 2 || { echo "demo.sh: --mode needs a value" >&2; exit 2; } ;;
+  --mode=*) mode="${1#--mode=}"; shift ;;
+  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$mode" in
+static|qat) ;;
+dynamic) echo "demo.sh: --mode dynamic is not implemented yet" >&2; exit 2 ;;
+*) echo "demo.sh: --mode must be static or qat, got '$mode'" >&2; exit 2 ;;
+esac
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 bin="$QNT_BUILD_DIR/bin"
 ex="$QNT_ROOT/examples/cnn"
 out="$QNT_BUILD_DIR/demo"
 mkdir -p "$out"
+
+if [[ $mode == qat ]]; then
+  echo "== 1. PyTorch QAT: fuse conv+bn+relu, prepare_qat (qnnpack), 1 epoch, export"
+  "$QNT_PYTHON" "$QNT_ROOT/examples/qat/qat_example.py" "$out/qat" 2>&1 | sed 's/^/    /'
+  echo "== 2. quant-opt --qnt-fuse --qnt-fold-fake-quant --qnt-convert  (learned parameters, no calibration)"
+  "$bin/quant-opt" "$out/qat/qat.mlir" --qnt-fuse --qnt-fold-fake-quant \
+    --qnt-convert -o "$out/qat/int8.mlir"
+  grep -oE '(= |")(qnt|quant)\.[a-z_0-9]+' "$out/qat/int8.mlir" | sed 's/^[=" ]*//' |
+    sort | uniq -c | awk '{ printf "%s %s x%d", (NR > 1 ? "," : "   "), $2, $1 } END { print "" }'
+  echo "== 3. run INT8 (JIT) on 500 test images; compare with PyTorch's convert()"
+  "$bin/quant-run" "$out/qat/int8.mlir" -i "$out/qat/eval.npz" --samples --quiet \
+    -o "$out/qat/ours.npz"
+  "$QNT_PYTHON" - "$out/qat" <<'PY'
+import sys
+import numpy as np
+d = sys.argv[1]
+ours = np.load(f"{d}/ours.npz")["output"][:, 0]
+theirs = np.load(f"{d}/pytorch_int8.npz")["output"]
+fp32 = np.load(f"{d}/fp32.npz")["output"]
+labels = np.load(f"{d}/eval.npz")["labels"]
+acc = lambda y: np.mean(y.argmax(1) == labels) * 100
+print(f"    top-1 agreement with PyTorch INT8: {np.mean(ours.argmax(1) == theirs.argmax(1)) * 100:.1f}%, "
+      f"max abs difference {np.abs(ours - theirs).max():.4g}")
+print(f"    accuracy: FP32 {acc(fp32):.1f}%, PyTorch QAT INT8 {acc(theirs):.1f}%, "
+      f"ours QAT INT8 {acc(ours):.1f}%")
+PY
+  echo "== done: files in $out/qat"
+  exit 0
+fi
 qconfig="${QCONFIG:-x86}"
 # Keep locations (PyTorch module names) in the files between stages:
 # observer ids and diagnostics use them.
