@@ -34,6 +34,17 @@ void qnt::buildPTQPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createQntConvertPass());
 }
 
+void qnt::buildDynamicPipeline(OpPassManager &pm,
+                               const DynamicPipelineOptions &options) {
+  pm.addNestedPass<func::FuncOp>(createQntFusePass());
+  QntPreparePassOptions prepare;
+  prepare.qconfig = options.qconfig;
+  prepare.mode = "dynamic";
+  pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
+  pm.addPass(createQntFoldCalibrationPass());
+  pm.addNestedPass<func::FuncOp>(createQntConvertPass());
+}
+
 void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   // Remaining TOSA (pooling, reshape, elementwise) to linalg on tensors.
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
@@ -77,6 +88,11 @@ void qnt::registerPipelines() {
       "Static post-training quantization: qnt-fuse, qnt-prepare and, given "
       "stats=FILE, qnt-fold-calibration and qnt-convert",
       buildPTQPipeline);
+  PassPipelineRegistration<DynamicPipelineOptions>(
+      "qnt-dynamic-pipeline",
+      "Dynamic quantization of linear layers: qnt-fuse, qnt-prepare "
+      "(mode=dynamic), qnt-fold-calibration and qnt-convert",
+      buildDynamicPipeline);
   PassPipelineRegistration<>(
       "qnt-lower-to-llvm",
       "Bufferize and lower the remaining tensor/TOSA code to the llvm "

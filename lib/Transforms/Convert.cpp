@@ -74,6 +74,50 @@ static std::vector<int8_t> quantizeConstant(ArrayRef<float> data,
   return result;
 }
 
+/// The i8 constant (behind a quant.scast to its quantized type) that
+/// `weight` = dcast(qcast(float constant)) stands for, or null; sets
+/// `params` to its scales and zero points.
+static Value buildQuantizedWeight(PatternRewriter &rewriter, Location loc,
+                                  Value weight, ChannelParams &params) {
+  auto dcast = weight.getDefiningOp<quant::DequantizeCastOp>();
+  auto qcast =
+      dcast ? dcast.getInput().getDefiningOp<quant::QuantizeCastOp>() : nullptr;
+  std::optional<std::vector<float>> data =
+      qcast ? getConstantFloats(qcast.getInput()) : std::nullopt;
+  if (!data)
+    return nullptr;
+  auto qtype = cast<RankedTensorType>(qcast.getType());
+  params = getChannelParams(cast<quant::QuantizedType>(qtype.getElementType()));
+  std::vector<int8_t> q = quantizeConstant(*data, qtype, params);
+  auto storageType = qtype.clone(rewriter.getI8Type());
+  Value storage = arith::ConstantOp::create(
+      rewriter, loc, storageType,
+      DenseElementsAttr::get(storageType, ArrayRef<int8_t>(q)));
+  return quant::StorageCastOp::create(rewriter, loc, qtype, storage);
+}
+
+/// A dynamically quantized linear layer (`dynamic_qspec`, from
+/// --qnt-prepare="mode=dynamic"): only its weight is quantized here; its
+/// input is quantized at run time and its result stays float.
+struct ConvertDynamicLinear : OpRewritePattern<LinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getDynamicQspecAttr() ||
+        isQuantizedTensor(op.getWeight().getType()))
+      return rewriter.notifyMatchFailure(op, "not a dynamic linear to do");
+    ChannelParams params;
+    Value weight =
+        buildQuantizedWeight(rewriter, op.getLoc(), op.getWeight(), params);
+    if (!weight)
+      return rewriter.notifyMatchFailure(op, "weight is not a quantized "
+                                             "constant");
+    rewriter.modifyOpInPlace(op, [&] { op.getWeightMutable().set(weight); });
+    return success();
+  }
+};
+
 /// The quantized value a `quant.dcast` dequantizes, if `value` is one.
 static Value getDequantizedSource(Value value) {
   auto dcast = value.getDefiningOp<quant::DequantizeCastOp>();
@@ -89,6 +133,9 @@ struct ConvertComputeOp : OpInterfaceRewritePattern<QuantizableOpInterface> {
                                 PatternRewriter &rewriter) const override {
     if (isQuantizedTensor(op->getResult(0).getType()))
       return rewriter.notifyMatchFailure(op, "already quantized");
+    if (auto linear = dyn_cast<LinearOp>(op.getOperation());
+        linear && linear.getDynamicQspecAttr())
+      return rewriter.notifyMatchFailure(op, "dynamically quantized");
     SmallVector<Value> inputs;
     for (OpOperand *operand : op.getActivationOperands()) {
       Value source = getDequantizedSource(operand->get());
@@ -107,24 +154,11 @@ struct ConvertComputeOp : OpInterfaceRewritePattern<QuantizableOpInterface> {
     Value weight;
     ChannelParams weightParams;
     if (OpOperand *operand = op.getWeightOperand()) {
-      Value quantized = getDequantizedSource(operand->get());
-      auto wcast = quantized ? quantized.getDefiningOp<quant::QuantizeCastOp>()
-                             : nullptr;
-      std::optional<std::vector<float>> data =
-          wcast ? getConstantFloats(wcast.getInput()) : std::nullopt;
-      if (!data)
+      weight = buildQuantizedWeight(rewriter, op.getLoc(), operand->get(),
+                                    weightParams);
+      if (!weight)
         return rewriter.notifyMatchFailure(op, "weight is not a quantized "
                                                "constant");
-      auto qtype = cast<RankedTensorType>(quantized.getType());
-      weightParams =
-          getChannelParams(cast<quant::QuantizedType>(qtype.getElementType()));
-      std::vector<int8_t> q = quantizeConstant(*data, qtype, weightParams);
-      auto storageType = qtype.clone(rewriter.getI8Type());
-      Value storage = arith::ConstantOp::create(
-          rewriter, op.getLoc(), storageType,
-          DenseElementsAttr::get(storageType, ArrayRef<int8_t>(q)));
-      weight =
-          quant::StorageCastOp::create(rewriter, op.getLoc(), qtype, storage);
     }
 
     // Bias: int32 in units of S_in * S_w[c].
@@ -213,9 +247,9 @@ template <typename StubOp> struct EraseStub : OpRewritePattern<StubOp> {
 struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ConvertComputeOp, PushDequantizeThroughSameScale,
-                 EraseStub<QuantStubOp>, EraseStub<DequantStubOp>>(
-        &getContext());
+    patterns.add<ConvertComputeOp, ConvertDynamicLinear,
+                 PushDequantizeThroughSameScale, EraseStub<QuantStubOp>,
+                 EraseStub<DequantStubOp>>(&getContext());
     if (failed(
             applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       signalPassFailure();

@@ -148,8 +148,8 @@ struct LiftMatmulLinear : OpRewritePattern<tosa::MatMulOp> {
     Value linear =
         LinearOp::create(rewriter, loc, RankedTensorType::get({m, n}, f32),
                          input, weightValue, bias, Activation::none,
-                         /*clamp_min=*/nullptr,
-                         /*clamp_max=*/nullptr);
+                         /*clamp_min=*/nullptr, /*clamp_max=*/nullptr,
+                         /*dynamic_qspec=*/nullptr);
     rewriter.replaceOpWithNewOp<tosa::ReshapeOp>(
         op, op.getType(), linear,
         tosa::getTosaConstShape(rewriter, loc, {1, m, n}));

@@ -187,6 +187,10 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
 
   /// Parses the options; false (with `error` set) on a bad one.
   bool parseOptions(std::string &error) {
+    if (mode != "static" && mode != "dynamic") {
+      error = "unknown mode '" + mode + "'; expected static or dynamic";
+      return false;
+    }
     auto preset = lookupQConfig(qconfig);
     if (!preset) {
       error = "unknown qconfig '" + qconfig +
@@ -258,8 +262,29 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
         ops.push_back({op, *config});
     });
     ObserverInserter inserter;
-    for (auto &[op, config] : ops)
-      inserter.observeComputeOp(op, config);
+    for (auto &[op, config] : ops) {
+      if (mode == "static") {
+        inserter.observeComputeOp(op, config);
+        continue;
+      }
+      // Dynamic: only linear layers, weights observed now, activations
+      // quantized per call with the preset's u8 range (reduce_range on
+      // x86/fbgemm, as PyTorch's quantize_dynamic).
+      auto linear = dyn_cast<LinearOp>(op.getOperation());
+      if (!linear)
+        continue;
+      // PyTorch's default_dynamic_qconfig: per-tensor symmetric s8 weights.
+      const ObserverConfig dynamicWeight{
+          ObserverKind::minmax,   QuantDType::s8, -128, 127,
+          QuantScheme::symmetric, false};
+      inserter.observeWeight(linear.getWeightMutable(),
+                             op.getWeightChannelAxis(), dynamicWeight);
+      const ObserverConfig &act = config.activation;
+      int64_t quantMax = act.dtype == QuantDType::u8 ? act.quantMax : 255;
+      linear.setDynamicQspecAttr(
+          QSpecAttr::get(&getContext(), QuantDType::u8, 0, quantMax,
+                         QuantScheme::affine, std::nullopt, FloatAttr()));
+    }
   }
 
   QConfig defaultConfig;

@@ -129,3 +129,21 @@ func.func @quantized_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x8x!q> {
   %r = tosa.reshape %p, %s : (tensor<1x2x2x2x!q>, !tosa.shape<2>) -> tensor<1x8x!q>
   return %r : tensor<1x8x!q>
 }
+
+// -----
+
+!wq = !quant.uniform<i8:f32:0, {0.01, 0.02}>
+
+// A dynamically quantized linear layer calls qnt_rt_linear_dynamic: f32 in
+// and out, s8 weights, f32 bias, relu, the input's u8 range [0, 127] and
+// the weight scales in fparams.
+// CHECK-DAG: memref.global "private" constant @[[$DP:.*]] : memref<15xi64> = dense<[1, 2, 2, 0, 2, 0, 1, 1, 0, 0, 127, 0, 0, 0, 2]>
+// CHECK-DAG: memref.global "private" constant @[[$DF:.*]] : memref<4xf32> = dense<[0.000000e+00, 0x7F800000, 0.00999999977, 2.000000e-02]>
+// CHECK-LABEL: func.func @dynamic_linear
+// CHECK: memref.get_global @[[$DP]]
+// CHECK: memref.get_global @[[$DF]]
+// CHECK: call @qnt_rt_linear_dynamic
+func.func @dynamic_linear(%x: tensor<1x2xf32>, %w: tensor<2x2x!wq>, %b: tensor<2xf32>) -> tensor<1x2xf32> {
+  %y = qnt.linear %x, %w, %b {activation = #qnt.activation<relu>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2x!wq>, tensor<2xf32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}

@@ -129,3 +129,23 @@ func.func @same_scale(%x: tensor<1x4x4x2xf32>) -> tensor<1x8xf32> {
   %r = tosa.reshape %p, %s : (tensor<1x2x2x2xf32>, !tosa.shape<2>) -> tensor<1x8xf32>
   return %r : tensor<1x8xf32>
 }
+
+// -----
+
+!wq = !quant.uniform<i8:f32, 0.01>
+
+// A dynamically quantized linear layer: the weight becomes i8, the input and
+// output stay float (quantized per call at run time), the bias float.
+// CHECK-LABEL: func.func @dynamic_linear
+// CHECK-DAG: %[[WI:.*]] = arith.constant dense<{{\[}}[50, -25], [100, 12]]> : tensor<2x2xi8>
+// CHECK-DAG: %[[B:.*]] = arith.constant dense<[5.000000e-01, -5.000000e-01]> : tensor<2xf32>
+// CHECK: %[[W:.*]] = quant.scast %[[WI]]
+// CHECK: qnt.linear %arg0, %[[W]], %[[B]] {dynamic_qspec = {{.*}}} : (tensor<1x2xf32>, tensor<2x2x!quant.uniform<i8:f32, 1.000000e-02>>, tensor<2xf32>) -> tensor<1x2xf32>
+func.func @dynamic_linear(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %w = arith.constant dense<[[0.5, -0.25], [1.0, 0.125]]> : tensor<2x2xf32>
+  %wq = quant.qcast %w : tensor<2x2xf32> to tensor<2x2x!wq>
+  %wd = quant.dcast %wq : tensor<2x2x!wq> to tensor<2x2xf32>
+  %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
+  %y = qnt.linear %x, %wd, %b {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}

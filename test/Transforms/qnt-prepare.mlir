@@ -3,10 +3,13 @@
 // RUN: quant-opt %s --qnt-prepare="qconfig=onednn" --split-input-file | FileCheck %s --check-prefix=ONEDNN
 // RUN: quant-opt %s --qnt-prepare="qconfig=xnnpack activation-observer=entropy" --split-input-file | FileCheck %s --check-prefix=XNNPACK
 // RUN: quant-opt %s --qnt-prepare="exclude=fc override=qnt.add=qnnpack activation-observer=minmax" --split-input-file | FileCheck %s --check-prefix=SELECT
+// RUN: quant-opt %s --qnt-prepare="mode=dynamic" --split-input-file | FileCheck %s --check-prefix=DYNAMIC
+// RUN: not quant-opt %s --qnt-prepare="mode=eager" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADMODE
 // RUN: not quant-opt %s --qnt-prepare="qconfig=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not quant-opt %s --qnt-prepare="override=fc" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOVERRIDE
 // RUN: not quant-opt %s --qnt-prepare="activation-observer=per_channel_minmax" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOBS
 
+// BADMODE: error: unknown mode 'eager'; expected static or dynamic
 // BAD: error: unknown qconfig 'tpu'; expected one of: x86, fbgemm, onednn, qnnpack, xnnpack
 // BADOVERRIDE: error: bad override 'fc': expected SELECTOR=QCONFIG with QCONFIG one of: x86, fbgemm, onednn, qnnpack, xnnpack
 // BADOBS: error: activation-observer 'per_channel_minmax' is not a per-tensor observer kind; expected one of: minmax, moving_average_minmax, histogram, percentile, entropy
@@ -118,4 +121,22 @@ func.func @same_scale(%x: tensor<1x4x4x1xf32>) -> tensor<1x2xf32> {
   %fw = arith.constant dense<1.0> : tensor<2x8xf32>
   %y = qnt.linear %r, %fw : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("fc")
   return %y : tensor<1x2xf32>
+}
+
+// -----
+
+// Dynamic mode: linear layers only, their weights per tensor, no activation
+// observers; the input's run-time range goes into dynamic_qspec.
+// DYNAMIC-LABEL: func.func @dynamic
+// DYNAMIC: qnt.conv2d
+// DYNAMIC-NOT: qnt.observe %{{.*}} {id = "conv
+// DYNAMIC: %[[W:.*]] = qnt.observe %{{.*}} {id = "fc:w", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>}
+// DYNAMIC: qnt.linear %{{.*}}, %[[W]] {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>}
+// DYNAMIC-NOT: qnt.observe
+func.func @dynamic(%x: tensor<1x4x4x1xf32>, %v: tensor<1x8xf32>) -> (tensor<1x4x4x2xf32>, tensor<1x2xf32>) {
+  %w = arith.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %c = qnt.conv2d %x, %w {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1xf32>) -> tensor<1x4x4x2xf32> loc("conv")
+  %fw = arith.constant dense<1.0> : tensor<2x8xf32>
+  %y = qnt.linear %v, %fw : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("fc")
+  return %c, %y : tensor<1x4x4x2xf32>, tensor<1x2xf32>
 }

@@ -40,6 +40,20 @@ struct LowerPipelineOptions
 void buildPTQPipeline(mlir::OpPassManager &pm,
                       const PTQPipelineOptions &options);
 
+struct DynamicPipelineOptions
+    : public mlir::PassPipelineOptions<DynamicPipelineOptions> {
+  Option<std::string> qconfig{
+      *this, "qconfig",
+      llvm::cl::desc("Preset (x86: inputs quantized to [0, 127], else "
+                     "[0, 255])"),
+      llvm::cl::init("x86")};
+};
+
+/// Dynamic quantization: fuse -> prepare (mode=dynamic) -> fold the weight
+/// observers -> convert. No calibration.
+void buildDynamicPipeline(mlir::OpPassManager &pm,
+                          const DynamicPipelineOptions &options);
+
 /// Bufferize and lower everything that is left (tosa, tensor, linalg, ...)
 /// to the llvm dialect. Runtime calls must already be in place.
 void buildLowerToLLVMPipeline(mlir::OpPassManager &pm);

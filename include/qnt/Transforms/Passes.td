@@ -51,6 +51,14 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     | `qnnpack`      | histogram, u8 [0, 255] affine   | min-max, s8 [-128, 127] symmetric          |
     | `xnnpack`      | histogram, s8 [-128, 127] affine| per-channel min-max, s8 [-127, 127] sym.   |
 
+    `mode=dynamic` is PyTorch's dynamic quantization (`quantize_dynamic`
+    with its default qconfig): only linear layers, only their weights
+    observed, per-tensor symmetric s8 (quantized by
+    `--qnt-fold-calibration`, which needs no statistics for constants);
+    each gets `dynamic_qspec`, the u8 range its input is quantized to at
+    run time ([0, 127] on x86/fbgemm, reduce_range as PyTorch does, else
+    [0, 255]).
+
     `activation-observer` replaces the activation observer kind everywhere.
     Selectors pick ops by op name (`qnt.linear`), location name (`conv1`) or
     module-path prefix (`layer1` selects `layer1.0.conv1`): `exclude` keeps
@@ -73,6 +81,9 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
   let options = [
     Option<"qconfig", "qconfig", "std::string", /*default=*/"\"x86\"",
            "Quantization preset: x86, fbgemm, onednn, qnnpack or xnnpack">,
+    Option<"mode", "mode", "std::string", /*default=*/"\"static\"",
+           "static (observe activations for calibration) or dynamic "
+           "(quantize linear layers' activations at run time)">,
     Option<"activationObserver", "activation-observer", "std::string",
            /*default=*/"\"\"",
            "Activation observer kind instead of the preset's (minmax, "

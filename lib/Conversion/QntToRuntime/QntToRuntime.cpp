@@ -282,6 +282,18 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
       break;
     }
     p.num_scales = 0;
+    if (p.wei_dtype == QNT_RT_F32)
+      return success();
+    // Dynamic quantization: the input's u8 range, the weight's scales.
+    auto linear = dyn_cast<LinearOp>(op.getOperation());
+    if (!linear || !linear.getDynamicQspecAttr())
+      return op.emitOpError("a quantized weight with a float input needs "
+                            "dynamic_qspec");
+    p.src_qmin = linear.getDynamicQspecAttr().getQuantMin();
+    p.src_qmax = linear.getDynamicQspecAttr().getQuantMax();
+    QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
+    p.num_scales = w.scales.size();
+    fparams.append(w.scales.begin(), w.scales.end());
     return success();
   }
 
@@ -328,6 +340,8 @@ template <typename OpTy> struct WeightedOpLowering : RuntimePattern<OpTy> {
     Value bias = adaptor.getBias()
                      ? calls.getPointer(rewriter, loc, adaptor.getBias())
                      : Value(null);
+    if (params.src_dtype == QNT_RT_F32 && params.wei_dtype != QNT_RT_F32)
+      name = "qnt_rt_linear_dynamic";
     calls.call(rewriter, loc, name,
                {calls.getHandleSlot(rewriter, loc),
                 calls.getI64Array(rewriter, loc, asArray(params)),

@@ -77,28 +77,40 @@ static quant::UniformQuantizedType getPerTensorType(Type type) {
 /// channel on `weightAxis`) and an i32 or f32 bias.
 static LogicalResult verifyWeightedOpTypes(Operation *op, Value input,
                                            Value weight, Value bias,
-                                           Value output, int64_t weightAxis) {
+                                           Value output, int64_t weightAxis,
+                                           bool dynamic) {
   Type inElt = getElementTypeOrSelf(input.getType());
   Type wElt = getElementTypeOrSelf(weight.getType());
   Type outElt = getElementTypeOrSelf(output.getType());
   Type biasElt = bias ? getElementTypeOrSelf(bias.getType()) : Type();
 
-  if (inElt.isF32() && wElt.isF32() && outElt.isF32()) {
+  if (dynamic) {
+    // Before --qnt-convert the weight is still float.
+    if (!inElt.isF32() || !outElt.isF32() ||
+        !(wElt.isF32() || isQuantizedTensor(weight.getType())))
+      return op->emitOpError("dynamic quantization needs an f32 input and "
+                             "output and an f32 or quantized weight");
+    if (biasElt && !biasElt.isF32())
+      return op->emitOpError("dynamic quantization needs an f32 bias, got ")
+             << biasElt;
+    if (wElt.isF32())
+      return success();
+  } else if (inElt.isF32() && wElt.isF32() && outElt.isF32()) {
     if (biasElt && !biasElt.isF32())
       return op->emitOpError("float op requires an f32 bias, got ") << biasElt;
     return success();
-  }
-  if (!isQuantizedTensor(input.getType()) ||
-      !isQuantizedTensor(weight.getType()) ||
-      !isQuantizedTensor(output.getType()))
+  } else if (!isQuantizedTensor(input.getType()) ||
+             !isQuantizedTensor(weight.getType()) ||
+             !isQuantizedTensor(output.getType())) {
     return op->emitOpError("input, weight and output must be all f32 or all "
                            "quantized");
-  if (!getPerTensorType(input.getType()))
+  } else if (!getPerTensorType(input.getType())) {
     return op->emitOpError("quantized input must be per-tensor "
                            "!quant.uniform expressed in f32");
-  if (!getPerTensorType(output.getType()))
+  } else if (!getPerTensorType(output.getType())) {
     return op->emitOpError("quantized output must be per-tensor "
                            "!quant.uniform expressed in f32");
+  }
 
   auto wq = cast<quant::QuantizedType>(wElt);
   if (!wq.isSigned() || wq.getStorageTypeIntegralWidth() != 8)
@@ -119,7 +131,7 @@ static LogicalResult verifyWeightedOpTypes(Operation *op, Value input,
   } else {
     return op->emitOpError("quantized weight must be !quant.uniform");
   }
-  if (biasElt && !biasElt.isInteger(32) && !biasElt.isF32())
+  if (!dynamic && biasElt && !biasElt.isInteger(32) && !biasElt.isF32())
     return op->emitOpError("quantized op requires an i32 or f32 bias, got ")
            << biasElt;
   return success();
@@ -151,13 +163,14 @@ static LogicalResult verifyRank(Operation *op, StringRef what, Value value,
 /// What conv2d and linear check after their shapes: bias, activation and
 /// types.
 template <typename OpTy>
-static LogicalResult verifyWeightedOpRest(OpTy op, int64_t channels) {
+static LogicalResult verifyWeightedOpRest(OpTy op, int64_t channels,
+                                          bool dynamic = false) {
   if (failed(verifyBiasShape(op, op.getBias(), channels)) ||
       failed(verifyActivation(op, op.getActivation(), op.getClampMinValue(),
                               op.getClampMaxValue())))
     return failure();
   return verifyWeightedOpTypes(op, op.getInput(), op.getWeight(), op.getBias(),
-                               op.getOutput(), /*weightAxis=*/0);
+                               op.getOutput(), /*weightAxis=*/0, dynamic);
 }
 
 //===----------------------------------------------------------------------===//
@@ -322,7 +335,16 @@ LogicalResult LinearOp::verify() {
   if (out[0] != in[0] || out[1] != w[0])
     return emitOpError("output shape must be [")
            << in[0] << ", " << w[0] << "], got " << getOutput().getType();
-  return verifyWeightedOpRest(*this, /*channels=*/w[0]);
+  if (QSpecAttr dynamic = getDynamicQspecAttr()) {
+    if (dynamic.getDtype() != QuantDType::u8 || dynamic.isPerChannel() ||
+        dynamic.getScheme() != QuantScheme::affine)
+      return emitOpError("dynamic_qspec must be u8, affine and per tensor");
+    if (getActivation() != Activation::none &&
+        getActivation() != Activation::relu)
+      return emitOpError("a dynamically quantized linear fuses only relu");
+  }
+  return verifyWeightedOpRest(*this, /*channels=*/w[0],
+                              /*dynamic=*/bool(getDynamicQspecAttr()));
 }
 
 //===----------------------------------------------------------------------===//

@@ -98,6 +98,20 @@ void qnt_rt_linear(void **slot, const int64_t *params, const float *fparams,
                    const void *src, const void *weight, const void *bias,
                    void *dst);
 
+/* Dynamic quantization (PyTorch's quantize_dynamic) of a linear layer: per
+ * call, the float input's range [min(x, 0), max(x, 0)] gives u8 parameters
+ * as PyTorch's ChooseQuantizationParams computes them (in double, qmin =
+ * src_qmin, qmax = src_qmax: 255, or 127 for reduce_range; a scale below
+ * 6.1e-5 is raised to it); the input is quantized, multiplied with the s8
+ * weights exactly in int32, and the result is float:
+ *   dst[m, n] = act(float(acc[m, n]) * (S_in * S_w[n]) + bias[n])
+ * params: qnt_rt_linear_params with src_dtype F32, wei_dtype S8, dst_dtype
+ * F32, bias_kind NONE or F32, activation NONE or RELU; fparams:
+ * [clamp_min, clamp_max, S_w[0], ..., S_w[num_scales - 1]]. */
+void qnt_rt_linear_dynamic(void **slot, const int64_t *params,
+                           const float *fparams, const void *src,
+                           const void *weight, const void *bias, void *dst);
+
 /* 2-D pooling, NHWC, with TOSA's semantics: max over the window (padding
  * never wins), or the average over the window's elements inside the input
  * (padding excluded from the divisor, TOSA avg_pool2d). F32, or U8/S8 for

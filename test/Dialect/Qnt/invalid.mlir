@@ -406,3 +406,29 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 
 // expected-error @+1 {{eps must be a positive, finite f32, got -1.000000e+00 : f32}}
 func.func private @f() attributes {q = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine, eps = -1.0 : f32>}
+
+// -----
+
+func.func @f(%x: tensor<1x2xf32>, %w: tensor<2x2xf32>) -> tensor<1x2xf32> {
+  // expected-error @+1 {{dynamic_qspec must be u8, affine and per tensor}}
+  %0 = qnt.linear %x, %w {dynamic_qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
+  return %0 : tensor<1x2xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2xf32>, %w: tensor<2x2xf32>) -> tensor<1x2xf32> {
+  // expected-error @+1 {{a dynamically quantized linear fuses only relu}}
+  %0 = qnt.linear %x, %w {activation = #qnt.activation<relu6>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
+  return %0 : tensor<1x2xf32>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32, 0.01>
+func.func @f(%x: tensor<1x2x!u8>, %w: tensor<2x2x!w>) -> tensor<1x2xf32> {
+  // expected-error @+1 {{dynamic quantization needs an f32 input and output and an f32 or quantized weight}}
+  %0 = qnt.linear %x, %w {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2x!u8>, tensor<2x2x!w>) -> tensor<1x2xf32>
+  return %0 : tensor<1x2xf32>
+}

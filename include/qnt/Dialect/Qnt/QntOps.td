@@ -242,7 +242,11 @@ def Qnt_LinearOp : Qnt_WeightedOp<"linear"> {
   let description = [{
     `output[m, n] = act(bias[n] + sum_k input[m, k] * weight[n, k])`
     (PyTorch's `nn.Linear` weight layout). Float or quantized, with the same
-    type rules as `qnt.conv2d` (weight channel axis 0).
+    type rules as `qnt.conv2d` (weight channel axis 0), or dynamically
+    quantized (PyTorch's `quantize_dynamic`): f32 input and output, a
+    quantized weight, an f32 bias, and `dynamic_qspec` saying how the input
+    is quantized at run time (u8, [0, 255], or [0, 127] for reduce_range);
+    activation none or relu.
 
     ```mlir
     %y = qnt.linear %x, %w, %b : (tensor<1x784xf32>, tensor<10x784xf32>,
@@ -254,7 +258,8 @@ def Qnt_LinearOp : Qnt_WeightedOp<"linear"> {
                        DefaultValuedAttr<Qnt_ActivationAttr,
                                          "::qnt::Activation::none">:$activation,
                        OptionalAttr<F32Attr>:$clamp_min,
-                       OptionalAttr<F32Attr>:$clamp_max);
+                       OptionalAttr<F32Attr>:$clamp_max,
+                       OptionalAttr<Qnt_QSpecAttr>:$dynamic_qspec);
   let results = (outs Qnt_Tensor:$output);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:`
