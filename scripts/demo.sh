@@ -4,24 +4,25 @@
 # fold -> convert -> lower -> run, and its INT8 results are compared with
 # FP32. Intermediate files land in build/demo/.
 #
-#   scripts/demo.sh [--mode static|qat]
-#     static  post-training quantization with calibration (default)
-#     qat     quantization-aware training in PyTorch, exported with its
-#             learned fake quantization, compared with PyTorch's convert()
+#   scripts/demo.sh [--mode static|qat|dynamic]
+#     static   post-training quantization with calibration (default)
+#     qat      quantization-aware training in PyTorch, exported with its
+#              learned fake quantization, compared with PyTorch's convert()
+#     dynamic  dynamic quantization of the linear layer, compared with
+#              PyTorch's quantize_dynamic()
 set -euo pipefail
 mode=static
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --mode) mode="${2:-}"; shift 2 || { echo "demo.sh: --mode needs a value" >&2; exit 2; } ;;
   --mode=*) mode="${1#--mode=}"; shift ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
   *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$mode" in
-static|qat) ;;
-dynamic) echo "demo.sh: --mode dynamic is not implemented yet" >&2; exit 2 ;;
-*) echo "demo.sh: --mode must be static or qat, got '$mode'" >&2; exit 2 ;;
+static|qat|dynamic) ;;
+*) echo "demo.sh: --mode must be static, qat or dynamic, got '$mode'" >&2; exit 2 ;;
 esac
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
@@ -29,6 +30,43 @@ bin="$QNT_BUILD_DIR/bin"
 ex="$QNT_ROOT/examples/cnn"
 out="$QNT_BUILD_DIR/demo"
 mkdir -p "$out"
+
+# compare DIR OURS THEIRS LABEL: our INT8 outputs against PyTorch's.
+compare() {
+  "$QNT_PYTHON" - "$@" <<'PY'
+import sys
+import numpy as np
+d, ours, theirs, label = sys.argv[1:]
+ours = np.load(f"{d}/{ours}")["output"][:, 0]
+theirs = np.load(f"{d}/{theirs}")["output"]
+fp32 = np.load(f"{d}/fp32.npz")["output"]
+labels = np.load(f"{d}/eval.npz")["labels"]
+acc = lambda y: np.mean(y.argmax(1) == labels) * 100
+print(f"    top-1 agreement with PyTorch {label}: "
+      f"{np.mean(ours.argmax(1) == theirs.argmax(1)) * 100:.1f}%, "
+      f"max abs difference {np.abs(ours - theirs).max():.4g}")
+print(f"    accuracy: FP32 {acc(fp32):.1f}%, PyTorch {label} {acc(theirs):.1f}%, "
+      f"ours {label} {acc(ours):.1f}%")
+PY
+}
+
+if [[ $mode == dynamic ]]; then
+  echo "== 1. export the trained CNN from PyTorch (python/qnt)"
+  # (PyTorch warns that qnnpack ignores reduce_range: it is not asked for.)
+  "$QNT_PYTHON" "$QNT_ROOT/examples/dynamic/dynamic_example.py" "$out/dynamic" 2>&1 |
+    { grep -v 'ignores reduce_range' || true; } | sed 's/^/    /'
+  echo "== 2. quant-opt --qnt-dynamic-pipeline=qconfig=qnnpack  (linear weights i8, inputs quantized per call)"
+  "$bin/quant-opt" "$out/dynamic/model.mlir" --qnt-dynamic-pipeline="qconfig=qnnpack" \
+    -o "$out/dynamic/int8.mlir"
+  grep -oE 'qnt\.linear [^{]*\{[^}]*dynamic_qspec[^}]*\}' "$out/dynamic/int8.mlir" |
+    grep -oE 'dynamic_qspec = #qnt.qspec<[^>]*>' | sed 's/^/    /'
+  echo "== 3. run (JIT) on 500 test images; compare with PyTorch's quantize_dynamic()"
+  "$bin/quant-run" "$out/dynamic/int8.mlir" -i "$out/dynamic/eval.npz" --samples \
+    --quiet -o "$out/dynamic/ours.npz"
+  compare "$out/dynamic" ours.npz pytorch_dynamic.npz "dynamic INT8"
+  echo "== done: files in $out/dynamic"
+  exit 0
+fi
 
 if [[ $mode == qat ]]; then
   echo "== 1. PyTorch QAT: fuse conv+bn+relu, prepare_qat (qnnpack), 1 epoch, export"
@@ -41,20 +79,7 @@ if [[ $mode == qat ]]; then
   echo "== 3. run INT8 (JIT) on 500 test images; compare with PyTorch's convert()"
   "$bin/quant-run" "$out/qat/int8.mlir" -i "$out/qat/eval.npz" --samples --quiet \
     -o "$out/qat/ours.npz"
-  "$QNT_PYTHON" - "$out/qat" <<'PY'
-import sys
-import numpy as np
-d = sys.argv[1]
-ours = np.load(f"{d}/ours.npz")["output"][:, 0]
-theirs = np.load(f"{d}/pytorch_int8.npz")["output"]
-fp32 = np.load(f"{d}/fp32.npz")["output"]
-labels = np.load(f"{d}/eval.npz")["labels"]
-acc = lambda y: np.mean(y.argmax(1) == labels) * 100
-print(f"    top-1 agreement with PyTorch INT8: {np.mean(ours.argmax(1) == theirs.argmax(1)) * 100:.1f}%, "
-      f"max abs difference {np.abs(ours - theirs).max():.4g}")
-print(f"    accuracy: FP32 {acc(fp32):.1f}%, PyTorch QAT INT8 {acc(theirs):.1f}%, "
-      f"ours QAT INT8 {acc(ours):.1f}%")
-PY
+  compare "$out/qat" ours.npz pytorch_int8.npz "QAT INT8"
   echo "== done: files in $out/qat"
   exit 0
 fi
