@@ -54,7 +54,7 @@ if [[ $mode == dynamic ]]; then
   echo "== 1. export the trained CNN from PyTorch (python/qnt)"
   # (PyTorch warns that qnnpack ignores reduce_range: it is not asked for.)
   "$QNT_PYTHON" "$QNT_ROOT/examples/dynamic/dynamic_example.py" "$out/dynamic" 2>&1 |
-    { grep -v 'ignores reduce_range' || true; } | sed 's/^/    /'
+    { grep -vE 'ignores reduce_range|before InitGoogleLogging' || true; } | sed 's/^/    /'
   echo "== 2. quant-opt --qnt-dynamic-pipeline=qconfig=qnnpack  (linear weights i8, inputs quantized per call)"
   "$bin/quant-opt" "$out/dynamic/model.mlir" --qnt-dynamic-pipeline="qconfig=qnnpack" \
     -o "$out/dynamic/int8.mlir"
