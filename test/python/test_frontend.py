@@ -416,7 +416,7 @@ def test_locations(tmp_path):
 class Encoder(nn.Module):
     def __init__(self):
         super().__init__()
-        self.rnn = nn.LSTM(4, 4)
+        self.rnn = nn.RNN(4, 4)
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x):
@@ -438,8 +438,8 @@ class DataDependent(nn.Module):
 
 
 ERROR_CASES = [
-    ("lstm", lambda: WithEncoder(Encoder()), (2, 1, 4),
-     "unsupported module torch.nn.LSTM at 'encoder.rnn'"),
+    ("rnn", lambda: WithEncoder(Encoder()), (2, 1, 4),
+     "unsupported module torch.nn.RNN at 'encoder.rnn'"),
     ("gelu", lambda: WithEncoder(Fn(lambda s, x: F.gelu(s.fc(x)), fc=nn.Linear(4, 4))), (1, 4),
      "unsupported function torch.nn.functional.gelu at 'encoder.gelu'"),
     ("method", lambda: Fn(lambda s, x: x.exp()), (1, 4),
@@ -496,7 +496,7 @@ def tiny():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
 
 def recurrent():
-    return nn.Sequential(nn.Linear(4, 4), nn.GRU(4, 4))
+    return nn.Sequential(nn.Linear(4, 4), nn.RNN(4, 4))
 '''
 
 
@@ -536,7 +536,7 @@ def test_cli_torchvision(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--model", "usermodels:recurrent", "--input-shape", "1,2,4"],
-     "qnt: error: unsupported module torch.nn.GRU at '1'"),
+     "qnt: error: unsupported module torch.nn.RNN at '1'"),
     (["--model", "usermodels:missing", "--input-shape", "1,4"],
      "qnt: error: cannot load --model 'usermodels:missing': module 'usermodels' has no "
      "attribute 'missing'"),
