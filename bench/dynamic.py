@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Dynamic quantization latency: PyTorch FP32, PyTorch
+`quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)` and qnt
+(`--qnt-dynamic-pipeline`, run by `quant-run`), batch 1, same threads.
+
+    /usr/bin/python3 bench/dynamic.py [--runs 50] [--threads 2]
+
+Models: the LSTM language-model shape and the transformer-style MLP block of
+test/python/test_dynamic_models.py. Prints a markdown table; numbers move
+with machine load, so compare within one run."""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "test" / "python"))
+import qnt  # noqa: E402
+from test_dynamic_models import LstmLM, MlpBlock  # noqa: E402
+
+
+def torch_ms(model, x, runs):
+    with torch.no_grad():
+        for _ in range(5):
+            model(x)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def qnt_ms(build, mlir, inputs, runs, threads):
+    out = subprocess.run([str(build / "bin" / "quant-run"), mlir, "-i", inputs, "--bench",
+                          str(runs), "--num-threads", str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"median ([0-9.]+) ms", out).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--build-dir", default=os.environ.get("QNT_BUILD_DIR",
+                                                              str(ROOT / "build")))
+    args = parser.parse_args()
+    build = Path(args.build_dir)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    engines = [e for e in ("qnnpack", "onednn")
+               if e in torch.backends.quantized.supported_engines]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, model, shape in (("lstm_lm", LstmLM(), (1, 8, 32)),
+                                   ("mlp_block", MlpBlock(), (1, 16, 64))):
+            model.eval()
+            x = torch.randn(*shape)
+            mlir = os.path.join(tmp, f"{name}.mlir")
+            info = qnt.export(model, (x,), mlir)
+            inputs = os.path.join(tmp, f"{name}.npz")
+            np.savez(inputs, **{info.inputs[0][0]: x.numpy()})
+            row = {"model": name, "PyTorch FP32": torch_ms(model, x, args.runs),
+                   "qnt FP32": qnt_ms(build, mlir, inputs, args.runs, args.threads)}
+            for engine in engines:
+                torch.backends.quantized.engine = engine
+                dynamic = torch.quantization.quantize_dynamic(
+                    model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
+                row[f"PyTorch dynamic ({engine})"] = torch_ms(dynamic, x, args.runs)
+            for qconfig in ("qnnpack", "x86"):
+                int8 = os.path.join(tmp, f"{name}_{qconfig}.mlir")
+                subprocess.run([str(build / "bin" / "quant-opt"), mlir,
+                                f"--qnt-dynamic-pipeline=qconfig={qconfig}", "-o", int8],
+                               check=True)
+                row[f"qnt dynamic ({qconfig})"] = qnt_ms(build, int8, inputs, args.runs,
+                                                         args.threads)
+            rows.append(row)
+    columns = list(rows[0])
+    print(f"Dynamic quantization, batch 1, {args.threads} threads, median of {args.runs} (ms)\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(row["model"] if c == "model" else f"{row[c]:.3f}"
+                                for c in columns) + " |")
+
+
+if __name__ == "__main__":
+    main()
