@@ -12,6 +12,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "Common.h"
+#include "Profile.h"
+
+#include <cstdio>
 
 #include <type_traits>
 
@@ -190,13 +193,27 @@ const qnt_rt_quant_params &quantParams(const int64_t *params, const char *op) {
   return p;
 }
 
+/// Profile key of a stateless kernel: its (per-call-site) slot, else params.
+const void *profileKey(void **slot, const int64_t *params) {
+  return slot ? static_cast<const void *>(slot) : params;
+}
+
+prof::SiteInfo quantInfo(const char *what, const qnt_rt_quant_params &p) {
+  char d[128];
+  std::snprintf(d, sizeof d, "%s %s numel %ld%s", what, dtypeName(p.qdtype),
+                long(p.outer * p.channels * p.inner),
+                p.channels > 1 ? " per-channel" : "");
+  return prof::SiteInfo{d, 0};
+}
+
 } // namespace
 
 extern "C" {
 
-void qnt_rt_add(void **, const int64_t *params, const float *fparams,
+void qnt_rt_add(void **slot, const int64_t *params, const float *fparams,
                 const void *a, const void *b, void *dst) {
   const auto &p = *reinterpret_cast<const qnt_rt_add_params *>(params);
+  prof::timed(profileKey(slot, params), "add", [&] {
   if (p.dtype == QNT_RT_F32) {
     addFloat(p, static_cast<const float *>(a), static_cast<const float *>(b),
              static_cast<float *>(dst));
@@ -208,25 +225,35 @@ void qnt_rt_add(void **, const int64_t *params, const float *fparams,
     addQuantized<Q>(p, fparams, static_cast<const Q *>(a),
                     static_cast<const Q *>(b), static_cast<Q *>(dst));
   });
+  }, [&] {
+    char d[96];
+    std::snprintf(d, sizeof d, "add %s numel %ld%s", dtypeName(p.dtype),
+                  long(p.numel), p.relu ? " relu" : "");
+    return prof::SiteInfo{d, 0};
+  });
 }
 
-void qnt_rt_quantize(void **, const int64_t *params, const float *scales,
+void qnt_rt_quantize(void **slot, const int64_t *params, const float *scales,
                      const int64_t *zero_points, const float *src, void *dst) {
   const auto &p = quantParams(params, "quantize");
+  prof::timed(profileKey(slot, params), "quantize", [&] {
   dispatchQ(p.qdtype, "quantize", [&](auto q) {
     using Q = decltype(q);
     quantizeImpl<Q>(p, scales, zero_points, src, static_cast<Q *>(dst));
   });
+  }, [&] { return quantInfo("quantize f32 ->", p); });
 }
 
-void qnt_rt_dequantize(void **, const int64_t *params, const float *scales,
+void qnt_rt_dequantize(void **slot, const int64_t *params, const float *scales,
                        const int64_t *zero_points, const void *src,
                        float *dst) {
   const auto &p = quantParams(params, "dequantize");
+  prof::timed(profileKey(slot, params), "dequantize", [&] {
   dispatchQ(p.qdtype, "dequantize", [&](auto q) {
     using Q = decltype(q);
     dequantizeImpl<Q>(p, scales, zero_points, static_cast<const Q *>(src), dst);
   });
+  }, [&] { return quantInfo("dequantize f32 <-", p); });
 }
 
 void qnt_rt_fake_quant(void **, const int64_t *params, const float *scales,

@@ -7,6 +7,7 @@
 
 #include "Dnnl.h"
 #include "Kernel.h"
+#include "Profile.h"
 
 #include <cstdio>
 
@@ -77,5 +78,12 @@ extern "C" void qnt_rt_pool2d(void **slot, const int64_t *params,
                    long(p.w), long(p.kh), long(p.kw), k->describe().c_str());
     return k;
   });
-  runKernel(*k, src, dst);
+  prof::timed(k, "pool2d", [&] { runKernel(*k, src, dst); }, [&] {
+    char d[160];
+    std::snprintf(d, sizeof d, "pool2d %s %s n%ld c%ld %ldx%ld k%ldx%ld (%s)",
+                  p.kind == QNT_RT_POOL_MAX ? "max" : "avg",
+                  dtypeName(p.dtype), long(p.n), long(p.c), long(p.h),
+                  long(p.w), long(p.kh), long(p.kw), k->describe().c_str());
+    return prof::SiteInfo{d, 0};
+  });
 }

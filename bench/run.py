@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""INT8 benchmark: qnt vs PyTorch, FP32 and INT8, batch 1 and 8.
+
+    /usr/bin/python3 bench/run.py [--models resnet18,mobilenet_v2,...]
+                                  [--batches 1,8] [--runs 20] [--threads 2]
+
+For every model and batch size, median latency of:
+  * PyTorch FP32 (eager, torchvision model);
+  * PyTorch INT8: eager-mode static quantization of the
+    torchvision.models.quantization variant (fuse_model, get_default_qconfig
+    (engine), prepare, calibrate, convert), for each of the engines onednn and
+    qnnpack that torch.backends.quantized.supported_engines lists;
+  * qnt FP32: the model exported by `python -m qnt export`, run by quant-run;
+  * qnt INT8: the README's pipeline with the x86 preset (prepare, calibrate
+    with quant-run, fold-calibration + convert), run by quant-run.
+The same thread count for everything (default 2). Random weights and
+random calibration / input data (no downloads): latency does not depend on
+the values. Also measures the INT8 dot-product ceiling of the CPU
+(bench/ceiling.c) and, with the runtime's QNT_RT_PROFILE, the per-layer
+GMAC/s of qnt INT8 resnet18 at batch 1.
+
+Writes bench/results.md and bench/results.png (matplotlib; skipped with a
+message if it is missing). Takes about 2-3 minutes on 2 cores, plus the wait
+for a quiet machine."""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import bench_models  # noqa: E402
+
+CNNS = ("resnet18", "mobilenet_v2", "mobilenet_v3_large")
+ENGINES = ("onednn", "qnnpack")
+# The issue's targets (latency ratios; lower is better for ours).
+TARGET_VS_PT_INT8 = 0.6     # ours INT8 <= 0.6x PyTorch INT8 (onednn), batch 1
+TARGET_VS_PT_FP32 = 3.0     # ours INT8 >= 3x faster than PyTorch FP32 (resnet18)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Machine
+# ---------------------------------------------------------------------------
+
+def cpu_info():
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
+        if m:
+            model = m.group(1).strip()
+        m = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+        if m:
+            flags = set(m.group(1).split())
+    except OSError:
+        pass
+    isa = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                       "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+           if f in flags]
+    return model, isa, os.cpu_count()
+
+
+def load1():
+    return os.getloadavg()[0]
+
+
+def cpu_times():
+    """(busy+idle, steal) jiffies of all CPUs from /proc/stat."""
+    try:
+        f = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(f[:8]), f[7] if len(f) > 7 else 0
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
+def wait_quiet(max_load, max_wait):
+    """Waits (up to max_wait s) for the 1-minute load average to fall below max_load."""
+    start = time.monotonic()
+    while load1() >= max_load and time.monotonic() - start < max_wait:
+        log(f"load average {load1():.2f} >= {max_load}: waiting for a quiet machine ...")
+        time.sleep(20)
+    if load1() >= max_load:
+        log(f"warning: load average still {load1():.2f}; timings may be noisy")
+    return load1()
+
+
+def ceiling(tmp, threads):
+    """{(isa, threads): GMAC/s} from bench/ceiling.c."""
+    exe = Path(tmp) / "ceiling"
+    cc = os.environ.get("CC", "cc")
+    subprocess.run([cc, "-O2", "-mavx2", "-pthread", str(BENCH / "ceiling.c"), "-o", str(exe)],
+                   check=True)
+    out = subprocess.run([str(exe), str(threads)], check=True, capture_output=True,
+                         text=True).stdout
+    res = {}
+    for m in re.finditer(r"CEILING isa=(\S+) threads=(\d+) gmacs=([0-9.]+)", out):
+        res[(m.group(1), int(m.group(2)))] = float(m.group(3))
+    return res
+
+
+# ---------------------------------------------------------------------------
+# PyTorch
+# ---------------------------------------------------------------------------
+
+def torch_median_ms(model, x, runs, warmup=3):
+    with torch.no_grad():
+        for _ in range(warmup):
+            model(x)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def fp32_model(name):
+    if name == "mlp":
+        return bench_models.mlp().eval()
+    return getattr(torchvision.models, name)().eval()
+
+
+def int8_model(name, engine, calib):
+    """PyTorch eager-mode static PTQ of the quantizable variant."""
+    torch.backends.quantized.engine = engine
+    if name == "mlp":
+        model = bench_models.mlp()
+    else:
+        model = getattr(torchvision.models.quantization, name)(quantize=False)
+    model.eval()
+    model.fuse_model()
+    model.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+    torch.ao.quantization.prepare(model, inplace=True)
+    with torch.no_grad():
+        for x in calib:
+            model(x)
+    torch.ao.quantization.convert(model, inplace=True)
+    return model
+
+
+# ---------------------------------------------------------------------------
+# qnt
+# ---------------------------------------------------------------------------
+
+class Tools:
+    def __init__(self, build_dir):
+        self.bin = Path(build_dir) / "bin"
+        for tool in ("quant-opt", "quant-run"):
+            if not (self.bin / tool).exists():
+                sys.exit(f"error: {self.bin / tool} not found: build first "
+                         f"(scripts/test.sh, or --build-dir / QNT_BUILD_DIR)")
+
+    def run(self, tool, *args, env=None):
+        cmd = [str(self.bin / tool)] + [str(a) for a in args]
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           env=dict(os.environ, **(env or {})))
+        if r.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed (exit {r.returncode}):\n"
+                               f"{r.stderr.strip()[-2000:]}")
+        return r.stdout
+
+    def bench(self, mlir, inputs, runs, threads, env=None):
+        out = self.run("quant-run", mlir, "-i", inputs, "--bench", runs, "--warmup", 5,
+                       "--num-threads", threads, env=env)
+        return float(re.search(r"median ([0-9.]+) ms", out).group(1))
+
+
+def export(name, shape, path):
+    spec = "bench_models:mlp" if name == "mlp" else f"torchvision.quantization:{name}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT / "python"), str(BENCH), os.environ.get("PYTHONPATH", "")]))
+    for attempt in range(3):  # python/qnt may be mid-edit in a shared checkout
+        r = subprocess.run([sys.executable, "-m", "qnt", "export", "--model", spec,
+                            "--input-shape", ",".join(map(str, shape)), "-o", str(path)],
+                           capture_output=True, text=True, env=env)
+        if not r.returncode:
+            break
+        time.sleep(5)
+    if r.returncode:
+        raise RuntimeError(f"qnt export {spec} failed:\n{r.stderr.strip()[-2000:]}")
+    m = re.search(r'qnt\.name = "([^"]+)"', Path(path).read_text())
+    return m.group(1) if m else "arg0"
+
+
+def ours_int8(tools, work, fp32_mlir, calib_npz):
+    prep, stats, int8 = work / "prepared.mlir", work / "stats.json", work / "int8.mlir"
+    tools.run("quant-opt", fp32_mlir, "--qnt-ptq-pipeline=qconfig=x86",
+              "--mlir-print-debuginfo", "-o", prep)
+    tools.run("quant-run", prep, "--calibrate", calib_npz, "--stats-file", stats, "--quiet")
+    tools.run("quant-opt", prep, f"--qnt-fold-calibration=stats={stats}", "--qnt-convert",
+              "-o", int8)
+    return int8
+
+
+# ---------------------------------------------------------------------------
+# One model at one batch size
+# ---------------------------------------------------------------------------
+
+def bench_one(tools, tmp, name, batch, runs, threads, calib_n, engines, profile_dir):
+    log(f"[{name} batch {batch}]")
+    shape = (batch, bench_models.MLP_IN) if name == "mlp" else (batch, 3, 224, 224)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    calib = [torch.randn(*shape, generator=g) for _ in range(calib_n)]
+    row = {"model": name, "batch": batch}
+    # key -> a function that measures it again (later rounds keep the minimum)
+    timers = row["_timers"] = {}
+
+    def timed(key, fn):
+        timers[key] = fn
+        row[key] = fn()
+
+    torch.manual_seed(0)
+    timed("pt_fp32", lambda m=fp32_model(name): torch_median_ms(m, x, runs))
+    for engine in ENGINES:
+        if engine not in engines:
+            row[f"pt_int8_{engine}"] = None
+            continue
+        try:
+            q = int8_model(name, engine, calib)
+            timed(f"pt_int8_{engine}",
+                  lambda q=q, e=engine: (setattr(torch.backends.quantized, "engine", e),
+                                         torch_median_ms(q, x, runs))[1])
+        except Exception as e:  # an engine without a kernel for some op
+            log(f"  PyTorch INT8 {engine}: {e}")
+            row[f"pt_int8_{engine}"] = None
+
+    work = Path(tmp) / f"{name}_b{batch}"
+    work.mkdir()
+    try:
+        fp32_mlir = work / "model.mlir"
+        arg = export(name, shape, fp32_mlir)
+        np.savez(work / "input.npz", **{arg: x.numpy()})
+        np.savez(work / "calib.npz", **{arg: torch.stack(calib).numpy()})
+        timed("ours_fp32", lambda: tools.bench(fp32_mlir, work / "input.npz", runs, threads))
+        int8 = ours_int8(tools, work, fp32_mlir, work / "calib.npz")
+        timed("ours_int8", lambda: tools.bench(int8, work / "input.npz", runs, threads))
+
+        # Profiled separately, so the timed run above carries no profiling cost.
+        def profile():
+            prof = Path(profile_dir) / f"{name}_b{batch}.json"
+            tools.bench(int8, work / "input.npz", max(5, runs // 2), threads,
+                        env={"QNT_RT_PROFILE": "1", "QNT_RT_PROFILE_JSON": str(prof)})
+            return json.loads(prof.read_text())["sites"]
+        row["_profile"] = profile
+        row["profile"] = profile()
+    except (RuntimeError, OSError, ValueError) as e:
+        log(f"  qnt: {e}")
+        row.setdefault("ours_fp32", None)
+        row.setdefault("ours_int8", None)
+        row["error"] = str(e).splitlines()[0]
+    log("  " + ", ".join(f"{k} {v:.2f} ms" for k, v in row.items()
+                         if k.startswith(("pt_", "ours_")) and v is not None))
+    return row
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+def ms(v):
+    return "error" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.2f}")
+
+
+def ratio(a, b):
+    return "–" if a is None or b is None else f"{a / b:.2f}x"
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def kernel_ms(sites):
+    return sum(s["total_ns"] / max(1, s["calls"]) for s in sites) / 1e6
+
+
+def site_gmacs(s):
+    per_call_ns = s["total_ns"] / max(1, s["calls"])
+    return s["macs_per_call"] / per_call_ns if s["macs_per_call"] and per_call_ns else None
+
+
+def isa_of(desc):
+    m = re.search(r":(\w+)\)$", desc)
+    return m.group(1) if m else ""
+
+
+def ceiling_for(desc, ceil, threads):
+    """The ceiling that applies to a kernel: VNNI for oneDNN's *_vnni / amx
+    kernels when measured, else AVX2 (vpmaddubsw)."""
+    isa = isa_of(desc)
+    if ("vnni" in isa or "amx" in isa) and ("avx512vnni", threads) in ceil:
+        return ceil[("avx512vnni", threads)], "VNNI"
+    return ceil.get(("avx2", threads)), "AVX2"
+
+
+def layer_table(sites, ceil, threads):
+    total = sum(s["total_ns"] for s in sites)
+    calls = max(s["calls"] for s in sites)
+    rows = []
+    for s in sites:
+        us = s["total_ns"] / max(1, s["calls"]) / 1e3
+        g = site_gmacs(s)
+        c, which = ceiling_for(s["desc"], ceil, threads) if g else (None, "")
+        rows.append([s["index"], s["desc"], f"{us:.1f}", f"{100 * s['total_ns'] / total:.1f}",
+                     f"{s['macs_per_call'] / 1e6:.1f}" if s["macs_per_call"] else "",
+                     f"{g:.0f}" if g else "",
+                     f"{100 * g / c:.0f} % ({which})" if g and c else ""])
+    text = md_table(["#", "kernel (op, shape, implementation)", "µs/call", "% time",
+                     "MMAC", "GMAC/s", "of ceiling"], rows)
+    return text, total / calls / 1e6
+
+
+def op_shares(rows):
+    """Per model: kernel time per inference by op, and the rest of the latency."""
+    ops = ("conv2d", "linear", "add", "pool2d", "quantize", "dequantize")
+    out = []
+    for r in rows:
+        sites = r.get("profile")
+        if not sites or not r.get("ours_int8"):
+            continue
+        calls = max(s["calls"] for s in sites)
+        by_op = {op: 0.0 for op in ops}
+        for s in sites:
+            by_op[s["op"]] = by_op.get(s["op"], 0.0) + s["total_ns"] / calls / 1e6
+        kernel = sum(by_op.values())
+        outside = max(0.0, r["ours_int8"] - kernel)
+        out.append([r["model"], r["batch"], ms(r["ours_int8"])]
+                   + [f"{by_op[op]:.2f}" for op in ops] + [f"{outside:.2f}"])
+    return md_table(["model", "batch", "qnt INT8 ms", *[f"{op} ms" for op in ops],
+                     "outside the runtime ms"], out)
+
+
+def holdbacks(sites, ceil, threads, n=5, latency=None):
+    """Short text naming where the time goes: the largest time shares and
+    the least efficient MAC kernels."""
+    total = sum(s["total_ns"] for s in sites)
+    by_op = {}
+    for s in sites:
+        by_op[s["op"]] = by_op.get(s["op"], 0) + s["total_ns"]
+    share = ", ".join(f"{op} {100 * t / total:.0f} %"
+                      for op, t in sorted(by_op.items(), key=lambda kv: -kv[1]))
+    worst = []
+    for s in sites:
+        g = site_gmacs(s)
+        if g:
+            c, _ = ceiling_for(s["desc"], ceil, threads)
+            # time lost against the ceiling
+            lost = s["total_ns"] - (s["macs_per_call"] / c * s["calls"] if c else 0)
+            worst.append((lost, s, g, c))
+    worst.sort(key=lambda t: -t[0])
+    lines = [f"time by op: {share}"]
+    if latency:
+        kernel = total / max(s["calls"] for s in sites) / 1e6
+        lines.append(f"runtime kernels {kernel:.2f} ms of the {latency:.2f} ms latency; "
+                     f"the rest ({max(0.0, latency - kernel):.2f} ms) is compiled code "
+                     "outside the runtime (float elementwise ops, copies, call overhead)")
+    for lost, s, g, c in worst[:n]:
+        lines.append(f"#{s['index']} {s['desc']}: {g:.0f} GMAC/s"
+                     + (f" ({100 * g / c:.0f} % of ceiling)" if c else "")
+                     + f", {100 * s['total_ns'] / total:.1f} % of kernel time")
+    nonmac = sorted((s for s in sites if not s["macs_per_call"]), key=lambda s: -s["total_ns"])
+    for s in nonmac[:3]:
+        lines.append(f"#{s['index']} {s['desc']}: {100 * s['total_ns'] / total:.1f} % "
+                     "of kernel time (no MACs)")
+    return lines
+
+
+def chart(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed (Debian: apt-get install python3-matplotlib): "
+            "bench/results.png not written; results.md is complete")
+        return False
+    series = [("pt_int8_onednn", "PyTorch INT8 (onednn)", "#8da0cb"),
+              ("pt_int8_qnnpack", "PyTorch INT8 (qnnpack)", "#a6d854"),
+              ("ours_fp32", "qnt FP32", "#fc8d62"),
+              ("ours_int8", "qnt INT8 (x86, oneDNN)", "#e41a1c")]
+    labels = [f"{r['model']}\nbatch {r['batch']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(8, 1.5 * len(rows)), 4.8))
+    width = 0.8 / len(series)
+    for i, (key, label, color) in enumerate(series):
+        xs, ys = [], []
+        for j, r in enumerate(rows):
+            if r.get(key) and r.get("pt_fp32"):
+                xs.append(j + (i - (len(series) - 1) / 2) * width)
+                ys.append(r["pt_fp32"] / r[key])
+        bars = ax.bar(xs, ys, width, label=label, color=color)
+        ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("speedup over PyTorch FP32 (log)")
+    ax.set_title("Latency speedup over PyTorch FP32 eager (higher is better; "
+                 "XNNPACK backend not implemented)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines, noise):
+    model, isa, ncpu = machine
+    out = []
+    out.append("# INT8 benchmark: qnt vs PyTorch\n")
+    out.append(f"Generated by `bench/run.py` on {time.strftime('%Y-%m-%d %H:%M')}: "
+               f"{args.threads} threads, median of {args.runs} runs (batch 8: "
+               f"{max(3, args.runs // 2)}), the lowest median of {args.rounds} rounds, random weights and inputs, "
+               f"{args.calib} calibration samples. Load average (1 min) before "
+               f"{load_before:.2f}, after {load_after:.2f}; run took {elapsed / 60:.1f} min.\n")
+    if noise:
+        out.append(f"**Noise warning:** {noise}\n")
+    out.append(f"* CPU: {model}, {ncpu} logical CPUs; ISA: {', '.join(isa)}")
+    out.append(f"* PyTorch {torch.__version__} (quantized engines: "
+               f"{', '.join(torch.backends.quantized.supported_engines)}), "
+               f"torchvision {torchvision.__version__}")
+    impls = sorted({isa_of(s["desc"]) for r in rows for s in r.get("profile", [])
+                    if s["op"] in ("conv2d", "linear") and isa_of(s["desc"])})
+    out.append(f"* qnt INT8: x86 preset (u8 activations in [0, 127], per-channel s8 "
+               f"weights), oneDNN kernels ({', '.join(impls) or 'n/a'})\n")
+
+    out.append("## INT8 compute ceiling (bench/ceiling.c)\n")
+    crow = []
+    for isa_name, label in (("avx2", "AVX2 vpmaddubsw+vpmaddwd+vpaddd"),
+                            ("avx512vnni", "AVX-512 VNNI vpdpbusd")):
+        if (isa_name, 1) in ceil:
+            crow.append([label, f"{ceil[(isa_name, 1)]:.0f}",
+                         f"{ceil.get((isa_name, args.threads), float('nan')):.0f}"])
+        else:
+            crow.append([label, "not supported", "not supported"])
+    out.append(md_table(["kernel", "GMAC/s, 1 thread", f"GMAC/s, {args.threads} threads"],
+                        crow) + "\n")
+
+    out.append("## Latency (ms, median; lower is better)\n")
+    header = ["model", "batch", "PyTorch FP32", "PyTorch INT8 onednn",
+              "PyTorch INT8 qnnpack", "XNNPACK", "qnt FP32", "qnt INT8",
+              "qnt INT8 / PT INT8 onednn", "qnt INT8 / PT INT8 qnnpack",
+              "qnt INT8 / PT FP32", "qnt FP32 / PT FP32"]
+    trows = []
+    for r in rows:
+        pt_cell = {e: (ms(r[f"pt_int8_{e}"]) if e in engines else "n/a (engine missing)")
+                   for e in ENGINES}
+        trows.append([r["model"], r["batch"], ms(r["pt_fp32"]), pt_cell["onednn"],
+                      pt_cell["qnnpack"], "n/a (not implemented)", ms(r["ours_fp32"]),
+                      ms(r["ours_int8"]),
+                      ratio(r["ours_int8"], r["pt_int8_onednn"]),
+                      ratio(r["ours_int8"], r["pt_int8_qnnpack"]),
+                      ratio(r["ours_int8"], r["pt_fp32"]),
+                      ratio(r["ours_fp32"], r["pt_fp32"])])
+    out.append(md_table(header, trows) + "\n")
+    out.append("Ratios are latency ratios: below 1.00x qnt is faster. PyTorch INT8 is "
+               "eager-mode static quantization of the `torchvision.models.quantization` "
+               "variant (`fuse_model`, `get_default_qconfig(engine)`); both sides include "
+               "the input quantization and output dequantization.\n")
+    errors = [f"{r['model']} batch {r['batch']}: {r['error']}" for r in rows if r.get("error")]
+    if errors:
+        out.append("Errors: " + "; ".join(errors) + "\n")
+
+    # Targets
+    def get(name, batch):
+        return next((r for r in rows if r["model"] == name and r["batch"] == batch), None)
+
+    out.append("## Targets (issue)\n")
+    targets = []
+    for name in ("resnet18", "mobilenet_v2"):
+        r = get(name, 1)
+        if r is None or r["ours_int8"] is None or r["pt_int8_onednn"] is None:
+            targets.append((f"{name} batch 1: qnt INT8 <= {TARGET_VS_PT_INT8}x PyTorch INT8 "
+                            "(onednn)", "not measured", None, name))
+            continue
+        v = r["ours_int8"] / r["pt_int8_onednn"]
+        targets.append((f"{name} batch 1: qnt INT8 <= {TARGET_VS_PT_INT8}x PyTorch INT8 "
+                        "(onednn)", f"{v:.2f}x", v <= TARGET_VS_PT_INT8, name))
+    r = get("resnet18", 1)
+    if r and r["ours_int8"] and r["pt_fp32"]:
+        v = r["pt_fp32"] / r["ours_int8"]
+        targets.append((f"resnet18 batch 1: qnt INT8 >= {TARGET_VS_PT_FP32:.0f}x faster than "
+                        "PyTorch FP32", f"{v:.1f}x faster", v >= TARGET_VS_PT_FP32, "resnet18"))
+    else:
+        targets.append((f"resnet18: qnt INT8 >= {TARGET_VS_PT_FP32:.0f}x faster than PyTorch "
+                        "FP32", "not measured", None, "resnet18"))
+    out.append(md_table(["target", "measured", "met"],
+                        [[t, m, "yes" if ok else ("no" if ok is False else "–")]
+                         for t, m, ok, _ in targets]) + "\n")
+    for t, m, ok, name in targets:
+        r = get(name, 1)
+        if ok is False and r and r.get("profile"):
+            out.append(f"Missed: {t} ({m}). Where {name}'s INT8 time goes (QNT_RT_PROFILE, "
+                       "batch 1; largest losses against the ceiling first):\n")
+            out += [f"* {line}" for line in holdbacks(r["profile"], ceil, args.threads,
+                                                      latency=r["ours_int8"])]
+            out.append("")
+
+    out.append("## qnt INT8 time by op, every model (QNT_RT_PROFILE)\n")
+    out.append("Mean runtime-kernel time per inference by op (a separate profiled run); "
+               "\"outside the runtime\" is the measured latency minus the kernel time: "
+               "code compiled into the model itself, e.g. float ops between a dequantize "
+               "and a quantize.\n")
+    out.append(op_shares(rows) + "\n")
+
+    # Per layer
+    r = get("resnet18", 1)
+    if r and r.get("profile"):
+        text, per_run_ms = layer_table(r["profile"], ceil, args.threads)
+        out.append("## qnt INT8 resnet18, batch 1, per kernel (QNT_RT_PROFILE)\n")
+        out.append(f"Every runtime call site in execution order: mean wall time per call, "
+                   f"share of the kernel time ({per_run_ms:.2f} ms per inference summed over "
+                   f"kernels), MACs per call and achieved GMAC/s on {args.threads} threads "
+                   f"against the {args.threads}-thread ceiling of the ISA the kernel uses.\n")
+        out.append(text + "\n")
+        out.append("Where the time goes:\n")
+        out += [f"* {line}" for line in holdbacks(r["profile"], ceil, args.threads,
+                                                  latency=r["ours_int8"])]
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(CNNS + ("mlp",)),
+                        help="comma-separated: torchvision model names and/or mlp")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs (batch 8: half)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="measure everything this many times, keep the minimum median")
+    parser.add_argument("--calib", type=int, default=4, help="calibration samples")
+    parser.add_argument("--build-dir", default=os.environ.get(
+        "QNT_BUILD_DIR", str(ROOT / "build")))
+    parser.add_argument("--out", default=str(BENCH), help="where results.md/.png go")
+    parser.add_argument("--max-load", type=float, default=1.0,
+                        help="wait for the 1-minute load average to fall below this")
+    parser.add_argument("--max-wait", type=float, default=300, help="seconds")
+    parser.add_argument("--keep", help="keep the work files (IR, profiles) in this directory")
+    args = parser.parse_args()
+
+    tools = Tools(args.build_dir)
+    torch.set_num_threads(args.threads)
+    engines = [e for e in ENGINES if e in torch.backends.quantized.supported_engines]
+    machine = cpu_info()
+    load_before = wait_quiet(args.max_load, args.max_wait)
+    start = time.monotonic()
+    total0, steal0 = cpu_times()
+    tmp = tempfile.mkdtemp(prefix="qnt-bench-")
+    try:
+        log("ceiling ...")
+        ceil = ceiling(tmp, args.threads)
+        log("  " + ", ".join(f"{i} {t} thr {g:.0f} GMAC/s" for (i, t), g in ceil.items()))
+        rows = []
+        for batch in (int(b) for b in args.batches.split(",")):
+            runs = args.runs if batch == 1 else max(3, args.runs // 2)
+            for name in args.models.split(","):
+                rows.append(bench_one(tools, tmp, name, batch, runs, args.threads,
+                                      args.calib, engines, tmp))
+        # Later rounds: every measurement again, keeping the minimum of the
+        # medians (a burst of load from elsewhere spoils one round, not all).
+        for rnd in range(2, args.rounds + 1):
+            log(f"round {rnd} of {args.rounds} ...")
+            for r in rows:
+                for key, fn in r["_timers"].items():
+                    try:
+                        v = fn()
+                    except Exception as e:  # noqa: BLE001 (keep the first round's value)
+                        log(f"  {r['model']} b{r['batch']} {key}: {e}")
+                        continue
+                    r[key] = v if r[key] is None else min(r[key], v)
+                if r.get("profile"):
+                    p = r["_profile"]()
+                    if kernel_ms(p) < kernel_ms(r["profile"]):
+                        r["profile"] = p
+        for r in rows:
+            r.pop("_timers", None)
+            r.pop("_profile", None)
+        rows.sort(key=lambda r: (args.models.split(",").index(r["model"]), r["batch"]))
+        elapsed = time.monotonic() - start
+        # Was the machine shared during the run? Hypervisor steal time, and
+        # the ceiling measured again (its 2-thread value needs both cores).
+        total1, steal1 = cpu_times()
+        steal = 100.0 * (steal1 - steal0) / max(1, total1 - total0)
+        after = ceiling(tmp, args.threads)
+        noise = []
+        if steal > 2:
+            noise.append(f"{steal:.0f} % of CPU time was stolen by the hypervisor")
+        for (isa_name, t), g in ceil.items():
+            g2 = after.get((isa_name, t), g)
+            if abs(g2 - g) > 0.1 * g:
+                noise.append(f"the {isa_name} ceiling on {t} threads moved from {g:.0f} "
+                             f"to {g2:.0f} GMAC/s during the run")
+        if load1() > args.threads + 1:
+            noise.append(f"the load average reached {load1():.1f} (this run uses "
+                         f"{args.threads})")
+        noise = "; ".join(noise) + ": timings are unreliable, run again on a quiet machine." \
+            if noise else ""
+        if noise:
+            log("warning: " + noise)
+        text = report(rows, ceil, args, machine, load_before, load1(), elapsed, engines, noise)
+        out = Path(args.out)
+        (out / "results.md").write_text(text)
+        log(f"wrote {out / 'results.md'}")
+        if chart(rows, out / "results.png"):
+            log(f"wrote {out / 'results.png'}")
+        print(text)
+    finally:
+        if args.keep:
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
