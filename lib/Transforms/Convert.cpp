@@ -171,18 +171,25 @@ struct ConvertComputeOp : OpInterfaceRewritePattern<QuantizableOpInterface> {
       auto inputType = cast<quant::UniformQuantizedType>(
           cast<ShapedType>(inputs[0].getType()).getElementType());
       std::vector<int32_t> q(data->size());
+      int64_t clamped = 0, first = -1;
       for (size_t c = 0; c < data->size(); ++c) {
         double scale =
             inputType.getScale() *
             weightParams.scales[weightParams.scales.size() == 1 ? 0 : c];
         double v = std::nearbyint((*data)[c] / scale);
-        if (v < INT32_MIN || v > INT32_MAX)
-          op->emitWarning("bias of channel ")
-              << c << " (" << (*data)[c] << ") exceeds int32 in units of "
-              << "S_in * S_w = " << scale << "; it is clamped";
+        if (v < INT32_MIN || v > INT32_MAX) {
+          if (!clamped++)
+            first = c;
+        }
         q[c] =
             static_cast<int32_t>(std::clamp<double>(v, INT32_MIN, INT32_MAX));
       }
+      // One warning per op, however many channels.
+      if (clamped)
+        op->emitWarning("bias of ")
+            << clamped << " channel(s) exceeds int32 in units of "
+            << "S_in * S_w[c] and is clamped (first: channel " << first << ", "
+            << (*data)[first] << ")";
       auto type =
           RankedTensorType::get({(int64_t)q.size()}, rewriter.getI32Type());
       bias = arith::ConstantOp::create(

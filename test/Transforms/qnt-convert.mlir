@@ -101,8 +101,7 @@ func.func @bias_overflow(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   %wq = quant.qcast %w : tensor<2x2xf32> to tensor<2x2x!wq>
   %wd = quant.dcast %wq : tensor<2x2x!wq> to tensor<2x2xf32>
   %b = arith.constant dense<[1.0e4, -1.0e4]> : tensor<2xf32>
-  // expected-warning @+2 {{bias of channel 0 (1.000000e+04) exceeds int32 in units of S_in * S_w = 1.000000e-06; it is clamped}}
-  // expected-warning @+1 {{bias of channel 1 (-1.000000e+04) exceeds int32}}
+  // expected-warning @+1 {{bias of 2 channel(s) exceeds int32 in units of S_in * S_w[c] and is clamped (first: channel 0, 1.000000e+04)}}
   %y = qnt.linear %xd, %wd, %b : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2xf32>
   %yq = quant.qcast %y : tensor<1x2xf32> to tensor<1x2x!q>
   %yd = quant.dcast %yq : tensor<1x2x!q> to tensor<1x2xf32>
