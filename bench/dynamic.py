@@ -11,11 +11,9 @@ with machine load, so compare within one run."""
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,27 +23,10 @@ import torch.nn as nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
 import qnt  # noqa: E402
 from test_dynamic_models import LstmLM, MlpBlock  # noqa: E402
-
-
-def torch_ms(model, x, runs):
-    with torch.no_grad():
-        for _ in range(5):
-            model(x)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
-
-
-def qnt_ms(build, mlir, inputs, runs, threads):
-    out = subprocess.run([str(build / "bin" / "quant-run"), mlir, "-i", inputs, "--bench",
-                          str(runs), "--num-threads", str(threads)],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"median ([0-9.]+) ms", out).group(1))
+from timing import quant_run_median_ms, torch_median_ms  # noqa: E402
 
 
 def main():
@@ -56,6 +37,7 @@ def main():
                                                               str(ROOT / "build")))
     args = parser.parse_args()
     build = Path(args.build_dir)
+    quant_run = build / "bin" / "quant-run"
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     engines = [e for e in ("qnnpack", "onednn")
@@ -70,20 +52,21 @@ def main():
             info = qnt.export(model, (x,), mlir)
             inputs = os.path.join(tmp, f"{name}.npz")
             np.savez(inputs, **{info.inputs[0][0]: x.numpy()})
-            row = {"model": name, "PyTorch FP32": torch_ms(model, x, args.runs),
-                   "qnt FP32": qnt_ms(build, mlir, inputs, args.runs, args.threads)}
+            row = {"model": name, "PyTorch FP32": torch_median_ms(model, x, args.runs),
+                   "qnt FP32": quant_run_median_ms(quant_run, mlir, inputs, args.runs,
+                                                   args.threads)}
             for engine in engines:
                 torch.backends.quantized.engine = engine
                 dynamic = torch.quantization.quantize_dynamic(
                     model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
-                row[f"PyTorch dynamic ({engine})"] = torch_ms(dynamic, x, args.runs)
+                row[f"PyTorch dynamic ({engine})"] = torch_median_ms(dynamic, x, args.runs)
             for qconfig in ("qnnpack", "x86"):
                 int8 = os.path.join(tmp, f"{name}_{qconfig}.mlir")
                 subprocess.run([str(build / "bin" / "quant-opt"), mlir,
                                 f"--qnt-dynamic-pipeline=qconfig={qconfig}", "-o", int8],
                                check=True)
-                row[f"qnt dynamic ({qconfig})"] = qnt_ms(build, int8, inputs, args.runs,
-                                                         args.threads)
+                row[f"qnt dynamic ({qconfig})"] = quant_run_median_ms(
+                    quant_run, int8, inputs, args.runs, args.threads)
             rows.append(row)
     columns = list(rows[0])
     print(f"Dynamic quantization, batch 1, {args.threads} threads, median of {args.runs} (ms)\n")

@@ -10,11 +10,8 @@ markdown table with the median latencies and the ratio. Random weights
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +20,9 @@ import torchvision
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
 import qnt  # noqa: E402
-
-
-def torch_median_ms(model, x, runs, warmup=5):
-    with torch.no_grad():
-        for _ in range(warmup):
-            model(x)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
-
-
-def qnt_median_ms(quant_run, mlir, inputs, runs, threads):
-    out = subprocess.run(
-        [quant_run, mlir, "-i", inputs, "--bench", str(runs), "--warmup", "5",
-         "--num-threads", str(threads)],
-        check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"median ([0-9.]+) ms", out).group(1))
+from timing import quant_run_median_ms, torch_median_ms  # noqa: E402
 
 
 def main():
@@ -71,7 +50,7 @@ def main():
             info = qnt.export(model, (x,), mlir)
             inputs = os.path.join(tmp, f"{name}.npz")
             np.savez(inputs, **{info.inputs[0][0]: x.numpy()})
-            ours = qnt_median_ms(quant_run, mlir, inputs, args.runs, args.threads)
+            ours = quant_run_median_ms(quant_run, mlir, inputs, args.runs, args.threads)
             theirs = torch_median_ms(model, x, args.runs)
             rows.append((name, theirs, ours))
 

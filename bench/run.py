@@ -43,6 +43,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import bench_models  # noqa: E402
+from timing import torch_median_ms  # noqa: E402
 
 CNNS = ("resnet18", "mobilenet_v2", "mobilenet_v3_large")
 ENGINES = ("onednn", "qnnpack")
@@ -118,18 +119,6 @@ def ceiling(tmp, threads):
 # ---------------------------------------------------------------------------
 # PyTorch
 # ---------------------------------------------------------------------------
-
-def torch_median_ms(model, x, runs, warmup=3):
-    with torch.no_grad():
-        for _ in range(warmup):
-            model(x)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
-
 
 def fp32_model(name):
     if name == "mlp":
