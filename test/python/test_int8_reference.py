@@ -841,15 +841,20 @@ def check_tie_reference(x, qp, q_ref):
     assert q_ref.min() == qp.qmin and q_ref.max() == qp.qmax
 
 
-@pytest.mark.parametrize("name", list(TIE_CASES))
-def test_quantize_ties_qcast_dcast(tmp_path, name):
-    """qcast -> dcast only: half-to-even rounding and clamping."""
+def tie_case(name):
+    """Parameters, inputs on exact .5 ties, their reference integers, and the
+    float / quantized tensor types of a tie case."""
     qp = QParams(**TIE_CASES[name])
     x = tie_inputs(qp)
     q_ref = ref_quantize(x, qp)
     check_tie_reference(x, qp, q_ref)
-    t = tshape(x.shape, "f32")
-    tq = tshape(x.shape, "!q")
+    return qp, x, q_ref, tshape(x.shape, "f32"), tshape(x.shape, "!q")
+
+
+@pytest.mark.parametrize("name", list(TIE_CASES))
+def test_quantize_ties_qcast_dcast(tmp_path, name):
+    """qcast -> dcast only: half-to-even rounding and clamping."""
+    qp, x, q_ref, t, tq = tie_case(name)
     mlir = f"""!q = {qp.mlir}
 func.func @main(%x: {t} {{qnt.name = "x"}}) -> {t} {{
   %q = quant.qcast %x : {t} to {tq}
@@ -864,12 +869,7 @@ func.func @main(%x: {t} {{qnt.name = "x"}}) -> {t} {{
 @pytest.mark.parametrize("name", list(TIE_CASES))
 def test_quantize_ties_storage_result(tmp_path, name):
     """qcast alone, the quantized result returned as its storage integers."""
-    qp = QParams(**TIE_CASES[name])
-    x = tie_inputs(qp)
-    q_ref = ref_quantize(x, qp)
-    check_tie_reference(x, qp, q_ref)
-    t = tshape(x.shape, "f32")
-    tq = tshape(x.shape, "!q")
+    qp, x, q_ref, t, tq = tie_case(name)
     mlir = f"""!q = {qp.mlir}
 func.func @main(%x: {t} {{qnt.name = "x"}}) -> {tq} {{
   %q = quant.qcast %x : {t} to {tq}

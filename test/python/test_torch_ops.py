@@ -326,6 +326,21 @@ def cases(op, relu):
 # ---------------------------------------------------------------------------
 
 
+def weighted_operands(c, i, xf, xq, wi, wq, channels):
+    """Operands, their types and the lines defining them (input qcast, i8
+    weight scast, optional i32 bias) of conv2d / linear case `c`."""
+    ops, types = f"%xq{i}, %w{i}", f"{xq}, {wq}"
+    head = (f"  %xq{i} = quant.qcast %x{i} : {xf} to {xq}\n"
+            f"  %wi{i} = arith.constant {t8.dense(c.w_int)} : {wi}\n"
+            f"  %w{i} = quant.scast %wi{i} : {wi} to {wq}\n")
+    if c.bias_q is not None:
+        ops += f", %b{i}"
+        types += f", tensor<{channels}xi32>"
+        head += (f"  %b{i} = arith.constant {t8.dense(c.bias_q)} : "
+                 f"tensor<{channels}xi32>\n")
+    return ops, types, head
+
+
 def conv_line(c, i, act):
     n, h, w, cin = c.shape
     oc, kh, kw, cg = c.w_int.shape
@@ -341,16 +356,8 @@ def conv_line(c, i, act):
         f"groups = {c.groups} : i64",
         "pad = array<i64: " + ", ".join(map(str, c.pad)) + ">",
         f"stride = array<i64: {c.stride[0]}, {c.stride[1]}>"]
-    ops, types, bline = f"%xq{i}, %w{i}", f"{xq}, {wq}", ""
-    if c.bias_q is not None:
-        ops += f", %b{i}"
-        types += f", tensor<{oc}xi32>"
-        bline = (f"  %b{i} = arith.constant {t8.dense(c.bias_q)} : "
-                 f"tensor<{oc}xi32>\n")
-    body = (f"  %xq{i} = quant.qcast %x{i} : {xf} to {xq}\n"
-            f"  %wi{i} = arith.constant {t8.dense(c.w_int)} : {wi}\n"
-            f"  %w{i} = quant.scast %wi{i} : {wi} to {wq}\n{bline}"
-            f"  %y{i} = qnt.conv2d {ops} {{{', '.join(attrs)}}} : "
+    ops, types, head = weighted_operands(c, i, xf, xq, wi, wq, oc)
+    body = (f"{head}  %y{i} = qnt.conv2d {ops} {{{', '.join(attrs)}}} : "
             f"({types}) -> {yq}\n")
     return f"%x{i}: {xf} {{qnt.name = \"x{i}\"}}", body, yq
 
@@ -363,17 +370,9 @@ def linear_line(c, i, act):
     wi = t8.tshape(c.w_int.shape, "i8")
     wq = t8.tshape(c.w_int.shape, t8.wtype(c.wscales, c.per_channel))
     yq = t8.tshape(c.out_shape, c.qout.mlir)
-    ops, types, bline = f"%xq{i}, %w{i}", f"{xq}, {wq}", ""
-    if c.bias_q is not None:
-        ops += f", %b{i}"
-        types += f", tensor<{n}xi32>"
-        bline = (f"  %b{i} = arith.constant {t8.dense(c.bias_q)} : "
-                 f"tensor<{n}xi32>\n")
-    body = (f"  %xq{i} = quant.qcast %x{i} : {xf} to {xq}\n"
-            f"  %wi{i} = arith.constant {t8.dense(c.w_int)} : {wi}\n"
-            f"  %w{i} = quant.scast %wi{i} : {wi} to {wq}\n{bline}"
-            f"  %y{i} = qnt.linear {ops} {{{', '.join(t8.act_attrs(act, None))}}}"
-            f" : ({types}) -> {yq}\n")
+    ops, types, head = weighted_operands(c, i, xf, xq, wi, wq, n)
+    body = (f"{head}  %y{i} = qnt.linear {ops} "
+            f"{{{', '.join(t8.act_attrs(act, None))}}} : ({types}) -> {yq}\n")
     return f"%x{i}: {xf} {{qnt.name = \"x{i}\"}}", body, yq
 
 
