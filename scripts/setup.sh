@@ -14,7 +14,7 @@ QNT_PYTHON=/usr/bin/python3
 qnt_packages=(
   cmake ninja-build g++ pkg-config
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-  libdnnl-dev libgtest-dev zlib1g-dev
+  libdnnl-dev libxnnpack-dev libpthreadpool-dev libgtest-dev zlib1g-dev
   python3 python3-numpy python3-pytest
   python3-torch python3-torchvision dataset-fashion-mnist
 )

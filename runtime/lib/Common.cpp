@@ -110,6 +110,8 @@ void dtypeRange(int64_t dtype, int64_t &lo, int64_t &hi) {
 
 void CommonSpec::validate(const char *what, int64_t outChannels) const {
   std::string op(what);
+  if (backend != QNT_RT_BACKEND_ONEDNN && backend != QNT_RT_BACKEND_XNNPACK)
+    fatal(op + ": unknown backend " + std::to_string(backend));
   if (isFloat()) {
     if (weiDtype != QNT_RT_F32 || dstDtype != QNT_RT_F32)
       fatal(op + ": float kernel needs f32 weights and dst, got " +

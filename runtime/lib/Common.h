@@ -82,6 +82,7 @@ void dtypeRange(int64_t dtype, int64_t &lo, int64_t &hi);
 struct CommonSpec {
   int64_t srcDtype, weiDtype, dstDtype, biasKind, activation;
   int64_t srcZp, srcQmin, srcQmax, dstZp, dstQmin, dstQmax;
+  int64_t backend;
   float clampMin, clampMax;
   std::vector<float> scales; // M, size 1 or the output channel count
 
@@ -107,6 +108,7 @@ template <typename P> CommonSpec readCommon(const P &p, const float *fparams) {
   s.dstZp = p.dst_zp;
   s.dstQmin = p.dst_qmin;
   s.dstQmax = p.dst_qmax;
+  s.backend = p.backend;
   s.clampMin = fparams ? fparams[0] : 0.0f;
   s.clampMax = fparams ? fparams[1] : 0.0f;
   if (p.num_scales >= 1 && fparams)

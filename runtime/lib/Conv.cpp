@@ -157,17 +157,20 @@ extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,
     }
     return k;
   });
-  prof::timed(k, "conv2d", [&] { runKernel(*k, src, dst); }, [&] {
-    const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
-    char d[160];
-    std::snprintf(d, sizeof d,
-                  "conv2d %s n%ld c%ld %ldx%ld -> oc%ld %ldx%ld k%ldx%ld s%ld "
-                  "g%ld",
-                  dtypeName(p.src_dtype), long(p.n), long(p.c), long(p.h),
-                  long(p.w), long(p.oc), long(p.oh), long(p.ow), long(p.kh),
-                  long(p.kw), long(p.stride_h), long(p.groups));
-    return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
-                          p.n * p.oh * p.ow * p.oc * p.kh * p.kw *
-                              (p.c / p.groups)};
-  });
+  prof::timed(
+      k, "conv2d", [&] { runKernel(*k, src, dst); },
+      [&] {
+        const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
+        char d[160];
+        std::snprintf(
+            d, sizeof d,
+            "conv2d %s n%ld c%ld %ldx%ld -> oc%ld %ldx%ld k%ldx%ld s%ld "
+            "g%ld",
+            dtypeName(p.src_dtype), long(p.n), long(p.c), long(p.h), long(p.w),
+            long(p.oc), long(p.oh), long(p.ow), long(p.kh), long(p.kw),
+            long(p.stride_h), long(p.groups));
+        return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
+                              p.n * p.oh * p.ow * p.oc * p.kh * p.kw *
+                                  (p.c / p.groups)};
+      });
 }

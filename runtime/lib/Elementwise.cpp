@@ -13,6 +13,7 @@
 
 #include "Common.h"
 #include "Profile.h"
+#include "Xnnpack.h"
 
 #include <cstdio>
 
@@ -116,6 +117,44 @@ void addQuantized(const qnt_rt_add_params &p, const float *fp, const Q *a,
     addQuantizedLoop<Q, false>(p, fp, a, b, dst);
 }
 
+void addQuantizedAny(const qnt_rt_add_params &p, const float *fparams,
+                     const void *a, const void *b, void *dst) {
+  dispatchQ(p.dtype, "add", [&](auto q) {
+    using Q = decltype(q);
+    addQuantized<Q>(p, fparams, static_cast<const Q *>(a),
+                    static_cast<const Q *>(b), static_cast<Q *>(dst));
+  });
+}
+
+/// The runtime's own quantized add, for call sites that asked for XNNPACK
+/// where XNNPACK rejects the parameters.
+class LoopAdd final : public BinaryKernel {
+public:
+  LoopAdd(const qnt_rt_add_params &p, const float *fparams, std::string why)
+      : p_(p), fparams_{fparams[0], fparams[1], fparams[2]},
+        why_(std::move(why)) {}
+  void run(const void *a, const void *b, void *dst) override {
+    addQuantizedAny(p_, fparams_, a, b, dst);
+  }
+  std::string describe() const override { return "loop (" + why_ + ")"; }
+
+private:
+  qnt_rt_add_params p_;
+  float fparams_[3];
+  std::string why_;
+};
+
+BinaryKernel *createAdd(const qnt_rt_add_params &p, const float *fparams) {
+  std::string why;
+  BinaryKernel *k = forceReference() ? nullptr : createXnnAdd(p, fparams, why);
+  if (!k)
+    k = new LoopAdd(p, fparams, forceReference() ? "forced" : why);
+  if (verbose())
+    std::fprintf(stderr, "qnt_rt: add %s numel %ld%s: %s\n", dtypeName(p.dtype),
+                 long(p.numel), p.relu ? " relu" : "", k->describe().c_str());
+  return k;
+}
+
 void addFloat(const qnt_rt_add_params &p, const float *a, const float *b,
               float *dst) {
   if (p.relu) {
@@ -213,47 +252,62 @@ extern "C" {
 void qnt_rt_add(void **slot, const int64_t *params, const float *fparams,
                 const void *a, const void *b, void *dst) {
   const auto &p = *reinterpret_cast<const qnt_rt_add_params *>(params);
-  prof::timed(profileKey(slot, params), "add", [&] {
-  if (p.dtype == QNT_RT_F32) {
-    addFloat(p, static_cast<const float *>(a), static_cast<const float *>(b),
-             static_cast<float *>(dst));
-    return;
-  }
-  checkRange("add", p.dtype, p.dst_qmin, p.dst_qmax);
-  dispatchQ(p.dtype, "add", [&](auto q) {
-    using Q = decltype(q);
-    addQuantized<Q>(p, fparams, static_cast<const Q *>(a),
-                    static_cast<const Q *>(b), static_cast<Q *>(dst));
-  });
-  }, [&] {
-    char d[96];
-    std::snprintf(d, sizeof d, "add %s numel %ld%s", dtypeName(p.dtype),
-                  long(p.numel), p.relu ? " relu" : "");
-    return prof::SiteInfo{d, 0};
-  });
+  prof::timed(
+      profileKey(slot, params), "add",
+      [&] {
+        if (p.dtype == QNT_RT_F32) {
+          addFloat(p, static_cast<const float *>(a),
+                   static_cast<const float *>(b), static_cast<float *>(dst));
+          return;
+        }
+        checkRange("add", p.dtype, p.dst_qmin, p.dst_qmax);
+        if (p.backend == QNT_RT_BACKEND_XNNPACK && slot) {
+          getOrCreate<BinaryKernel>(slot, [&] {
+            return createAdd(p, fparams);
+          })->run(a, b, dst);
+          return;
+        }
+        if (p.backend != QNT_RT_BACKEND_ONEDNN &&
+            p.backend != QNT_RT_BACKEND_XNNPACK)
+          fatal("add: unknown backend " + std::to_string(p.backend));
+        addQuantizedAny(p, fparams, a, b, dst);
+      },
+      [&] {
+        char d[96];
+        std::snprintf(d, sizeof d, "add %s numel %ld%s", dtypeName(p.dtype),
+                      long(p.numel), p.relu ? " relu" : "");
+        return prof::SiteInfo{d, 0};
+      });
 }
 
 void qnt_rt_quantize(void **slot, const int64_t *params, const float *scales,
                      const int64_t *zero_points, const float *src, void *dst) {
   const auto &p = quantParams(params, "quantize");
-  prof::timed(profileKey(slot, params), "quantize", [&] {
-  dispatchQ(p.qdtype, "quantize", [&](auto q) {
-    using Q = decltype(q);
-    quantizeImpl<Q>(p, scales, zero_points, src, static_cast<Q *>(dst));
-  });
-  }, [&] { return quantInfo("quantize f32 ->", p); });
+  prof::timed(
+      profileKey(slot, params), "quantize",
+      [&] {
+        dispatchQ(p.qdtype, "quantize", [&](auto q) {
+          using Q = decltype(q);
+          quantizeImpl<Q>(p, scales, zero_points, src, static_cast<Q *>(dst));
+        });
+      },
+      [&] { return quantInfo("quantize f32 ->", p); });
 }
 
 void qnt_rt_dequantize(void **slot, const int64_t *params, const float *scales,
                        const int64_t *zero_points, const void *src,
                        float *dst) {
   const auto &p = quantParams(params, "dequantize");
-  prof::timed(profileKey(slot, params), "dequantize", [&] {
-  dispatchQ(p.qdtype, "dequantize", [&](auto q) {
-    using Q = decltype(q);
-    dequantizeImpl<Q>(p, scales, zero_points, static_cast<const Q *>(src), dst);
-  });
-  }, [&] { return quantInfo("dequantize f32 <-", p); });
+  prof::timed(
+      profileKey(slot, params), "dequantize",
+      [&] {
+        dispatchQ(p.qdtype, "dequantize", [&](auto q) {
+          using Q = decltype(q);
+          dequantizeImpl<Q>(p, scales, zero_points, static_cast<const Q *>(src),
+                            dst);
+        });
+      },
+      [&] { return quantInfo("dequantize f32 <-", p); });
 }
 
 void qnt_rt_fake_quant(void **, const int64_t *params, const float *scales,

@@ -4,6 +4,9 @@
 #define QNT_RUNTIME_LIB_KERNEL_H
 
 #include "Common.h"
+#include "Xnnpack.h"
+
+#include <cstdio>
 
 #include <string>
 
@@ -42,9 +45,10 @@ inline bool isOneDnnReference(const std::string &impl) {
   return impl.rfind("ref", 0) == 0;
 }
 
-/// Creates a conv2d / linear kernel from its spec: oneDNN for float, and
-/// for quantized kernels where selectInt8Path allows it and oneDNN has more
-/// than its reference code; the exact reference kernel otherwise.
+/// Creates a conv2d / linear kernel from its spec: oneDNN for float; for
+/// quantized kernels XNNPACK if the call site asks for it and XNNPACK takes
+/// it, else oneDNN where selectInt8Path allows it and oneDNN has more than
+/// its reference code, else the exact reference kernel.
 /// `outChannels` rows of `k` weights.
 template <typename DnnlKernel, typename RefKernel, typename Params>
 Kernel *createWeightedKernel(const char *name, const Params &p,
@@ -54,6 +58,14 @@ Kernel *createWeightedKernel(const char *name, const Params &p,
     fatal(std::string(name) + ": bias pointer does not match bias_kind");
   if (s.isFloat())
     return new DnnlKernel(p, s, weight, bias);
+  if (s.backend == QNT_RT_BACKEND_XNNPACK && !forceReference()) {
+    std::string why;
+    if (Kernel *kernel = createXnnKernel(p, s, weight, bias, why))
+      return kernel;
+    if (verbose())
+      std::fprintf(stderr, "qnt_rt: %s: XNNPACK not used: %s\n", name,
+                   why.c_str());
+  }
   std::string why =
       selectInt8Path(s, static_cast<const int8_t *>(weight), outChannels, k,
                      static_cast<const int32_t *>(bias));

@@ -107,12 +107,14 @@ extern "C" void qnt_rt_linear(void **slot, const int64_t *params,
     }
     return k;
   });
-  prof::timed(k, "linear", [&] { runKernel(*k, src, dst); }, [&] {
-    const auto &p = *reinterpret_cast<const qnt_rt_linear_params *>(params);
-    char d[120];
-    std::snprintf(d, sizeof d, "linear %s m%ld k%ld n%ld",
-                  dtypeName(p.src_dtype), long(p.m), long(p.k), long(p.n));
-    return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
-                          p.m * p.k * p.n};
-  });
+  prof::timed(
+      k, "linear", [&] { runKernel(*k, src, dst); },
+      [&] {
+        const auto &p = *reinterpret_cast<const qnt_rt_linear_params *>(params);
+        char d[120];
+        std::snprintf(d, sizeof d, "linear %s m%ld k%ld n%ld",
+                      dtypeName(p.src_dtype), long(p.m), long(p.k), long(p.n));
+        return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
+                              p.m * p.k * p.n};
+      });
 }

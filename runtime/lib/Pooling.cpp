@@ -8,6 +8,7 @@
 #include "Dnnl.h"
 #include "Kernel.h"
 #include "Profile.h"
+#include "Xnnpack.h"
 
 #include <cstdio>
 
@@ -60,6 +61,16 @@ Kernel *createPool(const qnt_rt_pool2d_params &p) {
   if ((p.h + p.pad_top + p.pad_bottom - p.kh) / p.stride_h + 1 != p.oh ||
       (p.w + p.pad_left + p.pad_right - p.kw) / p.stride_w + 1 != p.ow)
     fatal("pool2d: output shape does not match the window");
+  if (p.backend != QNT_RT_BACKEND_ONEDNN && p.backend != QNT_RT_BACKEND_XNNPACK)
+    fatal("pool2d: unknown backend " + std::to_string(p.backend));
+  if (p.backend == QNT_RT_BACKEND_XNNPACK) {
+    std::string why;
+    if (Kernel *k = createXnnMaxPool(p, why))
+      return k;
+    if (verbose())
+      std::fprintf(stderr, "qnt_rt: pool2d: XNNPACK not used: %s\n",
+                   why.c_str());
+  }
   return new DnnlPool(p);
 }
 
@@ -78,12 +89,15 @@ extern "C" void qnt_rt_pool2d(void **slot, const int64_t *params,
                    long(p.w), long(p.kh), long(p.kw), k->describe().c_str());
     return k;
   });
-  prof::timed(k, "pool2d", [&] { runKernel(*k, src, dst); }, [&] {
-    char d[160];
-    std::snprintf(d, sizeof d, "pool2d %s %s n%ld c%ld %ldx%ld k%ldx%ld (%s)",
-                  p.kind == QNT_RT_POOL_MAX ? "max" : "avg",
-                  dtypeName(p.dtype), long(p.n), long(p.c), long(p.h),
-                  long(p.w), long(p.kh), long(p.kw), k->describe().c_str());
-    return prof::SiteInfo{d, 0};
-  });
+  prof::timed(
+      k, "pool2d", [&] { runKernel(*k, src, dst); },
+      [&] {
+        char d[160];
+        std::snprintf(d, sizeof d,
+                      "pool2d %s %s n%ld c%ld %ldx%ld k%ldx%ld (%s)",
+                      p.kind == QNT_RT_POOL_MAX ? "max" : "avg",
+                      dtypeName(p.dtype), long(p.n), long(p.c), long(p.h),
+                      long(p.w), long(p.kh), long(p.kw), k->describe().c_str());
+        return prof::SiteInfo{d, 0};
+      });
 }

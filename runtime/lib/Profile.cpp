@@ -41,7 +41,9 @@ struct Site {
     uint64_t c = calls.load();
     return c ? c : all.load();
   }
-  uint64_t steadyNs() const { return calls.load() ? ns.load() : firstNs.load(); }
+  uint64_t steadyNs() const {
+    return calls.load() ? ns.load() : firstNs.load();
+  }
 };
 
 namespace {

@@ -49,9 +49,8 @@ inline void timed(const void *key, const char *op, Run &&run,
   Site *s = lookup(key);
   if (!s)
     s = create(key, op, describe());
-  add(s, uint64_t(
-             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
-                 .count()));
+  add(s, uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
+                      .count()));
 }
 
 } // namespace prof

@@ -68,10 +68,13 @@ std::vector<int64_t> refAcc(const ConvShape &s, const std::vector<int64_t> &src,
   return acc;
 }
 
-class QuantizedConv : public ::testing::TestWithParam<QConvCase> {};
+/// Every case runs on both backends: XNNPACK's qc8 kernels are exact too
+/// (docs/runtime.md), and a case XNNPACK rejects falls back to oneDNN.
+class QuantizedConv
+    : public ::testing::TestWithParam<std::tuple<QConvCase, int64_t>> {};
 
 TEST_P(QuantizedConv, MatchesReferenceExactly) {
-  const QConvCase &tc = GetParam();
+  const QConvCase &tc = std::get<0>(GetParam());
   const ConvShape &s = tc.s;
   std::mt19937 rng(1234);
   auto w = randInts(rng, s.weiSize(), tc.wmin, tc.wmax);
@@ -106,6 +109,7 @@ TEST_P(QuantizedConv, MatchesReferenceExactly) {
   p.src_zp = tc.srcZp, p.src_qmin = tc.srcQmin, p.src_qmax = tc.srcQmax;
   p.dst_zp = tc.dstZp, p.dst_qmin = tc.dstQmin, p.dst_qmax = tc.dstQmax;
   p.num_scales = static_cast<int64_t>(ms.size());
+  p.backend = std::get<1>(GetParam());
   std::vector<float> fp = {0.0f, 0.0f};
   fp.insert(fp.end(), ms.begin(), ms.end());
 
@@ -202,11 +206,12 @@ const QConvCase kQConvCases[] = {
 };
 // clang-format on
 
-INSTANTIATE_TEST_SUITE_P(Conv2d, QuantizedConv,
-                         ::testing::ValuesIn(kQConvCases),
-                         [](const auto &info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Conv2d, QuantizedConv,
+    ::testing::Combine(::testing::ValuesIn(kQConvCases),
+                       ::testing::Values(QNT_RT_BACKEND_ONEDNN,
+                                         QNT_RT_BACKEND_XNNPACK)),
+    [](const auto &info) { return backendTestName(info.param); });
 
 //===----------------------------------------------------------------------===//
 // Float conv2d

@@ -20,10 +20,13 @@ struct QLinearCase {
   float fixedM;
 };
 
-class QuantizedLinear : public ::testing::TestWithParam<QLinearCase> {};
+/// Every case runs on both backends: XNNPACK's qc8 kernels are exact too
+/// (docs/runtime.md), and a case XNNPACK rejects falls back to oneDNN.
+class QuantizedLinear
+    : public ::testing::TestWithParam<std::tuple<QLinearCase, int64_t>> {};
 
 TEST_P(QuantizedLinear, MatchesReferenceExactly) {
-  const QLinearCase &tc = GetParam();
+  const QLinearCase &tc = std::get<0>(GetParam());
   std::mt19937 rng(4321);
   auto w = randInts(rng, tc.n * tc.k, tc.wmin, tc.wmax);
   std::vector<int64_t> bias;
@@ -66,6 +69,7 @@ TEST_P(QuantizedLinear, MatchesReferenceExactly) {
   p.src_zp = tc.srcZp, p.src_qmin = tc.srcQmin, p.src_qmax = tc.srcQmax;
   p.dst_zp = tc.dstZp, p.dst_qmin = tc.dstQmin, p.dst_qmax = tc.dstQmax;
   p.num_scales = static_cast<int64_t>(ms.size());
+  p.backend = std::get<1>(GetParam());
   std::vector<float> fp = {0.0f, 0.0f};
   fp.insert(fp.end(), ms.begin(), ms.end());
   auto wb = pack(w, QNT_RT_S8);
@@ -110,11 +114,12 @@ const QLinearCase kQLinearCases[] = {
 };
 // clang-format on
 
-INSTANTIATE_TEST_SUITE_P(Linear, QuantizedLinear,
-                         ::testing::ValuesIn(kQLinearCases),
-                         [](const auto &info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Linear, QuantizedLinear,
+    ::testing::Combine(::testing::ValuesIn(kQLinearCases),
+                       ::testing::Values(QNT_RT_BACKEND_ONEDNN,
+                                         QNT_RT_BACKEND_XNNPACK)),
+    [](const auto &info) { return backendTestName(info.param); });
 
 TEST(LinearExactness, AccumulatorBeyondInt32) {
   // k * |src - zp| * |w| exceeds 2^31: the reference accumulates in int64

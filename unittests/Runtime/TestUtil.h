@@ -15,9 +15,19 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace qnt_test {
+
+/// Test name of a (case, qnt_rt_backend) parameter: "<case>_<backend>".
+template <typename Case>
+std::string backendTestName(const std::tuple<Case, int64_t> &param) {
+  return std::string(std::get<0>(param).name) +
+         (std::get<1>(param) == QNT_RT_BACKEND_XNNPACK ? "_xnnpack"
+                                                       : "_onednn");
+}
 
 /// rint() in the default rounding mode: half to even.
 inline int64_t rintf64(float x) {

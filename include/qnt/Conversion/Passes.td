@@ -22,6 +22,13 @@ def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
     storage type; tensor operands reach the runtime as raw pointers via
     `bufferization.to_buffer`.
 
+    `backend=` picks the kernel library per call site (the last field of
+    the parameter array, `qnt_rt_backend`): `onednn` everywhere, `xnnpack`
+    for quantized conv2d / linear / add / max pooling (float kernels stay
+    on oneDNN), or `auto`, which takes XNNPACK where it measured faster on
+    x86 (docs/runtime.md). The runtime falls back to oneDNN where XNNPACK
+    rejects a kernel's parameters.
+
     ```mlir
     func.call @qnt_rt_conv2d(%handle, %params, %fparams, %src, %w, %b, %dst)
         : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr,
@@ -30,7 +37,9 @@ def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"backend", "backend", "std::string", /*default=*/"\"onednn\"",
-           "Kernel backend: onednn">,
+           "Kernel library: onednn, xnnpack (quantized conv2d, linear, add "
+           "and max pooling on XNNPACK) or auto (per call site, the faster "
+           "of the two)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -12,6 +12,8 @@
 #include "mlir/Pass/Pass.h"
 #include "mlir/Transforms/DialectConversion.h"
 
+#include <optional>
+
 namespace qnt {
 
 #define GEN_PASS_DECL_QNTLOWERTORUNTIMEPASS
@@ -64,12 +66,25 @@ private:
   int64_t counter = 0;
 };
 
+/// The kernel library the lowering asks the runtime for.
+///   onednn:  every kernel on oneDNN (or the runtime's exact reference code).
+///   xnnpack: quantized conv2d, linear, add and max pooling on XNNPACK
+///            (qc8), everything else as for onednn.
+///   auto:    per call site, whichever of the two is faster for its op and
+///            shape on x86 (docs/runtime.md, "Choosing a backend").
+enum class RuntimeBackend { onednn, xnnpack, automatic };
+
+/// Parses a `backend=` option value; nothing if it is not one of
+/// onednn, xnnpack, auto.
+std::optional<RuntimeBackend> parseRuntimeBackend(llvm::StringRef name);
+
 /// Patterns that turn qnt compute ops, observers, fake-quant and quant casts
 /// into runtime calls, erase region markers and storage casts, and convert
 /// function signatures with quantized types.
-void populateQntToRuntimePatterns(mlir::TypeConverter &converter,
-                                  RuntimeCallBuilder &calls,
-                                  mlir::RewritePatternSet &patterns);
+void populateQntToRuntimePatterns(
+    mlir::TypeConverter &converter, RuntimeCallBuilder &calls,
+    mlir::RewritePatternSet &patterns,
+    RuntimeBackend backend = RuntimeBackend::onednn);
 
 } // namespace qnt
 

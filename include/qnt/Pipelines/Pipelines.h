@@ -32,7 +32,7 @@ struct PTQPipelineOptions
 struct LowerPipelineOptions
     : public mlir::PassPipelineOptions<LowerPipelineOptions> {
   Option<std::string> backend{*this, "backend",
-                              llvm::cl::desc("Kernel backend: onednn"),
+                              llvm::cl::desc("Kernel library: onednn, xnnpack or auto"),
                               llvm::cl::init("onednn")};
 };
 

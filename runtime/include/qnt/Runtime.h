@@ -32,6 +32,15 @@ enum qnt_rt_dtype {
   QNT_RT_S32 = 3,
 };
 
+/* Kernel library a call site asks for (the last field of the conv2d,
+ * linear, add and pool2d params). XNNPACK serves quantized (u8/s8) conv2d,
+ * linear, add and max pooling; other kernels, and any that XNNPACK rejects
+ * (QNT_RT_VERBOSE says why), run on oneDNN / the reference kernels. */
+enum qnt_rt_backend {
+  QNT_RT_BACKEND_ONEDNN = 0,
+  QNT_RT_BACKEND_XNNPACK = 1,
+};
+
 /* Fused activation of a float kernel. Quantized kernels express their
  * activation as the integer clamp [dst_qmin, dst_qmax] instead. */
 enum qnt_rt_activation {
@@ -71,7 +80,8 @@ enum qnt_rt_bias {
   int64_t dst_zp;                                                              \
   int64_t dst_qmin;                                                            \
   int64_t dst_qmax;                                                            \
-  int64_t num_scales; /* 1 (per tensor) or the output channel count */
+  int64_t num_scales; /* 1 (per tensor) or the output channel count */     \
+  int64_t backend;    /* qnt_rt_backend */
 
 /* fparams: [clamp_min, clamp_max, M[0], ..., M[num_scales - 1]]. */
 typedef struct qnt_rt_conv2d_params {
@@ -126,8 +136,9 @@ typedef struct qnt_rt_pool2d_params {
   int64_t kh, kw;
   int64_t stride_h, stride_w;
   int64_t pad_top, pad_bottom, pad_left, pad_right;
-  int64_t kind;  /* qnt_rt_pool_kind */
-  int64_t dtype; /* qnt_rt_dtype */
+  int64_t kind;    /* qnt_rt_pool_kind */
+  int64_t dtype;   /* qnt_rt_dtype */
+  int64_t backend; /* qnt_rt_backend */
 } qnt_rt_pool2d_params;
 void qnt_rt_pool2d(void **slot, const int64_t *params, const void *src,
                    void *dst);
@@ -142,6 +153,7 @@ typedef struct qnt_rt_add_params {
   int64_t dtype; /* of a, b and dst */
   int64_t relu;
   int64_t a_zp, b_zp, dst_zp, dst_qmin, dst_qmax;
+  int64_t backend; /* qnt_rt_backend */
 } qnt_rt_add_params;
 void qnt_rt_add(void **slot, const int64_t *params, const float *fparams,
                 const void *a, const void *b, void *dst);
