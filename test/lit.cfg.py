@@ -29,4 +29,4 @@ llvm_config.with_environment("PATH", config.qnt_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.qnt_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["quant-opt", "quant-run"], tool_dirs)
+llvm_config.add_tool_substitutions(["quant-opt", "quant-run", "quant-compile"], tool_dirs)
