@@ -165,9 +165,9 @@ class Tools:
                                f"{r.stderr.strip()[-2000:]}")
         return r.stdout
 
-    def bench(self, mlir, inputs, runs, threads, env=None):
+    def bench(self, mlir, inputs, runs, threads, env=None, backend="onednn"):
         out = self.run("quant-run", mlir, "-i", inputs, "--bench", runs, "--warmup", 5,
-                       "--num-threads", threads, env=env)
+                       "--num-threads", threads, "--backend", backend, env=env)
         return float(re.search(r"median ([0-9.]+) ms", out).group(1))
 
 
@@ -240,20 +240,28 @@ def bench_one(tools, tmp, name, batch, runs, threads, calib_n, engines, profile_
         np.savez(work / "calib.npz", **{arg: torch.stack(calib).numpy()})
         timed("ours_fp32", lambda: tools.bench(fp32_mlir, work / "input.npz", runs, threads))
         int8 = ours_int8(tools, work, fp32_mlir, work / "calib.npz")
-        timed("ours_int8", lambda: tools.bench(int8, work / "input.npz", runs, threads))
+        for backend in ("onednn", "xnnpack"):
+            timed(f"ours_int8_{backend}",
+                  lambda b=backend: tools.bench(int8, work / "input.npz", runs, threads,
+                                                backend=b))
+        # The headline: backend=auto (per layer, the faster library).
+        timed("ours_int8", lambda: tools.bench(int8, work / "input.npz", runs, threads,
+                                               backend="auto"))
 
         # Profiled separately, so the timed run above carries no profiling cost.
         def profile():
             prof = Path(profile_dir) / f"{name}_b{batch}.json"
             tools.bench(int8, work / "input.npz", max(5, runs // 2), threads,
-                        env={"QNT_RT_PROFILE": "1", "QNT_RT_PROFILE_JSON": str(prof)})
+                        env={"QNT_RT_PROFILE": "1", "QNT_RT_PROFILE_JSON": str(prof)},
+                        backend="auto")
             return json.loads(prof.read_text())["sites"]
         row["_profile"] = profile
         row["profile"] = profile()
     except (RuntimeError, OSError, ValueError) as e:
         log(f"  qnt: {e}")
         row.setdefault("ours_fp32", None)
-        row.setdefault("ours_int8", None)
+        for key in ("ours_int8", "ours_int8_onednn", "ours_int8_xnnpack"):
+            row.setdefault(key, None)
         row["error"] = str(e).splitlines()[0]
     log("  " + ", ".join(f"{k} {v:.2f} ms" for k, v in row.items()
                          if k.startswith(("pt_", "ours_")) and v is not None))
@@ -385,7 +393,8 @@ def chart(rows, path):
     series = [("pt_int8_onednn", "PyTorch INT8 (onednn)", "#8da0cb"),
               ("pt_int8_qnnpack", "PyTorch INT8 (qnnpack)", "#a6d854"),
               ("ours_fp32", "qnt FP32", "#fc8d62"),
-              ("ours_int8", "qnt INT8 (x86, oneDNN)", "#e41a1c")]
+              ("ours_int8_xnnpack", "qnt INT8 (XNNPACK)", "#66c2a5"),
+              ("ours_int8", "qnt INT8 (auto: oneDNN + XNNPACK adds)", "#e41a1c")]
     labels = [f"{r['model']}\nbatch {r['batch']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(8, 1.5 * len(rows)), 4.8))
     width = 0.8 / len(series)
@@ -402,8 +411,8 @@ def chart(rows, path):
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylabel("speedup over PyTorch FP32 (log)")
-    ax.set_title("Latency speedup over PyTorch FP32 eager (higher is better; "
-                 "XNNPACK backend not implemented)", fontsize=9)
+    ax.set_title("Latency speedup over PyTorch FP32 eager (higher is better)",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -429,7 +438,8 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
     impls = sorted({isa_of(s["desc"]) for r in rows for s in r.get("profile", [])
                     if s["op"] in ("conv2d", "linear") and isa_of(s["desc"])})
     out.append(f"* qnt INT8: x86 preset (u8 activations in [0, 127], per-channel s8 "
-               f"weights), oneDNN kernels ({', '.join(impls) or 'n/a'})\n")
+               f"weights); oneDNN kernels ({', '.join(impls) or 'n/a'}), XNNPACK qc8 / "
+               f"qu8 kernels for the XNNPACK column and for auto's adds\n")
 
     out.append("## INT8 compute ceiling (bench/ceiling.c)\n")
     crow = []
@@ -445,7 +455,8 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
 
     out.append("## Latency (ms, median; lower is better)\n")
     header = ["model", "batch", "PyTorch FP32", "PyTorch INT8 onednn",
-              "PyTorch INT8 qnnpack", "XNNPACK", "qnt FP32", "qnt INT8",
+              "PyTorch INT8 qnnpack", "qnt FP32", "qnt INT8 oneDNN",
+              "qnt INT8 XNNPACK", "qnt INT8 auto",
               "qnt INT8 / PT INT8 onednn", "qnt INT8 / PT INT8 qnnpack",
               "qnt INT8 / PT FP32", "qnt FP32 / PT FP32"]
     trows = []
@@ -453,14 +464,16 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
         pt_cell = {e: (ms(r[f"pt_int8_{e}"]) if e in engines else "n/a (engine missing)")
                    for e in ENGINES}
         trows.append([r["model"], r["batch"], ms(r["pt_fp32"]), pt_cell["onednn"],
-                      pt_cell["qnnpack"], "n/a (not implemented)", ms(r["ours_fp32"]),
-                      ms(r["ours_int8"]),
+                      pt_cell["qnnpack"], ms(r["ours_fp32"]), ms(r["ours_int8_onednn"]),
+                      ms(r["ours_int8_xnnpack"]), ms(r["ours_int8"]),
                       ratio(r["ours_int8"], r["pt_int8_onednn"]),
                       ratio(r["ours_int8"], r["pt_int8_qnnpack"]),
                       ratio(r["ours_int8"], r["pt_fp32"]),
                       ratio(r["ours_fp32"], r["pt_fp32"])])
     out.append(md_table(header, trows) + "\n")
-    out.append("Ratios are latency ratios: below 1.00x qnt is faster. PyTorch INT8 is "
+    out.append("\"qnt INT8\" in the ratios is `backend=auto`: oneDNN for conv/linear/"
+               "pooling, XNNPACK for quantized adds (docs/runtime.md). "
+               "Ratios are latency ratios: below 1.00x qnt is faster. PyTorch INT8 is "
                "eager-mode static quantization of the `torchvision.models.quantization` "
                "variant (`fuse_model`, `get_default_qconfig(engine)`); both sides include "
                "the input quantization and output dequantization.\n")

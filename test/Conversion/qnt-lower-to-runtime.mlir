@@ -13,7 +13,7 @@
 // CHECK-DAG: func.func private @qnt_rt_dequantize(
 // CHECK-DAG: memref.global "private" constant @[[$CP:.*]] : memref<31xi64> = dense<[1, 4, 4, 3, 2, 3, 3, 2, 2, 2, 2, 1, 0, 1, 0, 1, 1, 1, 1, 2, 1, 2, 0, 3, 0, 127, 5, 5, 29, 2, 0]>
 // CHECK-DAG: memref.global "private" constant @[[$CF:.*]] : memref<4xf32> = dense<[0.000000e+00, 6.000000e+00, 2.500000e-01, 1.250000e-01]>
-// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<6xi64> = dense<[48, 1, 1, 1, 0, 127]>
+// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<6xi64> = dense<[1, 1, 48, 1, 0, 127]>
 // CHECK-LABEL: func.func @conv
 // CHECK: call @qnt_rt_quantize
 // CHECK: memref.get_global @__qnt_handle

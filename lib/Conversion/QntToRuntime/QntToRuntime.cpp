@@ -200,9 +200,11 @@ static QuantLayout getQuantLayout(RankedTensorType type) {
     layout.zeroPoints = {uniform.getZeroPoint()};
   }
   int64_t outer = 1, channels = 1, inner = 1;
+  // Per tensor: one run of `inner` elements (the runtime vectorizes the
+  // inner loop; 150k outer iterations of one element were 7x slower).
   for (int64_t d = 0; d < type.getRank(); ++d) {
     int64_t size = type.getDimSize(d);
-    if (axis < 0 || d < axis)
+    if (axis >= 0 && d < axis)
       outer *= size;
     else if (d == axis)
       channels = size;
