@@ -51,5 +51,25 @@ qnt_build() {
   fi
 }
 
+# The AArch64 runtime for quant-compile --target aarch64 (scripts/test.sh):
+# a sysroot of Debian's arm64 packages and a cross build of runtime/, both
+# under $QNT_BUILD_DIR/aarch64.
+qnt_build_aarch64() {
+  local dir="$QNT_BUILD_DIR/aarch64"
+  bash "$QNT_ROOT/scripts/aarch64-sysroot.sh" "$dir/sysroot"
+  if [[ ! -f "$dir/runtime/build.ninja" ]]; then
+    echo "== configuring $dir/runtime (AArch64 cross build)"
+    cmake -G Ninja -S "$QNT_ROOT/runtime" -B "$dir/runtime" \
+      -DCMAKE_TOOLCHAIN_FILE="$QNT_ROOT/cmake/aarch64-linux-gnu.cmake" \
+      -DQNT_AARCH64_SYSROOT="$dir/sysroot" >/dev/null
+  fi
+  echo "== building the AArch64 runtime (log: $dir/build.log)"
+  if ! ninja -C "$dir/runtime" >"$dir/build.log" 2>&1; then
+    tail -n 40 "$dir/build.log" >&2
+    echo "error: the AArch64 runtime build failed" >&2
+    return 1
+  fi
+}
+
 qnt_install_packages
 qnt_build

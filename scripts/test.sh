@@ -6,6 +6,7 @@
 # non-zero if anything failed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+qnt_build_aarch64
 
 passed=0
 failed=0

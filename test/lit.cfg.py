@@ -30,3 +30,10 @@ llvm_config.use_default_substitutions()
 
 tool_dirs = [config.qnt_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["quant-opt", "quant-run", "quant-compile"], tool_dirs)
+
+# The AArch64 runtime that scripts/test.sh cross-builds (quant-compile
+# --target aarch64 tests link against it and run under qemu-aarch64).
+config.environment["QNT_AARCH64_RUNTIME_DIR"] = os.path.join(
+    config.qnt_obj_root, "aarch64", "runtime", "lib")
+config.environment["QNT_AARCH64_SYSROOT"] = os.path.join(
+    config.qnt_obj_root, "aarch64", "sysroot")
