@@ -10,5 +10,5 @@ file(WRITE ${OUT_DIR}/passes.md
   "## Pipelines\n\n"
   "- `qnt-ptq-pipeline` (options `qconfig`, `stats`): `qnt-fuse`, `qnt-prepare` and, with `stats`, `qnt-fold-calibration` and `qnt-convert`.\n"
   "- `qnt-dynamic-pipeline` (option `qconfig`): `qnt-fuse`, `qnt-prepare` (mode=dynamic), `qnt-fold-calibration` and `qnt-convert`: dynamic quantization of linear layers, no calibration.\n"
-  "- `qnt-lower-to-llvm`: TOSA to linalg, one-shot bufferization, buffer deallocation, loops, and the upstream conversions to the llvm dialect.\n"
+  "- `qnt-lower-to-llvm`: TOSA to linalg, fusion of elementwise linalg ops, one-shot bufferization, buffer deallocation, loops, and the upstream conversions to the llvm dialect.\n"
   "- `qnt-lower-pipeline` (option `backend`): `qnt-fuse`, `qnt-lower-to-runtime`, `qnt-lower-to-llvm`.\n")

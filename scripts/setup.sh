@@ -34,6 +34,17 @@ qnt_install_packages() {
     --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# qnt_ninja DIR WHAT: builds DIR, logging to DIR/build.log; on failure shows
+# the log's tail.
+qnt_ninja() {
+  echo "== building $2 (log: $1/build.log)"
+  if ! ninja -C "$1" >"$1/build.log" 2>&1; then
+    tail -n 40 "$1/build.log" >&2
+    echo "error: the $2 build failed (full log: $1/build.log)" >&2
+    return 1
+  fi
+}
+
 qnt_build() {
   if [[ ! -f "$QNT_BUILD_DIR/build.ninja" ]]; then
     echo "== configuring $QNT_BUILD_DIR"
@@ -43,12 +54,7 @@ qnt_build() {
       -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
       -DQNT_PYTHON="$QNT_PYTHON" >/dev/null
   fi
-  echo "== building (log: $QNT_BUILD_DIR/build.log)"
-  if ! ninja -C "$QNT_BUILD_DIR" >"$QNT_BUILD_DIR/build.log" 2>&1; then
-    tail -n 40 "$QNT_BUILD_DIR/build.log" >&2
-    echo "error: the build failed (full log: $QNT_BUILD_DIR/build.log)" >&2
-    return 1
-  fi
+  qnt_ninja "$QNT_BUILD_DIR" qnt
 }
 
 # The AArch64 runtime for quant-compile --target aarch64 (scripts/test.sh):
@@ -63,12 +69,7 @@ qnt_build_aarch64() {
       -DCMAKE_TOOLCHAIN_FILE="$QNT_ROOT/cmake/aarch64-linux-gnu.cmake" \
       -DQNT_AARCH64_SYSROOT="$dir/sysroot" >/dev/null
   fi
-  echo "== building the AArch64 runtime (log: $dir/build.log)"
-  if ! ninja -C "$dir/runtime" >"$dir/build.log" 2>&1; then
-    tail -n 40 "$dir/build.log" >&2
-    echo "error: the AArch64 runtime build failed" >&2
-    return 1
-  fi
+  qnt_ninja "$dir/runtime" "AArch64 runtime"
 }
 
 qnt_install_packages

@@ -53,6 +53,10 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   funcPm.addPass(tosa::createTosaToLinalg());
   funcPm.addPass(createTosaToArithPass());
   funcPm.addPass(createTosaToTensorPass());
+  // Chains of float elementwise ops (hardswish, squeeze-excite scaling)
+  // become one loop nest each: one pass over memory and one buffer instead
+  // of one per op.
+  funcPm.addPass(createLinalgElementwiseOpFusionPass());
 
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;

@@ -27,12 +27,14 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
+#include "llvm/Target/TargetMachine.h"
 
 #include <algorithm>
 #include <chrono>
@@ -85,7 +87,9 @@ static cl::opt<unsigned> numThreads("num-threads",
                                     cl::desc("Kernel threads (0: default)"),
                                     cl::init(0), cl::cat(category));
 static cl::opt<std::string>
-    backend("backend", cl::desc("Kernel backend used to lower the module"),
+    backend("backend",
+            cl::desc("Kernel library the module is lowered for: onednn "
+                     "(exact everywhere), xnnpack or auto"),
             cl::init("onednn"), cl::cat(category));
 static cl::opt<bool> eachSample(
     "samples",
@@ -169,6 +173,7 @@ public:
 
 private:
   LogicalResult readSignature(func::FuncOp func);
+  std::unique_ptr<llvm::TargetMachine> hostMachine;
   std::unique_ptr<ExecutionEngine> engine;
 };
 
@@ -239,9 +244,21 @@ LogicalResult Runner::load(MLIRContext &context) {
   if (failed(pm.run(*module)))
     return fail("cannot lower '" + inputFilename + "' to executable code");
 
+  // Optimize for the host CPU (as the JIT generates code for it): without a
+  // target machine the loop vectorizer sees no vector registers and the
+  // float ops compiled into the model stay scalar.
+  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!machineBuilder)
+    return fail("cannot detect the host CPU: " +
+                llvm::toString(machineBuilder.takeError()));
+  auto machine = machineBuilder->createTargetMachine();
+  if (!machine)
+    return fail("cannot create a target machine for the host: " +
+                llvm::toString(machine.takeError()));
+  hostMachine = std::move(*machine);
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = makeOptimizingTransformer(
-      /*optLevel=*/3, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+      /*optLevel=*/3, /*sizeLevel=*/0, hostMachine.get());
   auto created = ExecutionEngine::create(*module, engineOptions);
   if (!created)
     return fail("JIT compilation failed: " +

@@ -51,8 +51,8 @@ TEST_P(QuantizedMaxPool, MatchesReferenceExactly) {
             for (int64_t kx = 0; kx < tc.kw; ++kx) {
               int64_t iy = y * tc.sh - tc.pt + ky, ix = x * tc.sw - tc.pl + kx;
               if (iy >= 0 && iy < tc.h && ix >= 0 && ix < tc.w)
-                want = std::max(
-                    want, src[((b * tc.h + iy) * tc.w + ix) * tc.c + ch]);
+                want = std::max(want,
+                                src[((b * tc.h + iy) * tc.w + ix) * tc.c + ch]);
             }
           ASSERT_EQ(got[((b * p.oh + y) * p.ow + x) * p.c + ch], want)
               << "at " << b << "," << y << "," << x << "," << ch;

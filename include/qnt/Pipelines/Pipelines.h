@@ -31,9 +31,10 @@ struct PTQPipelineOptions
 
 struct LowerPipelineOptions
     : public mlir::PassPipelineOptions<LowerPipelineOptions> {
-  Option<std::string> backend{*this, "backend",
-                              llvm::cl::desc("Kernel library: onednn, xnnpack or auto"),
-                              llvm::cl::init("onednn")};
+  Option<std::string> backend{
+      *this, "backend",
+      llvm::cl::desc("Kernel library: onednn, xnnpack or auto"),
+      llvm::cl::init("onednn")};
 };
 
 /// fuse -> prepare [-> fold-calibration -> convert when stats are given].

@@ -80,7 +80,7 @@ enum qnt_rt_bias {
   int64_t dst_zp;                                                              \
   int64_t dst_qmin;                                                            \
   int64_t dst_qmax;                                                            \
-  int64_t num_scales; /* 1 (per tensor) or the output channel count */     \
+  int64_t num_scales; /* 1 (per tensor) or the output channel count */         \
   int64_t backend;    /* qnt_rt_backend */
 
 /* fparams: [clamp_min, clamp_max, M[0], ..., M[num_scales - 1]]. */
