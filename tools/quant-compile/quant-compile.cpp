@@ -270,7 +270,8 @@ std::string generateApi(StringRef name, StringRef symbol, const Signature &sig,
      << " (declared in " << name << ".h). */\n"
      << "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
      << "#define API __attribute__((visibility(\"default\")))\n\n"
-     << "void qnt_rt_set_num_threads(int n);\n\n"
+     << "void qnt_rt_set_num_threads(int n);\n"
+     << "void qnt_rt_buffer_free(void *ptr);\n\n"
      << "typedef struct " << name << " {\n  int unused;\n} " << name
      << "_t;\n\n";
   auto memref = [&](const TensorArg &t, const std::string &field) {
@@ -361,7 +362,7 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
        << "      skip |= owned[k] == p;\n"
        << "    if (!skip)\n      owned[numOwned++] = p;\n  }\n";
   }
-  os << "  for (int k = 0; k < numOwned; ++k)\n    free(owned[k]);\n"
+  os << "  for (int k = 0; k < numOwned; ++k)\n    qnt_rt_buffer_free(owned[k]);\n"
      << "  return 0;\n}\n\n";
 
   os << "static int kernels_created;\n\n"

@@ -344,7 +344,7 @@ LogicalResult Runner::run(ArrayRef<const qnt::NpyArray *> inputs,
       owned.insert(allocated);
   }
   for (void *buffer : owned)
-    std::free(buffer);
+    qnt_rt_buffer_free(buffer);
   return success();
 }
 

@@ -208,6 +208,18 @@ typedef struct qnt_rt_observe_params {
 void qnt_rt_observe(void **slot, const int64_t *params, const float *fparams,
                     const char *id, const float *src);
 
+/* Heap buffers of compiled code. The lowering allocates intermediate and
+ * result tensors through these (finalize-memref-to-llvm with
+ * use-generic-functions); the runtime keeps freed blocks of 64 KiB and more
+ * per size for reuse, so steady-state inference takes no memory from the
+ * kernel. A buffer a compiled function returns is released with
+ * qnt_rt_buffer_free (which also accepts malloc'ed pointers). */
+#include <stddef.h>
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
+void _mlir_memref_to_llvm_free(void *ptr);
+void qnt_rt_buffer_free(void *ptr);
+
 /* Host API (used by quant-run and tests, never by compiled code). */
 void qnt_rt_set_num_threads(int n);
 void qnt_rt_stats_reset(void);
