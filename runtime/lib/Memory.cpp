@@ -21,6 +21,9 @@
 namespace {
 
 constexpr size_t kHeader = 16; // keeps malloc's 16-byte alignment
+// XNNPACK may read up to XNN_EXTRA_BYTES (16) past an input: every block
+// has that much readable tail, so its over-reads stay inside the block.
+constexpr size_t kTail = 16;
 constexpr uint64_t kMagic = 0x716e745f62756621; // "qnt_buf!"
 constexpr size_t kMinCached = size_t(64) << 10;
 constexpr size_t kMaxCachedBytes = size_t(512) << 20;
@@ -53,7 +56,7 @@ void *allocate(size_t size) {
       return static_cast<char *>(block) + kHeader;
     }
   }
-  void *block = std::malloc(kHeader + size);
+  void *block = std::malloc(kHeader + size + kTail);
   if (!block)
     qnt::rt::fatal("out of memory allocating " + std::to_string(size) +
                    " bytes");
