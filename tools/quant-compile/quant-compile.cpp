@@ -11,6 +11,7 @@
 
 #include "qnt/InitAll.h"
 #include "qnt/Pipelines/Pipelines.h"
+#include "qnt/Support/EntrySignature.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -107,49 +108,19 @@ LogicalResult fail(const llvm::Twine &message) {
   return failure();
 }
 
-struct TensorArg {
-  std::string name;
-  SmallVector<int64_t> shape;
-  int64_t numElements() const {
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
-    return n;
-  }
-};
+using qnt::TensorSignature;
 
-struct Signature {
-  std::vector<TensorArg> inputs, outputs;
-};
-
-/// Reads the f32 tensor signature of the entry point.
-FailureOr<Signature> readSignature(func::FuncOp func) {
-  Signature sig;
-  auto read = [&](Type type, std::string name, std::vector<TensorArg> &into,
-                  const char *what) -> LogicalResult {
-    auto tensor = dyn_cast<RankedTensorType>(type);
-    if (!tensor || !tensor.hasStaticShape() || !tensor.getElementType().isF32())
-      return func.emitError("quant-compile: ")
-             << what << " '" << name
-             << "' must be a statically shaped f32 tensor, got " << type;
-    into.push_back({std::move(name), SmallVector<int64_t>(tensor.getShape())});
-    return success();
-  };
-  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-    std::string name = "arg" + std::to_string(i);
-    if (auto attr = func.getArgAttrOfType<StringAttr>(i, "qnt.name"))
-      name = attr.str();
-    if (failed(read(func.getArgumentTypes()[i], name, sig.inputs, "input")))
-      return failure();
-  }
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    std::string name = "output" + std::to_string(i);
-    if (auto attr = func.getResultAttrOfType<StringAttr>(i, "qnt.name"))
-      name = attr.str();
-    if (failed(read(func.getResultTypes()[i], name, sig.outputs, "output")))
-      return failure();
-  }
-  if (sig.outputs.empty())
+/// The entry point's signature; the C API takes and returns f32 tensors.
+FailureOr<qnt::EntrySignature> readSignature(func::FuncOp func) {
+  FailureOr<qnt::EntrySignature> sig = qnt::readEntrySignature(func);
+  if (failed(sig))
+    return failure();
+  for (const TensorSignature &t :
+       llvm::concat<const TensorSignature>(sig->arguments, sig->results))
+    if (!t.elementType.isF32())
+      return func.emitError("quant-compile: '")
+             << t.name << "' must be an f32 tensor, got " << t.elementType;
+  if (sig->results.empty())
     return func.emitError("quant-compile: the entry point returns nothing");
   return sig;
 }
@@ -183,7 +154,7 @@ std::string joinShape(ArrayRef<int64_t> shape) {
 // Generated C: the header and the API around _mlir_ciface_<entry>
 //===----------------------------------------------------------------------===//
 
-std::string generateHeader(StringRef name, const Signature &sig) {
+std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
   std::string upper = StringRef(name).upper();
   std::string h;
   llvm::raw_string_ostream os(h);
@@ -197,14 +168,15 @@ std::string generateHeader(StringRef name, const Signature &sig) {
      << "#ifndef QNT_MODEL_" << upper << "_H\n#define QNT_MODEL_" << upper
      << "_H\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n"
      << "#endif\n\n";
-  auto tensors = [&](const char *kind, const std::vector<TensorArg> &list) {
+  auto tensors = [&](const char *kind,
+                     const std::vector<TensorSignature> &list) {
     std::string k = StringRef(kind).upper();
     os << "#define " << upper << "_NUM_" << k << "S " << list.size() << "\n";
     for (size_t i = 0; i < list.size(); ++i) {
       os << "/* " << kind << " " << i << ": \"" << list[i].name << "\", "
          << "shape [" << joinShape(list[i].shape) << "] */\n";
       os << "#define " << upper << "_" << k << i << "_SIZE "
-         << list[i].numElements() << " /* floats */\n";
+         << list[i].getNumElements() << " /* floats */\n";
       os << "#define " << upper << "_" << k << i << "_RANK "
          << list[i].shape.size() << "\n";
       os << "#define " << upper << "_" << k << i << "_SHAPE {"
@@ -212,8 +184,8 @@ std::string generateHeader(StringRef name, const Signature &sig) {
     }
     os << "\n";
   };
-  tensors("input", sig.inputs);
-  tensors("output", sig.outputs);
+  tensors("input", sig.arguments);
+  tensors("output", sig.results);
   os << "typedef struct " << name << " " << name << "_t;\n\n"
      << "/* Creates an instance. num_threads > 0 sets the kernel thread count\n"
      << " * (process-wide); 0 keeps the default. The first instance runs the\n"
@@ -262,8 +234,8 @@ memrefCopy(int64_t elemSize, qnt_unranked_memref *src,
 }
 )c";
 
-std::string generateApi(StringRef name, StringRef symbol, const Signature &sig,
-                        bool needsMemrefCopy) {
+std::string generateApi(StringRef name, StringRef symbol,
+                        const qnt::EntrySignature &sig, bool needsMemrefCopy) {
   std::string c;
   llvm::raw_string_ostream os(c);
   os << "/* Generated by quant-compile: the C API of " << name
@@ -274,7 +246,7 @@ std::string generateApi(StringRef name, StringRef symbol, const Signature &sig,
      << "void qnt_rt_buffer_free(void *ptr);\n\n"
      << "typedef struct " << name << " {\n  int unused;\n} " << name
      << "_t;\n\n";
-  auto memref = [&](const TensorArg &t, const std::string &field) {
+  auto memref = [&](const TensorSignature &t, const std::string &field) {
     size_t rank = t.shape.size();
     os << "  struct {\n    float *allocated, *aligned;\n    int64_t offset";
     if (rank)
@@ -282,18 +254,18 @@ std::string generateApi(StringRef name, StringRef symbol, const Signature &sig,
     os << ";\n  } " << field << ";\n";
   };
   os << "/* Memref descriptors of the entry point's C interface. */\n";
-  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+  for (size_t i = 0; i < sig.arguments.size(); ++i) {
     os << "typedef struct {\n";
-    memref(sig.inputs[i], "m");
+    memref(sig.arguments[i], "m");
     os << "} input" << i << "_desc;\n";
   }
   os << "typedef struct {\n";
-  for (size_t i = 0; i < sig.outputs.size(); ++i)
-    memref(sig.outputs[i], "r" + std::to_string(i));
+  for (size_t i = 0; i < sig.results.size(); ++i)
+    memref(sig.results[i], "r" + std::to_string(i));
   os << "} results_desc;\n\n";
   os << "__attribute__((visibility(\"hidden\"))) void _mlir_ciface_" << symbol
      << "(results_desc *";
-  for (size_t i = 0; i < sig.inputs.size(); ++i)
+  for (size_t i = 0; i < sig.arguments.size(); ++i)
     os << ", input" << i << "_desc *";
   os << ");\n";
   if (needsMemrefCopy)
@@ -320,12 +292,12 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
      << "_t *model, const float *const *inputs,\n    float *const *outputs) "
         "{\n"
      << "  if (!model || !inputs || !outputs)\n    return -1;\n";
-  for (size_t i = 0; i < sig.inputs.size(); ++i)
+  for (size_t i = 0; i < sig.arguments.size(); ++i)
     os << "  if (!inputs[" << i << "])\n    return -1;\n";
-  for (size_t i = 0; i < sig.outputs.size(); ++i)
+  for (size_t i = 0; i < sig.results.size(); ++i)
     os << "  if (!outputs[" << i << "])\n    return -1;\n";
-  for (size_t i = 0; i < sig.inputs.size(); ++i) {
-    const TensorArg &t = sig.inputs[i];
+  for (size_t i = 0; i < sig.arguments.size(); ++i) {
+    const TensorSignature &t = sig.arguments[i];
     os << "  input" << i << "_desc in" << i << ";\n"
        << "  in" << i << ".m.allocated = in" << i
        << ".m.aligned = (float *)inputs[" << i << "];\n"
@@ -339,12 +311,12 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
   }
   os << "  results_desc res;\n  memset(&res, 0, sizeof res);\n"
      << "  _mlir_ciface_" << symbol << "(&res";
-  for (size_t i = 0; i < sig.inputs.size(); ++i)
+  for (size_t i = 0; i < sig.arguments.size(); ++i)
     os << ", &in" << i;
   os << ");\n";
-  for (size_t i = 0; i < sig.outputs.size(); ++i) {
+  for (size_t i = 0; i < sig.results.size(); ++i) {
     std::string r = "res.r" + std::to_string(i);
-    size_t rank = sig.outputs[i].shape.size();
+    size_t rank = sig.results[i].shape.size();
     os << "  copy_out(" << r << ".aligned, " << r << ".offset, "
        << (rank ? r + ".sizes" : "NULL") << ", "
        << (rank ? r + ".strides" : "NULL") << ", " << rank << ", outputs[" << i
@@ -352,17 +324,18 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
   }
   os << "  /* Buffers the model allocated are freed once; constants carry\n"
      << "     0xdeadbeef and inputs belong to the caller. */\n"
-     << "  void *owned[" << sig.outputs.size() << "];\n  int numOwned = 0;\n";
-  for (size_t i = 0; i < sig.outputs.size(); ++i) {
+     << "  void *owned[" << sig.results.size() << "];\n  int numOwned = 0;\n";
+  for (size_t i = 0; i < sig.results.size(); ++i) {
     os << "  {\n    void *p = res.r" << i << ".allocated;\n"
        << "    int skip = !p || p == (void *)0xdeadbeef;\n";
-    for (size_t j = 0; j < sig.inputs.size(); ++j)
+    for (size_t j = 0; j < sig.arguments.size(); ++j)
       os << "    skip |= p == (const void *)inputs[" << j << "];\n";
     os << "    for (int k = 0; k < numOwned; ++k)\n"
        << "      skip |= owned[k] == p;\n"
        << "    if (!skip)\n      owned[numOwned++] = p;\n  }\n";
   }
-  os << "  for (int k = 0; k < numOwned; ++k)\n    qnt_rt_buffer_free(owned[k]);\n"
+  os << "  for (int k = 0; k < numOwned; ++k)\n    "
+        "qnt_rt_buffer_free(owned[k]);\n"
      << "  return 0;\n}\n\n";
 
   os << "static int kernels_created;\n\n"
@@ -374,19 +347,20 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
         "__ATOMIC_ACQ_REL))\n"
      << "    return model;\n"
      << "  /* One run on zeros creates every kernel. */\n"
-     << "  float *in[" << sig.inputs.size() << " + 1], *out["
-     << sig.outputs.size() << "];\n  int ok = 1;\n";
-  for (size_t i = 0; i < sig.inputs.size(); ++i)
+     << "  float *in[" << sig.arguments.size() << " + 1], *out["
+     << sig.results.size() << "];\n  int ok = 1;\n";
+  for (size_t i = 0; i < sig.arguments.size(); ++i)
     os << "  ok &= (in[" << i << "] = (float *)calloc("
-       << sig.inputs[i].numElements() << " + 16, sizeof(float))) != NULL;\n";
-  for (size_t i = 0; i < sig.outputs.size(); ++i)
+       << sig.arguments[i].getNumElements()
+       << " + 16, sizeof(float))) != NULL;\n";
+  for (size_t i = 0; i < sig.results.size(); ++i)
     os << "  ok &= (out[" << i << "] = (float *)calloc("
-       << sig.outputs[i].numElements() << ", sizeof(float))) != NULL;\n";
+       << sig.results[i].getNumElements() << ", sizeof(float))) != NULL;\n";
   os << "  if (ok)\n    " << name
      << "_run(model, (const float *const *)in, out);\n";
-  for (size_t i = 0; i < sig.inputs.size(); ++i)
+  for (size_t i = 0; i < sig.arguments.size(); ++i)
     os << "  free(in[" << i << "]);\n";
-  for (size_t i = 0; i < sig.outputs.size(); ++i)
+  for (size_t i = 0; i < sig.results.size(); ++i)
     os << "  free(out[" << i << "]);\n";
   os << "  if (!ok) {\n    __atomic_store_n(&kernels_created, 0, "
         "__ATOMIC_RELEASE);\n    free(model);\n    return NULL;\n  }\n"
@@ -542,7 +516,7 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
   if (!func || func.isExternal())
     return fail("'" + inputFilename + "' has no function '" + entryPoint +
                 "' (choose one with --entry)");
-  FailureOr<Signature> sig = readSignature(func);
+  FailureOr<qnt::EntrySignature> sig = readSignature(func);
   if (failed(sig))
     return failure();
   // Tensor names live on in the header only.

@@ -13,6 +13,7 @@
 #include "qnt/InitAll.h"
 #include "qnt/Pipelines/Pipelines.h"
 #include "qnt/Runtime.h"
+#include "qnt/Support/EntrySignature.h"
 #include "qnt/Support/NpyIO.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -104,19 +105,7 @@ static cl::opt<bool> quiet("quiet", cl::desc("No progress output"),
 
 namespace {
 
-/// One tensor argument or result of the entry function.
-struct TensorSignature {
-  std::string name;
-  SmallVector<int64_t> shape;
-  Type elementType; ///< As declared (quantized types keep their storage).
-
-  int64_t getNumElements() const {
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
-    return n;
-  }
-};
+using qnt::TensorSignature;
 
 /// A strided memref descriptor of any rank, laid out as the llvm dialect's
 /// {ptr, ptr, i64, [R x i64], [R x i64]} struct.
@@ -187,34 +176,16 @@ LogicalResult fail(const Twine &message) {
 }
 
 LogicalResult Runner::readSignature(func::FuncOp func) {
-  auto read = [&](Type type, StringRef name,
-                  std::vector<TensorSignature> &into) -> LogicalResult {
-    auto tensor = dyn_cast<RankedTensorType>(type);
-    if (!tensor || !tensor.hasStaticShape())
-      return fail("'" + entryPoint + "': " + name +
-                  " must be a statically shaped tensor");
-    if (getCompatibleDTypes(tensor.getElementType()).empty())
-      return fail("'" + entryPoint + "': unsupported element type of " + name);
-    into.push_back({name.str(), SmallVector<int64_t>(tensor.getShape()),
-                    tensor.getElementType()});
-    return success();
-  };
-  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-    std::string name = "arg" + std::to_string(i);
-    if (auto attr = func.getArgAttrOfType<StringAttr>(i, "qnt.name"))
-      name = attr.str();
-    if (failed(read(func.getArgumentTypes()[i], name, arguments)))
-      return failure();
-  }
-  unsigned numResults = func.getNumResults();
-  for (unsigned i = 0; i < numResults; ++i) {
-    std::string name =
-        numResults == 1 ? "output" : "output" + std::to_string(i);
-    if (auto attr = func.getResultAttrOfType<StringAttr>(i, "qnt.name"))
-      name = attr.str();
-    if (failed(read(func.getResultTypes()[i], name, results)))
-      return failure();
-  }
+  FailureOr<qnt::EntrySignature> sig = qnt::readEntrySignature(func);
+  if (failed(sig))
+    return failure();
+  for (const TensorSignature &t :
+       llvm::concat<const TensorSignature>(sig->arguments, sig->results))
+    if (getCompatibleDTypes(t.elementType).empty())
+      return fail("'" + entryPoint + "': unsupported element type of " +
+                  t.name);
+  arguments = std::move(sig->arguments);
+  results = std::move(sig->results);
   return success();
 }
 

@@ -1,0 +1,77 @@
+//===- EntrySignature.h - Tensor signature of an entry function -*- C++ -*-===//
+//
+// The arguments and results of the function a tool runs or compiles
+// (quant-run, quant-compile), with their user-facing names.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QNT_SUPPORT_ENTRYSIGNATURE_H
+#define QNT_SUPPORT_ENTRYSIGNATURE_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <string>
+#include <vector>
+
+namespace qnt {
+
+/// One tensor argument or result of an entry function.
+struct TensorSignature {
+  std::string name;
+  llvm::SmallVector<int64_t> shape;
+  mlir::Type elementType; ///< As declared (quantized types keep theirs).
+
+  int64_t getNumElements() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+};
+
+struct EntrySignature {
+  std::vector<TensorSignature> arguments, results;
+};
+
+/// Reads the signature of `func`: every argument and result must be a
+/// statically shaped ranked tensor (else an error at `func` and failure).
+/// Names come from `qnt.name` attributes, else `arg<i>` for arguments and
+/// `output` (one result) or `output<i>` for results.
+inline mlir::FailureOr<EntrySignature>
+readEntrySignature(mlir::func::FuncOp func) {
+  EntrySignature sig;
+  auto read = [&](mlir::Type type, std::string name,
+                  std::vector<TensorSignature> &into) -> mlir::LogicalResult {
+    auto tensor = llvm::dyn_cast<mlir::RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape())
+      return func.emitError("'")
+             << func.getSymName() << "': " << name
+             << " must be a statically shaped tensor, got " << type;
+    into.push_back({std::move(name),
+                    llvm::SmallVector<int64_t>(tensor.getShape()),
+                    tensor.getElementType()});
+    return mlir::success();
+  };
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    std::string name = "arg" + std::to_string(i);
+    if (auto attr = func.getArgAttrOfType<mlir::StringAttr>(i, "qnt.name"))
+      name = attr.str();
+    if (mlir::failed(read(func.getArgumentTypes()[i], name, sig.arguments)))
+      return mlir::failure();
+  }
+  unsigned numResults = func.getNumResults();
+  for (unsigned i = 0; i < numResults; ++i) {
+    std::string name =
+        numResults == 1 ? "output" : "output" + std::to_string(i);
+    if (auto attr = func.getResultAttrOfType<mlir::StringAttr>(i, "qnt.name"))
+      name = attr.str();
+    if (mlir::failed(read(func.getResultTypes()[i], name, sig.results)))
+      return mlir::failure();
+  }
+  return sig;
+}
+
+} // namespace qnt
+
+#endif // QNT_SUPPORT_ENTRYSIGNATURE_H
