@@ -86,6 +86,8 @@ void qnt::buildLowerPipeline(OpPassManager &pm,
                              const LowerPipelineOptions &options) {
   // Float TOSA convolutions and matmuls run on the backend's kernels too.
   pm.addNestedPass<func::FuncOp>(createQntFusePass());
+  // Integer codegen first: what remains is what the kernel libraries run.
+  pm.addNestedPass<func::FuncOp>(createQntLowerToLinalgPass());
   pm.addPass(createQntLowerToRuntimePass(
       QntLowerToRuntimePassOptions{options.backend}));
   buildLowerToLLVMPipeline(pm);
@@ -109,6 +111,7 @@ void qnt::registerPipelines() {
       buildLowerToLLVMPipeline);
   PassPipelineRegistration<LowerPipelineOptions>(
       "qnt-lower-pipeline",
-      "qnt-fuse, qnt-lower-to-runtime and qnt-lower-to-llvm: executable IR",
+      "qnt-fuse, qnt-lower-to-linalg, qnt-lower-to-runtime and "
+      "qnt-lower-to-llvm: executable IR",
       buildLowerPipeline);
 }

@@ -8,9 +8,12 @@
 
 #include "qnt/Calibration/QParams.h"
 #include "qnt/Transforms/Passes.h"
+#include "qnt/Transforms/UnaryFunction.h"
 #include "qnt/Transforms/Utils.h"
 
 #include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -241,6 +244,178 @@ struct PushDequantizeThroughSameScale
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Ops without weights: integer forms
+//===----------------------------------------------------------------------===//
+
+/// The per-tensor 8-bit quantized element type of `type`, or null.
+static quant::UniformQuantizedType get8BitType(Type type) {
+  auto qtype =
+      dyn_cast<quant::UniformQuantizedType>(getElementTypeOrSelf(type));
+  return qtype && qtype.getStorageTypeIntegralWidth() == 8 &&
+                 qtype.getExpressedType().isF32()
+             ? qtype
+             : nullptr;
+}
+
+/// The 8-bit quantized value a `quant.dcast` dequantizes, if `value` is one.
+static TypedValue<RankedTensorType> get8BitDequantizedSource(Value value) {
+  Value source = getDequantizedSource(value);
+  if (!source || !get8BitType(source.getType()))
+    return nullptr;
+  return cast<TypedValue<RankedTensorType>>(source);
+}
+
+/// `f32(q - Z) * f32(S)`: quant.dcast as the runtime computes it.
+static float dequantizeScalar(int64_t q, quant::UniformQuantizedType type) {
+  return static_cast<float>(q - type.getZeroPoint()) *
+         static_cast<float>(type.getScale());
+}
+
+/// `clamp(rint(y * f32(1/S)) + Z)`: quant.qcast as the runtime computes it
+/// (NaN becomes the storage minimum).
+static int64_t quantizeScalar(float y, quant::UniformQuantizedType type) {
+  float v = y * (1.0f / static_cast<float>(type.getScale()));
+  float lo = static_cast<float>(type.getStorageTypeMin() - type.getZeroPoint());
+  float hi = static_cast<float>(type.getStorageTypeMax() - type.getZeroPoint());
+  v = !(v >= lo) ? lo : v > hi ? hi : v;
+  return static_cast<int64_t>(roundHalfToEven(v)) + type.getZeroPoint();
+}
+
+/// `qnt.table` mapping each value of `input` to
+/// quantize_out(f(dequantize_in(q))).
+static Value buildTable(PatternRewriter &rewriter, Location loc,
+                        TypedValue<RankedTensorType> input,
+                        RankedTensorType resultType,
+                        llvm::function_ref<float(float)> f) {
+  auto in = get8BitType(input.getType());
+  auto out = get8BitType(resultType);
+  SmallVector<int8_t> table;
+  for (int64_t q = in.getStorageTypeMin(), e = q + 256; q < e; ++q)
+    table.push_back(
+        static_cast<int8_t>(quantizeScalar(f(dequantizeScalar(q, in)), out)));
+  return TableOp::create(rewriter, loc, resultType, input,
+                         rewriter.getDenseI8ArrayAttr(table));
+}
+
+/// `qcast(f(dcast(q)))` for a unary function f (sigmoid, hardswish, ...)
+/// -> `qnt.table(q)`.
+struct ConvertUnaryFunction : OpRewritePattern<quant::QuantizeCastOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(quant::QuantizeCastOp qcast,
+                                PatternRewriter &rewriter) const override {
+    std::optional<UnaryFunction> function = getUnaryFunction(qcast.getInput());
+    auto resultType = cast<RankedTensorType>(qcast.getType());
+    auto input =
+        function ? get8BitDequantizedSource(function->source) : nullptr;
+    if (!input || !get8BitType(resultType))
+      return rewriter.notifyMatchFailure(qcast, "not an 8-bit unary function");
+    rewriter.replaceOp(
+        qcast, buildTable(rewriter, qcast.getLoc(), input, resultType,
+                          [&](float x) { return function->evaluate(x); }));
+    return success();
+  }
+};
+
+/// relu / relu6 / clamp on a dequantized value -> the same clamp on the
+/// integers (a table with the input's parameters), dequantized after.
+struct ConvertSharedQParamsClamp : OpRewritePattern<tosa::ClampOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::ClampOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<UnaryFunction> function = getUnaryFunction(op.getResult());
+    auto input = function && function->ops.size() == 1
+                     ? get8BitDequantizedSource(function->source)
+                     : nullptr;
+    if (!input)
+      return rewriter.notifyMatchFailure(op, "not a clamp of an 8-bit value");
+    Value table = buildTable(rewriter, op.getLoc(), input, input.getType(),
+                             [&](float x) { return function->evaluate(x); });
+    rewriter.replaceOpWithNewOp<quant::DequantizeCastOp>(op, op.getType(),
+                                                         table);
+    return success();
+  }
+};
+
+/// `qcast(concat(dcast(a), dcast(b), ...))` -> `concat(a', b', ...)` on
+/// quantized values, each input requantized (a table) to the result's
+/// parameters unless it has them, as PyTorch's quantized cat.
+struct ConvertConcat : OpRewritePattern<quant::QuantizeCastOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(quant::QuantizeCastOp qcast,
+                                PatternRewriter &rewriter) const override {
+    auto concat = qcast.getInput().getDefiningOp<tosa::ConcatOp>();
+    auto resultType = cast<RankedTensorType>(qcast.getType());
+    auto out = get8BitType(resultType);
+    if (!concat || !out || !concat->hasOneUse())
+      return rewriter.notifyMatchFailure(qcast, "not a quantized concat");
+    SmallVector<Value> inputs;
+    for (Value operand : concat.getInput1()) {
+      auto input = get8BitDequantizedSource(operand);
+      if (!input || get8BitType(input.getType()).isSigned() != out.isSigned())
+        return rewriter.notifyMatchFailure(qcast, "input is not 8-bit "
+                                                  "quantized like the result");
+      if (get8BitType(input.getType()) == out) {
+        inputs.push_back(input);
+        continue;
+      }
+      inputs.push_back(buildTable(rewriter, concat.getLoc(), input,
+                                  input.getType().clone(out),
+                                  [](float x) { return x; }));
+    }
+    rewriter.replaceOpWithNewOp<tosa::ConcatOp>(qcast, resultType, inputs,
+                                                concat.getAxis());
+    return success();
+  }
+};
+
+/// `avg_pool2d(dcast(q))` without padding -> `dcast(qnt.avg_pool2d(q))`
+/// with the input's parameters (PyTorch shares them), or straight to the
+/// parameters of a single `quant.qcast` after it.
+struct ConvertAvgPool : OpRewritePattern<tosa::AvgPool2dOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::AvgPool2dOp op,
+                                PatternRewriter &rewriter) const override {
+    auto input = get8BitDequantizedSource(op.getInput());
+    auto resultType = dyn_cast<RankedTensorType>(op.getType());
+    if (!input || !resultType || !resultType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "not an 8-bit average pooling");
+    if (llvm::any_of(op.getPad(), [](int64_t p) { return p != 0; }))
+      return rewriter.notifyMatchFailure(op, "pads (no integer form)");
+    if (!matchPattern(op.getInputZp(), m_AnyZeroFloat()) ||
+        !matchPattern(op.getOutputZp(), m_AnyZeroFloat()))
+      return rewriter.notifyMatchFailure(op, "float zero points not 0");
+    auto qcast = op->hasOneUse()
+                     ? dyn_cast<quant::QuantizeCastOp>(*op->user_begin())
+                     : nullptr;
+    auto in = get8BitType(input.getType());
+    Type element = in;
+    if (qcast) {
+      auto out = get8BitType(qcast.getType());
+      if (out && out.isSigned() == in.isSigned())
+        element = out;
+      else
+        qcast = nullptr;
+    }
+    Value pool = AvgPool2DOp::create(
+        rewriter, op.getLoc(), resultType.clone(element), input,
+        rewriter.getDenseI64ArrayAttr(op.getKernel()),
+        rewriter.getDenseI64ArrayAttr(op.getStride()));
+    if (qcast) {
+      rewriter.replaceOp(qcast, pool);
+      rewriter.eraseOp(op);
+    } else {
+      rewriter.replaceOpWithNewOp<quant::DequantizeCastOp>(op, resultType,
+                                                           pool);
+    }
+    return success();
+  }
+};
+
 /// Region markers have done their job once the IR is quantized.
 template <typename StubOp> struct EraseStub : OpRewritePattern<StubOp> {
   using OpRewritePattern<StubOp>::OpRewritePattern;
@@ -252,14 +427,43 @@ template <typename StubOp> struct EraseStub : OpRewritePattern<StubOp> {
 };
 
 struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
+  using QntConvertPassBase::QntConvertPassBase;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<ConvertComputeOp, ConvertDynamicLinear,
-                 PushDequantizeThroughSameScale, EraseStub<QuantStubOp>,
-                 EraseStub<DequantStubOp>>(&getContext());
+                 PushDequantizeThroughSameScale, ConvertUnaryFunction,
+                 ConvertSharedQParamsClamp, ConvertConcat, ConvertAvgPool,
+                 EraseStub<QuantStubOp>, EraseStub<DequantStubOp>>(
+        &getContext());
     if (failed(
             applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+    if (reportFloat)
+      reportFloatOps();
+  }
+
+  /// A remark on every float op that still computes on dequantized values.
+  void reportFloatOps() {
+    getOperation().walk([](Operation *op) {
+      if (isa<quant::DequantizeCastOp, quant::QuantizeCastOp>(op) ||
+          op->getNumResults() != 1 ||
+          !getElementTypeOrSelf(op->getResult(0).getType()).isF32() ||
+          !llvm::any_of(op->getOperands(), [](Value v) {
+            return v.getDefiningOp<quant::DequantizeCastOp>();
+          }))
+        return;
+      InFlightDiagnostic remark = op->emitRemark("stays float in the "
+                                                 "quantized region: ");
+      if (auto pool = dyn_cast<tosa::AvgPool2dOp>(op);
+          pool && llvm::any_of(pool.getPad(), [](int64_t p) { return p; }))
+        remark << "average pooling with padding has no integer form";
+      else if (isa<ScalarFunctionOpInterface>(op))
+        remark << "not a function of one 8-bit activation and splat "
+                  "constants (per-channel constants, or excluded)";
+      else
+        remark << "no quantized form for '" << op->getName() << "'";
+    });
   }
 };
 

@@ -134,21 +134,32 @@ struct QntFoldCalibrationPass
     getOperation().walk([&](ObserveOp op) { observers.push_back(op); });
     bool failed = false;
     for (ObserveOp op : observers) {
-      FailureOr<std::vector<std::pair<float, float>>> ranges =
-          getRanges(op, file ? &*file : nullptr);
-      if (mlir::failed(ranges)) {
-        failed = true;
-        continue;
-      }
-      std::vector<float> mins, maxs;
-      for (auto [lo, hi] : *ranges) {
-        mins.push_back(lo);
-        maxs.push_back(hi);
-      }
       auto type = cast<RankedTensorType>(op.getInput().getType());
-      Type qtype = type.clone(buildUniformQuantizedType(
-          &getContext(), getTarget(op.getQspec()), mins, maxs,
-          op.getQspec().getAxis(), clampToQuantRange));
+      Type element;
+      if (op.getKind() == ObserverKind::fixed_qparams) {
+        // Given, not observed: no statistics.
+        element = buildUniformQuantizedType(
+            &getContext(), getTarget(op.getQspec()),
+            ArrayRef<double>{op.getFixedScale()->convertToDouble()},
+            ArrayRef<int64_t>{*op.getFixedZeroPoint()}, std::nullopt,
+            clampToQuantRange);
+      } else {
+        FailureOr<std::vector<std::pair<float, float>>> ranges =
+            getRanges(op, file ? &*file : nullptr);
+        if (mlir::failed(ranges)) {
+          failed = true;
+          continue;
+        }
+        std::vector<float> mins, maxs;
+        for (auto [lo, hi] : *ranges) {
+          mins.push_back(lo);
+          maxs.push_back(hi);
+        }
+        element = buildUniformQuantizedType(
+            &getContext(), getTarget(op.getQspec()), mins, maxs,
+            op.getQspec().getAxis(), clampToQuantRange);
+      }
+      Type qtype = type.clone(element);
       OpBuilder builder(op);
       Value q = quant::QuantizeCastOp::create(builder, op.getLoc(), qtype,
                                               op.getInput());

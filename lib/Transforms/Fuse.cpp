@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/Transforms/Passes.h"
+#include "qnt/Transforms/UnaryFunction.h"
 #include "qnt/Transforms/Utils.h"
 
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
@@ -44,6 +45,22 @@ static bool isZeroConstant(Value value) {
 static bool isF32Tensor(Value value) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   return type && type.getElementType().isF32() && type.hasStaticShape();
+}
+
+/// Whether `op` adds or multiplies a scalar as an inner step of a longer
+/// unary function (hardsigmoid's `x + 3`): folding it into the producer
+/// would change what PyTorch quantizes (the producer's output, then the
+/// function). Batch-norm constants have one value per channel.
+static bool isScalarStepOfUnaryFunction(Operation *op) {
+  bool scalar = llvm::any_of(op->getOperands(), [](Value v) {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    return type && type.getElementType().isF32() &&
+           type.getNumElements() == 1 && matchPattern(v, m_Constant());
+  });
+  if (!scalar)
+    return false;
+  std::optional<UnaryFunction> function = getUnaryFunction(op->getResult(0));
+  return function && !isUnaryFunctionResult(*function);
 }
 
 /// The OHWI weight and group count of a lifted convolution: tosa.conv2d's
@@ -177,6 +194,30 @@ struct LiftAdd : OpRewritePattern<tosa::AddOp> {
   }
 };
 
+/// Lifts the product of two computed tensors (squeeze-excite scaling, a
+/// gate times a value) into `qnt.mul`. A product inside one unary function
+/// (hardswish's `x * relu6(x + 3)`, SiLU's `x * sigmoid(x)`) stays: it is
+/// tabulated with the rest of the function.
+struct LiftMul : OpRewritePattern<tosa::MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::MulOp op,
+                                PatternRewriter &rewriter) const override {
+    Value lhs = op.getInput1(), rhs = op.getInput2();
+    auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (!isZeroConstant(op.getShift()) || !isF32Tensor(lhs) ||
+        !isF32Tensor(rhs) || !type || !type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "not an f32 multiply");
+    if (matchPattern(lhs, m_Constant()) || matchPattern(rhs, m_Constant()))
+      return rewriter.notifyMatchFailure(op, "multiplies by a constant");
+    if (getUnaryFunction(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "part of a unary function");
+    rewriter.replaceOpWithNewOp<MulOp>(op, op.getType(), lhs, rhs,
+                                       Activation::none);
+    return success();
+  }
+};
+
 /// reshape(reshape(x)) -> reshape(x), and a reshape to the same type -> x:
 /// the reshapes around a lifted linear layer cancel. (TOSA's own folders do
 /// this, but this pass runs without folding.)
@@ -272,6 +313,8 @@ struct FoldChannelMul : OpRewritePattern<tosa::MulOp> {
                                 PatternRewriter &rewriter) const override {
     if (!isZeroConstant(mul.getShift()))
       return rewriter.notifyMatchFailure(mul, "non-zero shift");
+    if (isScalarStepOfUnaryFunction(mul))
+      return rewriter.notifyMatchFailure(mul, "inside a unary function");
     auto [op, scale] =
         matchProducerAndChannelConstant(mul.getInput1(), mul.getInput2());
     if (!op)
@@ -303,6 +346,8 @@ struct FoldChannelAdd : OpRewritePattern<tosa::AddOp> {
 
   LogicalResult matchAndRewrite(tosa::AddOp add,
                                 PatternRewriter &rewriter) const override {
+    if (isScalarStepOfUnaryFunction(add))
+      return rewriter.notifyMatchFailure(add, "inside a unary function");
     auto [op, shift] =
         matchProducerAndChannelConstant(add.getInput1(), add.getInput2());
     if (!op)
@@ -365,8 +410,8 @@ struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
     RewritePatternSet patterns(&getContext());
     patterns.add<LiftConvolution<tosa::Conv2DOp>,
                  LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,
-                 LiftAdd, CollapseReshapes, FoldChannelMul, FoldChannelAdd,
-                 AbsorbClamp>(&getContext());
+                 LiftAdd, LiftMul, CollapseReshapes, FoldChannelMul,
+                 FoldChannelAdd, AbsorbClamp>(&getContext());
     if (failed(
             applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       signalPassFailure();

@@ -7,7 +7,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/Transforms/Passes.h"
+#include "qnt/Transforms/UnaryFunction.h"
 #include "qnt/Transforms/Utils.h"
+
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/StringSet.h"
@@ -110,11 +113,42 @@ public:
     observeActivation(op->getResult(0), op, "out", config.activation);
   }
 
+  /// Observes an input of `owner` unless it already has parameters.
+  void observeInput(Value value, Operation *owner, StringRef role,
+                    const ObserverConfig &config) {
+    if (!isSameScaleOfObserved(value))
+      observeActivation(value, owner, role, config);
+  }
+
+  /// PyTorch's FixedQParamsObserver on `value`, the result of `owner`.
+  void observeFixed(Value value, Operation *owner, double scale,
+                    int64_t zeroPoint, const ObserverConfig &config) {
+    if (observed.contains(value))
+      return;
+    OpBuilder builder(value.getContext());
+    builder.setInsertionPointAfterValue(value);
+    bool isSigned = config.dtype == QuantDType::s8;
+    auto qspec =
+        QSpecAttr::get(value.getContext(), config.dtype, isSigned ? -128 : 0,
+                       isSigned ? 127 : 255, QuantScheme::affine, std::nullopt,
+                       /*eps=*/FloatAttr());
+    ObserveOp op =
+        ObserveOp::create(builder, value.getLoc(), value, makeId(owner, "out"),
+                          ObserverKind::fixed_qparams, qspec);
+    op.setFixedScaleAttr(builder.getF64FloatAttr(scale));
+    op.setFixedZeroPointAttr(builder.getI64IntegerAttr(zeroPoint));
+    value.replaceAllUsesExcept(op.getOutput(), op);
+    observed.insert(value);
+    observed.insert(op.getOutput());
+  }
+
 private:
+  /// Whether `value` takes its parameters from an observed value through
+  /// ops that share them (getSharedQParamsSource).
   static bool isSameScaleOfObserved(Value value) {
     Value source = value;
-    while (auto op = source.getDefiningOp<SameScaleOpInterface>())
-      source = op.getSameScaleOperand().get();
+    while (Value next = getSharedQParamsSource(source))
+      source = next;
     return source != value && source.getDefiningOp<ObserveOp>();
   }
 
@@ -202,6 +236,7 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
       std::optional<ObserverKind> kind =
           symbolizeObserverKind(activationObserver);
       if (!kind || *kind == ObserverKind::per_channel_minmax ||
+          *kind == ObserverKind::fixed_qparams ||
           *kind == ObserverKind::moving_average_per_channel_minmax) {
         error = "activation-observer '" + activationObserver +
                 "' is not a per-tensor observer kind; expected one of: "
@@ -211,6 +246,12 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
       }
       defaultConfig.activation.kind = *kind;
     }
+    for (const std::string &name : floatFunctions)
+      if (name != "silu" && name != "gelu") {
+        error = "unknown float-functions entry '" + name +
+                "'; expected silu or gelu";
+        return false;
+      }
     for (const std::string &entry : overrides) {
       auto [selector, name] = StringRef(entry).rsplit('=');
       std::optional<QConfig> config = lookupQConfig(name);
@@ -262,6 +303,15 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
         ops.push_back({op, *config});
     });
     ObserverInserter inserter;
+    // The results of the ops without weights first, so that an edge is
+    // named after the op that makes it and fixed parameters (a sigmoid
+    // before a multiply) are not replaced by the consumer's observer; their
+    // inputs last, sharing what the compute ops observed.
+    SmallVector<OpWithoutWeights> others;
+    if (mode == "static") {
+      others = decideOpsWithoutWeights(func, inRegion);
+      observeOpsWithoutWeights(others, inserter, /*results=*/true);
+    }
     for (auto &[op, config] : ops) {
       if (mode == "static") {
         inserter.observeComputeOp(op, config);
@@ -284,6 +334,89 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
       linear.setDynamicQspecAttr(
           QSpecAttr::get(&getContext(), QuantDType::u8, 0, quantMax,
                          QuantScheme::affine, std::nullopt, FloatAttr()));
+    }
+    observeOpsWithoutWeights(others, inserter, /*results=*/false);
+  }
+
+  /// An op of the region that is not a compute op: a unary function's
+  /// result, a concatenation or an average pooling.
+  struct OpWithoutWeights {
+    Operation *op;
+    QConfig config;
+    std::optional<UnaryFunction> function;
+  };
+
+  /// Decided before inserting: observers cut the functions apart.
+  SmallVector<OpWithoutWeights>
+  decideOpsWithoutWeights(func::FuncOp func,
+                          llvm::function_ref<bool(Value)> inRegion) {
+    SmallVector<OpWithoutWeights> decided;
+    func.walk([&](Operation *op) {
+      if (op->getNumResults() != 1 || isa<ObserveOp>(op) ||
+          !llvm::all_of(op->getOperands(), [&](Value v) {
+            return inRegion(v) || matchPattern(v, m_Constant());
+          }))
+        return;
+      std::optional<QConfig> config = getConfig(op);
+      if (!config)
+        return;
+      std::optional<UnaryFunction> function =
+          getUnaryFunction(op->getResult(0));
+      if (function && !isUnaryFunctionResult(*function))
+        return;
+      if (function || isa<tosa::ConcatOp, tosa::AvgPool2dOp>(op))
+        decided.push_back({op, *config, function});
+    });
+    return decided;
+  }
+
+  /// PyTorch 1.13 FX's rules for the ops without weights: their results,
+  /// or their inputs.
+  void observeOpsWithoutWeights(ArrayRef<OpWithoutWeights> decided,
+                                ObserverInserter &inserter, bool results) {
+    for (const OpWithoutWeights &entry : decided) {
+      Operation *op = entry.op;
+      const ObserverConfig &act = entry.config.activation;
+      Value result = op->getResult(0);
+      if (auto concat = dyn_cast<tosa::ConcatOp>(op)) {
+        if (results)
+          inserter.observeActivation(result, op, "out", act);
+        else
+          for (auto [i, input] : llvm::enumerate(concat.getInput1()))
+            inserter.observeInput(input, op,
+                                  i ? "in" + std::to_string(i) : "in", act);
+        continue;
+      }
+      if (auto pool = dyn_cast<tosa::AvgPool2dOp>(op)) {
+        if (!results)
+          inserter.observeInput(pool.getInput(), op, "in", act);
+        continue;
+      }
+      const UnaryFunction &function = *entry.function;
+      UnaryFunctionKind kind = function.classify();
+      if ((kind == UnaryFunctionKind::silu &&
+           llvm::is_contained(floatFunctions, "silu")) ||
+          (kind == UnaryFunctionKind::gelu &&
+           llvm::is_contained(floatFunctions, "gelu")))
+        continue;
+      if (!results) {
+        inserter.observeInput(function.source, op, "in", act);
+        continue;
+      }
+      bool isSigned = act.dtype == QuantDType::s8;
+      switch (kind) {
+      case UnaryFunctionKind::clamp:
+        break; // shares its input's parameters
+      case UnaryFunctionKind::sigmoid:
+      case UnaryFunctionKind::hardsigmoid:
+        inserter.observeFixed(result, op, 1.0 / 256, isSigned ? -128 : 0, act);
+        break;
+      case UnaryFunctionKind::tanh:
+        inserter.observeFixed(result, op, 2.0 / 256, isSigned ? 0 : 128, act);
+        break;
+      default:
+        inserter.observeActivation(result, op, "out", act);
+      }
     }
   }
 

@@ -1,9 +1,12 @@
 //===- Utils.cpp - helpers shared by the qnt passes -----------------------===//
 
 #include "qnt/Transforms/Utils.h"
+#include "qnt/Dialect/Qnt/QntOps.h"
+#include "qnt/Transforms/UnaryFunction.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -76,6 +79,15 @@ Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
     scales.push_back(params.scale);
     zeroPoints.push_back(params.zeroPoint);
   }
+  return buildUniformQuantizedType(ctx, target, scales, zeroPoints, axis,
+                                   clampToQuantRange);
+}
+
+Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
+                                    ArrayRef<double> scales,
+                                    ArrayRef<int64_t> zeroPoints,
+                                    std::optional<int64_t> axis,
+                                    bool clampToQuantRange) {
   unsigned flags = target.isSigned ? quant::QuantizationFlags::Signed : 0;
   Type storage = IntegerType::get(ctx, 8);
   Type expressed = Float32Type::get(ctx);
@@ -94,4 +106,15 @@ LogicalResult qnt::applyPatternsWithoutFolding(Operation *op,
   GreedyRewriteConfig config;
   config.enableFolding(false);
   return applyPatternsGreedily(op, std::move(patterns), config);
+}
+
+Value qnt::getSharedQParamsSource(Value value) {
+  if (auto op = value.getDefiningOp<SameScaleOpInterface>())
+    return op.getSameScaleOperand().get();
+  if (auto pool = value.getDefiningOp<tosa::AvgPool2dOp>())
+    return pool.getInput();
+  std::optional<UnaryFunction> function = getUnaryFunction(value);
+  if (function && function->classify() == UnaryFunctionKind::clamp)
+    return function->source;
+  return nullptr;
 }

@@ -86,10 +86,11 @@ func.func @multi_use(%x: tensor<1x4x4x1xf32>) -> (tensor<1x4x4x2xf32>, tensor<1x
 
 // -----
 
-// Negative: a multiply that varies over space is not a per-channel scale.
+// Negative: a multiply that varies over space is not a per-channel scale:
+// it is the product of two activations.
 // CHECK-LABEL: func.func @not_per_channel
 // CHECK: %[[C:.*]] = qnt.conv2d
-// CHECK: tosa.mul %[[C]]
+// CHECK: qnt.mul %[[C]], %arg1
 func.func @not_per_channel(%x: tensor<1x4x4x1xf32>, %a: tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32> {
   %w = "tosa.const"() {values = dense<1.0> : tensor<2x1x1x1xf32>} : () -> tensor<2x1x1x1xf32>
   %b = "tosa.const"() {values = dense<0.0> : tensor<2xf32>} : () -> tensor<2xf32>

@@ -406,7 +406,10 @@ def test_locations(tmp_path):
     # ... and survive quant-opt with --mlir-print-debuginfo, into observer ids
     assert 'loc("layer1.0.conv1")' in run_tool("quant-opt", path, "--mlir-print-debuginfo")
     prepared = run_tool("quant-opt", path, "--qnt-ptq-pipeline=qconfig=x86")
-    assert '"layer1.0.conv1:w"' in prepared and '"fc:in"' in prepared
+    assert '"layer1.0.conv1:w"' in prepared and '"fc:out"' in prepared
+    # average pooling shares its input's parameters (PyTorch FX): fc's input
+    # is the observed output of the last block
+    assert '"fc:in"' not in prepared and '"layer4.1.add_relu:out"' in prepared
 
 
 # ---------------------------------------------------------------------------

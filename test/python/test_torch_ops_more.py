@@ -27,6 +27,7 @@ docs/numerics-vs-pytorch.md ("Ops that run in float between quantize and
 dequantize").
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,6 +65,10 @@ TOLERANCE = {
     # same values on every element seen (1/256 output steps, no ties hit)
     "sigmoid": 0,
 }
+
+# The same in integer code: tables and requantization follow the float
+# formulas element by element, so the tolerances are the float path's.
+INTEGER_TOLERANCE = dict(TOLERANCE)
 
 N_CASES = {"max_pool2d": 40, "avg_pool2d": 60, "adaptive_avg_pool2d": 30,
            "mul": 40, "mul_relu": 30, "cat": 40, "hardswish": 40,
@@ -376,9 +381,35 @@ LINES = {"max_pool2d": pool_line, "avg_pool2d": pool_line,
 _OURS = {}
 
 
-def run_ours(tmp_path_factory, op):
-    if op in _OURS:
-        return _OURS[op]
+# The integer path: --qnt-fuse lifts the product of two activations into
+# qnt.mul, --qnt-convert rewrites every op into its integer form (qnt.table,
+# qnt.mul, qnt.avg_pool2d, concat of requantized inputs), which
+# --qnt-lower-to-linalg compiles; these ops must then be gone.
+INTEGER_FORMS = {"max_pool2d": "tosa.max_pool2d", "avg_pool2d": "qnt.avg_pool2d",
+                 "adaptive_avg_pool2d": "qnt.avg_pool2d", "mul": "qnt.mul",
+                 "mul_relu": "qnt.mul", "cat": "tosa.concat",
+                 "hardswish": "qnt.table", "sigmoid": "qnt.table"}
+FLOAT_LEFT = ("tosa.sigmoid", "tosa.mul", "tosa.clamp")
+
+
+def to_integer(tmp_path, op, mlir):
+    """--qnt-fuse --qnt-convert on our module (the integer path)."""
+    path = tmp_path / f"{op}.float.mlir"
+    path.write_text(mlir)
+    proc = subprocess.run([str(t8.BUILD_DIR / "bin" / "quant-opt"), str(path),
+                           "--qnt-fuse", "--qnt-convert"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert INTEGER_FORMS[op] in out, (op, out[:2000])
+    if op in ("mul", "mul_relu", "hardswish", "sigmoid", "cat"):
+        assert not any(f in out for f in FLOAT_LEFT), (op, out[:2000])
+    return out
+
+
+def run_ours(tmp_path_factory, op, integer=False):
+    if (op, integer) in _OURS:
+        return _OURS[(op, integer)]
     cs = cases(op)
     args, bodies, rtypes, rtys, inputs = [], [], [], [], {}
     for i, c in enumerate(cs):
@@ -393,14 +424,17 @@ def run_ours(tmp_path_factory, op):
     rets = ", ".join(f"%y{i}" for i in range(len(cs)))
     mlir = (f"func.func @main({', '.join(args)}) -> ({', '.join(rtypes)}) {{\n"
             + "".join(bodies) + f"  return {rets} : {', '.join(rtys)}\n}}\n")
-    outs = t8.run_quant_run(tmp_path_factory.mktemp(op), op, mlir, inputs)
+    tmp = tmp_path_factory.mktemp(op)
+    if integer:
+        mlir = to_integer(tmp, op, mlir)
+    outs = t8.run_quant_run(tmp, op, mlir, inputs)
     res = []
     for i, c in enumerate(cs):
         got = outs[f"y{i}"]
         assert got.dtype == np.uint8 and got.shape == c.out_shape, \
             (op, i, got.dtype, got.shape, c.out_shape)
         res.append(got.astype(np.int64))
-    _OURS[op] = res
+    _OURS[(op, integer)] = res
     return res
 
 
@@ -530,9 +564,9 @@ def qnnpack_ignores_cip(engine, op, c):
             and any(c.pad))
 
 
-def compare(op, engine, tmp_path_factory, select=None):
+def compare(op, engine, tmp_path_factory, select=None, integer=False):
     cs = cases(op)
-    ours = run_ours(tmp_path_factory, op)
+    ours = run_ours(tmp_path_factory, op, integer)
     stats = {}  # flavor -> [cases, elements, equal, max diff]
     worst = []
     for c, got in zip(cs, ours):
@@ -555,10 +589,13 @@ def compare(op, engine, tmp_path_factory, select=None):
             st[1] += d.size
             st[2] += int((d == 0).sum())
             st[3] = max(st[3], int(d.max()))
-        if d.max() > TOLERANCE[op]:
+        tolerance = (INTEGER_TOLERANCE if integer else TOLERANCE)[op]
+        if d.max() > tolerance:
             worst.append(f"{c.desc}: max {int(d.max())} LSB at "
                          f"{np.argwhere(d == d.max())[0].tolist()}")
-    print(f"\n[{op}/{engine}] tolerance {TOLERANCE[op]} LSB")
+    tolerance = (INTEGER_TOLERANCE if integer else TOLERANCE)[op]
+    print(f"\n[{op}/{engine}{'/integer' if integer else ''}] tolerance "
+          f"{tolerance} LSB")
     for key in ("all", "random", "ties"):
         if key in stats:
             n, total, equal, mx = stats[key]
@@ -590,6 +627,17 @@ OPS = list(N_CASES)
 def test_op(tmp_path_factory, op, engine):
     worst = compare(op, engine, tmp_path_factory,
                     lambda c: not qnnpack_ignores_cip(engine, op, c))
+    assert not worst, "\n".join(worst[:10])
+
+
+@ENGINE_PARAMS
+@pytest.mark.parametrize("op", OPS)
+def test_op_integer(tmp_path_factory, op, engine):
+    """The integer forms (docs/numerics.md, "Ops without weights") against
+    PyTorch, with the tolerances of INTEGER_TOLERANCE."""
+    worst = compare(op, engine, tmp_path_factory,
+                    lambda c: not qnnpack_ignores_cip(engine, op, c),
+                    integer=True)
     assert not worst, "\n".join(worst[:10])
 
 

@@ -48,4 +48,44 @@ def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
     "::mlir::tosa::TosaDialect"];
 }
 
+def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Generate integer code for the quantized ops without library "
+                "kernels";
+  let description = [{
+    The integer codegen of qnt: `qnt.table`, quantized `qnt.mul` and
+    `qnt.avg_pool2d` (and float `qnt.mul`) become `linalg.generic` ops on
+    the storage integers with `arith` / `math` bodies, between
+    `quant.scast`s, with the arithmetic of docs/numerics.md: a table is a
+    `tensor.extract` from a 256-entry constant, requantization is
+    `clamp(rint(x * M) + Z)` in f32. Upstream passes then fuse chains of
+    them into one loop nest (`--qnt-lower-to-llvm`) and LLVM vectorizes
+    them, for x86-64 and AArch64 alike. Run before `qnt-lower-to-runtime`
+    (which lowers what the kernel libraries do: conv2d, linear, add,
+    pooling, quantize / dequantize).
+
+    Before:
+    ```mlir
+    %y = qnt.table %x {table = array<i8: ...>}
+        : tensor<1x8x!quant.uniform<u8:f32, 0.1:3>> -> tensor<1x8x!quant.uniform<u8:f32, 3.90625E-3>>
+    ```
+    After:
+    ```mlir
+    %s = quant.scast %x : tensor<1x8x!quant.uniform<u8:f32, 0.1:3>> to tensor<1x8xi8>
+    %t = arith.constant dense<[...]> : tensor<256xi8>
+    %r = linalg.generic {...} ins(%s : tensor<1x8xi8>) outs(%e : tensor<1x8xi8>) {
+    ^bb0(%in: i8, %out: i8):
+      %i = arith.extui %in : i8 to i32
+      %j = arith.index_cast %i : i32 to index
+      %v = tensor.extract %t[%j] : tensor<256xi8>
+      linalg.yield %v : i8
+    } -> tensor<1x8xi8>
+    %y = quant.scast %r : tensor<1x8xi8> to tensor<1x8x!quant.uniform<u8:f32, 3.90625E-3>>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::quant::QuantDialect",
+    "::mlir::tensor::TensorDialect"];
+}
+
 #endif // QNT_CONVERSION_PASSES_TD

@@ -60,7 +60,8 @@ void buildDynamicPipeline(mlir::OpPassManager &pm,
 void buildLowerToLLVMPipeline(mlir::OpPassManager &pm);
 
 /// qnt-fuse (float TOSA conv/matmul become runtime kernels too), then
-/// qnt-lower-to-runtime and buildLowerToLLVMPipeline.
+/// qnt-lower-to-linalg (integer codegen), qnt-lower-to-runtime and
+/// buildLowerToLLVMPipeline.
 void buildLowerPipeline(mlir::OpPassManager &pm,
                         const LowerPipelineOptions &options);
 

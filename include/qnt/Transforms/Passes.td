@@ -69,6 +69,16 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     reshape, transpose, slice) from an observed value shares that value's
     observer, as PyTorch shares their quantization parameters.
 
+    The other ops of the region follow PyTorch 1.13 FX's rules
+    (docs/numerics.md, "Ops without weights"): a unary function of one
+    activation (a chain of elementwise ops and constants: hardswish, SiLU,
+    GELU, arithmetic with constants) gets one observer on its result;
+    sigmoid and hardsigmoid get the fixed parameters (1/256, 0) (s8: -128)
+    and tanh (2/256, 128) (s8: 0) (a `fixed_qparams` observer); relu, relu6,
+    clamp and average pooling share their input's parameters; concatenation
+    is observed. `float-functions=silu,gelu` leaves those functions in
+    float, as PyTorch 1.13 does.
+
     Observer ids are stable: `<location name>:<role>` (`conv1:in`,
     `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
 
@@ -93,6 +103,9 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
                "module-path prefixes)">,
     ListOption<"overrides", "override", "std::string",
                "SELECTOR=QCONFIG: another preset for the selected ops">,
+    ListOption<"floatFunctions", "float-functions", "std::string",
+               "Unary functions to keep in float (silu, gelu: what PyTorch "
+               "1.13 FX leaves in float)">,
   ];
   let dependentDialects = ["::qnt::QntDialect"];
 }
@@ -226,6 +239,13 @@ def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
     constant `round_half_even(b / (S_in * S_w[c]))`. Same-scale ops
     (max pooling, reshape, transpose, slice) on a dequantized value run on
     the quantized value instead, the dequantization moving after them.
+    Ops without weights get integer forms (docs/numerics.md): a unary
+    function of an 8-bit value (sigmoid, tanh, hardswish, SiLU, GELU,
+    relu/clamp, arithmetic with constants) becomes `qnt.table`, computed
+    here from dequantize -> f -> quantize; a concatenation runs on the
+    quantized inputs, each requantized to the result's parameters (a
+    table); average pooling without padding becomes `qnt.avg_pool2d`.
+    `report-float` emits a remark on each op left in float and why.
     Region markers (`qnt.quant_stub`, `qnt.dequant_stub`) are removed.
 
     Before:
@@ -239,8 +259,15 @@ def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
     %yq = qnt.linear %xq, %wq, %bq : (tensor<1x4x!quant.uniform<...>>, ...)
     ```
   }];
-  let dependentDialects = ["::mlir::quant::QuantDialect",
-                           "::mlir::arith::ArithDialect"];
+  let options = [
+    Option<"reportFloat", "report-float", "bool", /*default=*/"false",
+           "Emit a remark on every op that still runs in float on "
+           "dequantized values, with the reason">,
+  ];
+  let dependentDialects = ["::qnt::QntDialect",
+                           "::mlir::quant::QuantDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tosa::TosaDialect"];
 }
 
 #endif // QNT_TRANSFORMS_PASSES_TD

@@ -57,6 +57,20 @@ mlir::Type buildUniformQuantizedType(mlir::MLIRContext *ctx,
                                      std::optional<int64_t> axis,
                                      bool clampToQuantRange);
 
+/// The same type from given scales and zero points (one each per channel
+/// along `axis`, or one each).
+mlir::Type buildUniformQuantizedType(mlir::MLIRContext *ctx,
+                                     const QTarget &target,
+                                     llvm::ArrayRef<double> scales,
+                                     llvm::ArrayRef<int64_t> zeroPoints,
+                                     std::optional<int64_t> axis,
+                                     bool clampToQuantRange);
+
+/// The operand whose quantization parameters `value` shares, as PyTorch 1.13
+/// FX shares them: what a same-scale op (max pooling, reshape, ...) moves,
+/// the input of average pooling, of relu / relu6 / clamp; else null.
+mlir::Value getSharedQParamsSource(mlir::Value value);
+
 } // namespace qnt
 
 #endif // QNT_TRANSFORMS_UTILS_H

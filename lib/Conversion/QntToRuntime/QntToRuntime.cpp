@@ -576,6 +576,8 @@ static int64_t getRuntimeObserverKind(ObserverKind kind) {
   case ObserverKind::entropy:
     // They differ only in how the compiler picks the range.
     return QNT_RT_OBS_HISTOGRAM;
+  case ObserverKind::fixed_qparams:
+    break;
   }
   llvm_unreachable("unknown observer kind");
 }
@@ -585,6 +587,11 @@ struct ObserveLowering : RuntimePattern<ObserveOp> {
   LogicalResult
   matchAndRewrite(ObserveOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    // Fixed parameters need no statistics.
+    if (op.getKind() == ObserverKind::fixed_qparams) {
+      rewriter.replaceOp(op, adaptor.getInput());
+      return success();
+    }
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getType());
     qnt_rt_observe_params p{};
@@ -614,8 +621,9 @@ struct ObserveLowering : RuntimePattern<ObserveOp> {
   }
 };
 
-/// Same-scale TOSA ops (reshape, transpose, slice) on quantized tensors only
-/// move storage values: the same op on the storage type.
+/// Same-scale TOSA ops (reshape, transpose, slice, and concat once its inputs
+/// share the result's parameters) on quantized tensors only move storage
+/// values: the same op on the storage type.
 template <typename OpTy>
 struct ConvertStorageTypes : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
@@ -715,7 +723,8 @@ void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
                ForwardOperand<quant::StorageCastOp>,
                ConvertStorageTypes<tosa::ReshapeOp>,
                ConvertStorageTypes<tosa::TransposeOp>,
-               ConvertStorageTypes<tosa::SliceOp>>(converter, ctx);
+               ConvertStorageTypes<tosa::SliceOp>,
+               ConvertStorageTypes<tosa::ConcatOp>>(converter, ctx);
   populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                  converter);
   populateCallOpTypeConversionPattern(patterns, converter);

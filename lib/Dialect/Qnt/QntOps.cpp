@@ -219,6 +219,23 @@ LogicalResult ObserveOp::verify() {
     if (!(p > 50.0f && p <= 100.0f))
       return emitOpError("percentile must be in (50, 100], got ") << p;
   }
+  bool fixed = kind == ObserverKind::fixed_qparams;
+  if (fixed != (getFixedScale() && getFixedZeroPoint()) ||
+      (!fixed && (getFixedScale() || getFixedZeroPoint())))
+    return emitOpError("fixed_scale and fixed_zero_point are required on, "
+                       "and only allowed on, fixed_qparams observers");
+  if (fixed) {
+    double scale = getFixedScale()->convertToDouble();
+    if (!(scale > 0.0) || std::isinf(scale))
+      return emitOpError("fixed_scale must be positive and finite, got ")
+             << scale;
+    int64_t zp = *getFixedZeroPoint();
+    if (zp < getQspec().getQuantMin() || zp > getQspec().getQuantMax())
+      return emitOpError("fixed_zero_point ")
+             << zp << " is outside the qspec range ["
+             << getQspec().getQuantMin() << ", " << getQspec().getQuantMax()
+             << "]";
+  }
   bool perChannelKind = kind == ObserverKind::per_channel_minmax ||
                         kind == ObserverKind::moving_average_per_channel_minmax;
   if (perChannelKind != getQspec().isPerChannel())
@@ -351,6 +368,28 @@ LogicalResult LinearOp::verify() {
 // AddOp
 //===----------------------------------------------------------------------===//
 
+/// Type rules of the binary elementwise ops: all f32, or all per-tensor
+/// !quant.uniform with one storage type.
+static LogicalResult verifyBinaryElementwiseTypes(Operation *op, Type lhs,
+                                                  Type rhs, Type out) {
+  if (getElementTypeOrSelf(lhs).isF32() && getElementTypeOrSelf(rhs).isF32() &&
+      getElementTypeOrSelf(out).isF32())
+    return success();
+  auto lq = getPerTensorType(lhs), rq = getPerTensorType(rhs),
+       oq = getPerTensorType(out);
+  if (!lq || !rq || !oq)
+    return op->emitOpError("operands and result must be all f32 or all "
+                           "per-tensor !quant.uniform expressed in f32");
+  if (lq.getStorageType() != oq.getStorageType() ||
+      rq.getStorageType() != oq.getStorageType() ||
+      lq.isSigned() != oq.isSigned() || rq.isSigned() != oq.isSigned())
+    return op->emitOpError("quantized operands and result must share one "
+                           "storage type");
+  if (oq.getStorageTypeIntegralWidth() != 8)
+    return op->emitOpError("quantized operands must have 8-bit storage");
+  return success();
+}
+
 LogicalResult AddOp::verify() {
   Type lhs = getLhs().getType(), rhs = getRhs().getType(),
        out = getOutput().getType();
@@ -360,20 +399,7 @@ LogicalResult AddOp::verify() {
   if (!canFuseActivation(getActivation()))
     return emitOpError("activation must be none or relu, got ")
            << stringifyActivation(getActivation());
-  if (getElementTypeOrSelf(lhs).isF32() && getElementTypeOrSelf(rhs).isF32() &&
-      getElementTypeOrSelf(out).isF32())
-    return success();
-  auto lq = getPerTensorType(lhs), rq = getPerTensorType(rhs),
-       oq = getPerTensorType(out);
-  if (!lq || !rq || !oq)
-    return emitOpError("operands and result must be all f32 or all "
-                       "per-tensor !quant.uniform expressed in f32");
-  if (lq.getStorageType() != oq.getStorageType() ||
-      rq.getStorageType() != oq.getStorageType() ||
-      lq.isSigned() != oq.isSigned() || rq.isSigned() != oq.isSigned())
-    return emitOpError("quantized operands and result must share one "
-                       "storage type");
-  return success();
+  return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
 
 SmallVector<OpOperand *> AddOp::getActivationOperands() {
@@ -391,4 +417,96 @@ std::pair<float, float> AddOp::getFusedActivationBounds() {
 void AddOp::setFusedActivation(Activation activation, std::optional<float>,
                                std::optional<float>) {
   setActivation(activation);
+}
+
+//===----------------------------------------------------------------------===//
+// MulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MulOp::verify() {
+  auto lhs = cast<ShapedType>(getLhs().getType()),
+       rhs = cast<ShapedType>(getRhs().getType()),
+       out = cast<ShapedType>(getOutput().getType());
+  if (lhs.getRank() != out.getRank() || rhs.getRank() != out.getRank())
+    return emitOpError("operands and result must have the same rank");
+  for (int64_t d = 0; d < out.getRank(); ++d)
+    for (ShapedType operand : {lhs, rhs})
+      if (operand.getDimSize(d) != out.getDimSize(d) &&
+          operand.getDimSize(d) != 1)
+        return emitOpError("operand dimension ")
+               << d << " (" << operand.getDimSize(d)
+               << ") must be 1 or the result's (" << out.getDimSize(d) << ")";
+  if (!canFuseActivation(getActivation()))
+    return emitOpError("activation must be none or relu, got ")
+           << stringifyActivation(getActivation());
+  return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
+}
+
+SmallVector<OpOperand *> MulOp::getActivationOperands() {
+  return {&getLhsMutable(), &getRhsMutable()};
+}
+OpOperand *MulOp::getWeightOperand() { return nullptr; }
+OpOperand *MulOp::getBiasOperand() { return nullptr; }
+bool MulOp::canFuseActivation(Activation activation) {
+  return activation == Activation::none || activation == Activation::relu;
+}
+Activation MulOp::getFusedActivation() { return getActivation(); }
+std::pair<float, float> MulOp::getFusedActivationBounds() {
+  return getActivationBounds(getActivation(), std::nullopt, std::nullopt);
+}
+void MulOp::setFusedActivation(Activation activation, std::optional<float>,
+                               std::optional<float>) {
+  setActivation(activation);
+}
+
+//===----------------------------------------------------------------------===//
+// TableOp, AvgPool2DOp
+//===----------------------------------------------------------------------===//
+
+/// A per-tensor quantized type with 8-bit storage, or null.
+static quant::UniformQuantizedType get8BitType(Type type) {
+  auto qtype = getPerTensorType(type);
+  return qtype && qtype.getStorageTypeIntegralWidth() == 8 ? qtype : nullptr;
+}
+
+LogicalResult TableOp::verify() {
+  if (!get8BitType(getInput().getType()) || !get8BitType(getOutput().getType()))
+    return emitOpError("input and result must be per-tensor !quant.uniform "
+                       "with 8-bit storage");
+  if (getTable().size() != 256)
+    return emitOpError("table must have 256 entries, got ")
+           << getTable().size();
+  return success();
+}
+
+LogicalResult AvgPool2DOp::verify() {
+  auto in = get8BitType(getInput().getType()),
+       out = get8BitType(getOutput().getType());
+  if (!in || !out)
+    return emitOpError("input and result must be per-tensor !quant.uniform "
+                       "with 8-bit storage");
+  if (in.getStorageType() != out.getStorageType() ||
+      in.isSigned() != out.isSigned())
+    return emitOpError("input and result must share one storage type");
+  auto inType = cast<ShapedType>(getInput().getType()),
+       outType = cast<ShapedType>(getOutput().getType());
+  if (inType.getRank() != 4 || outType.getRank() != 4 ||
+      !inType.hasStaticShape() || !outType.hasStaticShape())
+    return emitOpError("input and result must be static NHWC tensors");
+  if (getKernel().size() != 2 || getStride().size() != 2)
+    return emitOpError("kernel and stride must have 2 entries");
+  for (int i = 0; i < 2; ++i) {
+    int64_t k = getKernel()[i], s = getStride()[i];
+    if (k < 1 || s < 1)
+      return emitOpError("kernel and stride must be positive");
+    int64_t expected = (inType.getDimSize(1 + i) - k) / s + 1;
+    if (k > inType.getDimSize(1 + i) || outType.getDimSize(1 + i) != expected)
+      return emitOpError("result dimension ")
+             << 1 + i << " must be " << expected << " for kernel " << k
+             << " and stride " << s;
+  }
+  if (outType.getDimSize(0) != inType.getDimSize(0) ||
+      outType.getDimSize(3) != inType.getDimSize(3))
+    return emitOpError("result batch and channels must be the input's");
+  return success();
 }

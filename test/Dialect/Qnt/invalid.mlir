@@ -432,3 +432,70 @@ func.func @f(%x: tensor<1x2x!u8>, %w: tensor<2x2x!w>) -> tensor<1x2xf32> {
   %0 = qnt.linear %x, %w {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2x!u8>, tensor<2x2x!w>) -> tensor<1x2xf32>
   return %0 : tensor<1x2xf32>
 }
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x4x!u8>) -> tensor<1x4x!u8> {
+  // expected-error @+1 {{table must have 256 entries, got 2}}
+  %0 = qnt.table %x {table = array<i8: 0, 1>} : tensor<1x4x!u8> -> tensor<1x4x!u8>
+  return %0 : tensor<1x4x!u8>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  // expected-error @+1 {{input and result must be per-tensor !quant.uniform with 8-bit storage}}
+  %0 = qnt.table %x {table = array<i8: 0>} : tensor<1x4xf32> -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4xf32>, %b: tensor<1x3xf32>) -> tensor<1x4xf32> {
+  // expected-error @+1 {{operand dimension 1 (3) must be 1 or the result's (4)}}
+  %0 = qnt.mul %a, %b : (tensor<1x4xf32>, tensor<1x3xf32>) -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4xf32>, %b: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  // expected-error @+1 {{activation must be none or relu, got relu6}}
+  %0 = qnt.mul %a, %b {activation = #qnt.activation<relu6>} : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x3x3x2x!u8> {
+  // expected-error @+1 {{result dimension 1 must be 2 for kernel 2 and stride 2}}
+  %0 = qnt.avg_pool2d %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<1x4x4x2x!u8> -> tensor<1x3x3x2x!u8>
+  return %0 : tensor<1x3x3x2x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x4x4x2x!u8> {
+  // expected-error @+1 {{kernel and stride must be positive}}
+  %0 = qnt.avg_pool2d %x {kernel = array<i64: 0, 0>, stride = array<i64: 1, 1>} : tensor<1x4x4x2x!u8> -> tensor<1x4x4x2x!u8>
+  return %0 : tensor<1x4x4x2x!u8>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  // expected-error @+1 {{fixed_scale and fixed_zero_point are required on, and only allowed on, fixed_qparams observers}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<fixed_qparams>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  // expected-error @+1 {{fixed_zero_point 300 is outside the qspec range [0, 255]}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<fixed_qparams>, fixed_scale = 0.5 : f64, fixed_zero_point = 300 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}

@@ -83,3 +83,28 @@ func.func @add(%a: tensor<1x4xf32>, %b: tensor<1x4xf32>, %qa: tensor<1x4x!u8>, %
   %1 = qnt.add %qa, %qb : (tensor<1x4x!u8>, tensor<1x4x!u8out>) -> tensor<1x4x!u8out>
   return %0, %1 : tensor<1x4xf32>, tensor<1x4x!u8out>
 }
+
+// CHECK-LABEL: func.func @mul
+func.func @mul(%a: tensor<1x2x2x4xf32>, %b: tensor<1x1x1x4xf32>, %qa: tensor<1x4x!u8>, %qb: tensor<1x1x!u8out>) -> (tensor<1x2x2x4xf32>, tensor<1x4x!u8out>) {
+  // CHECK: qnt.mul %{{.*}}, %{{.*}} {activation = #qnt.activation<relu>} : (tensor<1x2x2x4xf32>, tensor<1x1x1x4xf32>) -> tensor<1x2x2x4xf32>
+  %0 = qnt.mul %a, %b {activation = #qnt.activation<relu>} : (tensor<1x2x2x4xf32>, tensor<1x1x1x4xf32>) -> tensor<1x2x2x4xf32>
+  // CHECK: qnt.mul %{{.*}}, %{{.*}} : (tensor<1x4x!quant.uniform<u8<0:127>:f32, 5.000000e-02:3>>, tensor<1x1x!quant.uniform<u8<0:127>:f32, 1.000000e-01>>) -> tensor<1x4x!quant.uniform<u8<0:127>:f32, 1.000000e-01>>
+  %1 = qnt.mul %qa, %qb : (tensor<1x4x!u8>, tensor<1x1x!u8out>) -> tensor<1x4x!u8out>
+  return %0, %1 : tensor<1x2x2x4xf32>, tensor<1x4x!u8out>
+}
+
+// CHECK-LABEL: func.func @table_and_pool
+func.func @table_and_pool(%q: tensor<1x4x4x2x!u8>) -> (tensor<1x4x4x2x!u8out>, tensor<1x2x2x2x!u8>) {
+  // CHECK: qnt.table %{{.*}} {table = array<i8: 0, 1, 2, {{.*}}, -2, -1>} : tensor<1x4x4x2x!quant.uniform<u8<0:127>:f32, 5.000000e-02:3>> -> tensor<1x4x4x2x!quant.uniform<u8<0:127>:f32, 1.000000e-01>>
+  %0 = qnt.table %q {table = array<i8: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, -128, -127, -126, -125, -124, -123, -122, -121, -120, -119, -118, -117, -116, -115, -114, -113, -112, -111, -110, -109, -108, -107, -106, -105, -104, -103, -102, -101, -100, -99, -98, -97, -96, -95, -94, -93, -92, -91, -90, -89, -88, -87, -86, -85, -84, -83, -82, -81, -80, -79, -78, -77, -76, -75, -74, -73, -72, -71, -70, -69, -68, -67, -66, -65, -64, -63, -62, -61, -60, -59, -58, -57, -56, -55, -54, -53, -52, -51, -50, -49, -48, -47, -46, -45, -44, -43, -42, -41, -40, -39, -38, -37, -36, -35, -34, -33, -32, -31, -30, -29, -28, -27, -26, -25, -24, -23, -22, -21, -20, -19, -18, -17, -16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1>} : tensor<1x4x4x2x!u8> -> tensor<1x4x4x2x!u8out>
+  // CHECK: qnt.avg_pool2d %{{.*}} {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<1x4x4x2x!quant.uniform<u8<0:127>:f32, 5.000000e-02:3>> -> tensor<1x2x2x2x!quant.uniform<u8<0:127>:f32, 5.000000e-02:3>>
+  %1 = qnt.avg_pool2d %q {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<1x4x4x2x!u8> -> tensor<1x2x2x2x!u8>
+  return %0, %1 : tensor<1x4x4x2x!u8out>, tensor<1x2x2x2x!u8>
+}
+
+// CHECK-LABEL: func.func @fixed_observer
+func.func @fixed_observer(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  // CHECK: qnt.observe %{{.*}} {fixed_scale = 3.906250e-03 : f64, fixed_zero_point = 0 : i64, id = "sig:out", kind = #qnt.observer<fixed_qparams>
+  %0 = qnt.observe %x {id = "sig:out", kind = #qnt.observer<fixed_qparams>, fixed_scale = 0.00390625 : f64, fixed_zero_point = 0 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}

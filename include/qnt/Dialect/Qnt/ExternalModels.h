@@ -10,7 +10,8 @@ class DialectRegistry;
 namespace qnt {
 
 /// Attaches SameScaleOpInterface to the TOSA ops that only move values
-/// (max_pool2d, reshape, transpose, slice).
+/// (max_pool2d, reshape, transpose, slice) and ScalarFunctionOpInterface to
+/// the elementwise float ones (add, mul, clamp, sigmoid, ...).
 void registerTosaExternalModels(mlir::DialectRegistry &registry);
 
 } // namespace qnt

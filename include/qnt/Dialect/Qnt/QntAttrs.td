@@ -15,6 +15,8 @@ def Qnt_ObserverKind : I32EnumAttr<"ObserverKind", "calibration observer", [
     I32EnumAttrCase<"histogram", 4>,
     I32EnumAttrCase<"percentile", 5>,
     I32EnumAttrCase<"entropy", 6>,
+    // PyTorch's FixedQParamsObserver: the parameters are given, not observed.
+    I32EnumAttrCase<"fixed_qparams", 7>,
   ]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::qnt";

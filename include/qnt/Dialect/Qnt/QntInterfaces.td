@@ -63,4 +63,30 @@ def Qnt_SameScaleOpInterface : OpInterface<"SameScaleOpInterface"> {
   ];
 }
 
+def Qnt_ScalarFunctionOpInterface : OpInterface<"ScalarFunctionOpInterface"> {
+  let cppNamespace = "::qnt";
+  let description = [{
+    An elementwise float op whose result at each element is a function of
+    its operands' values at that element (TOSA add, mul, clamp, sigmoid,
+    tanh, erf, ...). Chains of them on one activation and constants form
+    one unary function of that activation (hardswish is four TOSA ops):
+    `--qnt-prepare` observes the function's result once, and
+    `--qnt-convert` tabulates it for the 256 values of an 8-bit input
+    (`qnt.table`). Attached to upstream TOSA ops as external models
+    (`qnt::registerAllDialects`).
+  }];
+  let methods = [
+    InterfaceMethod<"Operands that `evaluateScalar` takes, in order "
+                    "(without shift or zero-point operands).",
+      "::llvm::SmallVector<::mlir::Value>", "getScalarOperands", (ins), [{}],
+      [{ return ::llvm::SmallVector<::mlir::Value>($_op->getOperands()); }]>,
+    InterfaceMethod<"Whether this instance is such a function (a float "
+                    "clamp, a multiply without shift).",
+      "bool", "isScalarFunction", (ins), [{}], [{ return true; }]>,
+    InterfaceMethod<"The result for these operand values, in f32 as the "
+                    "float lowering computes it.",
+      "float", "evaluateScalar", (ins "::llvm::ArrayRef<float>":$operands)>,
+  ];
+}
+
 #endif // QNT_DIALECT_QNT_QNTINTERFACES_TD

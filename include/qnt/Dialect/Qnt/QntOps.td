@@ -67,6 +67,7 @@ def Qnt_ObserveOp : Qnt_Op<"observe", [SameOperandsAndResultType]> {
     | `histogram` | HistogramObserver (L2 range search) | `bins` (2048), `upsample_rate` (128) |
     | `percentile` | (histogram, range from percentiles) | `bins`, `upsample_rate`, `percentile` (99.99) |
     | `entropy` | (histogram, KL-divergence threshold) | `bins`, `upsample_rate` |
+    | `fixed_qparams` | FixedQParamsObserver (sigmoid, tanh, ...) | `fixed_scale`, `fixed_zero_point` (required) |
 
     Per-channel kinds need a qspec axis; the others must not have one.
 
@@ -81,7 +82,9 @@ def Qnt_ObserveOp : Qnt_Op<"observe", [SameOperandsAndResultType]> {
                        OptionalAttr<F32Attr>:$averaging_constant,
                        OptionalAttr<I64Attr>:$bins,
                        OptionalAttr<I64Attr>:$upsample_rate,
-                       OptionalAttr<F32Attr>:$percentile);
+                       OptionalAttr<F32Attr>:$percentile,
+                       OptionalAttr<F64Attr>:$fixed_scale,
+                       OptionalAttr<I64Attr>:$fixed_zero_point);
   let results = (outs Qnt_FloatTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
@@ -90,7 +93,8 @@ def Qnt_ObserveOp : Qnt_Op<"observe", [SameOperandsAndResultType]> {
                    "::qnt::ObserverKind":$kind, "::qnt::QSpecAttr":$qspec), [{
       build($_builder, $_state, input, id, kind, qspec,
             /*averaging_constant=*/nullptr, /*bins=*/nullptr,
-            /*upsample_rate=*/nullptr, /*percentile=*/nullptr);
+            /*upsample_rate=*/nullptr, /*percentile=*/nullptr,
+            /*fixed_scale=*/nullptr, /*fixed_zero_point=*/nullptr);
     }]>
   ];
   let extraClassDeclaration = [{
@@ -287,6 +291,81 @@ def Qnt_AddOp : Qnt_ComputeOp<"add", [Commutative]> {
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
   }];
+  let hasVerifier = 1;
+}
+
+def Qnt_MulOp : Qnt_ComputeOp<"mul", [Commutative]> {
+  let summary = "elementwise product of two activations, with broadcasting";
+  let description = [{
+    `output = act(lhs * rhs)`, where a dimension of size 1 in one operand
+    broadcasts against the other (squeeze-excite: `[N, H, W, C] * [N, 1, 1,
+    C]`); `activation` is `none` or `relu`. Quantized: all three per-tensor
+    `!quant.uniform` with one storage type, computed as
+    `clamp(rint(dq(a) * dq(b) * f32(1 / S_out)) + Z_out)` with
+    `dq(q) = f32(q - Z) * S` (PyTorch's vectorized `quantized::mul`). Multiplying by a constant is not this op:
+    it is part of a unary function (`qnt.table`).
+
+    ```mlir
+    %y = qnt.mul %x, %s : (tensor<1x8x8x4xf32>, tensor<1x1x1x4xf32>)
+        -> tensor<1x8x8x4xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$lhs, Qnt_Tensor:$rhs,
+                       DefaultValuedAttr<Qnt_ActivationAttr,
+                                         "::qnt::Activation::none">:$activation);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Integer-only forms made by --qnt-convert
+//===----------------------------------------------------------------------===//
+
+def Qnt_TableOp : Qnt_Op<"table", [Pure, SameOperandsAndResultShape]> {
+  let summary = "8-bit to 8-bit lookup: any unary function on quantized values";
+  let description = [{
+    `output[i] = table[input[i] - qmin]`, with `qmin` the storage minimum of
+    the input type (0 for u8, -128 for s8): 256 entries in the result's
+    storage type. `--qnt-convert` computes the table at compile time from
+    `quantize_out(f(dequantize_in(q)))` for every `q` (docs/numerics.md),
+    for sigmoid, tanh, hardswish, SiLU, GELU, relu/clamp, arithmetic with
+    constants, and requantization to other parameters.
+
+    ```mlir
+    %y = qnt.table %x {table = array<i8: 0, 1, ...>}
+        : tensor<1x8x!quant.uniform<u8:f32, 0.1:128>>
+        -> tensor<1x8x!quant.uniform<u8:f32, 3.90625E-3>>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$input, DenseI8ArrayAttr:$table);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Qnt_AvgPool2DOp : Qnt_Op<"avg_pool2d", [Pure]> {
+  let summary = "average pooling on quantized NHWC tensors, no padding";
+  let description = [{
+    `output = clamp(Z_out + rint(f32(sum(q) - Z_in * kh * kw) * f32(S_in /
+    (S_out * kh * kw))))` over each `kernel` window, moved by `stride`
+    (PyTorch's quantized average pooling; global pooling and `mean` over H, W
+    are the window of the whole image). Input and output per-tensor
+    `!quant.uniform` with one storage type.
+
+    ```mlir
+    %y = qnt.avg_pool2d %x {kernel = array<i64: 7, 7>,
+        stride = array<i64: 7, 7>}
+        : tensor<1x7x7x8x!quant.uniform<u8:f32, 0.1:3>>
+        -> tensor<1x1x1x8x!quant.uniform<u8:f32, 0.1:3>>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
 }
 

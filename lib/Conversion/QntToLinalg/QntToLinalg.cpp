@@ -1,0 +1,285 @@
+//===- QntToLinalg.cpp - --qnt-lower-to-linalg ----------------------------===//
+//
+// Integer codegen: the quantized ops that no kernel library serves become
+// linalg.generic ops on the storage integers, with the arithmetic of
+// docs/numerics.md in their bodies. Upstream passes fuse and vectorize them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qnt/Conversion/Passes.h"
+#include "qnt/Dialect/Qnt/QntOps.h"
+
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace qnt {
+#define GEN_PASS_DEF_QNTLOWERTOLINALGPASS
+#include "qnt/Conversion/Passes.h.inc"
+} // namespace qnt
+
+using namespace mlir;
+using namespace qnt;
+
+namespace {
+
+static quant::UniformQuantizedType getUniformType(Type type) {
+  return cast<quant::UniformQuantizedType>(getElementTypeOrSelf(type));
+}
+
+/// `quant.scast` of a quantized tensor to its storage type.
+static Value toStorage(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return quant::StorageCastOp::create(
+      b, loc, type.clone(getUniformType(type).getStorageType()), value);
+}
+
+/// `quant.scast` of storage integers back to quantized `type`.
+static Value fromStorage(OpBuilder &b, Location loc, Value value, Type type) {
+  return quant::StorageCastOp::create(b, loc, type, value);
+}
+
+/// An 8-bit storage value as i32 (zero- or sign-extended).
+static Value extendToI32(OpBuilder &b, Location loc, Value value,
+                         bool isSigned) {
+  Type i32 = b.getI32Type();
+  if (isSigned)
+    return arith::ExtSIOp::create(b, loc, i32, value);
+  return arith::ExtUIOp::create(b, loc, i32, value);
+}
+
+static Value f32Constant(OpBuilder &b, Location loc, float value) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+}
+
+/// `f32(q - Z) * f32(S)`: dequantize one storage value.
+static Value dequantize(OpBuilder &b, Location loc, Value q,
+                        quant::UniformQuantizedType type) {
+  Value wide = extendToI32(b, loc, q, type.isSigned());
+  Value zp = arith::ConstantOp::create(
+      b, loc, b.getI32IntegerAttr(type.getZeroPoint()));
+  Value centered = arith::SubIOp::create(b, loc, wide, zp);
+  Value f = arith::SIToFPOp::create(b, loc, b.getF32Type(), centered);
+  return arith::MulFOp::create(
+      b, loc, f, f32Constant(b, loc, static_cast<float>(type.getScale())));
+}
+
+/// `clamp(rint(v) + Z, lo, hi)` as storage: `v` is already divided by the
+/// scale. Rounding is half to even (rint in the default mode).
+static Value roundToStorage(OpBuilder &b, Location loc, Value v,
+                            quant::UniformQuantizedType type, int64_t lo) {
+  Value r = math::RoundEvenOp::create(b, loc, v);
+  r = arith::AddFOp::create(
+      b, loc, r, f32Constant(b, loc, static_cast<float>(type.getZeroPoint())));
+  r = arith::MaximumFOp::create(b, loc, r,
+                                f32Constant(b, loc, static_cast<float>(lo)));
+  r = arith::MinimumFOp::create(
+      b, loc, r,
+      f32Constant(b, loc, static_cast<float>(type.getStorageTypeMax())));
+  Value i = arith::FPToSIOp::create(b, loc, b.getI32Type(), r);
+  return arith::TruncIOp::create(b, loc, type.getStorageType(), i);
+}
+
+/// Indexing map of an operand that broadcasts its size-1 dimensions to the
+/// result's shape.
+static AffineMap getBroadcastMap(MLIRContext *ctx, ShapedType operand,
+                                 ShapedType result) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < result.getRank(); ++d)
+    exprs.push_back(operand.getDimSize(d) == 1 && result.getDimSize(d) != 1
+                        ? getAffineConstantExpr(0, ctx)
+                        : getAffineDimExpr(d, ctx));
+  return AffineMap::get(result.getRank(), 0, exprs, ctx);
+}
+
+/// `qnt.table`: output = table[q - qmin], a tensor.extract from a constant.
+struct TableLowering : OpRewritePattern<TableOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(TableOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto in = getUniformType(op.getInput().getType());
+    auto resultType = op.getOutput().getType();
+    auto storageType = resultType.clone(rewriter.getI8Type());
+    auto tableType = RankedTensorType::get({256}, rewriter.getI8Type());
+    Value table = arith::ConstantOp::create(
+        rewriter, loc, tableType,
+        DenseElementsAttr::get(tableType, op.getTable()));
+    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
+                                         rewriter.getI8Type());
+    AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
+    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, storageType, toStorage(rewriter, loc, op.getInput()),
+        init, ArrayRef<AffineMap>{id, id}, iterators,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value index = extendToI32(b, loc, args[0], in.isSigned());
+          if (in.isSigned())
+            index = arith::AddIOp::create(
+                b, loc, index,
+                arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(128)));
+          index = arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
+          Value v = tensor::ExtractOp::create(b, loc, table, index);
+          linalg::YieldOp::create(b, loc, v);
+        });
+    rewriter.replaceOp(
+        op, fromStorage(rewriter, loc, generic.getResult(0), resultType));
+    return success();
+  }
+};
+
+/// `qnt.mul`, with broadcasting: quantized as PyTorch's vectorized
+/// `quantized::mul`, `clamp(rint(dq(a) * dq(b) * f32(1/S_out)) + Z_out)`;
+/// float as a product.
+struct MulLowering : OpRewritePattern<MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MulOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    auto lhsType = cast<RankedTensorType>(op.getLhs().getType());
+    auto rhsType = cast<RankedTensorType>(op.getRhs().getType());
+    bool quantized = isQuantizedTensor(resultType);
+    bool relu = op.getActivation() == Activation::relu;
+    Value lhs = op.getLhs(), rhs = op.getRhs();
+    RankedTensorType storageType = resultType;
+    if (quantized) {
+      lhs = toStorage(rewriter, loc, lhs);
+      rhs = toStorage(rewriter, loc, rhs);
+      storageType = resultType.clone(rewriter.getI8Type());
+    }
+    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
+                                         storageType.getElementType());
+    SmallVector<AffineMap> maps = {
+        getBroadcastMap(ctx, lhsType, resultType),
+        getBroadcastMap(ctx, rhsType, resultType),
+        rewriter.getMultiDimIdentityMap(resultType.getRank())};
+    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, storageType, ValueRange{lhs, rhs}, init, maps, iterators,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          if (!quantized) {
+            Value p = arith::MulFOp::create(b, loc, args[0], args[1]);
+            if (relu)
+              p = arith::MaximumFOp::create(b, loc, p,
+                                            f32Constant(b, loc, 0.0f));
+            linalg::YieldOp::create(b, loc, p);
+            return;
+          }
+          auto out = getUniformType(resultType);
+          Value a = dequantize(b, loc, args[0], getUniformType(lhsType));
+          Value c = dequantize(b, loc, args[1], getUniformType(rhsType));
+          Value p = arith::MulFOp::create(b, loc, a, c);
+          p = arith::MulFOp::create(
+              b, loc, p,
+              f32Constant(b, loc, 1.0f / static_cast<float>(out.getScale())));
+          int64_t lo =
+              relu ? std::max(out.getZeroPoint(), out.getStorageTypeMin())
+                   : out.getStorageTypeMin();
+          linalg::YieldOp::create(b, loc, roundToStorage(b, loc, p, out, lo));
+        });
+    Value result = generic.getResult(0);
+    if (quantized)
+      result = fromStorage(rewriter, loc, result, resultType);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// `qnt.avg_pool2d`: an i32 window sum (channels innermost, so the loop
+/// over channels vectorizes), then
+/// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`.
+struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AvgPool2DOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    auto in = getUniformType(op.getInput().getType());
+    auto out = getUniformType(resultType);
+    int64_t kh = op.getKernel()[0], kw = op.getKernel()[1];
+    int64_t sh = op.getStride()[0], sw = op.getStride()[1];
+    Type i32 = rewriter.getI32Type();
+
+    // Dimensions (n, oh, ow, kh, kw, c).
+    AffineExpr n, oh, ow, dh, dw, c;
+    bindDims(ctx, n, oh, ow, dh, dw, c);
+    auto inputMap =
+        AffineMap::get(6, 0, {n, oh * sh + dh, ow * sw + dw, c}, ctx);
+    auto windowMap = AffineMap::get(6, 0, {dh, dw}, ctx);
+    auto outMap = AffineMap::get(6, 0, {n, oh, ow, c}, ctx);
+    Value window = tensor::EmptyOp::create(rewriter, loc, {kh, kw}, i32);
+    Value zero =
+        arith::ConstantOp::create(rewriter, loc, rewriter.getI32IntegerAttr(0));
+    Value accInit =
+        linalg::FillOp::create(rewriter, loc, zero,
+                               ValueRange{tensor::EmptyOp::create(
+                                   rewriter, loc, resultType.getShape(), i32)})
+            .getResult(0);
+    using utils::IteratorType;
+    SmallVector<IteratorType> iterators = {
+        IteratorType::parallel,  IteratorType::parallel,
+        IteratorType::parallel,  IteratorType::reduction,
+        IteratorType::reduction, IteratorType::parallel};
+    auto sum = linalg::GenericOp::create(
+        rewriter, loc, accInit.getType(),
+        ValueRange{toStorage(rewriter, loc, op.getInput()), window}, accInit,
+        ArrayRef<AffineMap>{inputMap, windowMap, outMap}, iterators,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value x = extendToI32(b, loc, args[0], in.isSigned());
+          Value acc = arith::AddIOp::create(b, loc, args[2], x);
+          linalg::YieldOp::create(b, loc, acc);
+        });
+
+    int64_t count = kh * kw;
+    float multiplier = static_cast<float>(in.getScale() / out.getScale() /
+                                          static_cast<double>(count));
+    auto storageType = resultType.clone(rewriter.getI8Type());
+    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
+                                         rewriter.getI8Type());
+    AffineMap id = rewriter.getMultiDimIdentityMap(4);
+    auto rescale = linalg::GenericOp::create(
+        rewriter, loc, storageType, sum.getResult(0), init,
+        ArrayRef<AffineMap>{id, id},
+        SmallVector<IteratorType>(4, IteratorType::parallel),
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value offset = arith::ConstantOp::create(
+              b, loc, b.getI32IntegerAttr(in.getZeroPoint() * count));
+          Value centered = arith::SubIOp::create(b, loc, args[0], offset);
+          Value v = arith::SIToFPOp::create(b, loc, b.getF32Type(), centered);
+          v = arith::MulFOp::create(b, loc, v, f32Constant(b, loc, multiplier));
+          linalg::YieldOp::create(
+              b, loc, roundToStorage(b, loc, v, out, out.getStorageTypeMin()));
+        });
+    rewriter.replaceOp(
+        op, fromStorage(rewriter, loc, rescale.getResult(0), resultType));
+    return success();
+  }
+};
+
+struct QntLowerToLinalgPass
+    : qnt::impl::QntLowerToLinalgPassBase<QntLowerToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateQntToLinalgPatterns(patterns);
+    // No folding: quant.dcast(quant.qcast(x)) would fold to x.
+    GreedyRewriteConfig config;
+    config.enableFolding(false);
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void qnt::populateQntToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<TableLowering, MulLowering, AvgPoolLowering>(
+      patterns.getContext());
+}
