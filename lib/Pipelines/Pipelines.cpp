@@ -58,6 +58,9 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   // of one per op.
   funcPm.addPass(createLinalgElementwiseOpFusionPass());
 
+  // Producers of a concatenation's inputs write into the result's buffer
+  // (their tensor.empty becomes a slice of it) instead of being copied.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;
   bufferizeOptions.functionBoundaryTypeConversion =

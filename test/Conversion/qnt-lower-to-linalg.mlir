@@ -82,3 +82,22 @@ func.func @avg_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x2x2x2x!o> {
   %p = qnt.avg_pool2d %q {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<1x4x4x2x!q> -> tensor<1x2x2x2x!o>
   return %p : tensor<1x2x2x2x!o>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.5:3>
+
+// A quantized concat inserts each input into one result tensor (the
+// producers then write in place, after empty-tensor elimination).
+// CHECK-LABEL: func.func @concat
+// CHECK-DAG: %[[A:.*]] = quant.scast %arg0 : {{.*}} to tensor<1x2x2x3xi8>
+// CHECK-DAG: %[[E:.*]] = tensor.empty() : tensor<1x2x2x8xi8>
+// CHECK: %[[R:.*]] = tensor.insert_slice %[[A]] into %[[E]][0, 0, 0, 0] [1, 2, 2, 3] [1, 1, 1, 1]
+// CHECK: %[[B:.*]] = quant.scast %arg1 : {{.*}} to tensor<1x2x2x5xi8>
+// CHECK: %[[S:.*]] = tensor.insert_slice %[[B]] into %[[R]][0, 0, 0, 3] [1, 2, 2, 5] [1, 1, 1, 1]
+// CHECK: quant.scast %[[S]] : tensor<1x2x2x8xi8> to tensor<1x2x2x8x!quant.uniform<u8:f32, 5.000000e-01:3>>
+// CHECK-NOT: tosa.concat
+func.func @concat(%a: tensor<1x2x2x3x!q>, %b: tensor<1x2x2x5x!q>) -> tensor<1x2x2x8x!q> {
+  %c = tosa.concat %a, %b {axis = 3 : i32} : (tensor<1x2x2x3x!q>, tensor<1x2x2x5x!q>) -> tensor<1x2x2x8x!q>
+  return %c : tensor<1x2x2x8x!q>
+}

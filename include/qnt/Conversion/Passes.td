@@ -54,8 +54,9 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
   let description = [{
     The integer codegen of qnt: `qnt.table`, quantized `qnt.mul` and
     `qnt.avg_pool2d` (and float `qnt.mul`) become `linalg.generic` ops on
-    the storage integers with `arith` / `math` bodies, between
-    `quant.scast`s, with the arithmetic of docs/numerics.md: a table is a
+    the storage integers with `arith` / `math` bodies, and a quantized
+    `tosa.concat` `tensor.insert_slice`s into one result (so its inputs
+    are written in place), between `quant.scast`s, with the arithmetic of docs/numerics.md: a table is a
     `tensor.extract` from a 256-entry constant, requantization is
     `clamp(rint(x * M) + Z)` in f32. Upstream passes then fuse chains of
     them into one loop nest (`--qnt-lower-to-llvm`) and LLVM vectorizes

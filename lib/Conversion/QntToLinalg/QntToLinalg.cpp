@@ -9,6 +9,7 @@
 #include "qnt/Conversion/Passes.h"
 #include "qnt/Dialect/Qnt/QntOps.h"
 
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -263,6 +264,41 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
   }
 };
 
+/// A concatenation of quantized values (same parameters, after
+/// --qnt-convert): each input inserted into one result tensor, so that
+/// bufferization (with empty-tensor elimination) lets the producers write
+/// straight into the result buffer.
+struct ConcatLowering : OpRewritePattern<tosa::ConcatOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::ConcatOp op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = dyn_cast<RankedTensorType>(op.getType());
+    if (!resultType || !isQuantizedTensor(resultType) ||
+        !resultType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "not a static quantized concat");
+    Location loc = op.getLoc();
+    auto storageType =
+        resultType.clone(getUniformType(resultType).getStorageType());
+    Value result = tensor::EmptyOp::create(
+        rewriter, loc, storageType.getShape(), storageType.getElementType());
+    int64_t axis = op.getAxis(), offset = 0, rank = resultType.getRank();
+    for (Value input : op.getInput1()) {
+      auto type = cast<RankedTensorType>(input.getType());
+      SmallVector<int64_t> offsets(rank, 0), strides(rank, 1);
+      offsets[axis] = offset;
+      offset += type.getDimSize(axis);
+      result = tensor::InsertSliceOp::create(
+          rewriter, loc, toStorage(rewriter, loc, input), result, ValueRange{},
+          ValueRange{}, ValueRange{}, rewriter.getDenseI64ArrayAttr(offsets),
+          rewriter.getDenseI64ArrayAttr(type.getShape()),
+          rewriter.getDenseI64ArrayAttr(strides));
+    }
+    rewriter.replaceOp(op, fromStorage(rewriter, loc, result, resultType));
+    return success();
+  }
+};
+
 struct QntLowerToLinalgPass
     : qnt::impl::QntLowerToLinalgPassBase<QntLowerToLinalgPass> {
   void runOnOperation() override {
@@ -280,6 +316,6 @@ struct QntLowerToLinalgPass
 } // namespace
 
 void qnt::populateQntToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<TableLowering, MulLowering, AvgPoolLowering>(
+  patterns.add<TableLowering, MulLowering, AvgPoolLowering, ConcatLowering>(
       patterns.getContext());
 }
