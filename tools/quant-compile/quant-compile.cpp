@@ -74,8 +74,9 @@ static cl::opt<std::string> entryPoint("entry", cl::desc("Function to compile"),
                                        cl::init("main"), cl::cat(category));
 static cl::opt<std::string> backend(
     "backend",
-    cl::desc("Kernel library: onednn, xnnpack or auto (default: auto on "
-             "x86_64, xnnpack on aarch64)"),
+    cl::desc("Kernel library: onednn, xnnpack or auto (default: onednn on "
+             "x86_64, as quant-run, so both give the same integers; "
+             "xnnpack on aarch64)"),
     cl::cat(category));
 static cl::opt<std::string>
     targetCpu("mcpu",
@@ -207,7 +208,9 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
 }
 
 /// C for memrefCopy (upstream's is in libmlir_c_runner_utils, which the
-/// library must not depend on): a strided copy of `elemSize`-byte elements.
+/// library must not depend on): a strided copy of `elemSize`-byte elements,
+/// one memcpy per run of elements contiguous in both source and destination
+/// (a concatenation along channels copies each pixel's channels at once).
 constexpr const char *kMemrefCopy = R"c(
 typedef struct { int64_t rank; void *descriptor; } qnt_unranked_memref;
 
@@ -216,20 +219,37 @@ memrefCopy(int64_t elemSize, qnt_unranked_memref *src,
            qnt_unranked_memref *dst) {
   int64_t rank = src->rank;
   char **s = (char **)src->descriptor, **d = (char **)dst->descriptor;
-  const int64_t *sm = (const int64_t *)(s + 2), *dm = (const int64_t *)(d + 2);
   /* descriptor: allocated, aligned, offset, sizes[rank], strides[rank] */
-  int64_t n = 1;
+  const int64_t *sm = (const int64_t *)(s + 2), *dm = (const int64_t *)(d + 2);
+  const int64_t *sizes = sm + 1, *ss = sm + 1 + rank, *ds = dm + 1 + rank;
   for (int64_t i = 0; i < rank; ++i)
-    n *= sm[1 + i];
-  for (int64_t linear = 0; linear < n; ++linear) {
-    int64_t rem = linear, so = sm[0], doff = dm[0];
-    for (int64_t i = rank - 1; i >= 0; --i) {
-      int64_t idx = rem % sm[1 + i];
-      rem /= sm[1 + i];
-      so += idx * sm[1 + rank + i];
-      doff += idx * dm[1 + rank + i];
+    if (sizes[i] == 0)
+      return;
+  /* The innermost dimensions contiguous in both make one run. */
+  int64_t outer = rank, run = 1;
+  while (outer > 0 && (sizes[outer - 1] == 1 ||
+                       (ss[outer - 1] == run && ds[outer - 1] == run))) {
+    run *= sizes[outer - 1];
+    --outer;
+  }
+  int64_t index[outer > 0 ? outer : 1];
+  memset(index, 0, sizeof index);
+  int64_t so = sm[0], doff = dm[0];
+  size_t bytes = (size_t)(run * elemSize);
+  for (;;) {
+    memcpy(d[1] + doff * elemSize, s[1] + so * elemSize, bytes);
+    int64_t axis = outer - 1;
+    for (; axis >= 0; --axis) {
+      so += ss[axis];
+      doff += ds[axis];
+      if (++index[axis] < sizes[axis])
+        break;
+      so -= ss[axis] * sizes[axis];
+      doff -= ds[axis] * sizes[axis];
+      index[axis] = 0;
     }
-    memcpy(d[1] + doff * elemSize, s[1] + so * elemSize, elemSize);
+    if (axis < 0)
+      return;
   }
 }
 )c";
@@ -469,7 +489,7 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
   if (targetArch == "x86_64") {
     triple = llvm::Triple("x86_64-unknown-linux-gnu");
     defaultCc = "cc";
-    defaultBackend = "auto";
+    defaultBackend = "onednn";
   } else if (targetArch == "aarch64") {
     triple = llvm::Triple("aarch64-unknown-linux-gnu");
     defaultCc = "aarch64-linux-gnu-gcc";
