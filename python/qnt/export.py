@@ -440,6 +440,13 @@ def identity(ctx, x, *args, **kwargs):
     return x
 
 
+def stochastic_depth(ctx, x, p, mode, training=True):
+    """torchvision's stochastic depth: the identity in eval mode."""
+    if training and p > 0:
+        raise ctx.error("stochastic_depth with training=True is random")
+    return x
+
+
 def dropout(ctx, x, p=0.5, training=True, inplace=False):
     if training:
         raise ctx.error("F.dropout with training=True is random; pass training=self.training")
@@ -1000,6 +1007,11 @@ FUNCTIONS = {
     F.adaptive_avg_pool2d: adaptive_avg_pool2d,
     F.dropout: dropout,
 }
+try:  # torchvision's functions, when it is installed
+    import torchvision.ops
+    FUNCTIONS[torchvision.ops.stochastic_depth] = stochastic_depth
+except ImportError:
+    pass
 
 METHODS = {
     "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
@@ -1116,6 +1128,17 @@ def _emit(gm, placeholders, example_inputs):
         name = str(node.target).lstrip("*")
         env[node] = ctx.b.argument(name, tuple(example.shape))
         inputs.append((name, tuple(example.shape)))
+    # Every unsupported op in one message, before anything is emitted.
+    unsupported = [(_location(node), what) for node in gm.graph.nodes
+                   if node.op in ("call_module", "call_function", "call_method")
+                   and _has_tensor(node.meta["qnt_out"])
+                   and all(t.dtype == torch.float32 for t in _tensor_metas(node.meta["qnt_out"]))
+                   for handler, _, what in [_lookup(ctx, node)] if handler is None]
+    if len(unsupported) == 1:
+        raise ExportError(f"unsupported {unsupported[0][1]} at '{unsupported[0][0]}'")
+    if unsupported:
+        raise ExportError(f"{len(unsupported)} unsupported ops:\n" +
+                          "\n".join(f"  {loc}: {what}" for loc, what in unsupported))
     for node in gm.graph.nodes:
         ctx.node, ctx.loc = node, _location(node)
         if node.op == "placeholder":

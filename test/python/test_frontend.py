@@ -319,6 +319,19 @@ def test_torchvision_model(name, kwargs, tmp_path):
     assert '"qnt.quant_stub"' in text and '"qnt.dequant_stub"' in text
 
 
+@pytest.mark.parametrize("name", ["efficientnet_b0", "densenet121"])
+def test_torchvision_model_plain(name, tmp_path):
+    """torchvision.models without a quantization variant (no stubs):
+    efficientnet's stochastic depth (the identity in eval), densenet's
+    concatenations and batch norms before convolutions."""
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)()
+    randomize_batch_norms(model)
+    err, text = check(model, (1, 3, 64, 64), tmp_path=tmp_path)
+    print(f"{name} 1x3x64x64: max relative error {err:.3g}")
+    assert err <= TOLERANCE
+
+
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
@@ -458,6 +471,10 @@ ERROR_CASES = [
      "of the output size) at 'AdaptiveAvgPool2d'"),
     ("padding_mode", lambda: nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), (1, 2, 4, 4),
      "Conv2d with padding_mode='reflect' is not supported at 'Conv2d'"),
+    ("several", lambda: nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(2, 2, 3), nn.ELU(),
+                                      Fn(lambda s, x: x.amax(1))), (1, 2, 4, 4),
+     "3 unsupported ops:\n  0: module torch.nn.ZeroPad2d\n  2: module torch.nn.ELU\n"
+     "  3.amax: tensor method Tensor.amax"),
     ("control_flow", lambda: DataDependent(), (1, 4),
      "torch.fx cannot trace test_frontend.DataDependent: symbolically traced variables cannot "
      "be used as inputs to control flow"),
