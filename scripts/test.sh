@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: runs every test of qnt on this machine, installing what it needs
 # and building first: lit (check-qnt), the gtest unit tests (ctest), the
-# Python tests (pytest) and the installed-package consumer (examples/embed).
+# Python tests (pytest), the concurrency stress test under ThreadSanitizer
+# (scripts/tsan.sh) and the installed-package consumer (examples/embed).
 # Ends with one line "N passed, N failed" (totals over all suites) and exits
 # non-zero if anything failed.
 set -euo pipefail
@@ -65,6 +66,14 @@ else
   py_skipped=$(echo "$py_summary" | { grep -oE '[0-9]+ (skipped|xfailed)' || true; } |
     awk '{ n += $1 } END { print n + 0 }')
   skipped=$((skipped + py_skipped))
+fi
+
+echo "== ThreadSanitizer (scripts/tsan.sh)"
+if bash "$QNT_ROOT/scripts/tsan.sh" >"$log_dir/tsan.log" 2>&1; then
+  count tsan 1 0
+else
+  tail -n 30 "$log_dir/tsan.log"
+  count tsan 0 1
 fi
 
 echo "== installed package (examples/embed)"

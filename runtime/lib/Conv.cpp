@@ -47,6 +47,7 @@ public:
     dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
     impl_ = pd.impl_info_str();
     prim_ = dnnl::convolution_forward(pd);
+    scratchpadMd_ = pd.scratchpad_desc();
 
     // Weights reordered once into the primitive's format (this also computes
     // the zero-point compensation the int8 kernels keep next to them).
@@ -72,8 +73,7 @@ public:
       args[DNNL_ARG_BIAS] = bias_;
     if (hasSrcZp_)
       args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = srcZp_;
-    prim_.execute(cpuStream(), args);
-    cpuStream().wait();
+    execute(prim_, scratchpadMd_, args);
   }
 
   std::string describe() const override { return "oneDNN " + impl_; }
@@ -81,7 +81,7 @@ public:
 
 private:
   dnnl::convolution_forward prim_;
-  memory::desc srcMd_, dstMd_;
+  memory::desc srcMd_, dstMd_, scratchpadMd_;
   memory wei_, bias_, srcZp_;
   bool hasBias_ = false, hasSrcZp_ = false;
   std::string impl_;

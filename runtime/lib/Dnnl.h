@@ -5,6 +5,8 @@
 
 #include "Common.h"
 
+#include <unordered_map>
+
 namespace qnt {
 namespace rt {
 
@@ -13,7 +15,13 @@ using tag = dnnl::memory::format_tag;
 
 dt toDnnl(int64_t dtype);
 
-/// Builds the primitive attributes of a conv2d / linear kernel.
+/// Attributes with a user-managed scratchpad, which every primitive of the
+/// runtime is created with, so that a primitive may run from several threads
+/// at once (see execute()).
+dnnl::primitive_attr concurrentAttr();
+
+/// Builds the primitive attributes of a conv2d / linear kernel (on top of
+/// concurrentAttr()).
 /// Float: the activation as an eltwise post-op.
 /// Quantized (oneDNN computes saturate(round(post_ops(M * (acc + bias))) +
 /// dst_zp)): output scales (mask `scaleMask` when per channel), the dst zero
@@ -25,6 +33,13 @@ dt toDnnl(int64_t dtype);
 /// `runtimeSrcZp`, else as a constant.
 dnnl::primitive_attr makeAttr(const CommonSpec &s, int scaleMask,
                               bool runtimeSrcZp);
+
+/// Executes `prim` with `args` on the calling thread's stream and waits.
+/// `scratchpadMd` is the primitive's scratchpad_desc(): when non-empty, the
+/// scratchpad is a buffer of the calling thread.
+void execute(const dnnl::primitive &prim,
+             const dnnl::memory::desc &scratchpadMd,
+             std::unordered_map<int, dnnl::memory> &args);
 
 /// Reorders user memory `user` into a new memory of descriptor `md`.
 dnnl::memory reorderTo(dnnl::memory &user, const dnnl::memory::desc &md);

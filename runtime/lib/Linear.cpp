@@ -37,6 +37,7 @@ public:
     dnnl::matmul::primitive_desc pd(d, attr, cpuEngine());
     impl_ = pd.impl_info_str();
     prim_ = dnnl::matmul(pd);
+    scratchpadMd_ = pd.scratchpad_desc();
     memory user(weiUser, cpuEngine(), const_cast<void *>(weight));
     wei_ = reorderTo(user, pd.weights_desc());
     if (hasBias_)
@@ -51,8 +52,7 @@ public:
                                             {DNNL_ARG_DST, dstMem}};
     if (hasBias_)
       args[DNNL_ARG_BIAS] = bias_;
-    prim_.execute(cpuStream(), args);
-    cpuStream().wait();
+    execute(prim_, scratchpadMd_, args);
   }
 
   std::string describe() const override { return "oneDNN " + impl_; }
@@ -60,7 +60,7 @@ public:
 
 private:
   dnnl::matmul prim_;
-  memory::desc srcMd_, dstMd_;
+  memory::desc srcMd_, dstMd_, scratchpadMd_;
   memory wei_, bias_;
   bool hasBias_ = false;
   std::string impl_;

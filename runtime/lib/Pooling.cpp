@@ -30,23 +30,25 @@ public:
         dnnl::prop_kind::forward_inference, algorithm, srcMd, dstMd,
         dims{p.stride_h, p.stride_w}, dims{p.kh, p.kw}, dims{0, 0},
         dims{p.pad_top, p.pad_left}, dims{p.pad_bottom, p.pad_right});
-    dnnl::pooling_v2_forward::primitive_desc pd(desc, cpuEngine());
+    dnnl::pooling_v2_forward::primitive_desc pd(desc, concurrentAttr(),
+                                                cpuEngine());
     implName = pd.impl_info_str();
     primitive = dnnl::pooling_v2_forward(pd);
+    scratchpadMd = pd.scratchpad_desc();
   }
 
   void run(const void *src, void *dst) override {
     dnnl::memory srcMem(srcMd, cpuEngine(), const_cast<void *>(src));
     dnnl::memory dstMem(dstMd, cpuEngine(), dst);
-    primitive.execute(cpuStream(),
-                      {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_DST, dstMem}});
-    cpuStream().wait();
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, srcMem},
+                                                  {DNNL_ARG_DST, dstMem}};
+    execute(primitive, scratchpadMd, args);
   }
 
   std::string describe() const override { return "oneDNN " + implName; }
 
 private:
-  dnnl::memory::desc srcMd, dstMd;
+  dnnl::memory::desc srcMd, dstMd, scratchpadMd;
   dnnl::pooling_v2_forward primitive;
   std::string implName;
 };

@@ -5,8 +5,12 @@
 #include <algorithm>
 
 // Hot loops get an AVX2 clone on x86-64 (selected at load time), so the
-// library itself keeps the baseline ISA.
-#if defined(__x86_64__) && defined(__has_attribute)
+// library itself keeps the baseline ISA. Not under ThreadSanitizer: the
+// clones' ifunc resolvers run while the library is relocated, before the
+// TSan runtime is initialized, and the instrumented resolvers crash there
+// (scripts/tsan.sh).
+#if defined(__x86_64__) && defined(__has_attribute) &&                         \
+    !defined(__SANITIZE_THREAD__)
 #if __has_attribute(target_clones) && !defined(__clang__)
 #define QNT_MULTIVERSION __attribute__((target_clones("avx2", "default")))
 #endif

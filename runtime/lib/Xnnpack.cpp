@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 using namespace qnt::rt;
@@ -69,21 +70,28 @@ void check(xnn_status status, const char *what) {
 // Thread pool
 //===----------------------------------------------------------------------===//
 
+/// A pthreadpool, destroyed when its last user lets go of it.
+using SharedPool = std::shared_ptr<pthreadpool>;
+
 std::mutex poolMutex;
-pthreadpool_t pool = nullptr;
+SharedPool pool;
 int poolThreads = 0;
 int requestedThreads = 0; // 0: OpenMP's default
 
-/// The shared pool (null: run on the calling thread). Operators are created
-/// with XNN_FLAG_YIELD_WORKERS, so idle workers do not spin against
-/// oneDNN's OpenMP threads.
-pthreadpool_t threadPool() {
+/// The shared pool (null: run on the calling thread), held by the caller for
+/// the duration of one operator run. pthreadpool runs one parallel call at a
+/// time, so runs of different call sites may share it. When the thread count
+/// changes, a new pool replaces it; runs on other threads that still use the
+/// old one finish on it, and the last of them destroys it (destroying it
+/// here, while they ran, was a use after free). Operators are created with
+/// XNN_FLAG_YIELD_WORKERS, so idle workers do not spin against oneDNN's
+/// OpenMP threads.
+SharedPool threadPool() {
   std::lock_guard<std::mutex> lock(poolMutex);
   int want = requestedThreads > 0 ? requestedThreads : omp_get_max_threads();
   if (want != poolThreads) {
-    if (pool)
-      pthreadpool_destroy(pool);
-    pool = want > 1 ? pthreadpool_create(want) : nullptr;
+    pthreadpool_t created = want > 1 ? pthreadpool_create(want) : nullptr;
+    pool = created ? SharedPool(created, pthreadpool_destroy) : nullptr;
     poolThreads = want;
   }
   return pool;
@@ -146,13 +154,13 @@ public:
     } else {
       in = paddedSource(src, shape_.srcElems, scratch_);
     }
-    pthreadpool_t threads = threadPool();
-    check(xnn_setup_convolution2d_nhwc_qc8(op_, shape_.batch, shape_.h,
-                                           shape_.w,
-                                           static_cast<const int8_t *>(in),
-                                           static_cast<int8_t *>(dst), threads),
+    SharedPool threads = threadPool();
+    check(xnn_setup_convolution2d_nhwc_qc8(
+              op_, shape_.batch, shape_.h, shape_.w,
+              static_cast<const int8_t *>(in), static_cast<int8_t *>(dst),
+              threads.get()),
           "setup convolution");
-    check(xnn_run_operator(op_, threads), "run convolution");
+    check(xnn_run_operator(op_, threads.get()), "run convolution");
     if (dstU8_)
       flipSign(dst, dst, shape_.dstElems);
   }
@@ -237,18 +245,18 @@ public:
   void run(const void *src, void *dst) override {
     std::lock_guard<std::mutex> lock(mutex_);
     const void *in = paddedSource(src, p_.n * p_.h * p_.w * p_.c, scratch_);
-    pthreadpool_t threads = threadPool();
+    SharedPool threads = threadPool();
     if (p_.dtype == QNT_RT_U8)
       check(xnn_setup_max_pooling2d_nhwc_u8(
                 op_, p_.n, p_.h, p_.w, static_cast<const uint8_t *>(in),
-                static_cast<uint8_t *>(dst), threads),
+                static_cast<uint8_t *>(dst), threads.get()),
             "setup max pooling");
     else
       check(xnn_setup_max_pooling2d_nhwc_s8(
                 op_, p_.n, p_.h, p_.w, static_cast<const int8_t *>(in),
-                static_cast<int8_t *>(dst), threads),
+                static_cast<int8_t *>(dst), threads.get()),
             "setup max pooling");
-    check(xnn_run_operator(op_, threads), "run max pooling");
+    check(xnn_run_operator(op_, threads.get()), "run max pooling");
   }
 
   std::string describe() const override { return "XNNPACK max pooling"; }
@@ -276,20 +284,20 @@ public:
     const void *pa = paddedSource(a, p_.numel, scratchA_);
     const void *pb = paddedSource(b, p_.numel, scratchB_);
     size_t shape[1] = {static_cast<size_t>(p_.numel)};
-    pthreadpool_t threads = threadPool();
+    SharedPool threads = threadPool();
     if (p_.dtype == QNT_RT_U8)
       check(xnn_setup_add_nd_qu8(op_, 1, shape, 1, shape,
                                  static_cast<const uint8_t *>(pa),
                                  static_cast<const uint8_t *>(pb),
-                                 static_cast<uint8_t *>(dst), threads),
+                                 static_cast<uint8_t *>(dst), threads.get()),
             "setup add");
     else
       check(xnn_setup_add_nd_qs8(op_, 1, shape, 1, shape,
                                  static_cast<const int8_t *>(pa),
                                  static_cast<const int8_t *>(pb),
-                                 static_cast<int8_t *>(dst), threads),
+                                 static_cast<int8_t *>(dst), threads.get()),
             "setup add");
-    check(xnn_run_operator(op_, threads), "run add");
+    check(xnn_run_operator(op_, threads.get()), "run add");
   }
 
   std::string describe() const override {

@@ -164,8 +164,10 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
      << " *\n"
      << " * Tensors are dense row-major float arrays (the model's own\n"
      << " * layout, NCHW for images). Kernels (prepacked weights) live in\n"
-     << " * libqnt_runtime.so per call site, shared by every instance; an\n"
-     << " * instance may run from one thread at a time. */\n"
+     << " * libqnt_runtime.so per call site, shared by every instance.\n"
+     << " * Instances may run at the same time from different threads, with\n"
+     << " * the single-threaded results; one instance runs from one thread\n"
+     << " * at a time. */\n"
      << "#ifndef QNT_MODEL_" << upper << "_H\n#define QNT_MODEL_" << upper
      << "_H\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n"
      << "#endif\n\n";
@@ -188,10 +190,11 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
   tensors("input", sig.arguments);
   tensors("output", sig.results);
   os << "typedef struct " << name << " " << name << "_t;\n\n"
-     << "/* Creates an instance. num_threads > 0 sets the kernel thread count\n"
-     << " * (process-wide); 0 keeps the default. The first instance runs the\n"
-     << " * model once on zeros, which creates every kernel. Returns NULL if\n"
-     << " * out of memory. */\n"
+     << "/* Creates an instance (from any thread). num_threads > 0 sets the\n"
+     << " * kernel thread count: OpenMP's for the calling thread, XNNPACK's\n"
+     << " * for the process; 0 keeps the defaults. The first instance runs\n"
+     << " * the model once on zeros, which creates every kernel. Returns\n"
+     << " * NULL if out of memory. */\n"
      << name << "_t *" << name << "_create(int num_threads);\n\n"
      << "/* Runs the model: inputs[i] points to " << upper
      << "_INPUTi_SIZE floats,\n"

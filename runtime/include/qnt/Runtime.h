@@ -12,6 +12,8 @@
 |* `qnt_rt_X_params` struct below (every field int64_t, so the struct and   *|
 |* the array agree), `fparams` a constant float array whose layout each     *|
 |* struct documents. All tensors are dense, row-major, NHWC for images.     *|
+|* Every function may be called from several threads at once, kernels also  *|
+|* at one call site (docs/runtime.md, "Threads").                           *|
 |*                                                                          *|
 \*===----------------------------------------------------------------------===*/
 
