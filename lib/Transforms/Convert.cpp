@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace qnt {
 #define GEN_PASS_DEF_QNTCONVERTPASS
@@ -311,6 +312,25 @@ struct ConvertUnaryFunction : OpRewritePattern<quant::QuantizeCastOp> {
         function ? get8BitDequantizedSource(function->source) : nullptr;
     if (!input || !get8BitType(resultType))
       return rewriter.notifyMatchFailure(qcast, "not an 8-bit unary function");
+    if (function->perChannel) {
+      // A batch-norm that no conv precedes: per-channel arithmetic.
+      std::optional<ChannelAffine> affine = function->getChannelAffine();
+      if (!affine || get8BitType(input.getType()).isSigned() !=
+                         get8BitType(resultType).isSigned())
+        return rewriter.notifyMatchFailure(qcast, "per-channel, not affine");
+      auto bound = [&](float v) {
+        // relu's upper bound is FLT_MAX: no bound.
+        return std::fabs(v) < std::numeric_limits<float>::max()
+                   ? rewriter.getF32FloatAttr(v)
+                   : FloatAttr();
+      };
+      rewriter.replaceOpWithNewOp<BatchNormOp>(
+          qcast, resultType, input,
+          rewriter.getDenseF32ArrayAttr(affine->scale),
+          rewriter.getDenseF32ArrayAttr(affine->shift),
+          bound(affine->bounds.first), bound(affine->bounds.second));
+      return success();
+    }
     rewriter.replaceOp(
         qcast, buildTable(rewriter, qcast.getLoc(), input, resultType,
                           [&](float x) { return function->evaluate(x); }));
@@ -459,8 +479,9 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
           pool && llvm::any_of(pool.getPad(), [](int64_t p) { return p; }))
         remark << "average pooling with padding has no integer form";
       else if (isa<ScalarFunctionOpInterface>(op))
-        remark << "not a function of one 8-bit activation and splat "
-                  "constants (per-channel constants, or excluded)";
+        remark << "no integer form for this function of an 8-bit "
+                  "activation (per-channel constants outside a multiply-"
+                  "add, or not quantized by --qnt-prepare)";
       else
         remark << "no quantized form for '" << op->getName() << "'";
     });

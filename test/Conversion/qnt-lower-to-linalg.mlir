@@ -101,3 +101,27 @@ func.func @concat(%a: tensor<1x2x2x3x!q>, %b: tensor<1x2x2x5x!q>) -> tensor<1x2x
   %c = tosa.concat %a, %b {axis = 3 : i32} : (tensor<1x2x2x3x!q>, tensor<1x2x2x5x!q>) -> tensor<1x2x2x8x!q>
   return %c : tensor<1x2x2x8x!q>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.5:3>
+!o = !quant.uniform<u8:f32, 0.25:7>
+
+// A batch-norm: per channel rint(f32(q - 3) * f32(0.5 * scale / 0.25) +
+// f32(shift / 0.25)) + 7, from relu's bound (the zero point) to 255.
+// CHECK-DAG: #[[$CH:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-LABEL: func.func @batch_norm
+// CHECK-DAG: %[[A:.*]] = arith.constant dense<[1.000000e+00, 4.000000e+00]> : tensor<2xf32>
+// CHECK-DAG: %[[B:.*]] = arith.constant dense<[1.000000e+00, -4.000000e+00]> : tensor<2xf32>
+// CHECK-DAG: %[[ZO:.*]] = arith.constant 7.000000e+00 : f32
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$CH]], #[[$CH]], #{{.*}}]{{.*}} ins(%{{.*}}, %[[A]], %[[B]] :
+// CHECK: %[[X:.*]] = arith.sitofp
+// CHECK-NEXT: %[[M:.*]] = arith.mulf %[[X]], %{{.*}} : f32
+// CHECK-NEXT: %[[V:.*]] = arith.addf %[[M]], %{{.*}} : f32
+// CHECK-NEXT: %[[R:.*]] = math.roundeven %[[V]] : f32
+// CHECK-NEXT: %[[Z:.*]] = arith.addf %[[R]], %[[ZO]] : f32
+// CHECK-NEXT: arith.maximumf %[[Z]], %[[ZO]] : f32
+func.func @batch_norm(%q: tensor<1x2x!q>) -> tensor<1x2x!o> {
+  %y = qnt.batch_norm %q {clamp_min = 0.0 : f32, scale = array<f32: 0.5, 2.0>, shift = array<f32: 0.25, -1.0>} : tensor<1x2x!q> -> tensor<1x2x!o>
+  return %y : tensor<1x2x!o>
+}

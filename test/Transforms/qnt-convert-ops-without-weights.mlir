@@ -98,19 +98,41 @@ func.func @avg_pool_padded(%q: tensor<1x4x4x2x!q>) -> tensor<1x4x4x2x!q> {
 
 !q = !quant.uniform<u8:f32, 0.5:3>
 
-// Negative: per-channel constants (a batch-norm that no conv precedes) are
-// not a function of one 8-bit value: it stays float.
-// CHECK-LABEL: func.func @per_channel_scale
-// CHECK: tosa.mul
+// A batch-norm that no conv precedes (per-channel multiply and add, then
+// relu): qnt.batch_norm with the per-channel scale and shift.
+// CHECK-LABEL: func.func @batch_norm
+// CHECK: qnt.batch_norm %arg0 {clamp_min = 0.000000e+00 : f32, scale = array<f32: 5.000000e-01, 2.000000e+00>, shift = array<f32: 2.500000e-01, -1.000000e+00>}
+// CHECK-NOT: tosa.mul
+func.func @batch_norm(%q: tensor<1x2x2x2x!q>) -> tensor<1x2x2x2x!q> {
+  %s = "tosa.const"() {values = dense<[[[[0.5, 2.0]]]]> : tensor<1x1x1x2xf32>} : () -> tensor<1x1x1x2xf32>
+  %t = "tosa.const"() {values = dense<[[[[0.25, -1.0]]]]> : tensor<1x1x1x2xf32>} : () -> tensor<1x1x1x2xf32>
+  %sh = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
+  %x = quant.dcast %q : tensor<1x2x2x2x!q> to tensor<1x2x2x2xf32>
+  %y = tosa.mul %x, %s, %sh : (tensor<1x2x2x2xf32>, tensor<1x1x1x2xf32>, tensor<1xi8>) -> tensor<1x2x2x2xf32>
+  %z = tosa.add %y, %t : (tensor<1x2x2x2xf32>, tensor<1x1x1x2xf32>) -> tensor<1x2x2x2xf32>
+  %r = tosa.clamp %z {min_val = 0.0 : f32, max_val = 3.40282347E+38 : f32} : (tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
+  %o = quant.qcast %r : tensor<1x2x2x2xf32> to tensor<1x2x2x2x!q>
+  return %o : tensor<1x2x2x2x!q>
+}
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.5:3>
+
+// Negative: per-channel constants inside a non-affine function have no
+// integer form: it stays float, and the report says so.
+// CHECK-LABEL: func.func @per_channel_sigmoid
+// CHECK: tosa.sigmoid
 // CHECK-NOT: qnt.table
-func.func @per_channel_scale(%q: tensor<1x2x2x2x!q>) -> tensor<1x2x2x2x!q> {
+func.func @per_channel_sigmoid(%q: tensor<1x2x2x2x!q>) -> tensor<1x2x2x2x!q> {
   %s = "tosa.const"() {values = dense<[[[[0.5, 2.0]]]]> : tensor<1x1x1x2xf32>} : () -> tensor<1x1x1x2xf32>
   %sh = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
   %x = quant.dcast %q : tensor<1x2x2x2x!q> to tensor<1x2x2x2xf32>
-  // expected-remark @+1 {{stays float in the quantized region: not a function of one 8-bit activation and splat constants}}
+  // expected-remark @+1 {{stays float in the quantized region: no integer form for this function of an 8-bit activation}}
   %y = tosa.mul %x, %s, %sh : (tensor<1x2x2x2xf32>, tensor<1x1x1x2xf32>, tensor<1xi8>) -> tensor<1x2x2x2xf32>
-  %r = quant.qcast %y : tensor<1x2x2x2xf32> to tensor<1x2x2x2x!q>
-  return %r : tensor<1x2x2x2x!q>
+  %g = tosa.sigmoid %y : (tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
+  %o = quant.qcast %g : tensor<1x2x2x2xf32> to tensor<1x2x2x2x!q>
+  return %o : tensor<1x2x2x2x!q>
 }
 
 // -----

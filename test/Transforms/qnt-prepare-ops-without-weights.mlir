@@ -134,14 +134,31 @@ func.func @mul(%a: tensor<1x2x2x3xf32>, %b: tensor<1x1x1x3xf32>) -> tensor<1x2x2
 
 // -----
 
-// Negative: a batch-norm that no conv precedes (per-channel constants) is
-// not a unary function of one activation; it is not observed (and stays
-// float, see --qnt-convert="report-float").
+// A batch-norm that no conv precedes (per-channel multiply and add): one
+// function of its input, observed on its result like PyTorch's quantized
+// batch_norm2d.
 // X86-LABEL: func.func @standalone_batch_norm
-// X86-NOT: = qnt.observe
+// X86: qnt.observe %arg0 {id = "bn:in"
+// X86: %[[B:.*]] = tosa.add
+// X86-NEXT: qnt.observe %[[B]] {id = "bn:out"
 func.func @standalone_batch_norm(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
   %s = "tosa.const"() {values = dense<[[[[0.5, 2.0]]]]> : tensor<1x1x1x2xf32>} : () -> tensor<1x1x1x2xf32>
+  %t = "tosa.const"() {values = dense<[[[[0.25, -1.0]]]]> : tensor<1x1x1x2xf32>} : () -> tensor<1x1x1x2xf32>
   %sh = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
-  %y = tosa.mul %x, %s, %sh : (tensor<1x2x2x2xf32>, tensor<1x1x1x2xf32>, tensor<1xi8>) -> tensor<1x2x2x2xf32>
+  %y = tosa.mul %x, %s, %sh : (tensor<1x2x2x2xf32>, tensor<1x1x1x2xf32>, tensor<1xi8>) -> tensor<1x2x2x2xf32> loc("bn")
+  %z = tosa.add %y, %t : (tensor<1x2x2x2xf32>, tensor<1x1x1x2xf32>) -> tensor<1x2x2x2xf32> loc("bn")
+  return %z : tensor<1x2x2x2xf32>
+}
+
+// -----
+
+// Negative: a constant that varies over more than the channels is not part
+// of a unary function: nothing to observe here.
+// X86-LABEL: func.func @spatial_constant
+// X86-NOT: = qnt.observe
+func.func @spatial_constant(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
+  %s = "tosa.const"() {values = dense<[[[[0.5, 2.0], [1.0, 3.0]], [[4.0, 5.0], [6.0, 7.0]]]]> : tensor<1x2x2x2xf32>} : () -> tensor<1x2x2x2xf32>
+  %sh = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
+  %y = tosa.mul %x, %s, %sh : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1xi8>) -> tensor<1x2x2x2xf32>
   return %y : tensor<1x2x2x2xf32>
 }

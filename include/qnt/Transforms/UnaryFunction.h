@@ -15,6 +15,7 @@
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <limits>
 #include <optional>
 
 namespace qnt {
@@ -30,16 +31,29 @@ enum class UnaryFunctionKind {
   other,       ///< hardswish, arithmetic with constants, ...: observed
 };
 
+/// `y = clamp(scale[c] * x + shift[c], bounds)` per channel (the last
+/// dimension): a batch-norm that no conv precedes, with its relu.
+struct ChannelAffine {
+  llvm::SmallVector<float> scale, shift;
+  std::pair<float, float> bounds = {-std::numeric_limits<float>::infinity(),
+                                    std::numeric_limits<float>::infinity()};
+};
+
 /// `result = f(source)`, computed by `ops` (in program order) from `source`
-/// and splat constants.
+/// and constants: splats, or (`perChannel`) one value per channel of the
+/// last dimension.
 struct UnaryFunction {
   mlir::Value source;
   mlir::Value result;
   llvm::SmallVector<mlir::Operation *> ops;
+  bool perChannel = false;
 
-  /// f(x) in f32, op by op as the float code computes it.
-  float evaluate(float x) const;
+  /// f(x) in f32 at `channel`, op by op as the float code computes it.
+  float evaluate(float x, int64_t channel = 0) const;
   UnaryFunctionKind classify() const;
+  /// The per-channel affine form, if f is multiplies and adds by constants
+  /// with at most a final clamp.
+  std::optional<ChannelAffine> getChannelAffine() const;
 };
 
 /// The unary function whose result is `value`, if `value` is computed by

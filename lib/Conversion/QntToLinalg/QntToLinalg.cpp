@@ -67,7 +67,8 @@ static Value dequantize(OpBuilder &b, Location loc, Value q,
 /// `clamp(rint(v) + Z, lo, hi)` as storage: `v` is already divided by the
 /// scale. Rounding is half to even (rint in the default mode).
 static Value roundToStorage(OpBuilder &b, Location loc, Value v,
-                            quant::UniformQuantizedType type, int64_t lo) {
+                            quant::UniformQuantizedType type, int64_t lo,
+                            std::optional<int64_t> hi = std::nullopt) {
   Value r = math::RoundEvenOp::create(b, loc, v);
   r = arith::AddFOp::create(
       b, loc, r, f32Constant(b, loc, static_cast<float>(type.getZeroPoint())));
@@ -75,7 +76,8 @@ static Value roundToStorage(OpBuilder &b, Location loc, Value v,
                                 f32Constant(b, loc, static_cast<float>(lo)));
   r = arith::MinimumFOp::create(
       b, loc, r,
-      f32Constant(b, loc, static_cast<float>(type.getStorageTypeMax())));
+      f32Constant(b, loc,
+                  static_cast<float>(hi.value_or(type.getStorageTypeMax()))));
   Value i = arith::FPToSIOp::create(b, loc, b.getI32Type(), r);
   return arith::TruncIOp::create(b, loc, type.getStorageType(), i);
 }
@@ -264,6 +266,75 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
   }
 };
 
+/// `qnt.batch_norm`: per channel `rint(f32(q - Z_in) * A[c] + B[c]) + Z_out`,
+/// A and B constants indexed by the last dimension, clamped to the float
+/// bounds mapped onto the output's integers.
+struct BatchNormLowering : OpRewritePattern<BatchNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(BatchNormOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    auto in = getUniformType(op.getInput().getType());
+    auto out = getUniformType(resultType);
+    int64_t rank = resultType.getRank();
+    int64_t channels = resultType.getShape().back();
+    SmallVector<float> a, b;
+    for (int64_t c = 0; c < channels; ++c) {
+      a.push_back(static_cast<float>(in.getScale() * op.getScale()[c] /
+                                     out.getScale()));
+      b.push_back(static_cast<float>(op.getShift()[c] / out.getScale()));
+    }
+    auto channelType = RankedTensorType::get({channels}, rewriter.getF32Type());
+    auto constant = [&](ArrayRef<float> values) -> Value {
+      return arith::ConstantOp::create(
+          rewriter, loc, channelType,
+          DenseElementsAttr::get(channelType, values));
+    };
+    // The clamp bounds on the output's integers.
+    int64_t lo = out.getStorageTypeMin(), hi = out.getStorageTypeMax();
+    float inverse = 1.0f / static_cast<float>(out.getScale());
+    auto toInteger = [&](FloatAttr v) {
+      return out.getZeroPoint() + static_cast<int64_t>(std::nearbyint(
+                                      v.getValueAsDouble() * inverse));
+    };
+    if (FloatAttr v = op.getClampMinAttr())
+      lo = std::max(lo, toInteger(v));
+    if (FloatAttr v = op.getClampMaxAttr())
+      hi = std::min(hi, toInteger(v));
+    hi = std::max(lo, hi);
+
+    auto storageType = resultType.clone(rewriter.getI8Type());
+    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
+                                         rewriter.getI8Type());
+    AffineMap id = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap channel =
+        AffineMap::get(rank, 0, {getAffineDimExpr(rank - 1, ctx)}, ctx);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, storageType,
+        ValueRange{toStorage(rewriter, loc, op.getInput()), constant(a),
+                   constant(b)},
+        init, ArrayRef<AffineMap>{id, channel, channel, id},
+        SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value wide = extendToI32(b, loc, args[0], in.isSigned());
+          Value zp = arith::ConstantOp::create(
+              b, loc, b.getI32IntegerAttr(in.getZeroPoint()));
+          Value centered = arith::SubIOp::create(b, loc, wide, zp);
+          Value x = arith::SIToFPOp::create(b, loc, b.getF32Type(), centered);
+          Value scaled = arith::MulFOp::create(b, loc, x, args[1]);
+          Value v = arith::AddFOp::create(b, loc, scaled, args[2]);
+          linalg::YieldOp::create(b, loc,
+                                  roundToStorage(b, loc, v, out, lo, hi));
+        });
+    rewriter.replaceOp(
+        op, fromStorage(rewriter, loc, generic.getResult(0), resultType));
+    return success();
+  }
+};
+
 /// A concatenation of quantized values (same parameters, after
 /// --qnt-convert): each input inserted into one result tensor, so that
 /// bufferization (with empty-tensor elimination) lets the producers write
@@ -316,6 +387,6 @@ struct QntLowerToLinalgPass
 } // namespace
 
 void qnt::populateQntToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<TableLowering, MulLowering, AvgPoolLowering, ConcatLowering>(
-      patterns.getContext());
+  patterns.add<TableLowering, MulLowering, AvgPoolLowering, BatchNormLowering,
+               ConcatLowering>(patterns.getContext());
 }

@@ -510,3 +510,25 @@ LogicalResult AvgPool2DOp::verify() {
     return emitOpError("result batch and channels must be the input's");
   return success();
 }
+
+LogicalResult BatchNormOp::verify() {
+  auto in = get8BitType(getInput().getType()),
+       out = get8BitType(getOutput().getType());
+  if (!in || !out || in.isSigned() != out.isSigned())
+    return emitOpError("input and result must be per-tensor !quant.uniform "
+                       "with one 8-bit storage type");
+  auto type = cast<ShapedType>(getInput().getType());
+  int64_t channels = type.getRank() ? type.getShape().back() : 1;
+  if ((int64_t)getScale().size() != channels ||
+      (int64_t)getShift().size() != channels)
+    return emitOpError("expects ")
+           << channels << " scales and shifts (the last dimension), got "
+           << getScale().size() << " and " << getShift().size();
+  for (float v : llvm::concat<const float>(getScale(), getShift()))
+    if (!std::isfinite(v))
+      return emitOpError("scales and shifts must be finite, got ") << v;
+  if (getClampMin() && getClampMax() &&
+      !(getClampMin()->convertToFloat() <= getClampMax()->convertToFloat()))
+    return emitOpError("clamp_min must not exceed clamp_max");
+  return success();
+}

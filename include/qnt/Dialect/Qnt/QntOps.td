@@ -346,6 +346,32 @@ def Qnt_TableOp : Qnt_Op<"table", [Pure, SameOperandsAndResultShape]> {
   let hasVerifier = 1;
 }
 
+def Qnt_BatchNormOp : Qnt_Op<"batch_norm", [Pure, SameOperandsAndResultShape]> {
+  let summary = "per-channel affine map of quantized values, with a clamp";
+  let description = [{
+    `y = clamp(scale[c] * x + shift[c], clamp_min, clamp_max)` in the float
+    domain, `c` the index of the last dimension: a batch-norm that no conv
+    precedes (PyTorch's `quantized::batch_norm2d(_relu)`), made by
+    `--qnt-convert` from the exported multiply and add. On the integers:
+    `clamp(rint(f32(q - Z_in) * f32(S_in * scale[c] / S_out) +
+    f32(shift[c] / S_out)) + Z_out)`.
+
+    ```mlir
+    %y = qnt.batch_norm %x {scale = array<f32: 0.5, 2.0>,
+        shift = array<f32: 0.1, -0.2>, clamp_min = 0.0 : f32}
+        : tensor<1x4x4x2x!quant.uniform<u8:f32, 0.1:3>>
+        -> tensor<1x4x4x2x!quant.uniform<u8:f32, 0.05>>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$input, DenseF32ArrayAttr:$scale,
+                       DenseF32ArrayAttr:$shift,
+                       OptionalAttr<F32Attr>:$clamp_min,
+                       OptionalAttr<F32Attr>:$clamp_max);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
 def Qnt_AvgPool2DOp : Qnt_Op<"avg_pool2d", [Pure]> {
   let summary = "average pooling on quantized NHWC tensors, no padding";
   let description = [{
