@@ -9,6 +9,7 @@
 #include "qnt/Calibration/QParams.h"
 #include "qnt/Calibration/Range.h"
 #include "qnt/Calibration/Stats.h"
+#include "qnt/Support/SizeLimits.h"
 #include "qnt/Transforms/Passes.h"
 #include "qnt/Transforms/Utils.h"
 
@@ -130,6 +131,9 @@ struct QntFoldCalibrationPass
       file = std::move(*read);
     }
 
+    if (mlir::failed(verifyUniqueObserverIds(getOperation())) ||
+        mlir::failed(verifyConstantSizes(getOperation())))
+      return signalPassFailure();
     SmallVector<ObserveOp> observers;
     getOperation().walk([&](ObserveOp op) { observers.push_back(op); });
     bool failed = false;
@@ -146,9 +150,16 @@ struct QntFoldCalibrationPass
         maxs.push_back(hi);
       }
       auto type = cast<RankedTensorType>(op.getInput().getType());
-      Type qtype = type.clone(buildUniformQuantizedType(
+      llvm::Expected<Type> element = buildUniformQuantizedType(
           &getContext(), getTarget(op.getQspec()), mins, maxs,
-          op.getQspec().getAxis(), clampToQuantRange));
+          op.getQspec().getAxis(), clampToQuantRange);
+      if (!element) {
+        op.emitError("observer '")
+            << op.getId() << "': " << llvm::toString(element.takeError());
+        failed = true;
+        continue;
+      }
+      Type qtype = type.clone(*element);
       OpBuilder builder(op);
       Value q = quant::QuantizeCastOp::create(builder, op.getLoc(), qtype,
                                               op.getInput());

@@ -94,6 +94,16 @@ void reduce(const float *p, int64_t n, float &mn, float &mx, int64_t &count,
   nonfinite += bad;
 }
 
+/// old + c * (batch - old) in float32 as PyTorch; where the difference of
+/// two finite values near FLT_MAX overflows (torch's result is inf), in
+/// double, which keeps the average finite between them.
+float movingAverage(float old, float batch, float c) {
+  float average = old + c * (batch - old);
+  if (std::isfinite(average))
+    return average;
+  return static_cast<float>(double(old) + double(c) * (double(batch) - old));
+}
+
 void appendEscaped(std::string &out, const std::string &s) {
   out += '"';
   for (unsigned char ch : s) {
@@ -310,8 +320,8 @@ void qnt_rt_observe(void **, const int64_t *params, const float *fparams,
       } else {
         // min_val = min_val + averaging_constant * (min_val_cur - min_val)
         // (float32; averaging_constant is a Python float, so float32 here)
-        s.min[c] = s.min[c] + averagingConstant * (mn[c] - s.min[c]);
-        s.max[c] = s.max[c] + averagingConstant * (mx[c] - s.max[c]);
+        s.min[c] = movingAverage(s.min[c], mn[c], averagingConstant);
+        s.max[c] = movingAverage(s.max[c], mx[c], averagingConstant);
       }
     }
     break;
