@@ -2,6 +2,8 @@
 
 #include "qnt/Calibration/Stats.h"
 
+#include "qnt/Support/AtomicFile.h"
+
 #include "Resample.h"
 // The runtime's header-only replica of HistogramObserver's accumulation
 // (merging folds histograms the way forward() does).
@@ -388,31 +390,11 @@ std::string qnt::printStatsFile(const StatsFile &file) {
 }
 
 llvm::Error qnt::writeStatsFile(const StatsFile &file, llvm::StringRef path) {
-  auto fail = [&](const llvm::Twine &message) {
-    return error("cannot write '" + path + "': " + message);
-  };
   std::string text = printStatsFile(file);
-  llvm::Expected<llvm::sys::fs::TempFile> temp =
-      llvm::sys::fs::TempFile::create(path + ".tmp-%%%%%%");
-  if (!temp)
-    return fail(llvm::toString(temp.takeError()));
-  {
-    llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
     os << text;
-    os.flush();
-    if (os.has_error()) {
-      std::error_code ec = os.error();
-      os.clear_error();
-      llvm::consumeError(temp->discard());
-      return fail(ec.message());
-    }
-  }
-  if (llvm::Error e = temp->keep(path)) {
-    std::string message = llvm::toString(std::move(e));
-    llvm::consumeError(temp->discard());
-    return fail(message);
-  }
-  return llvm::Error::success();
+    return llvm::Error::success();
+  });
 }
 
 //===----------------------------------------------------------------------===//

@@ -9,16 +9,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/InitAll.h"
+#include "qnt/Support/AtomicFile.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
 #include <cstdlib>
@@ -57,43 +56,22 @@ static LogicalResult run(llvm::StringRef inputFilename,
       return failure();
     return checkWritten(llvm::outs(), "<stdout>");
   }
-  // Devices and pipes (-o /dev/null) are written in place.
-  llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(outputFilename, status) &&
-      status.type() != llvm::sys::fs::file_type::regular_file) {
-    std::unique_ptr<llvm::ToolOutputFile> output =
-        openOutputFile(outputFilename, &error);
-    if (!output)
-      return fail(error);
-    if (failed(MlirOptMain(output->os(), std::move(input), registry, config)) ||
-        failed(checkWritten(output->os(), outputFilename)))
-      return failure();
-    output->keep();
+  bool failedRun = false;
+  llvm::Error written = qnt::writeFileAtomically(
+      outputFilename, [&](llvm::raw_ostream &os) -> llvm::Error {
+        if (succeeded(MlirOptMain(os, std::move(input), registry, config)))
+          return llvm::Error::success();
+        failedRun = true; // its diagnostics are printed
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "failed");
+      });
+  if (!written)
     return success();
-  }
-
-  llvm::Expected<llvm::sys::fs::TempFile> temp =
-      llvm::sys::fs::TempFile::create(outputFilename + ".tmp-%%%%%%");
-  if (!temp)
-    return fail("cannot write '" + outputFilename +
-                "': " + llvm::toString(temp.takeError()));
-  bool written;
-  {
-    llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
-    written = succeeded(MlirOptMain(os, std::move(input), registry, config)) &&
-              succeeded(checkWritten(os, outputFilename));
-    os.clear_error(); // reported (or irrelevant after a failed run)
-  }
-  if (!written) {
-    llvm::consumeError(temp->discard());
+  if (failedRun) {
+    llvm::consumeError(std::move(written));
     return failure();
   }
-  if (llvm::Error e = temp->keep(outputFilename)) {
-    std::string message = llvm::toString(std::move(e));
-    llvm::consumeError(temp->discard());
-    return fail("cannot write '" + outputFilename + "': " + message);
-  }
-  return success();
+  return fail(llvm::toString(std::move(written)));
 }
 
 int main(int argc, char **argv) {
