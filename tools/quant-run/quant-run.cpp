@@ -171,6 +171,9 @@ public:
 private:
   LogicalResult readSignature(func::FuncOp func);
   std::unique_ptr<llvm::TargetMachine> hostMachine;
+  /// ExecutionEngineOptions::transformer is a function_ref to this: it must
+  /// live as long as the engine may call it.
+  std::function<llvm::Error(llvm::Module *)> optimizer;
   std::unique_ptr<ExecutionEngine> engine;
 };
 
@@ -262,13 +265,10 @@ LogicalResult Runner::load(MLIRContext &context) {
     return fail("cannot create a target machine for the host: " +
                 llvm::toString(machine.takeError()));
   hostMachine = std::move(*machine);
-  // ExecutionEngineOptions holds a function_ref: the transformer it refers
-  // to must outlive ExecutionEngine::create.
-  std::function<llvm::Error(llvm::Module *)> transformer =
-      makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
-                                hostMachine.get());
+  optimizer = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+                                        hostMachine.get());
   ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = transformer;
+  engineOptions.transformer = optimizer;
   auto created = ExecutionEngine::create(*module, engineOptions);
   if (!created)
     return fail("JIT compilation failed: " +
