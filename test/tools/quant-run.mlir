@@ -30,6 +30,7 @@
 // RUN: not quant-run %s -i %t/in.npz -o /dev/full 2>&1 | FileCheck %s --check-prefix=FULL
 // RUN: quant-run %s -i %t/in.npz -o /dev/null
 // RUN: test -c /dev/null -a -c /dev/full
+// RUN: not quant-run %s -i %t/in.npz --print 2>&1 > /dev/full | FileCheck %s --check-prefix=STDOUT
 // RUN: not quant-run %t/prepared.mlir --calibrate %t/calib.npz 2>&1 | FileCheck %s --check-prefix=NOSTATS
 // RUN: %python -c "import numpy as np; np.savez('%t/empty.npz', x=np.zeros((0,1,4,4,1), np.float32))"
 // RUN: not quant-run %t/prepared.mlir --calibrate %t/empty.npz --stats-file %t/s2.json 2>&1 | FileCheck %s --check-prefix=EMPTY
@@ -69,6 +70,7 @@
 // CORRUPT: quant-run: error: {{.*}}corrupt.npz
 // UNWRITABLE: quant-run: error: cannot write '{{.*}}out.npz'
 // FULL: quant-run: error: cannot write '/dev/full': No space left on device
+// STDOUT: quant-run: error: cannot write to stdout: No space left on device
 // NOSTATS: quant-run: error: --calibrate needs --stats-file FILE
 // EMPTY: quant-run: error: data set '{{.*}}empty.npz' has no samples
 // THREADS: quant-run: error: --num-threads 100000 exceeds the limit of 1024

@@ -679,5 +679,13 @@ int main(int argc, char **argv) {
     return EXIT_FAILURE;
   LogicalResult result =
       calibrationData.empty() ? runOnce(runner) : calibrate(runner);
+  // --print and --bench write to stdout; raw_fd_ostream would turn a write
+  // error (stdout on a full disk) into a fatal error at exit.
+  llvm::outs().flush();
+  if (llvm::outs().has_error()) {
+    std::error_code ec = llvm::outs().error();
+    llvm::outs().clear_error();
+    result = fail("cannot write to stdout: " + ec.message());
+  }
   return succeeded(result) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
