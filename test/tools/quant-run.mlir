@@ -31,6 +31,9 @@
 // RUN: quant-run %s -i %t/in.npz -o /dev/null
 // RUN: test -c /dev/null -a -c /dev/full
 // RUN: not quant-run %s -i %t/in.npz --print 2>&1 > /dev/full | FileCheck %s --check-prefix=STDOUT
+// RUN: quant-run %t/prepared.mlir --calibrate %t/calib.npz --stats-file /dev/null --quiet
+// RUN: not quant-run %t/prepared.mlir --calibrate %t/calib.npz --stats-file /dev/full --quiet 2>&1 | FileCheck %s --check-prefix=FULL
+// RUN: test -c /dev/null -a -c /dev/full
 // RUN: not quant-run %t/prepared.mlir --calibrate %t/calib.npz 2>&1 | FileCheck %s --check-prefix=NOSTATS
 // RUN: %python -c "import numpy as np; np.savez('%t/empty.npz', x=np.zeros((0,1,4,4,1), np.float32))"
 // RUN: not quant-run %t/prepared.mlir --calibrate %t/empty.npz --stats-file %t/s2.json 2>&1 | FileCheck %s --check-prefix=EMPTY
