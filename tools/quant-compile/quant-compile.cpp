@@ -12,6 +12,7 @@
 #include "qnt/Dialect/Qnt/QntOps.h"
 #include "qnt/InitAll.h"
 #include "qnt/Pipelines/Pipelines.h"
+#include "qnt/Runtime.h"
 #include "qnt/Support/EntrySignature.h"
 #include "qnt/Support/SizeLimits.h"
 #include "qnt/Transforms/Utils.h"
@@ -217,7 +218,8 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
      << "/* Creates an instance. num_threads > 0 sets the kernel thread count\n"
      << " * (process-wide); 0 keeps the default. The first instance runs the\n"
      << " * model once on zeros, which creates every kernel. Returns NULL if\n"
-     << " * out of memory. */\n"
+     << " * out of memory or num_threads exceeds " << QNT_RT_MAX_NUM_THREADS
+     << ". */\n"
      << name << "_t *" << name << "_create(int num_threads);\n\n"
      << "/* Runs the model: inputs[i] points to " << upper
      << "_INPUTi_SIZE floats,\n"
@@ -367,6 +369,8 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
 
   os << "static int kernels_created;\n\n"
      << "API " << name << "_t *" << name << "_create(int num_threads) {\n"
+     << "  if (num_threads > " << QNT_RT_MAX_NUM_THREADS
+     << ")\n    return NULL;\n"
      << "  if (num_threads > 0)\n    qnt_rt_set_num_threads(num_threads);\n"
      << "  " << name << "_t *model = (" << name
      << "_t *)calloc(1, sizeof *model);\n"

@@ -88,9 +88,7 @@ static cl::opt<unsigned>
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Untimed runs before --bench"),
                                     cl::init(3), cl::cat(category));
-/// More threads than this is a mistake, not a configuration: libgomp
-/// crashes creating 100000 of them.
-static constexpr unsigned kMaxNumThreads = 1024;
+static constexpr unsigned kMaxNumThreads = QNT_RT_MAX_NUM_THREADS;
 static cl::opt<unsigned>
     numThreads("num-threads",
                cl::desc("Kernel threads (0: default; at most 1024)"),
