@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cfenv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <string>
 
 using namespace qnt;
 
@@ -37,8 +39,36 @@ QParams qnt::computeQParams(float minVal, float maxVal, const QTarget &target) {
     return {scale, zeroPoint};
   }
   float scale = std::max((maxPos - minNeg) / (qmax - qmin), eps);
-  int64_t zeroPoint =
-      target.quantMin - static_cast<int64_t>(roundHalfToEven(minNeg / scale));
+  // |minNeg / scale| <= qmax - qmin unless the scale overflowed (NaN or
+  // Inf, which computeCheckedQParams rejects): never convert NaN to int.
+  float shift = roundHalfToEven(minNeg / scale);
+  if (!std::isfinite(shift))
+    shift = 0.0f;
+  int64_t zeroPoint = target.quantMin - static_cast<int64_t>(shift);
   zeroPoint = std::clamp(zeroPoint, target.quantMin, target.quantMax);
   return {scale, zeroPoint};
+}
+
+llvm::Expected<QParams> qnt::computeCheckedQParams(float minVal, float maxVal,
+                                                   const QTarget &target) {
+  auto range = [&] {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "the range [%.9g, %.9g]", double(minVal),
+                  double(maxVal));
+    return std::string(buf);
+  };
+  auto fail = [](const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  if (!std::isfinite(minVal) || !std::isfinite(maxVal) || !(minVal <= maxVal))
+    return fail(range() + " is not a finite interval");
+  QParams params = computeQParams(minVal, maxVal, target);
+  if (!std::isfinite(params.scale) || !(params.scale > 0.0f))
+    return fail(range() + " is too wide to quantize: its scale overflows "
+                          "float32");
+  if (params.zeroPoint < target.quantMin || params.zeroPoint > target.quantMax)
+    return fail("the zero point " + std::to_string(params.zeroPoint) + " of " +
+                range() + " is outside [" + std::to_string(target.quantMin) +
+                ", " + std::to_string(target.quantMax) + "]");
+  return params;
 }

@@ -13,6 +13,7 @@
 #include "Resample.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
 #include <array>
@@ -515,6 +516,11 @@ qnt::computeCalibratedRanges(const ObserverStats &stats,
   if (stats.bins <= 0 || stats.histogram.size() != size_t(stats.bins))
     return fail("the histogram does not have 'bins' entries");
   const float lo = stats.min[0], hi = stats.max[0];
+  // The searches work in bin widths of float32.
+  if (!std::isfinite(hi - lo))
+    return fail("the histogram's range [" +
+                llvm::Twine(llvm::formatv("{0:e}, {1:e}", lo, hi)) +
+                "] is too wide: its width overflows float32");
   switch (options.method) {
   case RangeMethod::MinMax:
     break;
@@ -539,6 +545,9 @@ qnt::computeCalibratedRanges(const ObserverStats &stats,
     break;
   }
   }
+  if (!std::isfinite(ranges[0].first) || !std::isfinite(ranges[0].second))
+    return fail(llvm::Twine("the ") + methodName(options.method) +
+                " search gave a non-finite range");
   return ranges;
 }
 

@@ -2,6 +2,8 @@
 
 #include "qnt/Calibration/Stats.h"
 
+#include "qnt/Support/AtomicFile.h"
+
 #include "Resample.h"
 // The runtime's header-only replica of HistogramObserver's accumulation
 // (merging folds histograms the way forward() does).
@@ -10,6 +12,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
@@ -23,6 +26,8 @@ using llvm::createStringError;
 using llvm::inconvertibleErrorCode;
 
 static constexpr float kInf = std::numeric_limits<float>::infinity();
+/// How far below zero a histogram count may be, relative to the total.
+static constexpr double kNegativeResidue = 1.0 / (1 << 20);
 
 bool qnt::isKnownStatsKind(llvm::StringRef kind) {
   return kind == stats_kind::kMinMax || kind == stats_kind::kPerChannelMinMax ||
@@ -43,6 +48,31 @@ static bool isMovingAverageKind(llvm::StringRef kind) {
 
 static llvm::Error error(const llvm::Twine &message) {
   return createStringError(inconvertibleErrorCode(), message);
+}
+
+/// Where `text` nests arrays / objects deeper than kMaxStatsFileDepth: the
+/// byte offset of the bracket that does, or nothing. (llvm::json::parse
+/// recurses once per level and would overflow the stack.)
+static std::optional<size_t> findExcessiveNesting(llvm::StringRef text) {
+  int64_t depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxStatsFileDepth)
+        return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::nullopt;
 }
 
 //===----------------------------------------------------------------------===//
@@ -135,6 +165,7 @@ readObserver(const llvm::json::Object &object) {
   if (isPerChannelStatsKind(stats.kind)) {
     if (const llvm::json::Value *channels = object.get("channels")) {
       std::optional<int64_t> n = channels->getAsInteger();
+      // Not checked against a limit: it must match 'min', which is there.
       if (!n || *n <= 0 ||
           (!stats.min.empty() && size_t(*n) != stats.min.size()))
         return error("'channels' must be the length of 'min' and 'max'");
@@ -155,14 +186,16 @@ readObserver(const llvm::json::Object &object) {
   if (stats.isHistogram()) {
     std::optional<int64_t> bins =
         object.get("bins") ? object.get("bins")->getAsInteger() : std::nullopt;
-    if (!bins || *bins <= 0)
-      return error("'bins' must be a positive integer");
+    if (!bins || *bins <= 0 || *bins > kMaxHistogramBins)
+      return error("'bins' must be an integer in [1, " +
+                   llvm::Twine(kMaxHistogramBins) + "]");
     stats.bins = *bins;
     stats.upsampleRate = 128;
     if (const llvm::json::Value *u = object.get("upsample_rate")) {
       std::optional<int64_t> rate = u->getAsInteger();
-      if (!rate || *rate <= 0)
-        return error("'upsample_rate' must be a positive integer");
+      if (!rate || *rate <= 0 || *rate > kMaxUpsampleRate)
+        return error("'upsample_rate' must be an integer in [1, " +
+                     llvm::Twine(kMaxUpsampleRate) + "]");
       stats.upsampleRate = *rate;
     }
     const llvm::json::Array *hist = object.getArray("histogram");
@@ -172,12 +205,21 @@ readObserver(const llvm::json::Object &object) {
       return error("'histogram' has " + llvm::Twine(hist->size()) +
                    " entries, expected 'bins' = " + llvm::Twine(stats.bins));
     stats.histogram.reserve(hist->size());
+    double mass = 0;
     for (const llvm::json::Value &element : *hist) {
       std::optional<double> number = element.getAsNumber();
       if (!number || !std::isfinite(static_cast<float>(*number)))
         return error("'histogram' must hold finite numbers");
       stats.histogram.push_back(static_cast<float>(*number));
+      mass += std::max(0.0, *number);
     }
+    // Counts are non-negative; merging rounds in float32 and can leave
+    // residues of a few ulps of the total below zero, which are tolerated.
+    for (size_t b = 0; b < stats.histogram.size(); ++b)
+      if (stats.histogram[b] < 0 &&
+          -double(stats.histogram[b]) > mass * kNegativeResidue)
+        return error("'histogram' bin " + llvm::Twine(b) + " is negative (" +
+                     llvm::formatv("{0:e}", stats.histogram[b]) + ")");
   }
   return stats;
 }
@@ -187,6 +229,14 @@ llvm::Expected<StatsFile> qnt::parseStatsFile(llvm::StringRef text,
   auto fail = [&](const llvm::Twine &message) {
     return error("statistics file '" + name + "': " + message);
   };
+  if (text.size() > kMaxStatsFileBytes)
+    return fail("it has " + llvm::Twine(text.size()) +
+                " bytes, more than the limit of " +
+                llvm::Twine(kMaxStatsFileBytes));
+  if (std::optional<size_t> offset = findExcessiveNesting(text))
+    return fail("arrays / objects nest deeper than " +
+                llvm::Twine(kMaxStatsFileDepth) + " levels (at byte " +
+                llvm::Twine(*offset) + ")");
   llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
   if (!json)
     return fail("invalid JSON: " + llvm::toString(json.takeError()));
@@ -216,6 +266,11 @@ llvm::Expected<StatsFile> qnt::parseStatsFile(llvm::StringRef text,
 }
 
 llvm::Expected<StatsFile> qnt::readStatsFile(llvm::StringRef path) {
+  uint64_t size = 0;
+  if (!llvm::sys::fs::file_size(path, size) && size > kMaxStatsFileBytes)
+    return error("statistics file '" + path + "': it has " + llvm::Twine(size) +
+                 " bytes, more than the limit of " +
+                 llvm::Twine(kMaxStatsFileBytes));
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return error("statistics file '" + path +
@@ -335,31 +390,11 @@ std::string qnt::printStatsFile(const StatsFile &file) {
 }
 
 llvm::Error qnt::writeStatsFile(const StatsFile &file, llvm::StringRef path) {
-  auto fail = [&](const llvm::Twine &message) {
-    return error("cannot write '" + path + "': " + message);
-  };
   std::string text = printStatsFile(file);
-  llvm::Expected<llvm::sys::fs::TempFile> temp =
-      llvm::sys::fs::TempFile::create(path + ".tmp-%%%%%%");
-  if (!temp)
-    return fail(llvm::toString(temp.takeError()));
-  {
-    llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
     os << text;
-    os.flush();
-    if (os.has_error()) {
-      std::error_code ec = os.error();
-      os.clear_error();
-      llvm::consumeError(temp->discard());
-      return fail(ec.message());
-    }
-  }
-  if (llvm::Error e = temp->keep(path)) {
-    std::string message = llvm::toString(std::move(e));
-    llvm::consumeError(temp->discard());
-    return fail(message);
-  }
-  return llvm::Error::success();
+    return llvm::Error::success();
+  });
 }
 
 //===----------------------------------------------------------------------===//

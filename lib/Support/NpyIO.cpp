@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/Support/NpyIO.h"
+#include "qnt/Support/AtomicFile.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/Twine.h"
@@ -863,16 +864,8 @@ Error writeNpz(StringRef path, ArrayRef<NpyArray> arrays) {
       offset + cdSize + kEndRecordSize >= 0xFFFFFFFFull)
     return fail("archive would exceed 4 GiB (ZIP64 output is not supported)");
 
-  // Write to a temporary file in the same directory, then rename it over
-  // `path`, so readers never see a partial archive.
-  Expected<sys::fs::TempFile> temp =
-      sys::fs::TempFile::create(path + ".tmp-%%%%%%%%");
-  if (!temp)
-    return fail(toString(temp.takeError()));
-
-  std::error_code ec;
-  {
-    raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+  // Readers never see a partial archive.
+  return writeFileAtomically(path, [&](raw_ostream &os) {
     support::endian::Writer w(os, endianness::little);
     // Fixed DOS timestamp (1980-01-01 00:00) keeps output deterministic.
     constexpr uint16_t kDosTime = 0, kDosDate = (1 << 5) | 1;
@@ -925,18 +918,8 @@ Error writeNpz(StringRef path, ArrayRef<NpyArray> arrays) {
     w.write<uint32_t>(static_cast<uint32_t>(cdSize));
     w.write<uint32_t>(static_cast<uint32_t>(offset));
     w.write<uint16_t>(0);
-    os.flush();
-    ec = os.error();
-    // raw_fd_ostream aborts on destruction with an unchecked error.
-    os.clear_error();
-  }
-  if (ec) {
-    consumeError(temp->discard());
-    return fail(ec.message());
-  }
-  if (Error err = temp->keep(path))
-    return fail(toString(std::move(err)));
-  return Error::success();
+    return Error::success();
+  });
 }
 
 } // namespace qnt

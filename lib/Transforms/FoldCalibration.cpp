@@ -9,6 +9,7 @@
 #include "qnt/Calibration/QParams.h"
 #include "qnt/Calibration/Range.h"
 #include "qnt/Calibration/Stats.h"
+#include "qnt/Support/SizeLimits.h"
 #include "qnt/Transforms/Passes.h"
 #include "qnt/Transforms/Utils.h"
 
@@ -130,6 +131,9 @@ struct QntFoldCalibrationPass
       file = std::move(*read);
     }
 
+    if (mlir::failed(verifyUniqueObserverIds(getOperation())) ||
+        mlir::failed(verifyConstantSizes(getOperation())))
+      return signalPassFailure();
     SmallVector<ObserveOp> observers;
     getOperation().walk([&](ObserveOp op) { observers.push_back(op); });
     bool failed = false;
@@ -155,9 +159,16 @@ struct QntFoldCalibrationPass
           mins.push_back(lo);
           maxs.push_back(hi);
         }
-        element = buildUniformQuantizedType(
+        llvm::Expected<Type> computed = buildUniformQuantizedType(
             &getContext(), getTarget(op.getQspec()), mins, maxs,
             op.getQspec().getAxis(), clampToQuantRange);
+        if (!computed) {
+          op.emitError("observer '")
+              << op.getId() << "': " << llvm::toString(computed.takeError());
+          failed = true;
+          continue;
+        }
+        element = *computed;
       }
       Type qtype = type.clone(element);
       OpBuilder builder(op);

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qnt/Support/SizeLimits.h"
 #include "qnt/Transforms/Passes.h"
 #include "qnt/Transforms/UnaryFunction.h"
 #include "qnt/Transforms/Utils.h"
@@ -407,6 +408,9 @@ struct AbsorbClamp : OpRewritePattern<tosa::ClampOp> {
 
 struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
   void runOnOperation() override {
+    // Folding materializes constants, splats included.
+    if (failed(verifyConstantSizes(getOperation())))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<LiftConvolution<tosa::Conv2DOp>,
                  LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,

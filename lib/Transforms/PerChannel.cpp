@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qnt/Support/SizeLimits.h"
 #include "qnt/Transforms/Passes.h"
 #include "qnt/Transforms/Utils.h"
 
@@ -46,6 +47,8 @@ struct QntPerChannelPass : qnt::impl::QntPerChannelPassBase<QntPerChannelPass> {
           << backend << "'; expected one of: onednn, xnnpack";
       return signalPassFailure();
     }
+    if (failed(verifyConstantSizes(func)))
+      return signalPassFailure();
     func.walk([&](QuantizableOpInterface op) { rewriteWeight(op); });
   }
 
@@ -77,13 +80,18 @@ struct QntPerChannelPass : qnt::impl::QntPerChannelPassBase<QntPerChannelPass> {
     ObserverStats ranges = computeConstantStats(*data, type, axis);
     QTarget target{qtype.getStorageTypeMin(), qtype.getStorageTypeMax(),
                    /*symmetric=*/true, qtype.isSigned()};
-    Type element =
+    llvm::Expected<Type> element =
         buildUniformQuantizedType(&getContext(), target, ranges.min, ranges.max,
                                   axis, /*clampToQuantRange=*/true);
+    if (!element) {
+      qcast.emitError("cannot re-quantize the weight: ")
+          << llvm::toString(element.takeError());
+      return signalPassFailure();
+    }
     // A fresh pair for this op: the old one may have other users.
     OpBuilder builder(op);
     Value q = quant::QuantizeCastOp::create(
-        builder, qcast.getLoc(), type.clone(element), qcast.getInput());
+        builder, qcast.getLoc(), type.clone(*element), qcast.getInput());
     Value dq = quant::DequantizeCastOp::create(builder, dcast.getLoc(),
                                                dcast.getType(), q);
     weight->set(dq);

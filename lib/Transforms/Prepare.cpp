@@ -287,6 +287,14 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
       func.emitError(error);
       return signalPassFailure();
     }
+    // Preparing twice would observe every tensor twice.
+    if (auto observed = func.walk([](ObserveOp op) {
+          op.emitError("the function is already prepared: --qnt-prepare "
+                       "found this qnt.observe");
+          return WalkResult::interrupt();
+        });
+        observed.wasInterrupted())
+      return signalPassFailure();
     bool hasStubs;
     DenseSet<Value> region = computeQuantizedRegion(func, hasStubs);
     auto inRegion = [&](Value v) { return !hasStubs || region.contains(v); };

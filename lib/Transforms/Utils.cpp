@@ -4,6 +4,8 @@
 #include "qnt/Dialect/Qnt/QntOps.h"
 #include "qnt/Transforms/UnaryFunction.h"
 
+#include "qnt/Dialect/Qnt/QntOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
@@ -44,6 +46,29 @@ int64_t qnt::getNumElements(Type type) {
   return cast<ShapedType>(type).getNumElements();
 }
 
+LogicalResult qnt::verifyUniqueObserverIds(Operation *root) {
+  llvm::StringMap<ObserveOp> seen;
+  WalkResult result = root->walk([&](ObserveOp op) {
+    auto [it, inserted] = seen.try_emplace(op.getId(), op);
+    if (inserted)
+      return WalkResult::advance();
+    InFlightDiagnostic diag = op.emitError() << "observer id '" << op.getId()
+                                             << "' is used twice";
+    diag.attachNote(it->second.getLoc()) << "first used here";
+    return WalkResult::interrupt();
+  });
+  return failure(result.wasInterrupted());
+}
+
+LogicalResult qnt::verifyQuantizedTypes(Operation *root) {
+  return failure(root->walk([](Operation *op) {
+                       return failed(verifyZeroPointsInStorageRange(op))
+                                  ? WalkResult::interrupt()
+                                  : WalkResult::advance();
+                     })
+                     .wasInterrupted());
+}
+
 qnt::ObserverStats qnt::computeConstantStats(ArrayRef<float> data,
                                              ShapedType type,
                                              std::optional<int64_t> axis) {
@@ -68,16 +93,23 @@ qnt::ObserverStats qnt::computeConstantStats(ArrayRef<float> data,
   return stats;
 }
 
-Type qnt::buildUniformQuantizedType(MLIRContext *ctx, const QTarget &target,
-                                    ArrayRef<float> mins, ArrayRef<float> maxs,
-                                    std::optional<int64_t> axis,
-                                    bool clampToQuantRange) {
+llvm::Expected<Type> qnt::buildUniformQuantizedType(
+    MLIRContext *ctx, const QTarget &target, ArrayRef<float> mins,
+    ArrayRef<float> maxs, std::optional<int64_t> axis, bool clampToQuantRange) {
   SmallVector<double> scales;
   SmallVector<int64_t> zeroPoints;
   for (size_t c = 0; c < mins.size(); ++c) {
-    QParams params = computeQParams(mins[c], maxs[c], target);
-    scales.push_back(params.scale);
-    zeroPoints.push_back(params.zeroPoint);
+    llvm::Expected<QParams> params =
+        computeCheckedQParams(mins[c], maxs[c], target);
+    if (!params) {
+      if (!axis)
+        return params.takeError();
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "channel " + std::to_string(c) + ": " +
+                                         llvm::toString(params.takeError()));
+    }
+    scales.push_back(params->scale);
+    zeroPoints.push_back(params->zeroPoint);
   }
   return buildUniformQuantizedType(ctx, target, scales, zeroPoints, axis,
                                    clampToQuantRange);

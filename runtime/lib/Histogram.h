@@ -88,7 +88,8 @@ struct Adjusted {
   int64_t startIdx;
   /// False if torch would fail: downsample_rate not a finite integer we can
   /// index with (int(inf) raises; a rate this large would also need
-  /// bins * rate floats of memory).
+  /// bins * rate floats of memory), or the widened range overflows float32
+  /// (torch's max_val would become inf).
   bool valid;
 };
 
@@ -117,6 +118,10 @@ inline Adjusted adjustMinMax(float minVal, float maxVal, int64_t bins,
       static_cast<float>(a.downsampleRate) * span - (combinedMax - combinedMin);
   // combined_max = combined_max + e
   a.combinedMax = combinedMax + e;
+  // Near FLT_MAX the widened range overflows (torch's becomes inf): fall
+  // back as for an unusable rate, keeping the range finite.
+  if (!std::isfinite(a.combinedMax))
+    return a;
   // int(torch.round((self.min_val - combined_min) / hist_bin_width).item())
   const float start = std::nearbyint((minVal - combinedMin) / histBinWidth);
   if (!(start >= 0.0f && double(start) < limit))

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <map>
 #include <memory>
 #include <sys/stat.h>
@@ -92,6 +93,16 @@ void reduce(const float *p, int64_t n, float &mn, float &mx, int64_t &count,
   mx = hi;
   count += n - bad;
   nonfinite += bad;
+}
+
+/// old + c * (batch - old) in float32 as PyTorch; where the difference of
+/// two finite values near FLT_MAX overflows (torch's result is inf), in
+/// double, which keeps the average finite between them.
+float movingAverage(float old, float batch, float c) {
+  float average = old + c * (batch - old);
+  if (std::isfinite(average))
+    return average;
+  return static_cast<float>(double(old) + double(c) * (double(batch) - old));
 }
 
 void appendEscaped(std::string &out, const std::string &s) {
@@ -224,6 +235,23 @@ void setError(char *err, int64_t errLen, const std::string &msg) {
   err[n] = '\0';
 }
 
+/// Writes all of `text` to `fd`; 0 or the errno of the failed write.
+int writeAll(int fd, const std::string &text) {
+  const char *data = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t w = ::write(fd, data, left);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    data += w;
+    left -= size_t(w);
+  }
+  return 0;
+}
+
 } // namespace
 
 extern "C" {
@@ -310,8 +338,8 @@ void qnt_rt_observe(void **, const int64_t *params, const float *fparams,
       } else {
         // min_val = min_val + averaging_constant * (min_val_cur - min_val)
         // (float32; averaging_constant is a Python float, so float32 here)
-        s.min[c] = s.min[c] + averagingConstant * (mn[c] - s.min[c]);
-        s.max[c] = s.max[c] + averagingConstant * (mx[c] - s.max[c]);
+        s.min[c] = movingAverage(s.min[c], mn[c], averagingConstant);
+        s.max[c] = movingAverage(s.max[c], mx[c], averagingConstant);
       }
     }
     break;
@@ -354,23 +382,25 @@ int qnt_rt_stats_write_json(const char *path, int64_t num_samples, char *err,
   };
   if (target.empty())
     return fail(ENOENT, "");
+  // A device or pipe (/dev/null) is written in place: renaming over it
+  // would replace it.
+  struct stat status;
+  if (::stat(target.c_str(), &status) == 0 && !S_ISREG(status.st_mode)) {
+    int fd = ::open(target.c_str(), O_WRONLY);
+    if (fd < 0)
+      return fail(errno, "");
+    int e = writeAll(fd, json);
+    if (::close(fd) != 0 && !e)
+      e = errno;
+    return e ? fail(e, "") : 0;
+  }
   std::string tmpl = target + ".tmp.XXXXXX";
   int fd = ::mkstemp(tmpl.data());
   if (fd < 0)
     return fail(errno, "");
-  const char *data = json.data();
-  size_t left = json.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, data, left);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      int e = errno;
-      ::close(fd);
-      return fail(e, tmpl);
-    }
-    data += w;
-    left -= size_t(w);
+  if (int e = writeAll(fd, json)) {
+    ::close(fd);
+    return fail(e, tmpl);
   }
   // mkstemp creates the file 0600.
   if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) {

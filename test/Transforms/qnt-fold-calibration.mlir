@@ -3,10 +3,21 @@
 // RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%S/Inputs/missing.json" 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%S/Inputs/bad.json" 2>&1 | FileCheck %s --check-prefix=BADJSON
 // RUN: not quant-opt %s --split-input-file --qnt-fold-calibration 2>&1 | FileCheck %s --check-prefix=NOSTATS
+//
+// Statistics files are validated before their values are used: nesting
+// 40000 levels deep (which would overflow the JSON parser's stack), a
+// negative histogram bin.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: %python -c "open('%t/deep.json', 'w').write('[' * 40000 + ']' * 40000)"
+// RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%t/deep.json" 2>&1 | FileCheck %s --check-prefix=DEEP
+// RUN: %python -c "open('%t/negative.json', 'w').write('{\"format\": \"qnt-stats\", \"version\": 1, \"observers\": {\"h\": {\"kind\": \"histogram\", \"bins\": 2, \"min\": 0, \"max\": 1, \"histogram\": [3, -1e30]}}}')"
+// RUN: not quant-opt %s --split-input-file --qnt-fold-calibration="stats=%t/negative.json" 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 
 // MISSING: statistics file '{{.*}}missing.json': cannot read
 // BADJSON: statistics file '{{.*}}bad.json': invalid JSON
 // NOSTATS: error: observer 'a:in' needs calibration statistics: pass stats=FILE
+// DEEP: error: statistics file '{{.*}}deep.json': arrays / objects nest deeper than 32 levels (at byte 32)
+// NEGATIVE: error: statistics file '{{.*}}negative.json': observer 'h': 'histogram' bin 1 is negative (-1.000000e+30)
 
 // Expected parameters are PyTorch 1.13's MinMaxObserver /
 // PerChannelMinMaxObserver on the same ranges (calculate_qparams()).
@@ -108,4 +119,53 @@ func.func @channel_mismatch(%x: tensor<2x2xf32>) -> tensor<2x2xf32> {
   // expected-error @+1 {{observer 'pc:in' has 3 channel statistics, expected 2}}
   %0 = qnt.observe %x {id = "pc:in", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>} : tensor<2x2xf32>
   return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+// Finite statistics whose range float32 cannot quantize: the scale of
+// [-3.4e38, 3.4e38] overflows (PyTorch's is inf).
+func.func @range_too_wide(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{observer 'huge:in': the range [-3.39999995e+38, 3.39999995e+38] is too wide to quantize: its scale overflows float32}}
+  %0 = qnt.observe %x {id = "huge:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @channel_too_wide(%x: tensor<2x2xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{observer 'hugepc:in': channel 1: the range [-3.39999995e+38, 3.39999995e+38] is too wide to quantize: its scale overflows float32}}
+  %0 = qnt.observe %x {id = "hugepc:in", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = affine, axis = 0>} : tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+// The histogram search works in bin widths: a range whose width overflows
+// would give a NaN scale.
+func.func @histogram_too_wide(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{observer 'hugehist:in': the histogram's range [-3.400000e+38, 3.400000e+38] is too wide: its width overflows float32}}
+  %0 = qnt.observe %x {id = "hugehist:in", kind = #qnt.observer<histogram>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// [0, 3.4e38] is wide but representable: a finite scale that parses back.
+// CHECK-LABEL: func.func @wide_histogram
+// CHECK: !quant.uniform<u8:f32, 3.3333332056343875E+35>
+func.func @wide_histogram(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = qnt.observe %x {id = "widehist:in", kind = #qnt.observer<histogram>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// Two observers with one id would accumulate into one statistics entry.
+func.func @duplicate_id(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-note @+1 {{first used here}}
+  %0 = qnt.observe %x {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  // expected-error @+1 {{observer id 'a:in' is used twice}}
+  %1 = qnt.observe %0 {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  return %1 : tensor<4xf32>
 }

@@ -1,4 +1,8 @@
 // RUN: quant-opt %s --qnt-fuse --split-input-file | FileCheck %s
+// A constant too large to fold is an error at its location, before any
+// pattern materializes it.
+// RUN: not quant-opt %S/Inputs/huge-weight.mlir --qnt-fuse 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: huge-weight.mlir:3:8: error: constant of type 'tensor<1x100000x100000xf32>' has 10000000000 elements (40000000000 bytes), more than the limit of 2147483648 bytes
 
 // conv -> batch-norm (mul, add) -> relu folds into one qnt.conv2d:
 // w' = w * a = [2, 3], b' = b * a + beta = [0.5 * 2 + 1, 1 * 3 - 1] = [2, 2].

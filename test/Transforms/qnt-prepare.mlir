@@ -8,8 +8,12 @@
 // RUN: not quant-opt %s --qnt-prepare="qconfig=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not quant-opt %s --qnt-prepare="override=fc" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOVERRIDE
 // RUN: not quant-opt %s --qnt-prepare="activation-observer=per_channel_minmax" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOBS
+// Preparing twice would observe every tensor twice.
+// RUN: quant-opt %s --qnt-prepare --split-input-file -o %t.mlir
+// RUN: not quant-opt %t.mlir --qnt-prepare --split-input-file 2>&1 | FileCheck %s --check-prefix=TWICE
 
 // BADMODE: error: unknown mode 'eager'; expected static or dynamic
+// TWICE: error: the function is already prepared: --qnt-prepare found this qnt.observe
 // BAD: error: unknown qconfig 'tpu'; expected one of: x86, fbgemm, onednn, qnnpack, xnnpack
 // BADOVERRIDE: error: bad override 'fc': expected SELECTOR=QCONFIG with QCONFIG one of: x86, fbgemm, onednn, qnnpack, xnnpack
 // BADOBS: error: activation-observer 'per_channel_minmax' is not a per-tensor observer kind; expected one of: minmax, moving_average_minmax, histogram, percentile, entropy

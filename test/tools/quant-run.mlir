@@ -26,10 +26,32 @@
 // RUN: not quant-run %s -i %t/corrupt.npz 2>&1 | FileCheck %s --check-prefix=CORRUPT
 // RUN: not quant-run %s -i %t/in.npz -o %t/no/such/dir/out.npz 2>&1 | FileCheck %s --check-prefix=UNWRITABLE
 // RUN: not test -e %t/no/such/dir/out.npz
+// Devices are written in place (never replaced): a full one is an error.
+// RUN: not quant-run %s -i %t/in.npz -o /dev/full 2>&1 | FileCheck %s --check-prefix=FULL
+// RUN: quant-run %s -i %t/in.npz -o /dev/null
+// RUN: test -c /dev/null -a -c /dev/full
+// RUN: not quant-run %s -i %t/in.npz --print 2>&1 > /dev/full | FileCheck %s --check-prefix=STDOUT
+// RUN: quant-run %t/prepared.mlir --calibrate %t/calib.npz --stats-file /dev/null --quiet
+// RUN: not quant-run %t/prepared.mlir --calibrate %t/calib.npz --stats-file /dev/full --quiet 2>&1 | FileCheck %s --check-prefix=FULL
+// RUN: test -c /dev/null -a -c /dev/full
 // RUN: not quant-run %t/prepared.mlir --calibrate %t/calib.npz 2>&1 | FileCheck %s --check-prefix=NOSTATS
 // RUN: %python -c "import numpy as np; np.savez('%t/empty.npz', x=np.zeros((0,1,4,4,1), np.float32))"
 // RUN: not quant-run %t/prepared.mlir --calibrate %t/empty.npz --stats-file %t/s2.json 2>&1 | FileCheck %s --check-prefix=EMPTY
 // RUN: not test -e %t/s2.json
+//
+// Limits, checked before anything large is allocated or any thread created.
+// RUN: not quant-run %s -i %t/in.npz --print --num-threads 100000 2>&1 | FileCheck %s --check-prefix=THREADS
+// RUN: not quant-run %S/Inputs/huge-splat.mlir --print 2>&1 | FileCheck %s --check-prefix=SPLAT
+// RUN: not quant-run %S/Inputs/overflow-shape.mlir --print 2>&1 | FileCheck %s --check-prefix=OVERFLOW
+// RUN: not quant-run %S/Inputs/zero-point-300.mlir --print 2>&1 | FileCheck %s --check-prefix=ZEROPOINT
+//
+// Observers: without --calibrate the model runs in float (a warning); with
+// it, their ids must be unique.
+// RUN: quant-run %t/prepared.mlir -i %t/in.npz --print 2>&1 | FileCheck %s --check-prefix=OBSERVED
+// RUN: %python -c "import numpy as np; np.savez('%t/calib4.npz', x=np.ones((2,1,4), np.float32))"
+// RUN: not quant-run %S/Inputs/duplicate-ids.mlir --calibrate %t/calib4.npz --stats-file %t/dup.json 2>&1 | FileCheck %s --check-prefix=DUPLICATE
+// RUN: not test -e %t/dup.json
+// RUN: quant-run %s --calibrate %t/calib.npz --stats-file %t/none.json --quiet 2>&1 | FileCheck %s --check-prefix=NOOBSERVERS
 
 // EXEC: output [1,4,4,2]: 0 2 0 1.75 0 1.5 0 1.25 0 1 0 0.75 0 0.5 0 0.25 0 0 0.5 0 1 0 1.5 0 2 0 2.5 0 3 0 3.5 0
 
@@ -50,8 +72,19 @@
 // DTYPE: quant-run: error: input 'x' in {{.*}}dtype.npz: expected <f4 [1,4,4,1], got <f8 [1,4,4,1]
 // CORRUPT: quant-run: error: {{.*}}corrupt.npz
 // UNWRITABLE: quant-run: error: cannot write '{{.*}}out.npz'
+// FULL: quant-run: error: cannot write '/dev/full': No space left on device
+// STDOUT: quant-run: error: cannot write to stdout: No space left on device
 // NOSTATS: quant-run: error: --calibrate needs --stats-file FILE
 // EMPTY: quant-run: error: data set '{{.*}}empty.npz' has no samples
+// THREADS: quant-run: error: --num-threads 100000 exceeds the limit of 1024
+// SPLAT: huge-splat.mlir:2:1: error: 'main': output of type 'tensor<1x100000x100000xf32>' has 10000000000 elements (40000000000 bytes), more than the limit of 2147483648 bytes
+// OVERFLOW: overflow-shape.mlir:2:1: error: 'main': arg0 of type 'tensor<4611686018427387904x4xf32>': its element count overflows int64
+// ZEROPOINT: zero-point-300.mlir:3:8: error: 'quant.qcast' op zero point 300 of 'tensor<1x4x!quant.uniform<u8:f32, 1.000000e-01:300>>' is outside its storage range [0, 255]
+// OBSERVED: quant-run: warning: '{{.*}}prepared.mlir' has 3 qnt.observe op(s): without --calibrate they record nothing and the model runs in float
+// OBSERVED: output [1,4,4,2]: 0 2 0 1.75
+// DUPLICATE: duplicate-ids.mlir:4:8: error: observer id 'in' is used twice
+// DUPLICATE: duplicate-ids.mlir:3:8: note: first used here
+// NOOBSERVERS: quant-run: warning: '{{.*}}quant-run.mlir' has no qnt.observe ops
 
 func.func @main(%x: tensor<1x4x4x1xf32> {qnt.name = "x"}) -> tensor<1x4x4x2xf32> {
   %w = arith.constant dense<[[[[0.5]]], [[[-0.25]]]]> : tensor<2x1x1x1xf32>

@@ -9,9 +9,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qnt/Dialect/Qnt/QntOps.h"
 #include "qnt/InitAll.h"
 #include "qnt/Pipelines/Pipelines.h"
+#include "qnt/Runtime.h"
 #include "qnt/Support/EntrySignature.h"
+#include "qnt/Support/SizeLimits.h"
+#include "qnt/Transforms/Utils.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,6 +34,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -42,6 +47,7 @@
 #include "llvm/Support/WithColor.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
 
 #include <cstdlib>
@@ -80,8 +86,10 @@ static cl::opt<std::string> backend(
     cl::cat(category));
 static cl::opt<std::string>
     targetCpu("mcpu",
-              cl::desc("CPU the model's own code is tuned for (default: "
-                       "generic; kernels choose their ISA at run time)"),
+              cl::desc("CPU the model's own code is tuned for: an LLVM CPU "
+                       "name of the target, or native (the host's; x86_64 "
+                       "only). Default: generic; kernels choose their ISA at "
+                       "run time"),
               cl::init("generic"), cl::cat(category));
 static cl::opt<std::string> compilerDriver(
     "cc",
@@ -126,10 +134,30 @@ FailureOr<qnt::EntrySignature> readSignature(func::FuncOp func) {
   return sig;
 }
 
+/// An identifier usable as the API's prefix and struct tag from C and C++:
+/// not a keyword of either (`--name int` would only fail when the generated
+/// C is compiled).
 bool isCIdentifier(StringRef s) {
   if (s.empty() || !(llvm::isAlpha(s[0]) || s[0] == '_'))
     return false;
-  return llvm::all_of(s, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+  if (!llvm::all_of(s, [](char c) { return llvm::isAlnum(c) || c == '_'; }))
+    return false;
+  static constexpr const char *kKeywords[] = {
+      "_Alignas",  "_Alignof",   "_Atomic",   "_Bool",          "_Complex",
+      "_Generic",  "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local",
+      "alignas",   "alignof",    "auto",      "bool",           "break",
+      "case",      "catch",      "char",      "class",          "const",
+      "constexpr", "continue",   "default",   "delete",         "do",
+      "double",    "else",       "enum",      "explicit",       "extern",
+      "false",     "float",      "for",       "friend",         "goto",
+      "if",        "inline",     "int",       "long",           "namespace",
+      "new",       "noexcept",   "nullptr",   "operator",       "private",
+      "protected", "public",     "register",  "restrict",       "return",
+      "short",     "signed",     "sizeof",    "static",         "struct",
+      "switch",    "template",   "this",      "throw",          "true",
+      "try",       "typedef",    "typename",  "union",          "unsigned",
+      "using",     "virtual",    "void",      "volatile",       "while"};
+  return !llvm::is_contained(kKeywords, s);
 }
 
 /// "libfoo.so" -> "foo", with anything not valid in C turned into '_'.
@@ -194,7 +222,8 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
      << " * kernel thread count: OpenMP's for the calling thread, XNNPACK's\n"
      << " * for the process; 0 keeps the defaults. The first instance runs\n"
      << " * the model once on zeros, which creates every kernel. Returns\n"
-     << " * NULL if out of memory. */\n"
+     << " * NULL if out of memory or num_threads exceeds "
+     << QNT_RT_MAX_NUM_THREADS << ". */\n"
      << name << "_t *" << name << "_create(int num_threads);\n\n"
      << "/* Runs the model: inputs[i] points to " << upper
      << "_INPUTi_SIZE floats,\n"
@@ -363,6 +392,8 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
 
   os << "static int kernels_created;\n\n"
      << "API " << name << "_t *" << name << "_create(int num_threads) {\n"
+     << "  if (num_threads > " << QNT_RT_MAX_NUM_THREADS
+     << ")\n    return NULL;\n"
      << "  if (num_threads > 0)\n    qnt_rt_set_num_threads(num_threads);\n"
      << "  " << name << "_t *model = (" << name
      << "_t *)calloc(1, sizeof *model);\n"
@@ -397,6 +428,37 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
 // Compilation
 //===----------------------------------------------------------------------===//
 
+/// Where `path` is written before it is renamed into place: beside it, or
+/// `path` itself for an existing device or pipe (/dev/null), which is
+/// written in place (renaming over it would replace the device).
+std::string getStagingPath(StringRef path) {
+  llvm::sys::fs::file_status status;
+  if (!llvm::sys::fs::status(path, status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file)
+    return path.str();
+  return (path + ".tmp").str();
+}
+
+/// Renames `staging` (from getStagingPath) to `path`.
+LogicalResult commitStaged(StringRef staging, StringRef path) {
+  if (staging == path)
+    return success();
+  if (std::error_code ec = llvm::sys::fs::rename(staging, path))
+    return fail("cannot write '" + path + "': " + ec.message());
+  return success();
+}
+
+/// Flushes `os` and fails naming `path` if any write failed (clearing the
+/// error, which raw_fd_ostream would otherwise turn into a fatal error).
+LogicalResult checkWritten(llvm::raw_fd_ostream &os, StringRef path) {
+  os.flush();
+  if (!os.has_error())
+    return success();
+  std::error_code ec = os.error();
+  os.clear_error();
+  return fail("cannot write '" + path + "': " + ec.message());
+}
+
 /// Writes `contents` to `path` (created or replaced).
 LogicalResult writeFile(StringRef path, StringRef contents) {
   std::string error;
@@ -404,29 +466,55 @@ LogicalResult writeFile(StringRef path, StringRef contents) {
   if (!file)
     return fail(error);
   file->os() << contents;
-  file->os().flush();
-  if (file->os().has_error())
-    return fail("cannot write '" + path + "'");
+  if (failed(checkWritten(file->os(), path)))
+    return failure();
   file->keep();
   return success();
 }
 
-/// Compiles the lowered module to an object file at `objPath`; sets
-/// `needsMemrefCopy` if the code calls memrefCopy.
-LogicalResult emitObject(ModuleOp module, const llvm::Triple &triple,
+/// The CPU --mcpu names for `target`: "native" is the host's (only when
+/// compiling for the host's architecture); anything else must be a CPU
+/// LLVM knows for the target (LLVM would otherwise abort on some names).
+FailureOr<std::string> resolveTargetCpu(const llvm::Target &target,
+                                        const llvm::Triple &triple) {
+  std::string cpu = targetCpu;
+  if (cpu == "native") {
+    llvm::Triple host(llvm::sys::getProcessTriple());
+    if (host.getArch() != triple.getArch())
+      return fail("--mcpu=native needs the host's architecture (" +
+                  host.getArchName() + "), not " + triple.getArchName());
+    cpu = llvm::sys::getHostCPUName().str();
+  }
+  std::unique_ptr<llvm::MCSubtargetInfo> generic(
+      target.createMCSubtargetInfo(triple, "", ""));
+  if (!generic || !generic->isCPUStringValid(cpu))
+    return fail("unknown --mcpu '" + cpu + "' for " + triple.getArchName() +
+                " (use generic, native or a CPU LLVM knows, e.g. "
+                "x86-64-v3 or neoverse-n1)");
+  // A 32-bit x86 CPU (i386, pentium4, ...) is a valid name, but the x86
+  // backend aborts on it for 64-bit code.
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target.createMCSubtargetInfo(triple, cpu, ""));
+  if (triple.isX86() && triple.isArch64Bit() &&
+      !subtarget->checkFeatures("+64bit"))
+    return fail("--mcpu '" + cpu + "' is a 32-bit CPU: it cannot run " +
+                triple.getArchName() + " code");
+  return cpu;
+}
+
+/// Compiles the lowered module for `target` / `cpu` (from
+/// resolveTargetCpu) to an object file at `objPath`; sets `needsMemrefCopy`
+/// if the code calls memrefCopy.
+LogicalResult emitObject(ModuleOp module, const llvm::Target &target,
+                         const llvm::Triple &triple, StringRef cpu,
                          StringRef objPath, bool &needsMemrefCopy) {
-  std::string error;
-  const llvm::Target *target =
-      llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target)
-    return fail("no LLVM target for " + triple.str() + ": " + error);
   llvm::TargetOptions options;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, targetCpu, "", options, llvm::Reloc::PIC_, std::nullopt,
+  std::unique_ptr<llvm::TargetMachine> machine(target.createTargetMachine(
+      triple, cpu, "", options, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
     return fail("cannot create a target machine for " + triple.str() +
-                " (CPU '" + targetCpu + "')");
+                " (CPU '" + cpu + "')");
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
@@ -456,7 +544,8 @@ LogicalResult emitObject(ModuleOp module, const llvm::Triple &triple,
                                    llvm::CodeGenFileType::ObjectFile))
     return fail("the target cannot emit object files");
   codegen.run(*llvmModule);
-  obj.os().flush();
+  if (failed(checkWritten(obj.os(), objPath)))
+    return failure();
   obj.keep();
   return success();
 }
@@ -501,10 +590,19 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
     return fail("unknown target '" + targetArch +
                 "'; expected x86_64 or aarch64");
   }
+  std::string targetError;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, targetError);
+  if (!target)
+    return fail("no LLVM target for " + triple.str() + ": " + targetError);
+  FailureOr<std::string> cpu = resolveTargetCpu(*target, triple);
+  if (failed(cpu))
+    return failure();
   std::string name =
       modelName.empty() ? defaultModelName(outputFilename) : modelName;
   if (!isCIdentifier(name))
-    return fail("--name '" + name + "' is not a C identifier");
+    return fail("--name '" + name +
+                "' is not a C identifier (or is a C/C++ keyword)");
 
   std::string rtDir = runtimeDir;
   if (rtDir.empty()) {
@@ -540,8 +638,22 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
     return fail("'" + inputFilename + "' has no function '" + entryPoint +
                 "' (choose one with --entry)");
   FailureOr<qnt::EntrySignature> sig = readSignature(func);
-  if (failed(sig))
+  if (failed(sig) || failed(qnt::verifyConstantSizes(*module)) ||
+      failed(qnt::verifyQuantizedTypes(*module)))
     return failure();
+  // A library that observes would record statistics on every run, into a
+  // table nothing reads.
+  qnt::ObserveOp observer;
+  unsigned numObservers = 0;
+  module->walk([&](qnt::ObserveOp op) {
+    if (!numObservers++)
+      observer = op;
+  });
+  if (observer)
+    return observer.emitError("quant-compile: the module has ")
+           << numObservers
+           << " qnt.observe op(s) left: calibrate (quant-run --calibrate) "
+              "and fold them (--qnt-fold-calibration) before compiling";
   // Tensor names live on in the header only.
   for (unsigned i = 0; i < func.getNumArguments(); ++i)
     func.removeArgAttr(i, "qnt.name");
@@ -585,19 +697,25 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
     header = p.str().str();
   }
   std::string objPath = sibling(".qnt.o"), apiPath = sibling(".qnt-api.c");
-  std::string tmpOut = outputFilename + ".tmp";
+  // The library and its header appear together, or neither changes.
+  std::string tmpOut = getStagingPath(outputFilename);
+  std::string tmpHeader = getStagingPath(header);
   auto cleanup = llvm::make_scope_exit([&] {
     if (!saveTemps) {
       llvm::sys::fs::remove(objPath);
       llvm::sys::fs::remove(apiPath);
     }
-    llvm::sys::fs::remove(tmpOut);
+    if (tmpOut != outputFilename)
+      llvm::sys::fs::remove(tmpOut);
+    if (tmpHeader != header)
+      llvm::sys::fs::remove(tmpHeader);
   });
 
   bool needsMemrefCopy = false;
-  if (failed(emitObject(*module, triple, objPath, needsMemrefCopy)))
+  if (failed(
+          emitObject(*module, *target, triple, *cpu, objPath, needsMemrefCopy)))
     return failure();
-  if (failed(writeFile(header, generateHeader(name, *sig))) ||
+  if (failed(writeFile(tmpHeader, generateHeader(name, *sig))) ||
       failed(
           writeFile(apiPath, generateApi(name, symbol, *sig, needsMemrefCopy))))
     return failure();
@@ -619,9 +737,9 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
   if (failed(runProgram(compilerDriver.empty() ? defaultCc : compilerDriver,
                         args)))
     return failure();
-  if (std::error_code ec = llvm::sys::fs::rename(tmpOut, outputFilename))
-    return fail("cannot write '" + outputFilename + "': " + ec.message());
-  return success();
+  if (failed(commitStaged(tmpHeader, header)))
+    return failure();
+  return commitStaged(tmpOut, outputFilename);
 }
 
 } // namespace

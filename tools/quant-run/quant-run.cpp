@@ -10,11 +10,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "qnt/Calibration/Stats.h"
+#include "qnt/Dialect/Qnt/QntOps.h"
 #include "qnt/InitAll.h"
 #include "qnt/Pipelines/Pipelines.h"
 #include "qnt/Runtime.h"
 #include "qnt/Support/EntrySignature.h"
 #include "qnt/Support/NpyIO.h"
+#include "qnt/Support/SizeLimits.h"
+#include "qnt/Transforms/Utils.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -40,6 +43,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -84,9 +88,11 @@ static cl::opt<unsigned>
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Untimed runs before --bench"),
                                     cl::init(3), cl::cat(category));
-static cl::opt<unsigned> numThreads("num-threads",
-                                    cl::desc("Kernel threads (0: default)"),
-                                    cl::init(0), cl::cat(category));
+static constexpr unsigned kMaxNumThreads = QNT_RT_MAX_NUM_THREADS;
+static cl::opt<unsigned>
+    numThreads("num-threads",
+               cl::desc("Kernel threads (0: default; at most 1024)"),
+               cl::init(0), cl::cat(category));
 static cl::opt<std::string>
     backend("backend",
             cl::desc("Kernel library the module is lowered for: onednn "
@@ -163,6 +169,9 @@ public:
 private:
   LogicalResult readSignature(func::FuncOp func);
   std::unique_ptr<llvm::TargetMachine> hostMachine;
+  /// ExecutionEngineOptions::transformer is a function_ref to this: it must
+  /// live as long as the engine may call it.
+  std::function<llvm::Error(llvm::Module *)> optimizer;
   std::unique_ptr<ExecutionEngine> engine;
 };
 
@@ -189,6 +198,29 @@ LogicalResult Runner::readSignature(func::FuncOp func) {
   return success();
 }
 
+/// Observers record statistics only with --calibrate (whose statistics
+/// need unique ids); without it they are identities and the model runs in
+/// float, which is worth a warning.
+static LogicalResult checkObservers(ModuleOp module) {
+  unsigned numObservers = 0;
+  module.walk([&](qnt::ObserveOp) { ++numObservers; });
+  if (calibrationData.empty()) {
+    if (numObservers)
+      llvm::WithColor::warning(llvm::errs(), "quant-run")
+          << "'" << inputFilename << "' has " << numObservers
+          << " qnt.observe op(s): without --calibrate they record nothing "
+             "and the model runs in float (fold them with "
+             "--qnt-fold-calibration to run quantized)\n";
+    return success();
+  }
+  if (!numObservers)
+    llvm::WithColor::warning(llvm::errs(), "quant-run")
+        << "'" << inputFilename
+        << "' has no qnt.observe ops: the statistics file will list no "
+           "observers (prepare the module with --qnt-prepare first)\n";
+  return qnt::verifyUniqueObserverIds(module);
+}
+
 LogicalResult Runner::load(MLIRContext &context) {
   std::string error;
   auto file = openInputFile(inputFilename, &error);
@@ -205,7 +237,11 @@ LogicalResult Runner::load(MLIRContext &context) {
   if (!func || func.isExternal())
     return fail("'" + inputFilename + "' has no function '" + entryPoint +
                 "' (choose one with --entry)");
-  if (failed(readSignature(func)))
+  if (failed(readSignature(func)) ||
+      failed(qnt::verifyConstantSizes(*module)) ||
+      failed(qnt::verifyQuantizedTypes(*module)))
+    return failure();
+  if (failed(checkObservers(*module)))
     return failure();
 
   PassManager pm(&context);
@@ -227,9 +263,10 @@ LogicalResult Runner::load(MLIRContext &context) {
     return fail("cannot create a target machine for the host: " +
                 llvm::toString(machine.takeError()));
   hostMachine = std::move(*machine);
+  optimizer = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+                                        hostMachine.get());
   ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = makeOptimizingTransformer(
-      /*optLevel=*/3, /*sizeLevel=*/0, hostMachine.get());
+  engineOptions.transformer = optimizer;
   auto created = ExecutionEngine::create(*module, engineOptions);
   if (!created)
     return fail("JIT compilation failed: " +
@@ -622,6 +659,10 @@ int main(int argc, char **argv) {
     return fail("nothing to do: give -i with -o/--print/--bench, or "
                 "--calibrate"),
            EXIT_FAILURE;
+  if (numThreads > kMaxNumThreads)
+    return fail("--num-threads " + Twine(numThreads.getValue()) +
+                " exceeds the limit of " + Twine(kMaxNumThreads)),
+           EXIT_FAILURE;
   if (numThreads)
     qnt_rt_set_num_threads(numThreads);
 
@@ -636,5 +677,13 @@ int main(int argc, char **argv) {
     return EXIT_FAILURE;
   LogicalResult result =
       calibrationData.empty() ? runOnce(runner) : calibrate(runner);
+  // --print and --bench write to stdout; raw_fd_ostream would turn a write
+  // error (stdout on a full disk) into a fatal error at exit.
+  llvm::outs().flush();
+  if (llvm::outs().has_error()) {
+    std::error_code ec = llvm::outs().error();
+    llvm::outs().clear_error();
+    result = fail("cannot write to stdout: " + ec.message());
+  }
   return succeeded(result) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

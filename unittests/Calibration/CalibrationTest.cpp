@@ -14,6 +14,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 
 #include <gtest/gtest.h>
 
@@ -300,8 +301,8 @@ TEST(StatsFile, Errors) {
             "length of 'min' and 'max'");
   EXPECT_EQ(err("{\"kind\": \"histogram\", \"min\": 0, \"max\": 1, "
                 "\"histogram\": [1]}"),
-            "statistics file 's.json': observer 'x': 'bins' must be a "
-            "positive integer");
+            "statistics file 's.json': observer 'x': 'bins' must be an "
+            "integer in [1, 16777216]");
   EXPECT_EQ(err("{\"kind\": \"histogram\", \"bins\": 2, \"min\": 0, "
                 "\"max\": 1, \"histogram\": [1]}"),
             "statistics file 's.json': observer 'x': 'histogram' has 1 "
@@ -321,6 +322,47 @@ TEST(StatsFile, Errors) {
                                    "\"version\": 2}",
                                    "s.json")),
             "statistics file 's.json': unsupported version (expected 1)");
+}
+
+TEST(StatsFile, ValueErrors) {
+  auto err = [](const std::string &observer) {
+    return errorOf(parseStatsFile(wrap(observer), "s.json"));
+  };
+  EXPECT_EQ(err("{\"kind\": \"histogram\", \"bins\": 2, \"min\": 0, "
+                "\"max\": 1, \"histogram\": [5, -1e30]}"),
+            "statistics file 's.json': observer 'x': 'histogram' bin 1 is "
+            "negative (-1.000000e+30)");
+  EXPECT_EQ(err("{\"kind\": \"histogram\", \"bins\": 1000000000000, "
+                "\"min\": 0, \"max\": 1, \"histogram\": [1]}"),
+            "statistics file 's.json': observer 'x': 'bins' must be an "
+            "integer in [1, 16777216]");
+  EXPECT_EQ(err("{\"kind\": \"histogram\", \"bins\": 1, "
+                "\"upsample_rate\": 99999999999, \"min\": 0, \"max\": 1, "
+                "\"histogram\": [1]}"),
+            "statistics file 's.json': observer 'x': 'upsample_rate' must be "
+            "an integer in [1, 16777216]");
+  // Float32 rounding residues of merged histograms are not an error.
+  StatsFile file =
+      get(parseStatsFile(wrap("{\"kind\": \"histogram\", \"bins\": 2, "
+                              "\"min\": 0, \"max\": 1, \"histogram\": "
+                              "[1000, -1e-6]}"),
+                         "s.json"));
+  EXPECT_EQ(file.observers["x"].histogram[1], -1e-6f);
+}
+
+TEST(StatsFile, NestingAndSizeLimits) {
+  // 40000 levels would overflow the stack of the recursive JSON parser.
+  std::string deep = std::string(40000, '[') + std::string(40000, ']');
+  EXPECT_EQ(errorOf(parseStatsFile(deep, "s.json")),
+            "statistics file 's.json': arrays / objects nest deeper than 32 "
+            "levels (at byte 32)");
+  // Brackets inside strings do not count.
+  std::string id = "a" + std::string(100, '[');
+  StatsFile file = get(parseStatsFile(
+      "{\"format\": \"qnt-stats\", \"version\": 1, \"observers\": {\"" + id +
+          "\": {\"kind\": \"minmax\", \"min\": 0, \"max\": 1}}}",
+      "s.json"));
+  EXPECT_TRUE(file.observers.count(id));
 }
 
 class TempDir {
@@ -344,6 +386,20 @@ public:
 private:
   std::string path_;
 };
+
+TEST(StatsFile, TooLargeToRead) {
+  TempDir dir;
+  std::string path = dir.file("huge.json");
+  int fd;
+  ASSERT_FALSE(llvm::sys::fs::openFileForWrite(path, fd));
+  // Sparse: no disk space is used.
+  ASSERT_FALSE(llvm::sys::fs::resize_file(fd, kMaxStatsFileBytes + 1));
+  llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+  EXPECT_EQ(errorOf(readStatsFile(path)),
+            "statistics file '" + path +
+                "': it has 1073741825 bytes, more than the limit of "
+                "1073741824");
+}
 
 TEST(StatsFile, WriteAndReadBack) {
   StatsFile file;
@@ -435,6 +491,41 @@ TEST(Merge, Errors) {
                  single("x", minmaxStats({0}, {1}, "per_channel_minmax"))})),
             "cannot merge observer 'x': it has 2 channels in one run and 1 "
             "in another");
+}
+
+TEST(QParams, RangesNearFloatMax) {
+  QTarget u8{0, 255, /*symmetric=*/false, /*isSigned=*/false};
+  EXPECT_EQ(errorOf(computeCheckedQParams(-3.4e38f, 3.4e38f, u8)),
+            "the range [-3.39999995e+38, 3.39999995e+38] is too wide to "
+            "quantize: its scale overflows float32");
+  EXPECT_EQ(errorOf(computeCheckedQParams(
+                0, std::numeric_limits<float>::infinity(), u8)),
+            "the range [0, inf] is not a finite interval");
+  // Wide but representable: scale 3.4e38 / 255, zero point 0.
+  QParams p = get(computeCheckedQParams(0, 3.4e38f, u8));
+  EXPECT_EQ(p.scale, 3.4e38f / 255.0f);
+  EXPECT_EQ(p.zeroPoint, 0);
+  // The unchecked form does not convert NaN to an integer (UB).
+  EXPECT_EQ(computeQParams(-3.4e38f, 3.4e38f, u8).zeroPoint, 0);
+}
+
+TEST(Ranges, HistogramRangeTooWide) {
+  RangeOptions options;
+  options.method = RangeMethod::HistogramL2;
+  EXPECT_EQ(errorOf(computeCalibratedRanges(
+                histogramStats({1, 0, 0, 1}, -3.4e38f, 3.4e38f), options)),
+            "the histogram's range [-3.400000e+38, 3.400000e+38] is too wide: "
+            "its width overflows float32");
+}
+
+TEST(Merge, HistogramsNearFloatMax) {
+  // Widening [0, 3.3e38] to hold 3.4e38 overflows in _adjust_min_max (torch
+  // gets max_val = inf); the merged range stays finite.
+  ObserverStats acc = histogramStats({1, 0, 0, 1}, 0, 3.3e38f, 128);
+  ASSERT_FALSE(bool(
+      mergeHistograms(acc, histogramStats({1, 0, 0, 1}, 0, 3.4e38f, 128))));
+  EXPECT_EQ(acc.min, std::vector<float>{0});
+  EXPECT_EQ(acc.max, std::vector<float>{3.4e38f});
 }
 
 TEST(Merge, Histograms) {

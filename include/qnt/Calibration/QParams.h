@@ -3,6 +3,8 @@
 #ifndef QNT_CALIBRATION_QPARAMS_H
 #define QNT_CALIBRATION_QPARAMS_H
 
+#include "llvm/Support/Error.h"
+
 #include <cstdint>
 #include <limits>
 
@@ -30,6 +32,13 @@ struct QTarget {
 /// scale max(|min|, |max|) / ((qmax - qmin) / 2), affine zero point
 /// qmin - round_half_even(min / scale) clamped to [qmin, qmax].
 QParams computeQParams(float minVal, float maxVal, const QTarget &target);
+
+/// computeQParams with its result checked: an error (naming the range) if
+/// the range is not finite, its scale is not a positive finite float32 (a
+/// range wider than float32 represents, e.g. [-3.4e38, 3.4e38]) or the zero
+/// point falls outside [quantMin, quantMax].
+llvm::Expected<QParams> computeCheckedQParams(float minVal, float maxVal,
+                                              const QTarget &target);
 
 /// round(x / scale) with ties to even, as torch.round: the rounding used
 /// throughout (quantize, bias, zero points).

@@ -30,6 +30,16 @@ inline constexpr const char *kMovingAveragePerChannelMinMax =
 inline constexpr const char *kHistogram = "histogram";
 } // namespace stats_kind
 
+/// Limits of what a statistics file may hold (checked before parsing):
+/// real files nest 4 levels deep and hold a few histograms of thousands of
+/// bins.
+inline constexpr int64_t kMaxStatsFileBytes = int64_t(1) << 30;
+inline constexpr int64_t kMaxStatsFileDepth = 32;
+/// The histogram parameters the runtime accepts (also the qnt.observe
+/// verifier's bounds).
+inline constexpr int64_t kMaxHistogramBins = int64_t(1) << 24;
+inline constexpr int64_t kMaxUpsampleRate = int64_t(1) << 24;
+
 /// True for the kinds above.
 bool isKnownStatsKind(llvm::StringRef kind);
 /// True for the per-channel kinds (min / max are arrays).
@@ -65,7 +75,10 @@ struct StatsFile {
 };
 
 /// Parses a statistics file; every structural problem is an error that
-/// names the file and the observer.
+/// names the file and the observer. Beyond the structure, the values are
+/// checked: finite min <= max, non-negative counts, 'bins' (at most
+/// kMaxHistogramBins) histogram entries, finite and non-negative (up to a
+/// rounding residue of 2^-20 of the total).
 llvm::Expected<StatsFile> readStatsFile(llvm::StringRef path);
 
 /// Parses statistics from a JSON string; `name` stands for the file in

@@ -8,6 +8,8 @@
 #ifndef QNT_SUPPORT_ENTRYSIGNATURE_H
 #define QNT_SUPPORT_ENTRYSIGNATURE_H
 
+#include "qnt/Support/SizeLimits.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -22,6 +24,8 @@ struct TensorSignature {
   llvm::SmallVector<int64_t> shape;
   mlir::Type elementType; ///< As declared (quantized types keep theirs).
 
+  /// Checked by readEntrySignature not to overflow (or exceed
+  /// kMaxTensorBytes).
   int64_t getNumElements() const {
     int64_t n = 1;
     for (int64_t d : shape)
@@ -35,7 +39,8 @@ struct EntrySignature {
 };
 
 /// Reads the signature of `func`: every argument and result must be a
-/// statically shaped ranked tensor (else an error at `func` and failure).
+/// statically shaped ranked tensor of at most kMaxTensorBytes (else an error
+/// at `func` and failure).
 /// Names come from `qnt.name` attributes, else `arg<i>` for arguments and
 /// `output` (one result) or `output<i>` for results.
 inline mlir::FailureOr<EntrySignature>
@@ -48,6 +53,10 @@ readEntrySignature(mlir::func::FuncOp func) {
       return func.emitError("'")
              << func.getSymName() << "': " << name
              << " must be a statically shaped tensor, got " << type;
+    if (mlir::failed(qnt::checkTensorSize(
+            [&] { return func.emitError(); }, tensor,
+            "'" + func.getSymName() + "': " + name + " of type")))
+      return mlir::failure();
     into.push_back({std::move(name),
                     llvm::SmallVector<int64_t>(tensor.getShape()),
                     tensor.getElementType()});

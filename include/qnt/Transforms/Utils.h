@@ -39,6 +39,14 @@ llvm::LogicalResult
 applyPatternsWithoutFolding(mlir::Operation *op,
                             mlir::RewritePatternSet &&patterns);
 
+/// Fails with an error at the second of two qnt.observe ops under `root`
+/// that share an id (they would accumulate into one statistics entry).
+llvm::LogicalResult verifyUniqueObserverIds(mlir::Operation *root);
+
+/// verifyZeroPointsInStorageRange on every op under `root` (upstream ops
+/// such as quant.qcast included): what the tools check before lowering.
+llvm::LogicalResult verifyQuantizedTypes(mlir::Operation *root);
+
 /// Min/max of constant data, per index of `axis` or over the whole tensor;
 /// NaN/Inf are counted and left out.
 ObserverStats computeConstantStats(llvm::ArrayRef<float> data,
@@ -49,13 +57,13 @@ ObserverStats computeConstantStats(llvm::ArrayRef<float> data,
 /// computeQParams derives from each [min, max] for `target`. Its storage
 /// range is the whole 8-bit range, as PyTorch clamps quantized tensors to
 /// their dtype (quant_min / quant_max only shape the parameters), or
-/// [quantMin, quantMax] with `clampToQuantRange`.
-mlir::Type buildUniformQuantizedType(mlir::MLIRContext *ctx,
-                                     const QTarget &target,
-                                     llvm::ArrayRef<float> mins,
-                                     llvm::ArrayRef<float> maxs,
-                                     std::optional<int64_t> axis,
-                                     bool clampToQuantRange);
+/// [quantMin, quantMax] with `clampToQuantRange`. An error (naming the
+/// channel) if a range has no valid parameters (computeCheckedQParams).
+llvm::Expected<mlir::Type>
+buildUniformQuantizedType(mlir::MLIRContext *ctx, const QTarget &target,
+                          llvm::ArrayRef<float> mins,
+                          llvm::ArrayRef<float> maxs,
+                          std::optional<int64_t> axis, bool clampToQuantRange);
 
 /// The same type from given scales and zero points (one each per channel
 /// along `axis`, or one each).

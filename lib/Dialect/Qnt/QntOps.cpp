@@ -1,6 +1,8 @@
 //===- QntOps.cpp - qnt operations and their verifiers --------------------===//
 
 #include "qnt/Dialect/Qnt/QntOps.h"
+// Only for the histogram limits the runtime shares (header-only).
+#include "qnt/Calibration/Stats.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -43,6 +45,33 @@ bool qnt::isQuantizedTensor(Type type) {
   return isa<quant::QuantizedType>(getElementTypeOrSelf(type));
 }
 
+LogicalResult qnt::verifyZeroPointsInStorageRange(Operation *op) {
+  auto check = [&](Type type) -> LogicalResult {
+    auto qtype = dyn_cast<quant::QuantizedType>(getElementTypeOrSelf(type));
+    if (!qtype)
+      return success();
+    SmallVector<int64_t> zeroPoints;
+    if (auto perTensor = dyn_cast<quant::UniformQuantizedType>(qtype))
+      zeroPoints.push_back(perTensor.getZeroPoint());
+    else if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(qtype))
+      llvm::append_range(zeroPoints, perAxis.getZeroPoints());
+    for (int64_t z : zeroPoints)
+      if (z < qtype.getStorageTypeMin() || z > qtype.getStorageTypeMax())
+        return op->emitOpError("zero point ")
+               << z << " of " << type << " is outside its storage range ["
+               << qtype.getStorageTypeMin() << ", " << qtype.getStorageTypeMax()
+               << "]";
+    return success();
+  };
+  for (Type type : op->getOperandTypes())
+    if (failed(check(type)))
+      return failure();
+  for (Type type : op->getResultTypes())
+    if (failed(check(type)))
+      return failure();
+  return success();
+}
+
 /// Checks the fused activation attributes shared by the compute ops.
 static LogicalResult verifyActivation(Operation *op, Activation activation,
                                       std::optional<float> clampMin,
@@ -83,6 +112,8 @@ static LogicalResult verifyWeightedOpTypes(Operation *op, Value input,
   Type wElt = getElementTypeOrSelf(weight.getType());
   Type outElt = getElementTypeOrSelf(output.getType());
   Type biasElt = bias ? getElementTypeOrSelf(bias.getType()) : Type();
+  if (failed(verifyZeroPointsInStorageRange(op)))
+    return failure();
 
   if (dynamic) {
     // Before --qnt-convert the weight is still float.
@@ -206,11 +237,20 @@ LogicalResult ObserveOp::verify() {
   if ((getBins() || getUpsampleRate()) && !isHistogramKind())
     return emitOpError("bins/upsample_rate are only allowed on histogram, "
                        "percentile and entropy observers");
-  if (getBins() && *getBins() < 2)
-    return emitOpError("bins must be at least 2, got ") << *getBins();
-  if (getUpsampleRate() && *getUpsampleRate() < 1)
-    return emitOpError("upsample_rate must be at least 1, got ")
-           << *getUpsampleRate();
+  // The runtime accepts at most 2^24 of each (qnt_rt_observe). The
+  // accessors return the attributes' bits unsigned.
+  if (getBins()) {
+    int64_t bins = static_cast<int64_t>(*getBins());
+    if (bins < 2 || bins > kMaxHistogramBins)
+      return emitOpError("bins must be in [2, ")
+             << kMaxHistogramBins << "], got " << bins;
+  }
+  if (getUpsampleRate()) {
+    int64_t rate = static_cast<int64_t>(*getUpsampleRate());
+    if (rate < 1 || rate > kMaxUpsampleRate)
+      return emitOpError("upsample_rate must be in [1, ")
+             << kMaxUpsampleRate << "], got " << rate;
+  }
   if (getPercentile()) {
     if (kind != ObserverKind::percentile)
       return emitOpError("percentile is only allowed on percentile "
@@ -314,6 +354,9 @@ LogicalResult Conv2DOp::verify() {
     return emitOpError("groups (")
            << groups << ") must divide the input channels (" << in[3]
            << ") and the output channels (" << w[0] << ")";
+  if (w[1] < 1 || w[2] < 1)
+    return emitOpError("kernel must be at least 1x1, got ")
+           << w[1] << "x" << w[2];
   if (w[3] != in[3] / groups)
     return emitOpError("weight (OHWI) has ")
            << w[3] << " input channels, expected " << in[3] / groups;
@@ -399,6 +442,8 @@ LogicalResult AddOp::verify() {
   if (!canFuseActivation(getActivation()))
     return emitOpError("activation must be none or relu, got ")
            << stringifyActivation(getActivation());
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
   return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
 
@@ -439,6 +484,8 @@ LogicalResult MulOp::verify() {
   if (!canFuseActivation(getActivation()))
     return emitOpError("activation must be none or relu, got ")
            << stringifyActivation(getActivation());
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
   return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
 
@@ -470,6 +517,8 @@ static quant::UniformQuantizedType get8BitType(Type type) {
 }
 
 LogicalResult TableOp::verify() {
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
   if (!get8BitType(getInput().getType()) || !get8BitType(getOutput().getType()))
     return emitOpError("input and result must be per-tensor !quant.uniform "
                        "with 8-bit storage");
@@ -480,6 +529,8 @@ LogicalResult TableOp::verify() {
 }
 
 LogicalResult AvgPool2DOp::verify() {
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
   auto in = get8BitType(getInput().getType()),
        out = get8BitType(getOutput().getType());
   if (!in || !out)
@@ -512,6 +563,8 @@ LogicalResult AvgPool2DOp::verify() {
 }
 
 LogicalResult BatchNormOp::verify() {
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
   auto in = get8BitType(getInput().getType()),
        out = get8BitType(getOutput().getType());
   if (!in || !out || in.isSigned() != out.isSigned())

@@ -223,6 +223,9 @@ void _mlir_memref_to_llvm_free(void *ptr);
 void qnt_rt_buffer_free(void *ptr);
 
 /* Host API (used by quant-run and tests, never by compiled code). */
+/* The most threads the tools and compiled libraries ask for: libgomp
+ * crashes creating 100000. */
+#define QNT_RT_MAX_NUM_THREADS 1024
 void qnt_rt_set_num_threads(int n);
 void qnt_rt_stats_reset(void);
 /* Number of NaN/Inf values seen by all observers so far. */

@@ -365,7 +365,7 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // -----
 
 func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
-  // expected-error @+1 {{bins must be at least 2, got 1}}
+  // expected-error @+1 {{bins must be in [2, 16777216], got 1}}
   %0 = qnt.observe %x {id = "a", kind = #qnt.observer<histogram>, bins = 1 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
@@ -373,9 +373,42 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // -----
 
 func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
-  // expected-error @+1 {{upsample_rate must be at least 1, got 0}}
+  // expected-error @+1 {{upsample_rate must be in [1, 16777216], got 0}}
   %0 = qnt.observe %x {id = "a", kind = #qnt.observer<entropy>, upsample_rate = 0 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{bins must be in [2, 16777216], got -4}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<histogram>, bins = -4 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+// The runtime accepts at most 2^24 bins.
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{bins must be in [2, 16777216], got 1000000000000}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<percentile>, bins = 1000000000000 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{upsample_rate must be in [1, 16777216], got 9223372036854775807}}
+  %0 = qnt.observe %x {id = "a", kind = #qnt.observer<histogram>, upsample_rate = 9223372036854775807 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x0x0x3xf32>) -> tensor<1x9x9x4xf32> {
+  // expected-error @+1 {{kernel must be at least 1x1, got 0x0}}
+  %0 = qnt.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x0x0x3xf32>) -> tensor<1x9x9x4xf32>
+  return %0 : tensor<1x9x9x4xf32>
 }
 
 // -----
@@ -498,4 +531,13 @@ func.func @f(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
   // expected-error @+1 {{fixed_zero_point 300 is outside the qspec range [0, 255]}}
   %0 = qnt.observe %x {id = "a", kind = #qnt.observer<fixed_qparams>, fixed_scale = 0.5 : f64, fixed_zero_point = 300 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<1x4xf32>
   return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+// Upstream's !quant.uniform accepts a zero point outside its storage type.
+func.func @f(%a: tensor<1x4x!quant.uniform<u8:f32, 0.1:300>>, %b: tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>) -> tensor<1x4x!quant.uniform<u8:f32, 0.1:3>> {
+  // expected-error @+1 {{zero point 300 of 'tensor<1x4x!quant.uniform<u8:f32, 1.000000e-01:300>>' is outside its storage range [0, 255]}}
+  %0 = qnt.add %a, %b : (tensor<1x4x!quant.uniform<u8:f32, 0.1:300>>, tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>) -> tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>
+  return %0 : tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>
 }

@@ -32,6 +32,11 @@ std::pair<float, float> getActivationBounds(Activation activation,
 /// True if `type` is a tensor of an upstream quantized type.
 bool isQuantizedTensor(mlir::Type type);
 
+/// Fails with an error at `op` if one of its operand or result types is
+/// quantized with a zero point outside its storage range (upstream's
+/// !quant.uniform<u8:f32, 0.1:300> parses; no kernel can compute with it).
+llvm::LogicalResult verifyZeroPointsInStorageRange(mlir::Operation *op);
+
 } // namespace qnt
 
 #endif // QNT_DIALECT_QNT_QNTOPS_H
