@@ -1,4 +1,5 @@
-"""qnt's pooling, mul, cat, hardswish and sigmoid against torch.ops.quantized.
+"""qnt's pooling, mul, cat, hardswish, sigmoid and batch norm against
+torch.ops.quantized.
 
 qnt runs max pooling on the quantized integers (same scale and zero point in
 and out, exact) and the other ops in FLOAT between quant.dcast and
@@ -64,6 +65,11 @@ TOLERANCE = {
     "hardswish": 1,
     # same values on every element seen (1/256 output steps, no ties hit)
     "sigmoid": 0,
+    # PyTorch folds the batch norm into one multiply-add per channel, as
+    # qnt.batch_norm does: the same integers on every element seen (the
+    # float path, dequantize -> x * alpha + shift -> quantize, too)
+    "batch_norm": 0,
+    "batch_norm_relu": 0,
 }
 
 # The same in integer code: tables and requantization follow the float
@@ -72,7 +78,7 @@ INTEGER_TOLERANCE = dict(TOLERANCE)
 
 N_CASES = {"max_pool2d": 40, "avg_pool2d": 60, "adaptive_avg_pool2d": 30,
            "mul": 40, "mul_relu": 30, "cat": 40, "hardswish": 40,
-           "sigmoid": 40}
+           "sigmoid": 40, "batch_norm": 30, "batch_norm_relu": 30}
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
@@ -217,10 +223,36 @@ def gen_unary(rng, i, op):
     return c
 
 
+def gen_batch_norm(rng, i, op):
+    """A batch norm that no conv precedes (densenet), PyTorch's eval-mode
+    parameters; ours is the exporter's x * alpha + shift, alpha and shift
+    computed in float32 as python/qnt/export.py does."""
+    c = Case()
+    c.ties = i % 3 == 2
+    c.shape = rand_nhwc(rng)
+    ch = c.shape[3]
+    c.qin = rand_qp(rng, c.ties)
+    c.qps = [c.qin]
+    c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    c.eps = 1e-5
+    c.mean = rng.uniform(-1, 1, ch).astype(f32)
+    c.var = rng.uniform(0.2, 2, ch).astype(f32)
+    c.gamma = rng.uniform(0.5, 1.5, ch).astype(f32)
+    c.beta = rng.uniform(-0.5, 0.5, ch).astype(f32)
+    c.alpha = f32(1) / np.sqrt(c.var + f32(c.eps)) * c.gamma
+    c.shift = c.beta - c.mean * c.alpha
+    y = deq(c.q[0], c.qin).astype(np.float64) * c.alpha + c.shift
+    lo = 0.0 if op == "batch_norm_relu" else y.min()
+    c.qout = out_qp(rng, lo, y.max(), c.ties)
+    c.desc = f"{c.shape} {'ties' if c.ties else 'random'}"
+    return c
+
+
 GENERATORS = {"max_pool2d": gen_pool, "avg_pool2d": gen_pool,
               "adaptive_avg_pool2d": gen_pool, "mul": gen_mul,
               "mul_relu": gen_mul, "cat": gen_cat, "hardswish": gen_unary,
-              "sigmoid": gen_unary}
+              "sigmoid": gen_unary, "batch_norm": gen_batch_norm,
+              "batch_norm_relu": gen_batch_norm}
 _CASES = {}
 
 
@@ -374,10 +406,36 @@ def unary_line(c, i, op):
     return body, yq
 
 
+def batch_norm_line(c, i, op):
+    c.our_inputs = [deq(c.q[0], c.qin)]
+    c.out_shape = c.shape
+    ch = c.shape[3]
+    f, q = t8.tshape(c.shape, "f32"), t8.tshape(c.shape, c.qin.mlir)
+    yq = t8.tshape(c.shape, c.qout.mlir)
+    cc = f"tensor<1x1x1x{ch}xf32>"
+    vals = lambda v: ", ".join(t8.f32s(x) for x in v)
+    body = (f"  %xq{i} = quant.qcast %x{i}_0 : {f} to {q}\n"
+            f"  %xd{i} = quant.dcast %xq{i} : {q} to {f}\n"
+            f"  %al{i} = \"tosa.const\"() {{values = dense<[[[[{vals(c.alpha)}]]]]> : "
+            f"{cc}}} : () -> {cc}\n"
+            f"  %sf{i} = \"tosa.const\"() {{values = dense<[[[[{vals(c.shift)}]]]]> : "
+            f"{cc}}} : () -> {cc}\n" + shift_line(i) +
+            f"  %m{i} = tosa.mul %xd{i}, %al{i}, %sh{i} : ({f}, {cc}, tensor<1xi8>) -> {f}\n"
+            f"  %b{i} = tosa.add %m{i}, %sf{i} : ({f}, {cc}) -> {f}\n")
+    res = f"%b{i}"
+    if op == "batch_norm_relu":
+        body += (f"  %r{i} = tosa.clamp %b{i} {{min_val = 0.0 : f32, max_val "
+                 f"= {F32_MAX} : f32}} : ({f}) -> {f}\n")
+        res = f"%r{i}"
+    body += f"  %y{i} = quant.qcast {res} : {f} to {yq}\n"
+    return body, yq
+
+
 LINES = {"max_pool2d": pool_line, "avg_pool2d": pool_line,
          "adaptive_avg_pool2d": pool_line, "mul": mul_line,
          "mul_relu": mul_line, "cat": cat_line, "hardswish": unary_line,
-         "sigmoid": unary_line}
+         "sigmoid": unary_line, "batch_norm": batch_norm_line,
+         "batch_norm_relu": batch_norm_line}
 _OURS = {}
 
 
@@ -385,7 +443,8 @@ _OURS = {}
 # qnt.mul, --qnt-convert rewrites every op into its integer form (qnt.table,
 # qnt.mul, qnt.avg_pool2d, concat of requantized inputs), which
 # --qnt-lower-to-linalg compiles; these ops must then be gone.
-INTEGER_FORMS = {"max_pool2d": "tosa.max_pool2d", "avg_pool2d": "qnt.avg_pool2d",
+INTEGER_FORMS = {"batch_norm": "qnt.batch_norm", "batch_norm_relu": "qnt.batch_norm",
+                 "max_pool2d": "tosa.max_pool2d", "avg_pool2d": "qnt.avg_pool2d",
                  "adaptive_avg_pool2d": "qnt.avg_pool2d", "mul": "qnt.mul",
                  "mul_relu": "qnt.mul", "cat": "tosa.concat",
                  "hardswish": "qnt.table", "sigmoid": "qnt.table"}
@@ -402,7 +461,8 @@ def to_integer(tmp_path, op, mlir):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert INTEGER_FORMS[op] in out, (op, out[:2000])
-    if op in ("mul", "mul_relu", "hardswish", "sigmoid", "cat"):
+    if op in ("mul", "mul_relu", "hardswish", "sigmoid", "cat", "batch_norm",
+              "batch_norm_relu"):
         assert not any(f in out for f in FLOAT_LEFT), (op, out[:2000])
     return out
 
@@ -480,6 +540,12 @@ def torch_run(engine, op, c):
         y = torch.ops.quantized.cat(xs, c.dim, s, z)
     elif op == "hardswish":
         y = torch.nn.quantized.functional.hardswish(tq(c.q[0], c.qin), s, z)
+    elif op in ("batch_norm", "batch_norm_relu"):
+        f = torch.ops.quantized.batch_norm2d_relu if op == "batch_norm_relu" \
+            else torch.ops.quantized.batch_norm2d
+        t = torch.from_numpy
+        y = f(tq(c.q[0], c.qin), t(c.gamma), t(c.beta), t(c.mean), t(c.var),
+              c.eps, s, z)
     else:
         y = torch.sigmoid(tq(c.q[0], c.qin))
         assert (y.q_scale(), y.q_zero_point()) == (s, z), \
