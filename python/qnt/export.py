@@ -440,6 +440,47 @@ def identity(ctx, x, *args, **kwargs):
     return x
 
 
+def pad(ctx, x, pad, mode="constant", value=None):
+    """F.pad with a constant (nn.ZeroPad2d, nn.ConstantPad2d): pad lists
+    (before, after) pairs from the last dimension backwards."""
+    if mode != "constant":
+        raise ctx.error(f"F.pad with mode='{mode}' is not supported (only 'constant')")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > x.rank or min(pad) < 0:
+        raise ctx.error(f"F.pad with padding {tuple(pad)} is not supported "
+                        f"(non-negative pairs, at most one per dimension)")
+    before, after = [0] * x.rank, [0] * x.rank
+    for i in range(len(pad) // 2):  # PyTorch dimension rank - 1 - i
+        before[x.rank - 1 - i], after[x.rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
+    perm = NCHW_PERM if x.nhwc else list(range(x.rank))
+    padding, shape = [0] * (2 * x.rank), list(x.shape)
+    for d in range(x.rank):  # PyTorch dimension d is dimension perm[d] of x
+        padding[2 * perm[d]], padding[2 * perm[d] + 1] = before[d], after[d]
+        shape[perm[d]] += before[d] + after[d]
+    fill = float(value or 0.0)
+    const = ctx.b.shared_const(("pad", fill), np.full([1], fill, np.float32), "pad_value")
+    return ctx.op("tosa.pad", [x, ctx.shape(padding), const], tuple(shape), nhwc=x.nhwc)
+
+
+def _reduce(name):
+    """Tensor.amax / amin (torch.amax / amin): tosa.reduce_max / reduce_min."""
+    def handler(ctx, x, dim=(), keepdim=False):
+        rank = len(x.torch_shape)
+        dims = _normalize_dims(range(rank) if dim in ((), None) else
+                               (dim if isinstance(dim, (tuple, list)) else [dim]), rank)
+        y = x
+        for d in dims:
+            axis = NCHW_PERM[d] if x.nhwc else d
+            shape = list(y.shape)
+            shape[axis] = 1
+            y = ctx.op(name, [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc)
+        return y if keepdim else ctx.reshape(y, ctx.out_shape())
+    return handler
+
+
+amax, amin = _reduce("tosa.reduce_max"), _reduce("tosa.reduce_min")
+
+
 def stochastic_depth(ctx, x, p, mode, training=True):
     """torchvision's stochastic depth: the identity in eval mode."""
     if training and p > 0:
@@ -976,6 +1017,8 @@ MODULES = {
     nn.Dropout: lambda ctx, m, x: x,
     nn.Dropout2d: lambda ctx, m, x: x,
     nn.Identity: lambda ctx, m, x: x,
+    nn.ZeroPad2d: lambda ctx, m, x: pad(ctx, x, m.padding),
+    nn.ConstantPad2d: lambda ctx, m, x: pad(ctx, x, m.padding, "constant", m.value),
     QuantStub: stub("qnt.quant_stub", lambda ctx, x: ctx.to_nhwc(x)),
     DeQuantStub: stub("qnt.dequant_stub", lambda ctx, x: x),
     # quantization-aware training (eager mode, after prepare_qat)
@@ -1006,6 +1049,8 @@ FUNCTIONS = {
     F.max_pool2d: max_pool2d, F.avg_pool2d: avg_pool2d,
     F.adaptive_avg_pool2d: adaptive_avg_pool2d,
     F.dropout: dropout,
+    F.pad: pad,
+    torch.amax: amax, torch.amin: amin,
 }
 try:  # torchvision's functions, when it is installed
     import torchvision.ops
@@ -1018,7 +1063,7 @@ METHODS = {
     "add": add, "sub": sub, "mul": mul,
     "view": reshape_to_output, "reshape": reshape_to_output, "flatten": reshape_to_output,
     "permute": permute, "transpose": transpose, "contiguous": identity,
-    "chunk": chunk, "split": split, "mean": mean,
+    "chunk": chunk, "split": split, "mean": mean, "amax": amax, "amin": amin,
 }
 
 

@@ -255,6 +255,18 @@ OP_CASES = [
     ("identity_dropout", lambda: nn.Sequential(nn.Identity(), nn.Dropout(0.3), nn.Dropout2d(),
                                                Fn(lambda s, x: F.dropout(x, 0.2, s.training))),
      [(1, 3, 4, 4)], None),
+    # constant padding (after a conv: NHWC), on every side, channels too
+    ("zero_pad", lambda: nn.Sequential(conv(), nn.ZeroPad2d((1, 2, 0, 3))), [(1, 3, 4, 5)],
+     "tosa.pad"),
+    ("constant_pad", lambda: nn.Sequential(conv(), nn.ConstantPad2d(2, 0.5)), [(1, 3, 4, 4)],
+     None),
+    ("pad_channels", lambda: Fn(lambda s, x: F.pad(s.c(x), (1, 0, 0, 1, 2, 1), value=-1.5),
+                                c=conv()), [(1, 3, 4, 4)], None),
+    ("pad_2d", lambda: Fn(lambda s, x: F.pad(x, (3, 1))), [(2, 5)], None),
+    ("amax_channels", lambda: Fn(lambda s, x: s.c(x).amax(1), c=conv()), [(1, 3, 5, 6)],
+     "tosa.reduce_max"),
+    ("amin_spatial_keepdim", lambda: Fn(lambda s, x: torch.amin(s.c(x), (2, 3), keepdim=True),
+                                        c=conv()), [(1, 3, 5, 6)], "tosa.reduce_min"),
 ]
 
 
