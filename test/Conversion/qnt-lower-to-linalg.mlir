@@ -125,3 +125,27 @@ func.func @batch_norm(%q: tensor<1x2x!q>) -> tensor<1x2x!o> {
   %y = qnt.batch_norm %q {clamp_min = 0.0 : f32, scale = array<f32: 0.5, 2.0>, shift = array<f32: 0.25, -1.0>} : tensor<1x2x!q> -> tensor<1x2x!o>
   return %y : tensor<1x2x!o>
 }
+
+// -----
+
+!a = !quant.uniform<u8:f32, 0.5:3>
+!b = !quant.uniform<u8:f32, 0.25:1>
+!o = !quant.uniform<u8:f32, 0.125:2>
+
+// Quantized add (+ relu): the runtime's exact formula, dequantize both, add,
+// max(0), * f32(1/S_out), rint, + Z_out, clamp. Float adds stay with the
+// kernel library.
+// CHECK-LABEL: func.func @add
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-DAG: %[[INV:.*]] = arith.constant 8.000000e+00 : f32
+// CHECK: linalg.generic
+// CHECK: %[[S:.*]] = arith.addf %{{.*}}, %{{.*}} : f32
+// CHECK-NEXT: %[[R:.*]] = arith.maximumf %[[S]], %[[ZERO]] : f32
+// CHECK-NEXT: %[[V:.*]] = arith.mulf %[[R]], %[[INV]] : f32
+// CHECK-NEXT: math.roundeven %[[V]] : f32
+// CHECK: qnt.add %arg2, %arg3 : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
+func.func @add(%a: tensor<1x4x!a>, %b: tensor<1x4x!b>, %fa: tensor<1x4xf32>, %fb: tensor<1x4xf32>) -> (tensor<1x4x!o>, tensor<1x4xf32>) {
+  %s = qnt.add %a, %b {activation = #qnt.activation<relu>} : (tensor<1x4x!a>, tensor<1x4x!b>) -> tensor<1x4x!o>
+  %f = qnt.add %fa, %fb : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
+  return %s, %f : tensor<1x4x!o>, tensor<1x4xf32>
+}

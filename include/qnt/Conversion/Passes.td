@@ -52,8 +52,9 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Generate integer code for the quantized ops without library "
                 "kernels";
   let description = [{
-    The integer codegen of qnt: `qnt.table`, quantized `qnt.mul` and
-    `qnt.avg_pool2d` (and float `qnt.mul`) become `linalg.generic` ops on
+    The integer codegen of qnt: `qnt.table`, quantized `qnt.mul`,
+    `qnt.add`, `qnt.avg_pool2d`, `qnt.batch_norm` (and float `qnt.mul`)
+    become `linalg.generic` ops on
     the storage integers with `arith` / `math` bodies, and a quantized
     `tosa.concat` `tensor.insert_slice`s into one result (so its inputs
     are written in place), between `quant.scast`s, with the arithmetic of docs/numerics.md: a table is a

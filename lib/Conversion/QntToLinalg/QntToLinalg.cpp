@@ -193,6 +193,53 @@ struct MulLowering : OpRewritePattern<MulOp> {
   }
 };
 
+/// Quantized `qnt.add` (a residual connection): the runtime's exact formula
+/// `clamp(rint(act(dq(a) + dq(b)) * f32(1/S_out)) + Z_out)` in generated
+/// code, which fuses with its neighbours and vectorizes (float adds stay
+/// with the kernel library).
+struct AddLowering : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AddOp op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (!isQuantizedTensor(resultType))
+      return rewriter.notifyMatchFailure(op, "float add: a kernel call");
+    Location loc = op.getLoc();
+    auto out = getUniformType(resultType);
+    auto lhsType = getUniformType(op.getLhs().getType());
+    auto rhsType = getUniformType(op.getRhs().getType());
+    bool relu = op.getActivation() == Activation::relu;
+    auto storageType = resultType.clone(rewriter.getI8Type());
+    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
+                                         rewriter.getI8Type());
+    AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, storageType,
+        ValueRange{toStorage(rewriter, loc, op.getLhs()),
+                   toStorage(rewriter, loc, op.getRhs())},
+        init, ArrayRef<AffineMap>{id, id, id},
+        SmallVector<utils::IteratorType>(resultType.getRank(),
+                                         utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value sum = arith::AddFOp::create(
+              b, loc, dequantize(b, loc, args[0], lhsType),
+              dequantize(b, loc, args[1], rhsType));
+          if (relu)
+            sum = arith::MaximumFOp::create(b, loc, sum,
+                                            f32Constant(b, loc, 0.0f));
+          Value v = arith::MulFOp::create(
+              b, loc, sum,
+              f32Constant(b, loc, 1.0f / static_cast<float>(out.getScale())));
+          linalg::YieldOp::create(
+              b, loc, roundToStorage(b, loc, v, out, out.getStorageTypeMin()));
+        });
+    rewriter.replaceOp(
+        op, fromStorage(rewriter, loc, generic.getResult(0), resultType));
+    return success();
+  }
+};
+
 /// `qnt.avg_pool2d`: an i32 window sum (channels innermost, so the loop
 /// over channels vectorizes), then
 /// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`.
@@ -387,6 +434,6 @@ struct QntLowerToLinalgPass
 } // namespace
 
 void qnt::populateQntToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<TableLowering, MulLowering, AvgPoolLowering, BatchNormLowering,
-               ConcatLowering>(patterns.getContext());
+  patterns.add<TableLowering, MulLowering, AddLowering, AvgPoolLowering,
+               BatchNormLowering, ConcatLowering>(patterns.getContext());
 }
