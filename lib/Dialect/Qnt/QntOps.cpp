@@ -447,22 +447,6 @@ LogicalResult AddOp::verify() {
   return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
 
-SmallVector<OpOperand *> AddOp::getActivationOperands() {
-  return {&getLhsMutable(), &getRhsMutable()};
-}
-OpOperand *AddOp::getWeightOperand() { return nullptr; }
-OpOperand *AddOp::getBiasOperand() { return nullptr; }
-bool AddOp::canFuseActivation(Activation activation) {
-  return activation == Activation::none || activation == Activation::relu;
-}
-Activation AddOp::getFusedActivation() { return getActivation(); }
-std::pair<float, float> AddOp::getFusedActivationBounds() {
-  return getActivationBounds(getActivation(), std::nullopt, std::nullopt);
-}
-void AddOp::setFusedActivation(Activation activation, std::optional<float>,
-                               std::optional<float>) {
-  setActivation(activation);
-}
 
 //===----------------------------------------------------------------------===//
 // MulOp
@@ -489,22 +473,6 @@ LogicalResult MulOp::verify() {
   return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
 
-SmallVector<OpOperand *> MulOp::getActivationOperands() {
-  return {&getLhsMutable(), &getRhsMutable()};
-}
-OpOperand *MulOp::getWeightOperand() { return nullptr; }
-OpOperand *MulOp::getBiasOperand() { return nullptr; }
-bool MulOp::canFuseActivation(Activation activation) {
-  return activation == Activation::none || activation == Activation::relu;
-}
-Activation MulOp::getFusedActivation() { return getActivation(); }
-std::pair<float, float> MulOp::getFusedActivationBounds() {
-  return getActivationBounds(getActivation(), std::nullopt, std::nullopt);
-}
-void MulOp::setFusedActivation(Activation activation, std::optional<float>,
-                               std::optional<float>) {
-  setActivation(activation);
-}
 
 //===----------------------------------------------------------------------===//
 // TableOp, AvgPool2DOp

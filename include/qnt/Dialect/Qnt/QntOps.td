@@ -272,7 +272,39 @@ def Qnt_LinearOp : Qnt_WeightedOp<"linear"> {
   let hasVerifier = 1;
 }
 
-def Qnt_AddOp : Qnt_ComputeOp<"add", [Commutative]> {
+// add and mul: two activations, relu the only fused activation.
+class Qnt_BinaryOp<string mnemonic> : Qnt_ComputeOp<mnemonic, [Commutative]> {
+  let arguments = (ins Qnt_Tensor:$lhs, Qnt_Tensor:$rhs,
+                       DefaultValuedAttr<Qnt_ActivationAttr,
+                                         "::qnt::Activation::none">:$activation);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::SmallVector<::mlir::OpOperand *> $cppClass::getActivationOperands() {
+      return {&getLhsMutable(), &getRhsMutable()};
+    }
+    ::mlir::OpOperand *$cppClass::getWeightOperand() { return nullptr; }
+    ::mlir::OpOperand *$cppClass::getBiasOperand() { return nullptr; }
+    bool $cppClass::canFuseActivation(::qnt::Activation activation) {
+      return activation == ::qnt::Activation::none ||
+             activation == ::qnt::Activation::relu;
+    }
+    ::qnt::Activation $cppClass::getFusedActivation() { return getActivation(); }
+    std::pair<float, float> $cppClass::getFusedActivationBounds() {
+      return getActivationBounds(getActivation(), std::nullopt, std::nullopt);
+    }
+    void $cppClass::setFusedActivation(::qnt::Activation activation,
+                                       std::optional<float>,
+                                       std::optional<float>) {
+      setActivation(activation);
+    }
+  }];
+}
+
+def Qnt_AddOp : Qnt_BinaryOp<"add"> {
   let summary = "elementwise addition, optionally followed by relu";
   let description = [{
     `output = act(lhs + rhs)` on operands of one shape; `activation` is
@@ -284,17 +316,9 @@ def Qnt_AddOp : Qnt_ComputeOp<"add", [Commutative]> {
         : (tensor<1x8x8x4xf32>, tensor<1x8x8x4xf32>) -> tensor<1x8x8x4xf32>
     ```
   }];
-  let arguments = (ins Qnt_Tensor:$lhs, Qnt_Tensor:$rhs,
-                       DefaultValuedAttr<Qnt_ActivationAttr,
-                                         "::qnt::Activation::none">:$activation);
-  let results = (outs Qnt_Tensor:$output);
-  let assemblyFormat = [{
-    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
-  }];
-  let hasVerifier = 1;
 }
 
-def Qnt_MulOp : Qnt_ComputeOp<"mul", [Commutative]> {
+def Qnt_MulOp : Qnt_BinaryOp<"mul"> {
   let summary = "elementwise product of two activations, with broadcasting";
   let description = [{
     `output = act(lhs * rhs)`, where a dimension of size 1 in one operand
@@ -310,14 +334,6 @@ def Qnt_MulOp : Qnt_ComputeOp<"mul", [Commutative]> {
         -> tensor<1x8x8x4xf32>
     ```
   }];
-  let arguments = (ins Qnt_Tensor:$lhs, Qnt_Tensor:$rhs,
-                       DefaultValuedAttr<Qnt_ActivationAttr,
-                                         "::qnt::Activation::none">:$activation);
-  let results = (outs Qnt_Tensor:$output);
-  let assemblyFormat = [{
-    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
-  }];
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
