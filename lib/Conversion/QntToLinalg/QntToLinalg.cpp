@@ -94,6 +94,30 @@ static AffineMap getBroadcastMap(MLIRContext *ctx, ShapedType operand,
   return AffineMap::get(result.getRank(), 0, exprs, ctx);
 }
 
+/// A parallel linalg.generic making `resultType` from `inputs`, one
+/// indexing map each (the result's is the identity); a quantized result is
+/// computed on its storage integers and cast back.
+static Value
+buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
+                 ValueRange inputs, ArrayRef<AffineMap> inputMaps,
+                 function_ref<void(OpBuilder &, Location, ValueRange)> body) {
+  bool quantized = isQuantizedTensor(resultType);
+  RankedTensorType type =
+      quantized ? resultType.clone(getUniformType(resultType).getStorageType())
+                : resultType;
+  Value init =
+      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(b.getMultiDimIdentityMap(type.getRank()));
+  auto generic = linalg::GenericOp::create(
+      b, loc, type, inputs, init, maps,
+      SmallVector<utils::IteratorType>(type.getRank(),
+                                       utils::IteratorType::parallel),
+      body);
+  Value result = generic.getResult(0);
+  return quantized ? fromStorage(b, loc, result, resultType) : result;
+}
+
 /// `qnt.table`: output = table[q - qmin], a tensor.extract from a constant.
 struct TableLowering : OpRewritePattern<TableOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -103,31 +127,27 @@ struct TableLowering : OpRewritePattern<TableOp> {
     Location loc = op.getLoc();
     auto in = getUniformType(op.getInput().getType());
     auto resultType = op.getOutput().getType();
-    auto storageType = resultType.clone(rewriter.getI8Type());
     auto tableType = RankedTensorType::get({256}, rewriter.getI8Type());
     Value table = arith::ConstantOp::create(
         rewriter, loc, tableType,
         DenseElementsAttr::get(tableType, op.getTable()));
-    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
-                                         rewriter.getI8Type());
     AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
-    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
-                                               utils::IteratorType::parallel);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, storageType, toStorage(rewriter, loc, op.getInput()),
-        init, ArrayRef<AffineMap>{id, id}, iterators,
-        [&](OpBuilder &b, Location loc, ValueRange args) {
-          Value index = extendToI32(b, loc, args[0], in.isSigned());
-          if (in.isSigned())
-            index = arith::AddIOp::create(
-                b, loc, index,
-                arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(128)));
-          index = arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
-          Value v = tensor::ExtractOp::create(b, loc, table, index);
-          linalg::YieldOp::create(b, loc, v);
-        });
     rewriter.replaceOp(
-        op, fromStorage(rewriter, loc, generic.getResult(0), resultType));
+        op,
+        buildElementwise(
+            rewriter, loc, resultType, toStorage(rewriter, loc, op.getInput()),
+            {id}, [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value index = extendToI32(b, loc, args[0], in.isSigned());
+              if (in.isSigned())
+                index = arith::AddIOp::create(
+                    b, loc, index,
+                    arith::ConstantOp::create(b, loc,
+                                              b.getI32IntegerAttr(128)));
+              index =
+                  arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
+              Value v = tensor::ExtractOp::create(b, loc, table, index);
+              linalg::YieldOp::create(b, loc, v);
+            }));
     return success();
   }
 };
@@ -148,22 +168,14 @@ struct MulLowering : OpRewritePattern<MulOp> {
     bool quantized = isQuantizedTensor(resultType);
     bool relu = op.getActivation() == Activation::relu;
     Value lhs = op.getLhs(), rhs = op.getRhs();
-    RankedTensorType storageType = resultType;
     if (quantized) {
       lhs = toStorage(rewriter, loc, lhs);
       rhs = toStorage(rewriter, loc, rhs);
-      storageType = resultType.clone(rewriter.getI8Type());
     }
-    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
-                                         storageType.getElementType());
-    SmallVector<AffineMap> maps = {
-        getBroadcastMap(ctx, lhsType, resultType),
-        getBroadcastMap(ctx, rhsType, resultType),
-        rewriter.getMultiDimIdentityMap(resultType.getRank())};
-    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
-                                               utils::IteratorType::parallel);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, storageType, ValueRange{lhs, rhs}, init, maps, iterators,
+    Value result = buildElementwise(
+        rewriter, loc, resultType, ValueRange{lhs, rhs},
+        {getBroadcastMap(ctx, lhsType, resultType),
+         getBroadcastMap(ctx, rhsType, resultType)},
         [&](OpBuilder &b, Location loc, ValueRange args) {
           if (!quantized) {
             Value p = arith::MulFOp::create(b, loc, args[0], args[1]);
@@ -185,9 +197,6 @@ struct MulLowering : OpRewritePattern<MulOp> {
                    : out.getStorageTypeMin();
           linalg::YieldOp::create(b, loc, roundToStorage(b, loc, p, out, lo));
         });
-    Value result = generic.getResult(0);
-    if (quantized)
-      result = fromStorage(rewriter, loc, result, resultType);
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -210,18 +219,12 @@ struct AddLowering : OpRewritePattern<AddOp> {
     auto lhsType = getUniformType(op.getLhs().getType());
     auto rhsType = getUniformType(op.getRhs().getType());
     bool relu = op.getActivation() == Activation::relu;
-    auto storageType = resultType.clone(rewriter.getI8Type());
-    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
-                                         rewriter.getI8Type());
     AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, storageType,
+    Value result = buildElementwise(
+        rewriter, loc, resultType,
         ValueRange{toStorage(rewriter, loc, op.getLhs()),
                    toStorage(rewriter, loc, op.getRhs())},
-        init, ArrayRef<AffineMap>{id, id, id},
-        SmallVector<utils::IteratorType>(resultType.getRank(),
-                                         utils::IteratorType::parallel),
-        [&](OpBuilder &b, Location loc, ValueRange args) {
+        {id, id}, [&](OpBuilder &b, Location loc, ValueRange args) {
           Value sum = arith::AddFOp::create(
               b, loc, dequantize(b, loc, args[0], lhsType),
               dequantize(b, loc, args[1], rhsType));
@@ -234,8 +237,7 @@ struct AddLowering : OpRewritePattern<AddOp> {
           linalg::YieldOp::create(
               b, loc, roundToStorage(b, loc, v, out, out.getStorageTypeMin()));
         });
-    rewriter.replaceOp(
-        op, fromStorage(rewriter, loc, generic.getResult(0), resultType));
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
@@ -290,14 +292,9 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
     int64_t count = kh * kw;
     float multiplier = static_cast<float>(in.getScale() / out.getScale() /
                                           static_cast<double>(count));
-    auto storageType = resultType.clone(rewriter.getI8Type());
-    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
-                                         rewriter.getI8Type());
-    AffineMap id = rewriter.getMultiDimIdentityMap(4);
-    auto rescale = linalg::GenericOp::create(
-        rewriter, loc, storageType, sum.getResult(0), init,
-        ArrayRef<AffineMap>{id, id},
-        SmallVector<IteratorType>(4, IteratorType::parallel),
+    Value result = buildElementwise(
+        rewriter, loc, resultType, sum.getResult(0),
+        {rewriter.getMultiDimIdentityMap(4)},
         [&](OpBuilder &b, Location loc, ValueRange args) {
           Value offset = arith::ConstantOp::create(
               b, loc, b.getI32IntegerAttr(in.getZeroPoint() * count));
@@ -307,8 +304,7 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
           linalg::YieldOp::create(
               b, loc, roundToStorage(b, loc, v, out, out.getStorageTypeMin()));
         });
-    rewriter.replaceOp(
-        op, fromStorage(rewriter, loc, rescale.getResult(0), resultType));
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
@@ -353,18 +349,14 @@ struct BatchNormLowering : OpRewritePattern<BatchNormOp> {
       hi = std::min(hi, toInteger(v));
     hi = std::max(lo, hi);
 
-    auto storageType = resultType.clone(rewriter.getI8Type());
-    Value init = tensor::EmptyOp::create(rewriter, loc, storageType.getShape(),
-                                         rewriter.getI8Type());
     AffineMap id = rewriter.getMultiDimIdentityMap(rank);
     AffineMap channel =
         AffineMap::get(rank, 0, {getAffineDimExpr(rank - 1, ctx)}, ctx);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, storageType,
+    Value result = buildElementwise(
+        rewriter, loc, resultType,
         ValueRange{toStorage(rewriter, loc, op.getInput()), constant(a),
                    constant(b)},
-        init, ArrayRef<AffineMap>{id, channel, channel, id},
-        SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+        {id, channel, channel},
         [&](OpBuilder &b, Location loc, ValueRange args) {
           Value wide = extendToI32(b, loc, args[0], in.isSigned());
           Value zp = arith::ConstantOp::create(
@@ -376,8 +368,7 @@ struct BatchNormLowering : OpRewritePattern<BatchNormOp> {
           linalg::YieldOp::create(b, loc,
                                   roundToStorage(b, loc, v, out, lo, hi));
         });
-    rewriter.replaceOp(
-        op, fromStorage(rewriter, loc, generic.getResult(0), resultType));
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
