@@ -31,13 +31,15 @@ func.func @table(%q: tensor<1x4x!q>, %s: tensor<1x4x!s>) -> (tensor<1x4x!q>, ten
 !o = !quant.uniform<u8:f32, 0.125:2>
 
 // Quantized multiply with broadcasting (the size-1 dims of %b index 0):
-// dequantize both, multiply, * f32(1/S_out), rint, + Z_out, clamp (relu:
-// from Z_out).
+// dequantize both, multiply, * f32(1/S_out), clamp to [lo - Z_out, hi -
+// Z_out] (relu: lo = Z_out), rint (+- 1.5 * 2^23), + Z_out.
 // CHECK-DAG: #[[$ID:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 // CHECK-DAG: #[[$BC:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, 0, 0, d3)>
 // CHECK-LABEL: func.func @mul
-// CHECK-DAG: %[[HI:.*]] = arith.constant 2.550000e+02 : f32
-// CHECK-DAG: %[[ZO:.*]] = arith.constant 2.000000e+00 : f32
+// CHECK-DAG: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-DAG: %[[HI:.*]] = arith.constant 2.530000e+02 : f32
+// CHECK-DAG: %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
+// CHECK-DAG: %[[ZO:.*]] = arith.constant 2 : i32
 // CHECK-DAG: %[[INV:.*]] = arith.constant 8.000000e+00 : f32
 // CHECK-DAG: %[[SB:.*]] = arith.constant 2.500000e-01 : f32
 // CHECK-DAG: %[[SA:.*]] = arith.constant 5.000000e-01 : f32
@@ -46,12 +48,13 @@ func.func @table(%q: tensor<1x4x!q>, %s: tensor<1x4x!s>) -> (tensor<1x4x!q>, ten
 // CHECK: %[[B:.*]] = arith.mulf %{{.*}}, %[[SB]] : f32
 // CHECK-NEXT: %[[P:.*]] = arith.mulf %[[A]], %[[B]] : f32
 // CHECK-NEXT: %[[V:.*]] = arith.mulf %[[P]], %[[INV]] : f32
-// CHECK-NEXT: %[[R:.*]] = math.roundeven %[[V]] : f32
-// CHECK-NEXT: %[[Z:.*]] = arith.addf %[[R]], %[[ZO]] : f32
-// CHECK-NEXT: %[[L:.*]] = arith.maximumf %[[Z]], %[[ZO]] : f32
-// CHECK-NEXT: %[[H:.*]] = arith.minimumf %[[L]], %[[HI]] : f32
-// CHECK-NEXT: %[[I:.*]] = arith.fptosi %[[H]] : f32 to i32
-// CHECK-NEXT: arith.trunci %[[I]] : i32 to i8
+// CHECK-NEXT: %[[L:.*]] = arith.maxnumf %[[V]], %[[LO]] : f32
+// CHECK-NEXT: %[[H:.*]] = arith.minnumf %[[L]], %[[HI]] : f32
+// CHECK-NEXT: %[[U:.*]] = arith.addf %[[H]], %[[MAGIC]] : f32
+// CHECK-NEXT: %[[R:.*]] = arith.subf %[[U]], %[[MAGIC]] : f32
+// CHECK-NEXT: %[[I:.*]] = arith.fptosi %[[R]] : f32 to i32
+// CHECK-NEXT: %[[Q:.*]] = arith.addi %[[I]], %[[ZO]] : i32
+// CHECK-NEXT: arith.trunci %[[Q]] : i32 to i8
 func.func @mul(%a: tensor<1x2x2x3x!a>, %b: tensor<1x1x1x3x!b>) -> tensor<1x2x2x3x!o> {
   %m = qnt.mul %a, %b {activation = #qnt.activation<relu>} : (tensor<1x2x2x3x!a>, tensor<1x1x1x3x!b>) -> tensor<1x2x2x3x!o>
   return %m : tensor<1x2x2x3x!o>
@@ -77,7 +80,7 @@ func.func @mul(%a: tensor<1x2x2x3x!a>, %b: tensor<1x1x1x3x!b>) -> tensor<1x2x2x3
 // CHECK: %[[C:.*]] = arith.subi %{{.*}}, %[[OFF]] : i32
 // CHECK-NEXT: %[[F:.*]] = arith.sitofp %[[C]] : i32 to f32
 // CHECK-NEXT: %[[V:.*]] = arith.mulf %[[F]], %[[M]] : f32
-// CHECK-NEXT: math.roundeven %[[V]] : f32
+// CHECK-NEXT: arith.maxnumf %[[V]], %{{.*}} : f32
 func.func @avg_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x2x2x2x!o> {
   %p = qnt.avg_pool2d %q {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<1x4x4x2x!q> -> tensor<1x2x2x2x!o>
   return %p : tensor<1x2x2x2x!o>
@@ -108,19 +111,20 @@ func.func @concat(%a: tensor<1x2x2x3x!q>, %b: tensor<1x2x2x5x!q>) -> tensor<1x2x
 !o = !quant.uniform<u8:f32, 0.25:7>
 
 // A batch-norm: per channel rint(f32(q - 3) * f32(0.5 * scale / 0.25) +
-// f32(shift / 0.25)) + 7, from relu's bound (the zero point) to 255.
+// f32(shift / 0.25)) + 7, from relu's bound (the zero point) to 255: the
+// value clamped to [0, 248] before the rounding.
 // CHECK-DAG: #[[$CH:.*]] = affine_map<(d0, d1) -> (d1)>
 // CHECK-LABEL: func.func @batch_norm
 // CHECK-DAG: %[[A:.*]] = arith.constant dense<[1.000000e+00, 4.000000e+00]> : tensor<2xf32>
 // CHECK-DAG: %[[B:.*]] = arith.constant dense<[1.000000e+00, -4.000000e+00]> : tensor<2xf32>
-// CHECK-DAG: %[[ZO:.*]] = arith.constant 7.000000e+00 : f32
+// CHECK-DAG: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-DAG: %[[HI:.*]] = arith.constant 2.480000e+02 : f32
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$CH]], #[[$CH]], #{{.*}}]{{.*}} ins(%{{.*}}, %[[A]], %[[B]] :
 // CHECK: %[[X:.*]] = arith.sitofp
 // CHECK-NEXT: %[[M:.*]] = arith.mulf %[[X]], %{{.*}} : f32
 // CHECK-NEXT: %[[V:.*]] = arith.addf %[[M]], %{{.*}} : f32
-// CHECK-NEXT: %[[R:.*]] = math.roundeven %[[V]] : f32
-// CHECK-NEXT: %[[Z:.*]] = arith.addf %[[R]], %[[ZO]] : f32
-// CHECK-NEXT: arith.maximumf %[[Z]], %[[ZO]] : f32
+// CHECK-NEXT: %[[L:.*]] = arith.maxnumf %[[V]], %[[LO]] : f32
+// CHECK-NEXT: arith.minnumf %[[L]], %[[HI]] : f32
 func.func @batch_norm(%q: tensor<1x2x!q>) -> tensor<1x2x!o> {
   %y = qnt.batch_norm %q {clamp_min = 0.0 : f32, scale = array<f32: 0.5, 2.0>, shift = array<f32: 0.25, -1.0>} : tensor<1x2x!q> -> tensor<1x2x!o>
   return %y : tensor<1x2x!o>
@@ -142,7 +146,7 @@ func.func @batch_norm(%q: tensor<1x2x!q>) -> tensor<1x2x!o> {
 // CHECK: %[[S:.*]] = arith.addf %{{.*}}, %{{.*}} : f32
 // CHECK-NEXT: %[[R:.*]] = arith.maximumf %[[S]], %[[ZERO]] : f32
 // CHECK-NEXT: %[[V:.*]] = arith.mulf %[[R]], %[[INV]] : f32
-// CHECK-NEXT: math.roundeven %[[V]] : f32
+// CHECK-NEXT: arith.maxnumf %[[V]], %{{.*}} : f32
 // CHECK: qnt.add %arg2, %arg3 : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
 func.func @add(%a: tensor<1x4x!a>, %b: tensor<1x4x!b>, %fa: tensor<1x4xf32>, %fb: tensor<1x4xf32>) -> (tensor<1x4x!o>, tensor<1x4xf32>) {
   %s = qnt.add %a, %b {activation = #qnt.activation<relu>} : (tensor<1x4x!a>, tensor<1x4x!b>) -> tensor<1x4x!o>

@@ -65,20 +65,26 @@ static Value dequantize(OpBuilder &b, Location loc, Value q,
 }
 
 /// `clamp(rint(v) + Z, lo, hi)` as storage: `v` is already divided by the
-/// scale. Rounding is half to even (rint in the default mode).
+/// scale. As the runtime's quantizer: clamp to [lo - Z, hi - Z] first (NaN
+/// becomes lo - Z), then round half to even with `(v + 1.5 * 2^23) - 1.5 *
+/// 2^23`, which is rint for |v| < 2^22 on every ISA (math.roundeven is a
+/// libm call without SSE4.1, e.g. for a portable x86-64 library, and keeps
+/// the loop scalar).
 static Value roundToStorage(OpBuilder &b, Location loc, Value v,
                             quant::UniformQuantizedType type, int64_t lo,
                             std::optional<int64_t> hi = std::nullopt) {
-  Value r = math::RoundEvenOp::create(b, loc, v);
-  r = arith::AddFOp::create(
-      b, loc, r, f32Constant(b, loc, static_cast<float>(type.getZeroPoint())));
-  r = arith::MaximumFOp::create(b, loc, r,
-                                f32Constant(b, loc, static_cast<float>(lo)));
-  r = arith::MinimumFOp::create(
-      b, loc, r,
-      f32Constant(b, loc,
-                  static_cast<float>(hi.value_or(type.getStorageTypeMax()))));
+  int64_t zp = type.getZeroPoint();
+  int64_t top = hi.value_or(type.getStorageTypeMax());
+  Value r = arith::MaxNumFOp::create(
+      b, loc, v, f32Constant(b, loc, static_cast<float>(lo - zp)));
+  r = arith::MinNumFOp::create(
+      b, loc, r, f32Constant(b, loc, static_cast<float>(top - zp)));
+  Value magic = f32Constant(b, loc, 12582912.0f);
+  r = arith::SubFOp::create(b, loc, arith::AddFOp::create(b, loc, r, magic),
+                            magic);
   Value i = arith::FPToSIOp::create(b, loc, b.getI32Type(), r);
+  i = arith::AddIOp::create(
+      b, loc, i, arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(zp)));
   return arith::TruncIOp::create(b, loc, type.getStorageType(), i);
 }
 
