@@ -187,7 +187,9 @@ def main():
 
     rng = random.Random(args.seed)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    # allow_user_poisoning=0: see scripts/asan.sh (LLVM's allocators shared
+    # by instrumented and uninstrumented code).
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0:allow_user_poisoning=0")
     start = time.monotonic()
     runs = crashes = hangs = 0
     known = {}
