@@ -51,6 +51,10 @@ seed_corpus() {
   local target="$1" seeds="$fuzz_dir/$1/seeds"
   rm -rf "$seeds"
   mkdir -p "$seeds"
+  # Inputs that once failed (fuzz/corpus/<target>): regression seeds.
+  if [[ -d "$QNT_ROOT/fuzz/corpus/$target" ]]; then
+    cp "$QNT_ROOT/fuzz/corpus/$target"/* "$seeds/"
+  fi
   case "$target" in
   stats)
     local i=0 f
