@@ -17,6 +17,8 @@ qnt_packages=(
   libdnnl-dev libxnnpack-dev libpthreadpool-dev libgtest-dev zlib1g-dev
   python3 python3-numpy python3-pytest
   python3-torch python3-torchvision dataset-fashion-mnist
+  # The libFuzzer targets (fuzz/libfuzzer.sh): clang and its sanitizer runtimes.
+  clang-22 libclang-rt-22-dev
 )
 
 qnt_install_packages() {
@@ -38,7 +40,7 @@ qnt_install_packages() {
 # the log's tail.
 qnt_ninja() {
   echo "== building $2 (log: $1/build.log)"
-  if ! ninja -C "$1" >"$1/build.log" 2>&1; then
+  if ! ninja -C "$1" -j "${QNT_JOBS:-$(nproc)}" >"$1/build.log" 2>&1; then
     tail -n 40 "$1/build.log" >&2
     echo "error: the $2 build failed (full log: $1/build.log)" >&2
     return 1

@@ -14,6 +14,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -509,10 +510,21 @@ llvm::Error qnt::mergeHistograms(ObserverStats &acc,
   return llvm::Error::success();
 }
 
+/// acc += v, false (acc unchanged) if the sum overflows int64 (the stats
+/// fuzzer merged two files of count 2^63-1: signed overflow).
+static bool addCount(int64_t &acc, int64_t v) {
+  int64_t sum;
+  if (llvm::AddOverflow(acc, v, sum))
+    return false;
+  acc = sum;
+  return true;
+}
+
 llvm::Expected<StatsFile> qnt::mergeStats(llvm::ArrayRef<StatsFile> runs) {
   StatsFile out;
   for (const StatsFile &run : runs) {
-    out.numSamples += run.numSamples;
+    if (!addCount(out.numSamples, run.numSamples))
+      return error("cannot merge: 'num_samples' overflows int64");
     for (const auto &entry : run.observers) {
       llvm::StringRef id = entry.getKey();
       const ObserverStats &s = entry.getValue();
@@ -555,9 +567,9 @@ llvm::Expected<StatsFile> qnt::mergeStats(llvm::ArrayRef<StatsFile> runs) {
           }
         }
       }
-      acc.count += s.count;
-      acc.calls += s.calls;
-      acc.nonfinite += s.nonfinite;
+      if (!addCount(acc.count, s.count) || !addCount(acc.calls, s.calls) ||
+          !addCount(acc.nonfinite, s.nonfinite))
+        return fail("'count', 'calls' or 'nonfinite' overflows int64");
     }
   }
   return out;

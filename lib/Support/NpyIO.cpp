@@ -750,11 +750,13 @@ Expected<std::vector<NpyArray>> readNpyOrNpz(StringRef path) {
   if (!buffer)
     return makeError("cannot read '" + path +
                      "': " + buffer.getError().message());
-  StringRef bytes = (*buffer)->getBuffer();
+  return parseNpyOrNpz((*buffer)->getBuffer(), path);
+}
 
+Expected<std::vector<NpyArray>> parseNpyOrNpz(StringRef bytes, StringRef what) {
   // Decide by content; the extension is only a hint for the error message.
   if (bytes.starts_with("\x93NUMPY")) {
-    Expected<NpyArray> array = parseNpy(bytes, path);
+    Expected<NpyArray> array = parseNpy(bytes, what);
     if (!array)
       return array.takeError();
     std::vector<NpyArray> arrays;
@@ -763,10 +765,10 @@ Expected<std::vector<NpyArray>> readNpyOrNpz(StringRef path) {
   }
   // An archive without members starts directly with the end record.
   if (bytes.starts_with("PK\x03\x04") || bytes.starts_with("PK\x05\x06"))
-    return readNpz(bytes, path);
-  if (sys::path::extension(path) == ".npz")
-    return makeError("'" + path + "': not a ZIP archive (bad magic)");
-  return makeError("'" + path +
+    return readNpz(bytes, what);
+  if (sys::path::extension(what) == ".npz")
+    return makeError("'" + what + "': not a ZIP archive (bad magic)");
+  return makeError("'" + what +
                    "': not a .npy file or .npz archive (bad magic)");
 }
 

@@ -44,6 +44,11 @@ llvm::Expected<NpyArray> parseNpy(llvm::StringRef bytes, llvm::StringRef what);
 /// archive order). Stored and deflated archive members are supported.
 llvm::Expected<std::vector<NpyArray>> readNpyOrNpz(llvm::StringRef path);
 
+/// Parses a .npy image or a .npz archive held in memory; `what` names it in
+/// errors (readNpyOrNpz passes the path).
+llvm::Expected<std::vector<NpyArray>> parseNpyOrNpz(llvm::StringRef bytes,
+                                                    llvm::StringRef what);
+
 /// Serializes one array as a .npy image.
 std::string serializeNpy(const NpyArray &array);
 
