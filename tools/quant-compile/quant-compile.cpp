@@ -294,7 +294,7 @@ std::string generateApi(StringRef name, StringRef symbol,
      << " (declared in " << name << ".h). */\n"
      << "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
      << "#define API __attribute__((visibility(\"default\")))\n\n"
-     << "void qnt_rt_set_num_threads(int n);\n"
+     << "int qnt_rt_set_num_threads(int n);\n"
      << "void qnt_rt_buffer_free(void *ptr);\n\n"
      << "typedef struct " << name << " {\n  int unused;\n} " << name
      << "_t;\n\n";
@@ -439,12 +439,46 @@ std::string getStagingPath(StringRef path) {
   return (path + ".tmp").str();
 }
 
-/// Renames `staging` (from getStagingPath) to `path`.
-LogicalResult commitStaged(StringRef staging, StringRef path) {
-  if (staging == path)
-    return success();
-  if (std::error_code ec = llvm::sys::fs::rename(staging, path))
-    return fail("cannot write '" + path + "': " + ec.message());
+/// Renames each staged file (from getStagingPath) over its path, all of
+/// them or none: an existing file is first moved aside, and if a later
+/// rename fails the files already renamed are removed and the old ones put
+/// back, so a library never meets a header from another build.
+LogicalResult
+commitStaged(ArrayRef<std::pair<std::string, std::string>> stagedToPath) {
+  struct Committed {
+    StringRef path;
+    std::string backup; // empty: there was no old file
+  };
+  SmallVector<Committed> committed;
+  auto rollBack = [&] {
+    for (const Committed &c : llvm::reverse(committed)) {
+      llvm::sys::fs::remove(c.path);
+      if (!c.backup.empty())
+        llvm::sys::fs::rename(c.backup, c.path);
+    }
+  };
+  for (const auto &[staging, path] : stagedToPath) {
+    if (staging == path)
+      continue;
+    Committed c{path, {}};
+    if (llvm::sys::fs::is_regular_file(path)) {
+      c.backup = path + ".qnt-old";
+      if (std::error_code ec = llvm::sys::fs::rename(path, c.backup)) {
+        rollBack();
+        return fail("cannot replace '" + path + "': " + ec.message());
+      }
+    }
+    if (std::error_code ec = llvm::sys::fs::rename(staging, path)) {
+      if (!c.backup.empty())
+        llvm::sys::fs::rename(c.backup, path);
+      rollBack();
+      return fail("cannot write '" + path + "': " + ec.message());
+    }
+    committed.push_back(std::move(c));
+  }
+  for (const Committed &c : committed)
+    if (!c.backup.empty())
+      llvm::sys::fs::remove(c.backup);
   return success();
 }
 
@@ -737,9 +771,7 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
   if (failed(runProgram(compilerDriver.empty() ? defaultCc : compilerDriver,
                         args)))
     return failure();
-  if (failed(commitStaged(tmpHeader, header)))
-    return failure();
-  return commitStaged(tmpOut, outputFilename);
+  return commitStaged({{tmpHeader, header}, {tmpOut, outputFilename}});
 }
 
 } // namespace

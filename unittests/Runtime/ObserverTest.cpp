@@ -3,6 +3,7 @@
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <dirent.h>
 #include <fstream>
@@ -357,9 +358,17 @@ TEST(ObserverDeathTest, ParameterMismatch) {
 }
 
 TEST(Threads, SetNumThreads) {
-  qnt_rt_set_num_threads(1);
-  qnt_rt_set_num_threads(2);
-  qnt_rt_set_num_threads(0); // ignored
+  EXPECT_EQ(qnt_rt_set_num_threads(1), 0);
+  EXPECT_EQ(omp_get_max_threads(), 1);
+  EXPECT_EQ(qnt_rt_set_num_threads(2), 0);
+  EXPECT_EQ(omp_get_max_threads(), 2);
+  // Out of range: refused, the count unchanged.
+  EXPECT_EQ(qnt_rt_set_num_threads(0), -1);
+  EXPECT_EQ(qnt_rt_set_num_threads(-3), -1);
+  EXPECT_EQ(qnt_rt_set_num_threads(QNT_RT_MAX_NUM_THREADS + 1), -1);
+  EXPECT_EQ(qnt_rt_set_num_threads(100000), -1);
+  EXPECT_EQ(omp_get_max_threads(), 2);
+  EXPECT_EQ(qnt_rt_set_num_threads(2), 0);
 }
 
 } // namespace

@@ -223,10 +223,12 @@ void _mlir_memref_to_llvm_free(void *ptr);
 void qnt_rt_buffer_free(void *ptr);
 
 /* Host API (used by quant-run and tests, never by compiled code). */
-/* The most threads the tools and compiled libraries ask for: libgomp
- * crashes creating 100000. */
+/* The most threads the runtime accepts: libgomp crashes creating 100000. */
 #define QNT_RT_MAX_NUM_THREADS 1024
-void qnt_rt_set_num_threads(int n);
+/* Sets the kernels' thread count (OpenMP pool of the calling thread, and
+ * XNNPACK's pool). Returns 0, or -1 leaving the count unchanged if `n` is
+ * not in [1, QNT_RT_MAX_NUM_THREADS]. */
+int qnt_rt_set_num_threads(int n);
 void qnt_rt_stats_reset(void);
 /* Number of NaN/Inf values seen by all observers so far. */
 int64_t qnt_rt_stats_nonfinite_count(void);
