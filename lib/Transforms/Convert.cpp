@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -436,6 +437,116 @@ struct ConvertAvgPool : OpRewritePattern<tosa::AvgPool2dOp> {
   }
 };
 
+/// `pad(dcast(q), fill)` -> `dcast(pad(q))` with the input's parameters, on
+/// the storage integers: the fill quantized to them, clamped to the storage
+/// range (as PyTorch's quantized F.pad).
+struct ConvertPad : OpRewritePattern<tosa::PadOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::PadOp op,
+                                PatternRewriter &rewriter) const override {
+    auto input = get8BitDequantizedSource(op.getInput1());
+    SplatElementsAttr fill;
+    if (!input || !matchPattern(op.getPadConst(), m_Constant(&fill)) ||
+        !fill.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "not a constant padding of an "
+                                             "8-bit value");
+    auto qtype = get8BitType(input.getType());
+    Location loc = op.getLoc();
+    Type storage = rewriter.getI8Type();
+    auto fillType = RankedTensorType::get({1}, storage);
+    int8_t fillValue =
+        static_cast<int8_t>(quantizeScalar(fill.getSplatValue<float>(), qtype));
+    Value fillConst = tosa::ConstOp::create(
+        rewriter, loc, fillType,
+        DenseElementsAttr::get(fillType, ArrayRef<int8_t>(fillValue)));
+    Value integers = quant::StorageCastOp::create(
+        rewriter, loc, input.getType().clone(storage), input);
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Value padded = tosa::PadOp::create(rewriter, loc, resultType.clone(storage),
+                                       integers, op.getPadding(), fillConst);
+    Value quantized = quant::StorageCastOp::create(
+        rewriter, loc, resultType.clone(qtype), padded);
+    rewriter.replaceOpWithNewOp<quant::DequantizeCastOp>(op, resultType,
+                                                         quantized);
+    return success();
+  }
+};
+
+/// PyTorch's source step along one axis of a tosa.resize that the exporter
+/// wrote for F.interpolate (python/qnt/export.py), or nothing for other
+/// resize parameters. `alignCorners` is set for bilinear's align_corners.
+static std::optional<float> getPyTorchResizeStep(bool nearest, int64_t n,
+                                                 int64_t d, int64_t offset,
+                                                 int64_t in, int64_t out,
+                                                 bool &alignCorners) {
+  if (n <= 0 || d <= 0)
+    return std::nullopt;
+  if (nearest) {
+    // offset = -n/2 turns TOSA's rounding into floor(o * d / n).
+    alignCorners = false;
+    if (n % 2 || offset != -n / 2)
+      return std::nullopt;
+    return static_cast<float>(d) / static_cast<float>(n);
+  }
+  // Half-pixel centres: (o + 0.5) * d / n - 0.5.
+  if (2 * offset == d - n) {
+    alignCorners = false;
+    return static_cast<float>(d) / static_cast<float>(n);
+  }
+  // align_corners: o * (in - 1) / (out - 1); 0 for a size of 1, where
+  // every pixel reads the first.
+  if (offset == 0 && (in == 1 || out == 1 || n * (in - 1) == d * (out - 1))) {
+    alignCorners = true;
+    return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
+                   : 0.0f;
+  }
+  return std::nullopt;
+}
+
+/// `resize(dcast(q))` -> `dcast(qnt.resize(q))` with the input's parameters
+/// (PyTorch shares them), for the resizes F.interpolate exports.
+struct ConvertResize : OpRewritePattern<tosa::ResizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::ResizeOp op,
+                                PatternRewriter &rewriter) const override {
+    auto input = get8BitDequantizedSource(op.getInput());
+    auto resultType = dyn_cast<RankedTensorType>(op.getType());
+    if (!input || !resultType || !resultType.hasStaticShape() ||
+        !input.getType().hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "not an 8-bit static resize");
+    SmallVector<int64_t> scale, offset;
+    if (!tosa::getConstShapeValues(op.getScale().getDefiningOp(), scale) ||
+        !tosa::getConstShapeValues(op.getOffset().getDefiningOp(), offset) ||
+        scale.size() != 4 || offset.size() != 2)
+      return rewriter.notifyMatchFailure(op, "parameters are not constant");
+    bool nearest = op.getMode() == tosa::ResizeMode::NEAREST_NEIGHBOR;
+    SmallVector<float> steps;
+    bool alignCorners[2];
+    for (int i = 0; i < 2; ++i) {
+      std::optional<float> step =
+          getPyTorchResizeStep(nearest, scale[2 * i], scale[2 * i + 1],
+                               offset[i], input.getType().getDimSize(1 + i),
+                               resultType.getDimSize(1 + i), alignCorners[i]);
+      if (!step)
+        return rewriter.notifyMatchFailure(op, "not PyTorch's coordinates");
+      steps.push_back(*step);
+    }
+    // An axis of size 1 reads the same pixel either way.
+    bool align = alignCorners[0] || alignCorners[1];
+    Value resized = ResizeOp::create(
+        rewriter, op.getLoc(), resultType.clone(get8BitType(input.getType())),
+        input,
+        ResizeModeAttr::get(getContext(), nearest ? ResizeMode::nearest
+                                                  : ResizeMode::bilinear),
+        rewriter.getBoolAttr(align), rewriter.getDenseF32ArrayAttr(steps));
+    rewriter.replaceOpWithNewOp<quant::DequantizeCastOp>(op, resultType,
+                                                         resized);
+    return success();
+  }
+};
+
 /// Region markers have done their job once the IR is quantized.
 template <typename StubOp> struct EraseStub : OpRewritePattern<StubOp> {
   using OpRewritePattern<StubOp>::OpRewritePattern;
@@ -454,8 +565,8 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
     patterns.add<ConvertComputeOp, ConvertDynamicLinear,
                  PushDequantizeThroughSameScale, ConvertUnaryFunction,
                  ConvertSharedQParamsClamp, ConvertConcat, ConvertAvgPool,
-                 EraseStub<QuantStubOp>, EraseStub<DequantStubOp>>(
-        &getContext());
+                 ConvertPad, ConvertResize, EraseStub<QuantStubOp>,
+                 EraseStub<DequantStubOp>>(&getContext());
     if (failed(
             applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       return signalPassFailure();
@@ -478,6 +589,10 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
       if (auto pool = dyn_cast<tosa::AvgPool2dOp>(op);
           pool && llvm::any_of(pool.getPad(), [](int64_t p) { return p; }))
         remark << "average pooling with padding has no integer form";
+      else if (isa<tosa::ResizeOp>(op))
+        remark << "resize parameters other than F.interpolate's (nearest: "
+                  "floor, bilinear: half-pixel or align_corners) have no "
+                  "integer form";
       else if (isa<ScalarFunctionOpInterface>(op))
         remark << "no integer form for this function of an 8-bit "
                   "activation (per-channel constants outside a multiply-"

@@ -347,7 +347,7 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
   }
 
   /// An op of the region that is not a compute op: a unary function's
-  /// result, a concatenation or an average pooling.
+  /// result, a concatenation, an average pooling, a padding or a resize.
   struct OpWithoutWeights {
     Operation *op;
     QConfig config;
@@ -372,7 +372,9 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
           getUnaryFunction(op->getResult(0));
       if (function && !isUnaryFunctionResult(*function))
         return;
-      if (function || isa<tosa::ConcatOp, tosa::AvgPool2dOp>(op))
+      if (function ||
+          isa<tosa::ConcatOp, tosa::AvgPool2dOp, tosa::PadOp, tosa::ResizeOp>(
+              op))
         decided.push_back({op, *config, function});
     });
     return decided;
@@ -395,9 +397,12 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
                                   i ? "in" + std::to_string(i) : "in", act);
         continue;
       }
-      if (auto pool = dyn_cast<tosa::AvgPool2dOp>(op)) {
+      // Average pooling, padding and resizing share their input's
+      // parameters (padding clamps its fill value to them, as PyTorch's
+      // quantized F.pad does).
+      if (isa<tosa::AvgPool2dOp, tosa::PadOp, tosa::ResizeOp>(op)) {
         if (!results)
-          inserter.observeInput(pool.getInput(), op, "in", act);
+          inserter.observeInput(op->getOperand(0), op, "in", act);
         continue;
       }
       const UnaryFunction &function = *entry.function;

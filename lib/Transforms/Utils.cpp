@@ -145,6 +145,10 @@ Value qnt::getSharedQParamsSource(Value value) {
     return op.getSameScaleOperand().get();
   if (auto pool = value.getDefiningOp<tosa::AvgPool2dOp>())
     return pool.getInput();
+  if (auto pad = value.getDefiningOp<tosa::PadOp>())
+    return pad.getInput1();
+  if (auto resize = value.getDefiningOp<tosa::ResizeOp>())
+    return resize.getInput();
   std::optional<UnaryFunction> function = getUnaryFunction(value);
   if (function && function->classify() == UnaryFunctionKind::clamp)
     return function->source;

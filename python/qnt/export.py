@@ -19,6 +19,7 @@ import inspect
 import math
 import operator
 from collections import OrderedDict, namedtuple
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -460,6 +461,63 @@ def pad(ctx, x, pad, mode="constant", value=None):
     fill = float(value or 0.0)
     const = ctx.b.shared_const(("pad", fill), np.full([1], fill, np.float32), "pad_value")
     return ctx.op("tosa.pad", [x, ctx.shape(padding), const], tuple(shape), nhwc=x.nhwc)
+
+
+def _resize_axis(ctx, size_in, size_out, scale_factor, mode, align_corners):
+    """tosa.resize's (scale_n, scale_d, offset, border) along one axis, so
+    that its source coordinate is PyTorch's: ``floor(o * in / out)`` for
+    nearest, ``(o + 0.5) * in / out - 0.5`` for bilinear (``o * (in - 1) /
+    (out - 1)`` with align_corners), ``in / out`` being ``1 / scale_factor``
+    when the model gave one."""
+    if mode == "bilinear" and align_corners and size_in > 1 and size_out > 1:
+        ratio = Fraction(size_out - 1, size_in - 1)
+    elif scale_factor is not None:
+        ratio = Fraction(scale_factor)
+        if ratio.limit_denominator(1024) != ratio or ratio <= 0:
+            raise ctx.error(f"interpolate with scale_factor={scale_factor} is not "
+                            f"supported (a positive ratio of integers up to 1024)")
+    else:
+        ratio = Fraction(size_out, size_in)
+    n, d = 2 * ratio.numerator, 2 * ratio.denominator
+    if mode == "bilinear" and align_corners:
+        offset = 0
+    else:
+        offset = -n // 2 if mode == "nearest" else (d - n) // 2
+    border = (size_out - 1) * d - (size_in - 1) * n + offset
+    return n, d, offset, border
+
+
+def interpolate(ctx, x, size=None, scale_factor=None, mode="nearest",
+                align_corners=None, recompute_scale_factor=None, antialias=False):
+    """F.interpolate / nn.Upsample of an NCHW tensor, nearest and bilinear:
+    tosa.resize (NHWC) with PyTorch's source coordinates."""
+    if mode not in ("nearest", "bilinear") or antialias:
+        raise ctx.error(f"interpolate with mode={mode!r}"
+                        f"{', antialias' if antialias else ''} is not supported "
+                        f"(only 'nearest' and 'bilinear')")
+    if x.rank != 4:
+        raise ctx.error(f"interpolate needs a 4-D NCHW input, got shape {x.torch_shape}")
+    x = ctx.to_nhwc(x)
+    out = ctx.out_shape()
+    factors = scale_factor if isinstance(scale_factor, (tuple, list)) else [scale_factor] * 2
+    if recompute_scale_factor or size is not None:
+        factors = [None, None]
+    params = [_resize_axis(ctx, x.torch_shape[2 + i], out[2 + i], factors[i], mode,
+                           align_corners) for i in range(2)]
+    n, c = x.shape[0], x.shape[3]
+    attrs = {"mode": "#tosa.resize_mode<%s>" % ("NEAREST_NEIGHBOR" if mode == "nearest"
+                                                 else "BILINEAR")}
+    return ctx.op("tosa.resize",
+                  [x, ctx.shape([params[0][0], params[0][1], params[1][0], params[1][1]]),
+                   ctx.shape([params[0][2], params[1][2]]),
+                   ctx.shape([params[0][3], params[1][3]])],
+                  (n, out[2], out[3], c), attrs, nhwc=True)
+
+
+def upsample(ctx, m, x):
+    """nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d."""
+    return interpolate(ctx, x, m.size, m.scale_factor, m.mode, m.align_corners,
+                       getattr(m, "recompute_scale_factor", None))
 
 
 def _reduce(name):
@@ -1018,6 +1076,8 @@ MODULES = {
     nn.Dropout2d: lambda ctx, m, x: x,
     nn.Identity: lambda ctx, m, x: x,
     nn.ZeroPad2d: lambda ctx, m, x: pad(ctx, x, m.padding),
+    nn.Upsample: upsample, nn.UpsamplingNearest2d: upsample,
+    nn.UpsamplingBilinear2d: upsample,
     nn.ConstantPad2d: lambda ctx, m, x: pad(ctx, x, m.padding, "constant", m.value),
     QuantStub: stub("qnt.quant_stub", lambda ctx, x: ctx.to_nhwc(x)),
     DeQuantStub: stub("qnt.dequant_stub", lambda ctx, x: x),
@@ -1050,6 +1110,7 @@ FUNCTIONS = {
     F.adaptive_avg_pool2d: adaptive_avg_pool2d,
     F.dropout: dropout,
     F.pad: pad,
+    F.interpolate: interpolate,
     torch.amax: amax, torch.amin: amin,
 }
 try:  # torchvision's functions, when it is installed

@@ -153,3 +153,33 @@ func.func @add(%a: tensor<1x4x!a>, %b: tensor<1x4x!b>, %fa: tensor<1x4xf32>, %fb
   %f = qnt.add %fa, %fb : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
   return %s, %f : tensor<1x4x!o>, tensor<1x4xf32>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.5:3>
+
+// qnt.resize: a gather through per-row and per-column tables. Nearest 2 -> 3
+// (step 2/3): rows floor(o * 0.666..) = 0, 0, 1. Bilinear half-pixel 2 -> 4
+// (step 1/2): sources 0 (clamped), 0.25, 0.75, 1.25 -> pixels 0, 0, 0, 1
+// and next 1, 1, 1, 1 (the last clamped), weights 1 - l, l; then
+// rint(r - Z) + Z on the storage integers.
+// CHECK-LABEL: func.func @resize
+// CHECK-DAG: arith.constant dense<[0, 0, 1]> : tensor<3xi32>
+// CHECK-DAG: arith.constant dense<[0, 0, 0, 1]> : tensor<4xi32>
+// CHECK-DAG: arith.constant dense<1> : tensor<4xi32>
+// CHECK-DAG: arith.constant dense<[1.000000e+00, 7.500000e-01, 2.500000e-01, 7.500000e-01]> : tensor<4xf32>
+// CHECK-DAG: arith.constant dense<[0.000000e+00, 2.500000e-01, 7.500000e-01, 2.500000e-01]> : tensor<4xf32>
+// CHECK: linalg.generic
+// CHECK: linalg.index 0
+// CHECK: linalg.index 3
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : tensor<1x2x2x1xi8>
+// CHECK: linalg.generic
+// CHECK-COUNT-4: tensor.extract %{{.*}} : tensor<1x2x2x1xi8>
+// CHECK: arith.subf
+// CHECK: arith.fptosi
+// CHECK-NOT: qnt.resize
+func.func @resize(%x: tensor<1x2x2x1x!q>) -> (tensor<1x3x3x1x!q>, tensor<1x4x4x1x!q>) {
+  %n = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<nearest>, scale = array<f32: 0.666666686, 0.666666686>} : tensor<1x2x2x1x!q> -> tensor<1x3x3x1x!q>
+  %b = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 0.5, 0.5>} : tensor<1x2x2x1x!q> -> tensor<1x4x4x1x!q>
+  return %n, %b : tensor<1x3x3x1x!q>, tensor<1x4x4x1x!q>
+}

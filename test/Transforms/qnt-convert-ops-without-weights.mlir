@@ -151,3 +151,61 @@ func.func @mul(%a: tensor<1x2x2x3x!a>, %b: tensor<1x1x1x3x!b>) -> tensor<1x2x2x3
   %r = quant.qcast %m : tensor<1x2x2x3xf32> to tensor<1x2x2x3x!o>
   return %r : tensor<1x2x2x3x!o>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.5:3>
+
+// Constant padding: tosa.pad on the storage integers, the fill quantized to
+// the input's parameters: 1.0 -> 3 + 2 = 5, and 1000.0 clamped to 255 (-1).
+// CHECK-LABEL: func.func @pad
+// CHECK-DAG: %[[F1:.*]] = "tosa.const"() <{values = dense<5> : tensor<1xi8>}>
+// CHECK-DAG: %[[F2:.*]] = "tosa.const"() <{values = dense<-1> : tensor<1xi8>}>
+// CHECK: %[[S:.*]] = quant.scast %arg0 : tensor<1x4x4x2x!quant.uniform<u8:f32, 5.000000e-01:3>> to tensor<1x4x4x2xi8>
+// CHECK: %[[P:.*]] = tosa.pad %[[S]], %{{.*}}, %[[F1]] : (tensor<1x4x4x2xi8>, !tosa.shape<8>, tensor<1xi8>) -> tensor<1x6x6x2xi8>
+// CHECK: %[[Q:.*]] = quant.scast %[[P]] : tensor<1x6x6x2xi8> to tensor<1x6x6x2x!quant.uniform<u8:f32, 5.000000e-01:3>>
+// CHECK: quant.dcast %[[Q]]
+// CHECK: tosa.pad %{{.*}}, %{{.*}}, %[[F2]]
+func.func @pad(%q: tensor<1x4x4x2x!q>) -> (tensor<1x6x6x2xf32>, tensor<1x6x6x2xf32>) {
+  %padding = tosa.const_shape {values = dense<[0, 0, 1, 1, 1, 1, 0, 0]> : tensor<8xindex>} : () -> !tosa.shape<8>
+  %one = "tosa.const"() {values = dense<1.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %big = "tosa.const"() {values = dense<1000.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %x = quant.dcast %q : tensor<1x4x4x2x!q> to tensor<1x4x4x2xf32>
+  %p = tosa.pad %x, %padding, %one : (tensor<1x4x4x2xf32>, !tosa.shape<8>, tensor<1xf32>) -> tensor<1x6x6x2xf32>
+  %b = tosa.pad %x, %padding, %big : (tensor<1x4x4x2xf32>, !tosa.shape<8>, tensor<1xf32>) -> tensor<1x6x6x2xf32>
+  return %p, %b : tensor<1x6x6x2xf32>, tensor<1x6x6x2xf32>
+}
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.5:3>
+
+// Resizing as the exporter writes F.interpolate: qnt.resize with PyTorch's
+// source step (nearest 4 -> 6: 4/6; bilinear half-pixel 4 -> 8: 1/2;
+// bilinear align_corners 4 -> 7: 3/6); other parameters stay float.
+// CHECK-LABEL: func.func @resize
+// CHECK: qnt.resize %arg0 {align_corners = false, mode = #qnt.resize_mode<nearest>, scale = array<f32: 0.666666686, 0.666666686>} : tensor<1x4x4x2x!quant.uniform<u8:f32, 5.000000e-01:3>> -> tensor<1x6x6x2x!quant.uniform<u8:f32, 5.000000e-01:3>>
+// CHECK: qnt.resize %arg0 {align_corners = false, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 5.000000e-01, 5.000000e-01>}
+// CHECK: qnt.resize %arg0 {align_corners = true, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 5.000000e-01, 5.000000e-01>}
+// CHECK: tosa.resize
+func.func @resize(%q: tensor<1x4x4x2x!q>) -> (tensor<1x6x6x2xf32>, tensor<1x8x8x2xf32>, tensor<1x7x7x2xf32>, tensor<1x8x8x2xf32>) {
+  %x = quant.dcast %q : tensor<1x4x4x2x!q> to tensor<1x4x4x2xf32>
+  %ns = tosa.const_shape {values = dense<[6, 4, 6, 4]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %no = tosa.const_shape {values = dense<-3> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %nb = tosa.const_shape {values = dense<-1> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %n = tosa.resize %x, %ns, %no, %nb {mode = NEAREST_NEIGHBOR} : (tensor<1x4x4x2xf32>, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> tensor<1x6x6x2xf32>
+  %bs = tosa.const_shape {values = dense<[4, 2, 4, 2]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %bo = tosa.const_shape {values = dense<-1> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %bb = tosa.const_shape {values = dense<1> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %b = tosa.resize %x, %bs, %bo, %bb {mode = BILINEAR} : (tensor<1x4x4x2xf32>, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> tensor<1x8x8x2xf32>
+  %as = tosa.const_shape {values = dense<[4, 2, 4, 2]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %ao = tosa.const_shape {values = dense<0> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %ab = tosa.const_shape {values = dense<0> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %a = tosa.resize %x, %as, %ao, %ab {mode = BILINEAR} : (tensor<1x4x4x2xf32>, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> tensor<1x7x7x2xf32>
+  // Corner-aligned by TOSA's own rule (offset 0, no 4 -> 8 match): float.
+  %zo = tosa.const_shape {values = dense<0> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %zb = tosa.const_shape {values = dense<2> : tensor<2xindex>} : () -> !tosa.shape<2>
+  // expected-remark @+1 {{stays float in the quantized region: resize parameters other than F.interpolate's}}
+  %z = tosa.resize %x, %bs, %zo, %zb {mode = BILINEAR} : (tensor<1x4x4x2xf32>, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> tensor<1x8x8x2xf32>
+  return %n, %b, %a, %z : tensor<1x6x6x2xf32>, tensor<1x8x8x2xf32>, tensor<1x7x7x2xf32>, tensor<1x8x8x2xf32>
+}

@@ -162,3 +162,25 @@ func.func @spatial_constant(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
   %y = tosa.mul %x, %s, %sh : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1xi8>) -> tensor<1x2x2x2xf32>
   return %y : tensor<1x2x2x2xf32>
 }
+
+// -----
+
+// Constant padding and resizing (F.pad, F.interpolate) share their input's
+// parameters: one observer on the input, none on their results.
+// X86-LABEL: func.func @pad_resize
+// X86: %[[I:.*]] = qnt.observe %arg0 {id = "pad:in"
+// X86-NOT: = qnt.observe %
+// X86: %[[P:.*]] = tosa.pad %[[I]]
+// X86-NOT: = qnt.observe %
+// X86: %[[R:.*]] = tosa.resize %[[P]]
+// X86-NEXT: return %[[R]]
+func.func @pad_resize(%x: tensor<1x4x4x2xf32>) -> tensor<1x12x12x2xf32> {
+  %padding = tosa.const_shape {values = dense<[0, 0, 1, 1, 1, 1, 0, 0]> : tensor<8xindex>} : () -> !tosa.shape<8>
+  %fill = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %p = tosa.pad %x, %padding, %fill : (tensor<1x4x4x2xf32>, !tosa.shape<8>, tensor<1xf32>) -> tensor<1x6x6x2xf32> loc("pad")
+  %s = tosa.const_shape {values = dense<[4, 2, 4, 2]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %o = tosa.const_shape {values = dense<-1> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %b = tosa.const_shape {values = dense<1> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %r = tosa.resize %p, %s, %o, %b {mode = BILINEAR} : (tensor<1x6x6x2xf32>, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> tensor<1x12x12x2xf32> loc("up")
+  return %r : tensor<1x12x12x2xf32>
+}

@@ -263,6 +263,29 @@ OP_CASES = [
     ("pad_channels", lambda: Fn(lambda s, x: F.pad(s.c(x), (1, 0, 0, 1, 2, 1), value=-1.5),
                                 c=conv()), [(1, 3, 4, 4)], None),
     ("pad_2d", lambda: Fn(lambda s, x: F.pad(x, (3, 1))), [(2, 5)], None),
+    # resizing: nearest (floor of o * in / out), bilinear with and without
+    # align_corners; up, down, by size, by an integer or fractional factor
+    ("upsample_nearest_2x", lambda: nn.Sequential(conv(), nn.Upsample(scale_factor=2)),
+     [(1, 3, 4, 5)], "tosa.resize"),
+    ("upsample_nearest_size", lambda: nn.Sequential(conv(), nn.UpsamplingNearest2d((7, 13))),
+     [(1, 3, 4, 5)], None),
+    ("interpolate_nearest_down", lambda: Fn(lambda s, x: F.interpolate(s.c(x), size=(3, 4)),
+                                            c=conv()), [(1, 3, 7, 9)], None),
+    ("interpolate_nearest_factor_1_5",
+     lambda: Fn(lambda s, x: F.interpolate(s.c(x), scale_factor=1.5), c=conv()), [(1, 3, 7, 6)],
+     None),
+    ("upsample_bilinear_2x", lambda: nn.Sequential(conv(), nn.Upsample(scale_factor=2,
+                                                                     mode="bilinear")),
+     [(1, 3, 4, 5)], None),
+    ("upsample_bilinear_align_corners", lambda: nn.Sequential(conv(), nn.UpsamplingBilinear2d(
+        scale_factor=3)), [(1, 3, 4, 5)], None),
+    ("interpolate_bilinear_size", lambda: Fn(lambda s, x: F.interpolate(
+        s.c(x), size=(9, 4), mode="bilinear", align_corners=False), c=conv()), [(1, 3, 5, 7)], None),
+    ("interpolate_bilinear_align_down", lambda: Fn(lambda s, x: F.interpolate(
+        s.c(x), size=(3, 5), mode="bilinear", align_corners=True), c=conv()), [(1, 3, 7, 9)],
+     None),
+    ("interpolate_nchw_input", lambda: Fn(lambda s, x: F.interpolate(x, scale_factor=(2, 3))),
+     [(1, 2, 3, 4)], None),
     ("amax_channels", lambda: Fn(lambda s, x: s.c(x).amax(1), c=conv()), [(1, 3, 5, 6)],
      "tosa.reduce_max"),
     ("amin_spatial_keepdim", lambda: Fn(lambda s, x: torch.amin(s.c(x), (2, 3), keepdim=True),
@@ -487,6 +510,13 @@ ERROR_CASES = [
                                       Fn(lambda s, x: x.exp())), (1, 2, 4, 4),
      "3 unsupported ops:\n  0: module torch.nn.PReLU\n  2: module torch.nn.ELU\n"
      "  3.exp: tensor method Tensor.exp"),
+    ("interpolate_mode", lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (1, 2, 4, 4),
+     "interpolate with mode='bicubic' is not supported (only 'nearest' and 'bilinear') "
+     "at 'Upsample'"),
+    ("interpolate_factor", lambda: Fn(lambda s, x: F.interpolate(x, scale_factor=0.3)),
+     (1, 2, 10, 10),
+     "interpolate with scale_factor=0.3 is not supported (a positive ratio of integers up "
+     "to 1024) at 'interpolate'"),
     ("control_flow", lambda: DataDependent(), (1, 4),
      "torch.fx cannot trace test_frontend.DataDependent: symbolically traced variables cannot "
      "be used as inputs to control flow"),

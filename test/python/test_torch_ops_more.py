@@ -28,6 +28,7 @@ docs/numerics-vs-pytorch.md ("Ops that run in float between quantize and
 dequantize").
 """
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 import test_int8_reference as t8  # noqa: E402  (helpers only, no tests)
+from qnt.export import _resize_axis  # noqa: E402  (the exporter's parameters)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -70,15 +73,31 @@ TOLERANCE = {
     # float path, dequantize -> x * alpha + shift -> quantize, too)
     "batch_norm": 0,
     "batch_norm_relu": 0,
+    # both pad with the fill quantized to the input's parameters (clamped)
+    "pad": 0,
+    # nearest: the same source pixel (floor(o * f32(in / out)))
+    "upsample_nearest": 0,
+    # bilinear: TOSA's float weights (exact rationals) against PyTorch's f32
+    # lambdas move near-.5 values by 1 LSB in the float path
+    "upsample_bilinear": 1,
+    # libm's tanh / expf against TOSA's (math dialect) approximations
+    "tanh": 1,
+    "silu": 1,
+    "relu": 0,
 }
 
 # The same in integer code: tables and requantization follow the float
 # formulas element by element, so the tolerances are the float path's.
 INTEGER_TOLERANCE = dict(TOLERANCE)
+# qnt.resize computes PyTorch's f32 tables and weighting, and the unary
+# tables are computed with the host's libm, as PyTorch's kernels.
+INTEGER_TOLERANCE.update({"upsample_bilinear": 0, "tanh": 0, "silu": 0})
 
 N_CASES = {"max_pool2d": 40, "avg_pool2d": 60, "adaptive_avg_pool2d": 30,
            "mul": 40, "mul_relu": 30, "cat": 40, "hardswish": 40,
-           "sigmoid": 40, "batch_norm": 30, "batch_norm_relu": 30}
+           "sigmoid": 40, "batch_norm": 30, "batch_norm_relu": 30,
+           "pad": 30, "upsample_nearest": 40, "upsample_bilinear": 40,
+           "tanh": 30, "silu": 30, "relu": 20}
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
@@ -216,10 +235,57 @@ def gen_unary(rng, i, op):
     x = deq(c.q[0], c.qin).astype(np.float64)
     if op == "sigmoid":
         c.qout = t8.QParams("u8", f32(1.0 / 256), 0)  # PyTorch's fixed
+    elif op == "tanh":
+        c.qout = t8.QParams("u8", f32(2.0 / 256), 128)  # PyTorch's fixed
+    elif op == "relu":
+        c.qout = c.qin  # shares its input's parameters
     else:
-        y = x * np.clip(x + 3, 0, 6) / 6
+        y = (x * np.clip(x + 3, 0, 6) / 6 if op == "hardswish"
+             else x / (1 + np.exp(-x)))
         c.qout = out_qp(rng, y.min(), y.max(), c.ties)
     c.desc = f"{c.shape} {'ties' if c.ties else 'random'}"
+    return c
+
+
+def gen_pad(rng, i, op):
+    """Constant padding: zero, a value inside the range, a .5 tie of the
+    grid, and one outside the range (clamped)."""
+    c = Case()
+    c.ties = i % 3 == 2
+    c.shape = rand_nhwc(rng)
+    c.qin = rand_qp(rng, c.ties)
+    c.qout = c.qin
+    c.qps = [c.qin]
+    c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    c.pads = [int(v) for v in rng.integers(0, 4, size=4)]  # top bottom left right
+    s, z = float(c.qin.scale), c.qin.zp
+    c.fill = float(f32([0.0, rng.uniform(-z * s, (255 - z) * s),
+                        (int(rng.integers(-z, 256 - z)) + 0.5) * s, 1e4][i % 4]))
+    c.desc = f"{c.shape} pad {c.pads} value {c.fill}"
+    return c
+
+
+def gen_resize(rng, i, op):
+    """F.interpolate: to a random size (down and up) or by a factor, and
+    for bilinear with and without align_corners."""
+    c = Case()
+    c.ties = i % 3 == 2
+    c.shape = rand_nhwc(rng)
+    c.qin = rand_qp(rng, c.ties)
+    c.qout = c.qin
+    c.qps = [c.qin]
+    c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    c.mode = "nearest" if op == "upsample_nearest" else "bilinear"
+    c.align = c.mode == "bilinear" and i % 2 == 1
+    c.factor = None
+    if i % 4 == 0 and not c.align:
+        c.factor = float(rng.choice([2.0, 3.0, 1.5, 0.5]))
+        c.size = [max(int(math.floor(d * c.factor)), 1) for d in c.shape[1:3]]
+    else:
+        c.size = [int(v) for v in rng.integers(1, 17, size=2)]
+    c.desc = (f"{c.shape} -> {c.size} {c.mode}{' align_corners' if c.align else ''}"
+              f"{f' factor {c.factor}' if c.factor else ''} "
+              f"{'ties' if c.ties else 'random'}")
     return c
 
 
@@ -252,7 +318,9 @@ GENERATORS = {"max_pool2d": gen_pool, "avg_pool2d": gen_pool,
               "adaptive_avg_pool2d": gen_pool, "mul": gen_mul,
               "mul_relu": gen_mul, "cat": gen_cat, "hardswish": gen_unary,
               "sigmoid": gen_unary, "batch_norm": gen_batch_norm,
-              "batch_norm_relu": gen_batch_norm}
+              "batch_norm_relu": gen_batch_norm, "pad": gen_pad,
+              "upsample_nearest": gen_resize, "upsample_bilinear": gen_resize,
+              "tanh": gen_unary, "silu": gen_unary, "relu": gen_unary}
 _CASES = {}
 
 
@@ -388,6 +456,15 @@ def unary_line(c, i, op):
             f"  %xd{i} = quant.dcast %xq{i} : {q} to {f}\n")
     if op == "sigmoid":
         body += f"  %h{i} = tosa.sigmoid %xd{i} : ({f}) -> {f}\n"
+    elif op == "tanh":
+        body += f"  %h{i} = tosa.tanh %xd{i} : ({f}) -> {f}\n"
+    elif op == "relu":
+        body += (f"  %h{i} = tosa.clamp %xd{i} {{min_val = 0.0 : f32, max_val "
+                 f"= {F32_MAX} : f32}} : ({f}) -> {f}\n")
+    elif op == "silu":  # the exporter's x * sigmoid(x)
+        body += (f"  %sg{i} = tosa.sigmoid %xd{i} : ({f}) -> {f}\n" + shift_line(i) +
+                 f"  %h{i} = tosa.mul %xd{i}, %sg{i}, %sh{i} : ({f}, {f}, "
+                 f"tensor<1xi8>) -> {f}\n")
     else:  # the exporter's x * relu6(x + 3) * f32(1/6)
         c1 = "tensor<1x1x1x1xf32>"
         body += (f"  %three{i} = \"tosa.const\"() {{values = dense<3.0> : "
@@ -431,11 +508,58 @@ def batch_norm_line(c, i, op):
     return body, yq
 
 
+def shape_const(name, values):
+    return (f"  {name} = tosa.const_shape {{values = dense<{list(values)}> : "
+            f"tensor<{len(values)}xindex>}} : () -> !tosa.shape<{len(values)}>\n")
+
+
+def pad_line(c, i, op):
+    """The exporter's F.pad: tosa.pad of the dequantized NHWC value."""
+    c.our_inputs = [deq(c.q[0], c.qin)]
+    n, h, w, ch = c.shape
+    t, b, l, r = c.pads
+    c.out_shape = (n, h + t + b, w + l + r, ch)
+    f, q = t8.tshape(c.shape, "f32"), t8.tshape(c.shape, c.qin.mlir)
+    yf, yq = t8.tshape(c.out_shape, "f32"), t8.tshape(c.out_shape, c.qout.mlir)
+    body = (f"  %xq{i} = quant.qcast %x{i}_0 : {f} to {q}\n"
+            f"  %xd{i} = quant.dcast %xq{i} : {q} to {f}\n"
+            + shape_const(f"%pp{i}", [0, 0, t, b, l, r, 0, 0]) +
+            f"  %pv{i} = \"tosa.const\"() {{values = dense<{t8.f32s(c.fill)}> : "
+            f"tensor<1xf32>}} : () -> tensor<1xf32>\n"
+            f"  %h{i} = tosa.pad %xd{i}, %pp{i}, %pv{i} : ({f}, !tosa.shape<8>, "
+            f"tensor<1xf32>) -> {yf}\n"
+            f"  %y{i} = quant.qcast %h{i} : {yf} to {yq}\n")
+    return body, yq
+
+
+def resize_line(c, i, op):
+    """The exporter's F.interpolate: tosa.resize with its parameters."""
+    c.our_inputs = [deq(c.q[0], c.qin)]
+    n, h, w, ch = c.shape
+    c.out_shape = (n, c.size[0], c.size[1], ch)
+    axes = [_resize_axis(None, c.shape[1 + a], c.size[a], c.factor, c.mode, c.align)
+            for a in range(2)]
+    f, q = t8.tshape(c.shape, "f32"), t8.tshape(c.shape, c.qin.mlir)
+    yf, yq = t8.tshape(c.out_shape, "f32"), t8.tshape(c.out_shape, c.qout.mlir)
+    mode = "NEAREST_NEIGHBOR" if c.mode == "nearest" else "BILINEAR"
+    body = (f"  %xq{i} = quant.qcast %x{i}_0 : {f} to {q}\n"
+            f"  %xd{i} = quant.dcast %xq{i} : {q} to {f}\n"
+            + shape_const(f"%rs{i}", [axes[0][0], axes[0][1], axes[1][0], axes[1][1]])
+            + shape_const(f"%ro{i}", [axes[0][2], axes[1][2]])
+            + shape_const(f"%rb{i}", [axes[0][3], axes[1][3]]) +
+            f"  %h{i} = tosa.resize %xd{i}, %rs{i}, %ro{i}, %rb{i} {{mode = {mode}}} : "
+            f"({f}, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> {yf}\n"
+            f"  %y{i} = quant.qcast %h{i} : {yf} to {yq}\n")
+    return body, yq
+
+
 LINES = {"max_pool2d": pool_line, "avg_pool2d": pool_line,
          "adaptive_avg_pool2d": pool_line, "mul": mul_line,
          "mul_relu": mul_line, "cat": cat_line, "hardswish": unary_line,
          "sigmoid": unary_line, "batch_norm": batch_norm_line,
-         "batch_norm_relu": batch_norm_line}
+         "batch_norm_relu": batch_norm_line, "pad": pad_line,
+         "upsample_nearest": resize_line, "upsample_bilinear": resize_line,
+         "tanh": unary_line, "silu": unary_line, "relu": unary_line}
 _OURS = {}
 
 
@@ -447,7 +571,10 @@ INTEGER_FORMS = {"batch_norm": "qnt.batch_norm", "batch_norm_relu": "qnt.batch_n
                  "max_pool2d": "tosa.max_pool2d", "avg_pool2d": "qnt.avg_pool2d",
                  "adaptive_avg_pool2d": "qnt.avg_pool2d", "mul": "qnt.mul",
                  "mul_relu": "qnt.mul", "cat": "tosa.concat",
-                 "hardswish": "qnt.table", "sigmoid": "qnt.table"}
+                 "hardswish": "qnt.table", "sigmoid": "qnt.table",
+                 "pad": "tosa.pad", "upsample_nearest": "qnt.resize",
+                 "upsample_bilinear": "qnt.resize", "tanh": "qnt.table",
+                 "silu": "qnt.table", "relu": "qnt.table"}
 FLOAT_LEFT = ("tosa.sigmoid", "tosa.mul", "tosa.clamp")
 
 
@@ -462,8 +589,12 @@ def to_integer(tmp_path, op, mlir):
     out = proc.stdout
     assert INTEGER_FORMS[op] in out, (op, out[:2000])
     if op in ("mul", "mul_relu", "hardswish", "sigmoid", "cat", "batch_norm",
-              "batch_norm_relu"):
+              "batch_norm_relu", "tanh", "silu", "relu"):
         assert not any(f in out for f in FLOAT_LEFT), (op, out[:2000])
+    if op in ("upsample_nearest", "upsample_bilinear", "tanh"):
+        assert "tosa.resize" not in out and "tosa.tanh" not in out, (op, out[:2000])
+    if op == "pad":  # on the storage integers
+        assert "xi8>, !tosa.shape<8>, tensor<1xi8>)" in out, (op, out[:2000])
     return out
 
 
@@ -540,6 +671,24 @@ def torch_run(engine, op, c):
         y = torch.ops.quantized.cat(xs, c.dim, s, z)
     elif op == "hardswish":
         y = torch.nn.quantized.functional.hardswish(tq(c.q[0], c.qin), s, z)
+    elif op == "pad":
+        t, b, l, r = c.pads
+        y = F.pad(tq(c.q[0], c.qin), (l, r, t, b), value=c.fill)
+    elif op in ("upsample_nearest", "upsample_bilinear"):
+        x = tq(c.q[0], c.qin)
+        align = c.align if c.mode == "bilinear" else None
+        if c.factor:
+            y = F.interpolate(x, scale_factor=c.factor, mode=c.mode, align_corners=align)
+        else:
+            y = F.interpolate(x, size=tuple(c.size), mode=c.mode, align_corners=align)
+    elif op == "tanh":
+        y = torch.tanh(tq(c.q[0], c.qin))
+        assert (y.q_scale(), y.q_zero_point()) == (s, z), (y.q_scale(), y.q_zero_point())
+    elif op == "relu":
+        y = F.relu(tq(c.q[0], c.qin))
+    elif op == "silu":  # PyTorch 1.13 has no quantized SiLU: its float
+        x = tq(c.q[0], c.qin)  # formula on the dequantized input
+        y = torch.quantize_per_tensor(F.silu(x.dequantize()), s, z, torch.quint8)
     elif op in ("batch_norm", "batch_norm_relu"):
         f = torch.ops.quantized.batch_norm2d_relu if op == "batch_norm_relu" \
             else torch.ops.quantized.batch_norm2d

@@ -76,7 +76,8 @@ mlir::Type buildUniformQuantizedType(mlir::MLIRContext *ctx,
 
 /// The operand whose quantization parameters `value` shares, as PyTorch 1.13
 /// FX shares them: what a same-scale op (max pooling, reshape, ...) moves,
-/// the input of average pooling, of relu / relu6 / clamp; else null.
+/// the input of average pooling, constant padding, resizing (interpolate),
+/// relu / relu6 / clamp; else null.
 mlir::Value getSharedQParamsSource(mlir::Value value);
 
 } // namespace qnt

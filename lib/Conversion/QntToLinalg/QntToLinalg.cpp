@@ -13,6 +13,9 @@
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <cmath>
+#include <type_traits>
+
 namespace qnt {
 #define GEN_PASS_DEF_QNTLOWERTOLINALGPASS
 #include "qnt/Conversion/Passes.h.inc"
@@ -414,6 +417,127 @@ struct ConcatLowering : OpRewritePattern<tosa::ConcatOp> {
   }
 };
 
+/// PyTorch's source pixels along one axis of `qnt.resize` (the tables of
+/// upsample_nearest2d / upsample_bilinear2d, in f32 as PyTorch computes
+/// them): for nearest only `index0`; for bilinear also the next pixel and
+/// the two weights.
+struct ResizeAxis {
+  SmallVector<int32_t> index0, index1;
+  SmallVector<float> lambda0, lambda1;
+};
+
+static ResizeAxis getResizeAxis(ResizeMode mode, bool alignCorners, float scale,
+                                int64_t in, int64_t out) {
+  ResizeAxis axis;
+  for (int64_t o = 0; o < out; ++o) {
+    if (mode == ResizeMode::nearest) {
+      int64_t i =
+          static_cast<int64_t>(std::floor(static_cast<float>(o) * scale));
+      axis.index0.push_back(static_cast<int32_t>(std::min(i, in - 1)));
+      continue;
+    }
+    float source = alignCorners ? scale * static_cast<float>(o)
+                                : scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+    if (!alignCorners && source < 0)
+      source = 0;
+    int64_t i = static_cast<int64_t>(source);
+    float l1 = source - static_cast<float>(i);
+    axis.index0.push_back(static_cast<int32_t>(i));
+    axis.index1.push_back(static_cast<int32_t>(i < in - 1 ? i + 1 : i));
+    axis.lambda1.push_back(l1);
+    axis.lambda0.push_back(1.0f - l1);
+  }
+  return axis;
+}
+
+/// `qnt.resize`: a gather of the input through per-row and per-column
+/// tables (constants), and for bilinear PyTorch's f32 weighting,
+/// `clamp(rint(l0h * (l0w * q00 + l1w * q01) + l1h * (l0w * q10 + l1w *
+/// q11) - Z) + Z)`.
+struct ResizeLowering : OpRewritePattern<ResizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ResizeOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto type = getUniformType(op.getInput().getType());
+    auto inType = cast<RankedTensorType>(op.getInput().getType());
+    auto resultType = cast<RankedTensorType>(op.getType());
+    ResizeAxis axes[2];
+    for (int i = 0; i < 2; ++i)
+      axes[i] =
+          getResizeAxis(op.getMode(), op.getAlignCorners(), op.getScale()[i],
+                        inType.getDimSize(1 + i), resultType.getDimSize(1 + i));
+    bool bilinear = op.getMode() == ResizeMode::bilinear;
+    // Operands: the tables of H (indexed by d1), then of W (by d2).
+    SmallVector<Value> tables;
+    SmallVector<AffineMap> maps;
+    auto addTable = [&](auto values, unsigned dim) {
+      using T = typename decltype(values)::value_type;
+      Type element = std::is_same_v<T, float> ? Type(rewriter.getF32Type())
+                                              : Type(rewriter.getI32Type());
+      auto tableType =
+          RankedTensorType::get({static_cast<int64_t>(values.size())}, element);
+      tables.push_back(arith::ConstantOp::create(
+          rewriter, loc, tableType,
+          DenseElementsAttr::get(tableType, ArrayRef<T>(values))));
+      maps.push_back(AffineMap::get(4, 0, getAffineDimExpr(dim, ctx)));
+    };
+    for (unsigned i = 0; i < 2; ++i) {
+      addTable(axes[i].index0, 1 + i);
+      if (bilinear) {
+        addTable(axes[i].index1, 1 + i);
+        addTable(axes[i].lambda0, 1 + i);
+        addTable(axes[i].lambda1, 1 + i);
+      }
+    }
+    Value input = toStorage(rewriter, loc, op.getInput());
+    unsigned perAxis = bilinear ? 4 : 1;
+    Value result = buildElementwise(
+        rewriter, loc, resultType, tables, maps,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value n = linalg::IndexOp::create(b, loc, 0);
+          Value c = linalg::IndexOp::create(b, loc, 3);
+          auto toIndex = [&](Value v) {
+            return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+          };
+          auto at = [&](Value y, Value x) -> Value {
+            return tensor::ExtractOp::create(
+                b, loc, input, ValueRange{n, toIndex(y), toIndex(x), c});
+          };
+          ValueRange h = args.take_front(perAxis), w = args.drop_front(perAxis);
+          if (!bilinear) {
+            linalg::YieldOp::create(b, loc, at(h[0], w[0]));
+            return;
+          }
+          auto value = [&](Value y, Value x) -> Value {
+            Value q = extendToI32(b, loc, at(y, x), type.isSigned());
+            return arith::SIToFPOp::create(b, loc, b.getF32Type(), q);
+          };
+          auto mul = [&](Value a, Value c) -> Value {
+            return arith::MulFOp::create(b, loc, a, c);
+          };
+          auto add = [&](Value a, Value c) -> Value {
+            return arith::AddFOp::create(b, loc, a, c);
+          };
+          Value top =
+              add(mul(w[2], value(h[0], w[0])), mul(w[3], value(h[0], w[1])));
+          Value bottom =
+              add(mul(w[2], value(h[1], w[0])), mul(w[3], value(h[1], w[1])));
+          Value r = add(mul(h[2], top), mul(h[3], bottom));
+          r = arith::SubFOp::create(
+              b, loc, r,
+              f32Constant(b, loc, static_cast<float>(type.getZeroPoint())));
+          linalg::YieldOp::create(
+              b, loc,
+              roundToStorage(b, loc, r, type, type.getStorageTypeMin()));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct QntLowerToLinalgPass
     : qnt::impl::QntLowerToLinalgPassBase<QntLowerToLinalgPass> {
   void runOnOperation() override {
@@ -432,5 +556,6 @@ struct QntLowerToLinalgPass
 
 void qnt::populateQntToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<TableLowering, MulLowering, AddLowering, AvgPoolLowering,
-               BatchNormLowering, ConcatLowering>(patterns.getContext());
+               BatchNormLowering, ConcatLowering, ResizeLowering>(
+      patterns.getContext());
 }

@@ -553,3 +553,32 @@ LogicalResult BatchNormOp::verify() {
     return emitOpError("clamp_min must not exceed clamp_max");
   return success();
 }
+
+LogicalResult ResizeOp::verify() {
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
+  auto in = get8BitType(getInput().getType());
+  if (!in || getInput().getType().getElementType() !=
+                 getOutput().getType().getElementType())
+    return emitOpError("input and result must have one per-tensor "
+                       "!quant.uniform type with 8-bit storage");
+  auto inType = cast<ShapedType>(getInput().getType()),
+       outType = cast<ShapedType>(getOutput().getType());
+  if (inType.getRank() != 4 || outType.getRank() != 4 ||
+      !inType.hasStaticShape() || !outType.hasStaticShape())
+    return emitOpError("input and result must be static NHWC tensors");
+  if (outType.getDimSize(0) != inType.getDimSize(0) ||
+      outType.getDimSize(3) != inType.getDimSize(3))
+    return emitOpError("result batch and channels must be the input's");
+  if (getScale().size() != 2)
+    return emitOpError("scale must have 2 entries (H, W)");
+  for (int i = 0; i < 2; ++i) {
+    float scale = getScale()[i];
+    if (!std::isfinite(scale) || scale < 0 || scale > inType.getDimSize(1 + i))
+      return emitOpError("scale ") << i << " must be finite and in [0, "
+                                   << inType.getDimSize(1 + i) << "]";
+    if (inType.getDimSize(1 + i) < 1 || outType.getDimSize(1 + i) < 1)
+      return emitOpError("input and result must not be empty");
+  }
+  return success();
+}

@@ -541,3 +541,40 @@ func.func @f(%a: tensor<1x4x!quant.uniform<u8:f32, 0.1:300>>, %b: tensor<1x4x!qu
   %0 = qnt.add %a, %b : (tensor<1x4x!quant.uniform<u8:f32, 0.1:300>>, tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>) -> tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>
   return %0 : tensor<1x4x!quant.uniform<u8:f32, 0.1:3>>
 }
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!o = !quant.uniform<u8:f32, 0.1:3>
+func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x8x8x2x!o> {
+  // expected-error @+1 {{input and result must have one per-tensor !quant.uniform type with 8-bit storage}}
+  %0 = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<nearest>, scale = array<f32: 0.5, 0.5>} : tensor<1x4x4x2x!u8> -> tensor<1x8x8x2x!o>
+  return %0 : tensor<1x8x8x2x!o>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x8x8x3x!u8> {
+  // expected-error @+1 {{result batch and channels must be the input's}}
+  %0 = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<nearest>, scale = array<f32: 0.5, 0.5>} : tensor<1x4x4x2x!u8> -> tensor<1x8x8x3x!u8>
+  return %0 : tensor<1x8x8x3x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x8x8x2x!u8> {
+  // expected-error @+1 {{scale 1 must be finite and in [0, 4]}}
+  %0 = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 0.5, 1.0e9>} : tensor<1x4x4x2x!u8> -> tensor<1x8x8x2x!u8>
+  return %0 : tensor<1x8x8x2x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x8x8x2x!u8> {
+  // expected-error @+1 {{scale must have 2 entries (H, W)}}
+  %0 = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 0.5>} : tensor<1x4x4x2x!u8> -> tensor<1x8x8x2x!u8>
+  return %0 : tensor<1x8x8x2x!u8>
+}

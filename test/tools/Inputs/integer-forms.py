@@ -15,7 +15,7 @@ import qnt  # noqa: E402
 class SE(nn.Module):
     """Every integer form: hardswish/hardsigmoid/sigmoid/tanh tables, squeeze-excite
     mul, global and 2x2 average pooling, concat with requantized inputs, a batch norm
-    that no conv precedes (+ relu)."""
+    that no conv precedes (+ relu), constant padding, bilinear and nearest resizing."""
     def __init__(s):
         super().__init__()
         s.c1 = nn.Conv2d(3, 8, 3, padding=1)
@@ -28,7 +28,8 @@ class SE(nn.Module):
         y = F.hardsigmoid(s.fc2(F.relu(s.fc1(F.adaptive_avg_pool2d(x, 1)))))
         z = torch.cat([x * y, x], 1)
         z = torch.sigmoid(s.c2(F.relu(s.bn(z)))) * 2.0 + 0.5
-        z = torch.tanh(F.avg_pool2d(z, 2))
+        z = F.pad(torch.tanh(F.avg_pool2d(z, 2)), (1, 1, 1, 1), value=0.25)
+        z = F.interpolate(F.interpolate(z, scale_factor=2, mode="bilinear"), size=(5, 7))
         return s.fc(z.mean((2, 3)))
 torch.manual_seed(0)
 m = SE().eval()

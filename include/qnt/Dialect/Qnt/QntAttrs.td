@@ -25,6 +25,17 @@ def Qnt_ObserverKindAttr : EnumAttr<Qnt_Dialect, Qnt_ObserverKind, "observer"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Qnt_ResizeMode : I32EnumAttr<"ResizeMode", "interpolation mode", [
+    I32EnumAttrCase<"nearest", 0>,
+    I32EnumAttrCase<"bilinear", 1>,
+  ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::qnt";
+}
+def Qnt_ResizeModeAttr : EnumAttr<Qnt_Dialect, Qnt_ResizeMode, "resize_mode"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 def Qnt_QuantDType : I32EnumAttr<"QuantDType", "quantized storage type", [
     I32EnumAttrCase<"u8", 0>,
     I32EnumAttrCase<"s8", 1>,

@@ -411,4 +411,34 @@ def Qnt_AvgPool2DOp : Qnt_Op<"avg_pool2d", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Qnt_ResizeOp : Qnt_Op<"resize", [Pure]> {
+  let summary = "nearest or bilinear resizing of quantized NHWC tensors";
+  let description = [{
+    PyTorch's quantized `upsample_nearest2d` / `upsample_bilinear2d`
+    (`F.interpolate`, `nn.Upsample`): the result has the input's parameters.
+    `scale` is the source step per result pixel along H and W, in f32 as
+    PyTorch computes it: `in / out`, `1 / scale_factor` when the model gave
+    one, or `(in - 1) / (out - 1)` with `align_corners`.
+
+    * `nearest`: `y[oy, ox] = x[min(floor(oy * scale_h), H - 1), ...]`.
+    * `bilinear`: source `s = scale * (o + 0.5) - 0.5` (at least 0), or
+      `scale * o` with `align_corners`; `i = int(s)`, `l1 = s - i`,
+      `l0 = 1 - l1`, `i1 = min(i + 1, H - 1)`; then, in f32,
+      `r = l0h * (l0w * q[i, j] + l1w * q[i, j1]) + l1h * (l0w * q[i1, j] +
+      l1w * q[i1, j1]) - Z` and `y = clamp(rint(r) + Z)`.
+
+    ```mlir
+    %y = qnt.resize %x {mode = #qnt.resize_mode<bilinear>,
+        align_corners = false, scale = array<f32: 0.5, 0.5>}
+        : tensor<1x4x4x8x!quant.uniform<u8:f32, 0.1:3>>
+        -> tensor<1x8x8x8x!quant.uniform<u8:f32, 0.1:3>>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$input, Qnt_ResizeModeAttr:$mode,
+                       BoolAttr:$align_corners, DenseF32ArrayAttr:$scale);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
 #endif // QNT_DIALECT_QNT_QNTOPS_TD
