@@ -1,9 +1,11 @@
-"""qnt's pooling, mul, cat, hardswish, sigmoid and batch norm against
-torch.ops.quantized.
+"""qnt's pooling, mul, cat, hardswish, sigmoid, tanh, SiLU, relu, batch
+norm, constant padding and nearest / bilinear resizing against PyTorch's
+quantized ops (torch.ops.quantized, F.* on quantized tensors), in float
+between quant.dcast and quant.qcast and in integer code (test_op_integer).
 
-qnt runs max pooling on the quantized integers (same scale and zero point in
-and out, exact) and the other ops in FLOAT between quant.dcast and
-quant.qcast (docs/numerics.md):
+In the float path (test_op) qnt runs max pooling on the quantized integers
+(same scale and zero point in and out, exact) and the other ops in FLOAT
+between quant.dcast and quant.qcast (docs/numerics.md):
 
     out = qcast_out(f(dcast_in(q)))      dcast: f32(q - Z) * S
                                          qcast: clamp(rint(x * f32(1/S)) + Z)
