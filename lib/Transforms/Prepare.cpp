@@ -83,7 +83,20 @@ public:
       return;
     OpBuilder builder(value.getContext());
     builder.setInsertionPointAfterValue(value);
-    ObserveOp op = create(builder, value, owner, role, config, std::nullopt);
+    ObserveOp op;
+    Value leader = findLeader(value);
+    if (auto it = classObservers.find(leader); it != classObservers.end()) {
+      // A value sharing parameters with one already observed: the same
+      // observer (id, kind, range) at this site too.
+      op = cast<ObserveOp>(builder.clone(*it->second));
+      op->setOperand(0, value);
+      op->getResult(0).setType(value.getType());
+      op->setLoc(value.getLoc());
+    } else {
+      op = create(builder, value, owner, role, config, std::nullopt);
+      if (leader != value || sharedMembers.contains(value))
+        classObservers[leader] = op;
+    }
     value.replaceAllUsesExcept(op.getOutput(), op);
     observed.insert(value);
     observed.insert(op.getOutput());
@@ -142,7 +155,27 @@ public:
     observed.insert(op.getOutput());
   }
 
+  /// Makes `values` share one observer (their quantization parameters).
+  void shareQParams(ArrayRef<Value> values) {
+    for (Value v : values) {
+      sharedMembers.insert(v);
+      Value a = findLeader(values.front()), b = findLeader(v);
+      if (a != b)
+        leaders[b] = a;
+    }
+  }
+
 private:
+  Value findLeader(Value value) {
+    auto it = leaders.find(value);
+    if (it == leaders.end())
+      return value;
+    Value root = findLeader(it->second);
+    it = leaders.find(value); // the recursion may have grown the map
+    it->second = root;
+    return root;
+  }
+
   /// Whether `value` takes its parameters from an observed value through
   /// ops that share them (getSharedQParamsSource).
   static bool isSameScaleOfObserved(Value value) {
@@ -178,6 +211,11 @@ private:
   }
 
   DenseSet<Value> observed;
+  /// Union-find of values that share an observer, and the first observer
+  /// made for each class (by its leader).
+  DenseMap<Value, Value> leaders;
+  DenseSet<Value> sharedMembers;
+  DenseMap<Value, ObserveOp> classObservers;
   DenseMap<Operation *, std::string> opNames;
   llvm::StringSet<> ids;
 };
@@ -245,6 +283,11 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
         return false;
       }
       defaultConfig.activation.kind = *kind;
+    }
+    if (catObserver != "shared" && catObserver != "own") {
+      error = "unknown cat-observer '" + catObserver +
+              "'; expected shared or own";
+      return false;
     }
     for (const std::string &name : floatFunctions)
       if (name != "silu" && name != "gelu") {
@@ -318,6 +361,8 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
     SmallVector<OpWithoutWeights> others;
     if (mode == "static") {
       others = decideOpsWithoutWeights(func, inRegion);
+      if (catObserver == "shared")
+        shareConcatQParams(others, inserter);
       observeOpsWithoutWeights(others, inserter, /*results=*/true);
     }
     for (auto &[op, config] : ops) {
@@ -378,6 +423,41 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
         decided.push_back({op, *config, function});
     });
     return decided;
+  }
+
+  /// PyTorch 1.13 FX's `torch.cat` rule: the inputs and the result of a
+  /// concatenation share one observer, together with the values whose
+  /// parameters an input carries (through max pooling, relu, ...); a
+  /// result with fixed parameters (sigmoid, tanh) keeps them and is
+  /// requantized.
+  void shareConcatQParams(ArrayRef<OpWithoutWeights> decided,
+                          ObserverInserter &inserter) {
+    auto hasFixedQParams = [](Value value) {
+      std::optional<UnaryFunction> function = getUnaryFunction(value);
+      if (!function || !isUnaryFunctionResult(*function))
+        return false;
+      UnaryFunctionKind kind = function->classify();
+      return kind == UnaryFunctionKind::sigmoid ||
+             kind == UnaryFunctionKind::hardsigmoid ||
+             kind == UnaryFunctionKind::tanh;
+    };
+    for (const OpWithoutWeights &entry : decided) {
+      auto concat = dyn_cast<tosa::ConcatOp>(entry.op);
+      if (!concat)
+        continue;
+      SmallVector<Value> values = {concat.getResult()};
+      for (Value input : concat.getInput1()) {
+        // The whole chain: whichever value of it gets observed (the source,
+        // or the input when nothing observes the source) is in the class.
+        SmallVector<Value> chain = {input};
+        while (Value next = getSharedQParamsSource(chain.back()))
+          chain.push_back(next);
+        if (!hasFixedQParams(chain.back()) &&
+            !matchPattern(chain.back(), m_Constant()))
+          values.append(chain);
+      }
+      inserter.shareQParams(values);
+    }
   }
 
   /// PyTorch 1.13 FX's rules for the ops without weights: their results,

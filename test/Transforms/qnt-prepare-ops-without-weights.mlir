@@ -2,6 +2,9 @@
 // RUN: quant-opt %s --qnt-prepare="qconfig=xnnpack" --split-input-file | FileCheck %s --check-prefix=S8
 // RUN: quant-opt %s --qnt-prepare="float-functions=silu,gelu" --split-input-file | FileCheck %s --check-prefix=PT
 // RUN: not quant-opt %s --qnt-prepare="float-functions=relu" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: quant-opt %s --qnt-prepare="cat-observer=own" --split-input-file | FileCheck %s --check-prefix=OWN
+// RUN: not quant-opt %s --qnt-prepare="cat-observer=fx" 2>&1 | FileCheck %s --check-prefix=BADCAT
+// BADCAT: unknown cat-observer 'fx'; expected shared or own
 // --qnt-prepare on the ops without weights, with PyTorch 1.13 FX's rules
 // (docs/numerics.md, "Ops without weights").
 
@@ -106,16 +109,45 @@ func.func @shared(%x: tensor<1x4x4x2xf32>) -> tensor<1x2x2x2xf32> {
 
 // -----
 
-// Concatenation: every input and the result observed (the inputs are
-// requantized to the result's parameters by --qnt-convert).
+// Concatenation (PyTorch 1.13 FX): the inputs and the result share one
+// observer, one id at every site (no requantization after calibration);
+// the inputs through the ops that carry their parameters (max pooling), and
+// chained concatenations (densenet) all in one class. cat-observer=own:
+// every input and the result observed (the inputs are requantized to the
+// result's parameters by --qnt-convert), as PyTorch's eager mode.
 // X86-LABEL: func.func @concat
-// X86-DAG: %[[A:.*]] = qnt.observe %arg0 {id = "cat:in",
-// X86-DAG: %[[B:.*]] = qnt.observe %arg1 {id = "cat:in1",
+// X86-DAG: %[[A:.*]] = qnt.observe %arg0 {id = "cat:out",
+// X86-DAG: %[[B:.*]] = qnt.observe %arg1 {id = "cat:out",
 // X86: %[[C:.*]] = tosa.concat %[[A]], %[[B]]
 // X86-NEXT: qnt.observe %[[C]] {id = "cat:out"
+// OWN-LABEL: func.func @concat
+// OWN-DAG: %[[A:.*]] = qnt.observe %arg0 {id = "cat:in",
+// OWN-DAG: %[[B:.*]] = qnt.observe %arg1 {id = "cat:in1",
+// OWN: %[[C:.*]] = tosa.concat %[[A]], %[[B]]
+// OWN-NEXT: qnt.observe %[[C]] {id = "cat:out"
 func.func @concat(%a: tensor<1x2xf32>, %b: tensor<1x3xf32>) -> tensor<1x5xf32> {
   %c = tosa.concat %a, %b {axis = 1 : i32} : (tensor<1x2xf32>, tensor<1x3xf32>) -> tensor<1x5xf32> loc("cat")
   return %c : tensor<1x5xf32>
+}
+
+// -----
+
+// X86-LABEL: func.func @dense_block
+// X86: %[[P:.*]] = tosa.max_pool2d
+// X86-NEXT: qnt.observe %[[P]] {id = "cat1:out"
+// X86: %[[Q:.*]] = tosa.max_pool2d
+// X86-NEXT: qnt.observe %[[Q]] {id = "cat1:out"
+// X86: %[[C1:.*]] = tosa.concat
+// X86-NEXT: qnt.observe %[[C1]] {id = "cat1:out"
+// X86: %[[C2:.*]] = tosa.concat
+// X86-NEXT: qnt.observe %[[C2]] {id = "cat1:out"
+// X86-NOT: id = "cat2
+func.func @dense_block(%x: tensor<1x4x4x2xf32>) -> tensor<1x2x2x6xf32> {
+  %p = tosa.max_pool2d %x {kernel = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 2, 2>} : (tensor<1x4x4x2xf32>) -> tensor<1x2x2x2xf32> loc("pool")
+  %q = tosa.max_pool2d %x {kernel = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 2, 2>} : (tensor<1x4x4x2xf32>) -> tensor<1x2x2x2xf32> loc("pool2")
+  %c1 = tosa.concat %p, %q {axis = 3 : i32} : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x4xf32> loc("cat1")
+  %c2 = tosa.concat %c1, %p {axis = 3 : i32} : (tensor<1x2x2x4xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x6xf32> loc("cat2")
+  return %c2 : tensor<1x2x2x6xf32>
 }
 
 // -----

@@ -75,9 +75,14 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     GELU, arithmetic with constants) gets one observer on its result;
     sigmoid and hardsigmoid get the fixed parameters (1/256, 0) (s8: -128)
     and tanh (2/256, 128) (s8: 0) (a `fixed_qparams` observer); relu, relu6,
-    clamp and average pooling share their input's parameters; concatenation
-    is observed. `float-functions=silu,gelu` leaves those functions in
-    float, as PyTorch 1.13 does.
+    clamp, average pooling, constant padding and resizing share their
+    input's parameters. A concatenation's inputs and result share one
+    observer (one id at every site, FX's `OUTPUT_SHARE_OBSERVER_WITH_INPUT`
+    for `torch.cat`), so densenet's dense blocks get one set of parameters
+    and no requantization; `cat-observer=own` observes the result alone and
+    requantizes the inputs to it (PyTorch's eager `FloatFunctional.cat`).
+    `float-functions=silu,gelu` leaves those functions in float, as PyTorch
+    1.13 does.
 
     Observer ids are stable: `<location name>:<role>` (`conv1:in`,
     `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
@@ -106,6 +111,11 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     ListOption<"floatFunctions", "float-functions", "std::string",
                "Unary functions to keep in float (silu, gelu: what PyTorch "
                "1.13 FX leaves in float)">,
+    Option<"catObserver", "cat-observer", "std::string",
+           /*default=*/"\"shared\"",
+           "shared (a concatenation's inputs and result share one observer, "
+           "PyTorch 1.13 FX) or own (the result has its own, PyTorch eager "
+           "FloatFunctional.cat)">,
   ];
   let dependentDialects = ["::qnt::QntDialect"];
 }
