@@ -147,12 +147,15 @@ def ours_calibrate(tools, work, prep, calib_npz, tag):
     return stats
 
 
-def ours_convert(tools, work, prep, stats, tag, per_channel=None):
-    """--qnt-fold-calibration [--qnt-per-channel] --qnt-convert: work/int8_<tag>.mlir."""
+def ours_convert(tools, work, prep, stats, tag, per_channel=None, debuginfo=False):
+    """--qnt-fold-calibration [--qnt-per-channel] --qnt-convert: work/int8_<tag>.mlir
+    (debuginfo: with the locations, which qnt.compare needs)."""
     out = work / f"int8_{tag}.mlir"
     passes = [f"--qnt-fold-calibration=stats={stats}"]
     if per_channel:
         passes.append(f"--qnt-per-channel=backend={per_channel}")
+    if debuginfo:
+        passes.append("--mlir-print-debuginfo")
     tools.run("quant-opt", prep, *passes, "--qnt-convert", "-o", out)
     return out
 
