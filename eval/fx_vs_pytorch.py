@@ -13,10 +13,11 @@ per forward, batch 1) and the same evaluation images on both sides:
   has no fbgemm/x86 engine; the engine picks kernels, the qconfig mapping
   the observers).
 * ours, FX-matching: quant-opt --qnt-fuse
-  --qnt-prepare="qconfig=QCONFIG float-functions=silu,gelu" (SiLU and GELU
-  not observed: quantized where PyTorch 1.13 FX, which runs them in float,
-  quantizes around them; --qnt-convert then computes dequantize, SiLU,
-  quantize as one table, the same function), quant-run --calibrate,
+  --qnt-prepare="qconfig=QCONFIG float-functions=silu,gelu" (no observer
+  on SiLU/GELU results, the inputs of their consumers are observed: where
+  PyTorch 1.13 FX, which runs them in float, quantizes again;
+  --qnt-convert then computes dequantize, SiLU, quantize as one table, the
+  same function of the 8-bit input), quant-run --calibrate,
   --qnt-fold-calibration --qnt-convert, quant-run.
 * ours, default: --qnt-ptq-pipeline="qconfig=QCONFIG" (every op integer);
   the same IR as the matching one for models without SiLU/GELU, then not
