@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ptq_vs_pytorch as pvp  # noqa: E402  (tools, models, census)
@@ -36,12 +35,7 @@ OP_NAME = re.compile(r'"?([a-z_]+\.[a-z_0-9]+)"?[ (]')
 def build(name, n_calib, n_eval):
     """The model as eval/ptq_vs_pytorch.py builds it; torchvision.models for
     those without a quantization variant (efficientnet, densenet)."""
-    if hasattr(torchvision.models.quantization, name):
-        return pvp.build_model(name, n_calib, n_eval)
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, name)()
-    pvp.realistic_batch_norms(model)
-    return model, pvp.structured_images(n_calib, 1), pvp.structured_images(n_eval, 2)
+    return pvp.torchvision_model(name, n_calib, n_eval)
 
 
 def float_reasons(stderr, int8_text):

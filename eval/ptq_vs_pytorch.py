@@ -132,6 +132,34 @@ class Tools:
                         f"{r.stderr.strip()[-3000:]}")
 
 
+def ours_prepare(tools, work, model_mlir, tag, passes):
+    """quant-opt PASSES (--qnt-ptq-pipeline without stats, or --qnt-fuse
+    --qnt-prepare=...): the IR to calibrate, work/prepared_<tag>.mlir."""
+    prep = work / f"prepared_{tag}.mlir"
+    tools.run("quant-opt", model_mlir, *passes, "--mlir-print-debuginfo", "-o", prep)
+    return prep
+
+
+def ours_calibrate(tools, work, prep, calib_npz, tag):
+    """quant-run --calibrate: work/stats_<tag>.json."""
+    stats = work / f"stats_{tag}.json"
+    tools.run("quant-run", prep, "--calibrate", calib_npz, "--stats-file", stats, "--quiet")
+    return stats
+
+
+def ours_convert(tools, work, prep, stats, tag, per_channel=None, debuginfo=False):
+    """--qnt-fold-calibration [--qnt-per-channel] --qnt-convert: work/int8_<tag>.mlir
+    (debuginfo: with the locations, which qnt.compare needs)."""
+    out = work / f"int8_{tag}.mlir"
+    passes = [f"--qnt-fold-calibration=stats={stats}"]
+    if per_channel:
+        passes.append(f"--qnt-per-channel=backend={per_channel}")
+    if debuginfo:
+        passes.append("--mlir-print-debuginfo")
+    tools.run("quant-opt", prep, *passes, "--qnt-convert", "-o", out)
+    return out
+
+
 def ours_int8(tools, work, model_mlir, calib_npz, variants):
     """Builds the INT8 IR of every variant; returns {variant: int8.mlir}.
 
@@ -140,19 +168,11 @@ def ours_int8(tools, work, model_mlir, calib_npz, variants):
     for variant in variants:
         preset, per_channel = VARIANTS[variant]
         if preset not in prepared:
-            prep = work / f"prepared_{preset}.mlir"
-            stats = work / f"stats_{preset}.json"
-            tools.run("quant-opt", model_mlir, f"--qnt-ptq-pipeline=qconfig={preset}",
-                      "--mlir-print-debuginfo", "-o", prep)
-            tools.run("quant-run", prep, "--calibrate", calib_npz, "--stats-file", stats, "--quiet")
-            prepared[preset] = (prep, stats)
+            prep = ours_prepare(tools, work, model_mlir, preset,
+                                [f"--qnt-ptq-pipeline=qconfig={preset}"])
+            prepared[preset] = (prep, ours_calibrate(tools, work, prep, calib_npz, preset))
         prep, stats = prepared[preset]
-        out = work / f"int8_{variant}.mlir"
-        passes = [f"--qnt-fold-calibration=stats={stats}"]
-        if per_channel:
-            passes.append(f"--qnt-per-channel=backend={per_channel}")
-        tools.run("quant-opt", prep, *passes, "--qnt-convert", "-o", out)
-        results[variant] = out
+        results[variant] = ours_convert(tools, work, prep, stats, variant, per_channel)
     return results
 
 
@@ -329,8 +349,24 @@ def build_model(name, n_calib=32, n_eval=32):
     if name == "fmnist_cnn":
         calib, ev = fashion_mnist_sets(n_calib, n_eval)
         return trained_cnn(), calib, ev
-    kwargs = {"init_weights": True} if name == "googlenet" else {}
-    model = getattr(torchvision.models.quantization, name)(quantize=False, **kwargs)
+    return torchvision_model(name, n_calib, n_eval)
+
+
+def torchvision_model(name, n_calib=32, n_eval=32, quantizable=True):
+    """A torchvision model with random weights (seed 0) and realistic batch
+    norms, in eval mode, and its structured calibration / evaluation images.
+
+    quantizable: torchvision.models.quantization.<name>(quantize=False)
+    (QuantStub / DeQuantStub, fuse_model: what eager-mode PTQ needs) where
+    it exists; else, or with quantizable=False, torchvision.models.<name>.
+    GoogLeNet: init_weights=True (the plain one also aux_logits=False)."""
+    torch.manual_seed(0)
+    if quantizable and hasattr(torchvision.models.quantization, name):
+        kwargs = {"init_weights": True} if name == "googlenet" else {}
+        model = getattr(torchvision.models.quantization, name)(quantize=False, **kwargs)
+    else:
+        kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+        model = getattr(torchvision.models, name)(**kwargs)
     realistic_batch_norms(model)
     return model, structured_images(n_calib, 1), structured_images(n_eval, 2)
 
