@@ -22,13 +22,12 @@ per forward, batch 1) and the same evaluation images on both sides:
 * ours, default: --qnt-ptq-pipeline="qconfig=QCONFIG" (every op integer);
   the same IR as the matching one for models without SiLU/GELU, then not
   run twice.
-* diagnostic (models with concatenations): ours FX-matching with the
-  statistics of every concatenation's inputs and result replaced by one
-  set, those of the largest concatenation they are connected to. PyTorch
-  FX makes a cat's input and output observers one instance
-  (ObservationType.OUTPUT_SHARE_OBSERVER_WITH_INPUT), so no input is
-  requantized; ours observes the result separately and requantizes each
-  input (docs/accuracy.md, "PyTorch FX").
+* eager cat rule (models with concatenations): ours FX-matching with
+  --qnt-prepare's cat-observer=own (a concatenation's result observed
+  alone, each input requantized to it, as PyTorch's eager FloatFunctional
+  .cat) instead of the default shared observer (PyTorch FX makes a cat's
+  input and output observers one instance), to show what that rule is
+  worth (docs/accuracy.md, "PyTorch FX").
 
 Metrics over all logits of the evaluation images: SQNR of INT8 vs FP32
 (10 log10(sum ref^2 / sum (ref - x)^2)) and top-1 agreement with FP32.
@@ -41,7 +40,7 @@ Also lists the observers each side used.
 Options: --models, --qconfigs, --calib-samples (16), --eval-samples (32),
 --layers (also per-layer SQNR, ours via qnt.compare and PyTorch via forward
 hooks, for the layers both name; DenseNet-121: +2 min per qconfig),
---no-diagnostic, --out (eval/results-fx.md), --json, --work-dir,
+--no-eager-cat, --out (eval/results-fx.md), --json, --work-dir,
 --build-dir ($QNT_BUILD_DIR or build), --threads (1).
 Exit status: 0 every target met, 1 a target missed, 2 a step failed (its
 cells read "error", the messages are listed).
@@ -144,10 +143,6 @@ def pytorch_layer_outputs(module, images, names):
 # Ours
 # ---------------------------------------------------------------------------
 
-_DEF = re.compile(r'^\s*(%[\w$.-]+) = ([a-z_]+\.[a-z_0-9]+) (.*)$')
-_SSA = re.compile(r'%[\w$.-]+')
-_ID = re.compile(r'\{id = "([^"]+)"')
-_TYPE = re.compile(r':\s*tensor<([0-9x]+)x[a-z0-9]+>')
 _OBSERVER = re.compile(r'kind = #qnt\.observer<([^>]*)>, qspec = #qnt\.qspec<dtype = (\w+), '
                        r'quant_min = (-?\d+), quant_max = (-?\d+), scheme = (\w+)')
 
@@ -156,76 +151,6 @@ def observer_census(prepared_text):
     """Counter of the qnt.observe ops by kind and qspec."""
     return Counter(f"{kind} {dtype} [{lo}, {hi}] {scheme}"
                    for kind, dtype, lo, hi, scheme in _OBSERVER.findall(prepared_text))
-
-
-def concat_groups(prepared_text):
-    """The observers PyTorch FX's cat rule would make one: for every
-    tosa.concat, its result's observer and its inputs' (traced back through
-    ops without an observer to the first one, as prepare_fx does), merged
-    where they share an id. Returns [(representative id, [member ids])]:
-    the representative is the largest concatenation result of the group."""
-    defs, observer_of = {}, {}
-    for line in prepared_text.splitlines():
-        m = _DEF.match(line)
-        if not m:
-            continue
-        ssa, op, rest = m.groups()
-        operands = _SSA.findall(rest.split("{", 1)[0].split(" : ", 1)[0])
-        oid = _ID.search(rest) if op == "qnt.observe" else None
-        t = _TYPE.search(rest.rsplit("}", 1)[-1])
-        size = int(np.prod([int(d) for d in t.group(1).split("x")])) if t else 0
-        defs[ssa] = (op, operands, oid.group(1) if oid else None, size)
-        if oid and operands:
-            observer_of[operands[0]] = (oid.group(1), size)
-
-    def trace(v):
-        for _ in range(10000):
-            if v not in defs:
-                return None
-            op, operands, oid, _size = defs[v]
-            if oid:
-                return oid
-            if not operands:
-                return None
-            v = operands[0]
-        return None
-
-    parent = {}
-
-    def find(x):
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    results = {}     # concat result observer id -> element count
-    for ssa, (op, operands, _oid, _size) in defs.items():
-        if op != "tosa.concat" or ssa not in observer_of:
-            continue
-        out, size = observer_of[ssa]
-        results[out] = size
-        for v in operands:
-            src = trace(v)
-            if src:
-                parent[find(src)] = find(out)
-    groups = {}
-    for x in list(parent):
-        groups.setdefault(find(x), set()).add(x)
-    return [(max((m for m in members if m in results), key=lambda m: results[m]), sorted(members))
-            for members in groups.values()]
-
-
-def share_concat_stats(stats_path, out_path, groups):
-    """A copy of a stats file where every member of a group has its
-    representative's statistics."""
-    stats = json.loads(Path(stats_path).read_text())
-    observers = stats["observers"]
-    for rep, members in groups:
-        for m in members:
-            if m in observers:
-                observers[m] = copy.deepcopy(observers[rep])
-    Path(out_path).write_text(json.dumps(stats))
-    return out_path
 
 
 # ---------------------------------------------------------------------------
@@ -258,7 +183,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
     for qc in qconfigs:
         r = {"sqnr_pytorch": None, "top1_pytorch": None, "sqnr_ours": None, "top1_ours": None,
              "sqnr_ours_pytorch": None, "sqnr_default": None, "top1_default": None,
-             "default_same_ir": None, "sqnr_shared": None, "top1_shared": None,
+             "default_same_ir": None, "sqnr_own": None, "top1_own": None,
              "census_ours": None, "census_default": None, "layers": None}
         res[qc] = r
         t = time.monotonic()
@@ -295,17 +220,19 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
                          census_default=pvp.op_census(int8_d))
         except pvp.ToolError as e:
             errors.append(f"{name} {qc} (ours, default): {e}")
-        if prep is not None and not args.no_diagnostic:
-            groups = concat_groups(prep_text)
-            r["concat_groups"] = len(groups)
-            if groups:
-                try:
-                    shared = share_concat_stats(stats, work / f"stats_{qc}_shared.json", groups)
-                    int8_s = pvp.ours_convert(tools, work, prep, shared, f"{qc}_shared")
-                    out_s = pvp.ours_run(tools, int8_s, eval_npz, work / f"out_{qc}_shared.npz")
-                    r.update(sqnr_shared=pvp.sqnr(fp32, out_s), top1_shared=pvp.agree(out_s, fp32))
-                except pvp.ToolError as e:
-                    errors.append(f"{name} {qc} (diagnostic): {e}")
+        if prep is not None and not args.no_eager_cat and "tosa.concat" in prep_text:
+            try:
+                prep_own = pvp.ours_prepare(
+                    tools, work, mlir, f"{qc}_own",
+                    ["--qnt-fuse", f"--qnt-prepare=qconfig={qc} float-functions={FLOAT_FUNCTIONS}"
+                     " cat-observer=own"])
+                _s, int8_o, out_o = ours_variant(tools, work, prep_own, calib_npz, eval_npz,
+                                                 f"{qc}_own")
+                r.update(sqnr_own=pvp.sqnr(fp32, out_o), top1_own=pvp.agree(out_o, fp32),
+                         concats=prep_text.count("tosa.concat"),
+                         tables_own=int8_o.read_text().count("qnt.table"))
+            except pvp.ToolError as e:
+                errors.append(f"{name} {qc} (cat-observer=own): {e}")
         if prep is not None and args.layers:
             try:
                 r["layers"] = layer_sqnrs(tools, work, model, q, mlir, prep, stats, eval_npz,
@@ -361,20 +288,21 @@ def tables(results):
                             pvp.fmt(r["top1_default"], 0, " %"),
                             "same IR" if r["default_same_ir"] else float_ops(r["census_default"]),
                             float_ops(r["census_ours"])])
-            if r.get("sqnr_shared") is not None:
-                ds = r["sqnr_shared"] - r["sqnr_pytorch"]
-                diag.append([name, qc, str(r["concat_groups"]), pvp.fmt(r["sqnr_ours"]),
-                             pvp.fmt(r["sqnr_shared"]), pvp.fmt(r["sqnr_pytorch"]), f"{ds:+.2f}",
-                             pvp.fmt(r["top1_shared"], 0, " %")])
+            if r.get("sqnr_own") is not None:
+                do = r["sqnr_own"] - r["sqnr_pytorch"]
+                diag.append([name, qc, str(r["concats"]), str(r["tables_own"]),
+                             pvp.fmt(r["sqnr_ours"]), pvp.fmt(r["sqnr_own"]),
+                             pvp.fmt(r["sqnr_pytorch"]), f"{do:+.2f}",
+                             pvp.fmt(r["top1_own"], 0, " %")])
     t_main = pvp.md_table(["model", "qconfig", "SQNR PyTorch FX (dB)", "SQNR ours (dB)",
                            "Δ ours − PyTorch (dB)", "top-1 PyTorch = FP32", "top-1 ours = FP32",
                            "SQNR ours vs PyTorch (dB)", f"target (Δ ≥ −{MAX_LOSS_DB} dB)"], main)
     t_default = pvp.md_table(["model", "qconfig", "SQNR ours default (dB)", "Δ vs PyTorch FX (dB)",
                               "top-1 = FP32", "float ops, default", "float ops, FX-matching"],
                              default)
-    t_diag = pvp.md_table(["model", "qconfig", "concat groups", "SQNR ours (dB)",
-                           "SQNR ours, concat stats shared (dB)", "SQNR PyTorch FX (dB)",
-                           "Δ shared − PyTorch (dB)", "top-1 shared = FP32"], diag) if diag else ""
+    t_diag = pvp.md_table(["model", "qconfig", "concats", "qnt.table ops, own", "SQNR ours (dB)",
+                           "SQNR ours, cat-observer=own (dB)", "SQNR PyTorch FX (dB)",
+                           "Δ own − PyTorch (dB)", "top-1 own = FP32"], diag) if diag else ""
     return t_main, t_default, t_diag, all(verdicts) and bool(verdicts)
 
 
@@ -413,8 +341,8 @@ def main(argv=None):
     ap.add_argument("--calib-samples", type=int, default=16)
     ap.add_argument("--eval-samples", type=int, default=32)
     ap.add_argument("--layers", action="store_true", help="per-layer SQNR, ours and PyTorch (slow)")
-    ap.add_argument("--no-diagnostic", action="store_true",
-                    help="skip the run with shared concatenation statistics")
+    ap.add_argument("--no-eager-cat", action="store_true",
+                    help="skip the run with cat-observer=own")
     ap.add_argument("--out", default=str(pvp.REPO / "eval" / "results-fx.md"))
     ap.add_argument("--json", help="also write the numbers as JSON")
     ap.add_argument("--work-dir", help="keep intermediate files here")
@@ -487,13 +415,12 @@ def main(argv=None):
     ]
     if t_diag:
         out += [
-            "## Diagnostic: concatenations with FX's shared observer",
+            "## Concatenations: FX's shared observer against the eager rule",
             "",
-            "Ours FX-matching, with the statistics of every concatenation's inputs and result "
-            "replaced by those of the largest concatenation they are connected to (PyTorch FX "
-            "makes a cat's input and output observers one instance; ours observes the result "
-            "and requantizes each input). An approximation of FX's shared histogram, to measure "
-            "what the requantization costs.",
+            "Ours FX-matching (a concatenation's inputs and result share one observer, the "
+            "default) against `--qnt-prepare=\"cat-observer=own\"` (the result observed alone "
+            "and every input requantized to it by a `qnt.table`, PyTorch's eager "
+            "`FloatFunctional.cat`).",
             "",
             t_diag,
             "",

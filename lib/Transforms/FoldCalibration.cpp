@@ -131,7 +131,7 @@ struct QntFoldCalibrationPass
       file = std::move(*read);
     }
 
-    if (mlir::failed(verifyUniqueObserverIds(getOperation())) ||
+    if (mlir::failed(verifyObserverIds(getOperation())) ||
         mlir::failed(verifyConstantSizes(getOperation())))
       return signalPassFailure();
     SmallVector<ObserveOp> observers;

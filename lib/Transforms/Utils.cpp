@@ -46,14 +46,24 @@ int64_t qnt::getNumElements(Type type) {
   return cast<ShapedType>(type).getNumElements();
 }
 
-LogicalResult qnt::verifyUniqueObserverIds(Operation *root) {
+LogicalResult qnt::verifyObserverIds(Operation *root) {
+  // The channel count a per-channel observer records (0: per-tensor).
+  auto getChannels = [](ObserveOp op) -> int64_t {
+    std::optional<int64_t> axis = op.getQspec().getAxis();
+    return axis ? cast<ShapedType>(op.getInput().getType()).getDimSize(*axis)
+                : 0;
+  };
   llvm::StringMap<ObserveOp> seen;
   WalkResult result = root->walk([&](ObserveOp op) {
     auto [it, inserted] = seen.try_emplace(op.getId(), op);
-    if (inserted)
+    if (inserted || (it->second->getAttrDictionary() ==
+                         op->getAttrDictionary() &&
+                     getChannels(it->second) == getChannels(op)))
       return WalkResult::advance();
-    InFlightDiagnostic diag = op.emitError() << "observer id '" << op.getId()
-                                             << "' is used twice";
+    InFlightDiagnostic diag =
+        op.emitError() << "observer id '" << op.getId()
+                       << "' is used again with a different kind, channel "
+                          "count or parameters (one id is one observer)";
     diag.attachNote(it->second.getLoc()) << "first used here";
     return WalkResult::interrupt();
   });

@@ -161,11 +161,24 @@ func.func @wide_histogram(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-// Two observers with one id would accumulate into one statistics entry.
+// One id is one observer: two sites must agree on its kind and range.
 func.func @duplicate_id(%x: tensor<4xf32>) -> tensor<4xf32> {
   // expected-note @+1 {{first used here}}
   %0 = qnt.observe %x {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
-  // expected-error @+1 {{observer id 'a:in' is used twice}}
-  %1 = qnt.observe %0 {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  // expected-error @+1 {{observer id 'a:in' is used again with a different kind, channel count or parameters (one id is one observer)}}
+  %1 = qnt.observe %0 {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : tensor<4xf32>
   return %1 : tensor<4xf32>
+}
+
+// -----
+
+// Sites that share an id (identical kind and range) are one observer: each
+// becomes the same qcast/dcast pair (a:in: [-1, 3] -> S = 4/255, Z = 64).
+// CHECK-LABEL: func.func @shared_observer
+// CHECK: quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<u8:f32, [[S:.*]]:64>>
+// CHECK: quant.qcast %arg1 : tensor<2x3xf32> to tensor<2x3x!quant.uniform<u8:f32, [[S]]:64>>
+func.func @shared_observer(%x: tensor<4xf32>, %y: tensor<2x3xf32>) -> (tensor<4xf32>, tensor<2x3xf32>) {
+  %0 = qnt.observe %x {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<4xf32>
+  %1 = qnt.observe %y {id = "a:in", kind = #qnt.observer<minmax>, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<2x3xf32>
+  return %0, %1 : tensor<4xf32>, tensor<2x3xf32>
 }

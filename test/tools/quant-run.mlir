@@ -9,6 +9,11 @@
 // RUN: %python -c "import numpy as np; np.savez('%t/calib.npz', x=np.linspace(-2, 3, 5*16, dtype=np.float32).reshape(5,1,4,4,1))"
 // RUN: quant-run %t/prepared.mlir --calibrate %t/calib.npz --stats-file %t/stats.json 2>&1 | FileCheck %s --check-prefix=CALIB
 // RUN: FileCheck %s --check-prefix=STATS < %t/stats.json
+// One id at two sites (a concatenation's shared observer): one entry over
+// both, min of x and max of x + 3, two calls per sample.
+// RUN: %python -c "import numpy as np; np.savez('%t/shared.npz', x=np.array([[[-1, 0, 1, 2]], [[0, 0, 0, 4]]], np.float32))"
+// RUN: quant-run %S/Inputs/shared-observer.mlir --calibrate %t/shared.npz --stats-file %t/shared.json --quiet
+// RUN: %python -c "import json; o = json.load(open('%t/shared.json'))['observers']; assert list(o) == ['cat:out'] and (o['cat:out']['min'], o['cat:out']['max'], o['cat:out']['calls'], o['cat:out']['count']) == (-1.0, 7.0, 4, 16), o"
 //
 // Errors: a message, a non-zero exit and no output file.
 // RUN: not quant-run %S/Inputs/malformed.mlir -i %t/in.npz 2>&1 | FileCheck %s --check-prefix=PARSE
@@ -82,7 +87,7 @@
 // ZEROPOINT: zero-point-300.mlir:3:8: error: 'quant.qcast' op zero point 300 of 'tensor<1x4x!quant.uniform<u8:f32, 1.000000e-01:300>>' is outside its storage range [0, 255]
 // OBSERVED: quant-run: warning: '{{.*}}prepared.mlir' has 3 qnt.observe op(s): without --calibrate they record nothing and the model runs in float
 // OBSERVED: output [1,4,4,2]: 0 2 0 1.75
-// DUPLICATE: duplicate-ids.mlir:4:8: error: observer id 'in' is used twice
+// DUPLICATE: duplicate-ids.mlir:4:8: error: observer id 'in' is used again with a different kind, channel count or parameters (one id is one observer)
 // DUPLICATE: duplicate-ids.mlir:3:8: note: first used here
 // NOOBSERVERS: quant-run: warning: '{{.*}}quant-run.mlir' has no qnt.observe ops
 

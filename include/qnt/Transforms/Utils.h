@@ -39,9 +39,11 @@ llvm::LogicalResult
 applyPatternsWithoutFolding(mlir::Operation *op,
                             mlir::RewritePatternSet &&patterns);
 
-/// Fails with an error at the second of two qnt.observe ops under `root`
-/// that share an id (they would accumulate into one statistics entry).
-llvm::LogicalResult verifyUniqueObserverIds(mlir::Operation *root);
+/// qnt.observe ops under `root` that share an id are one observer (its
+/// statistics accumulate the values of every site, as PyTorch's shared
+/// observer instances): fails with an error at the first one whose kind,
+/// qspec, other attributes or per-channel channel count differ.
+llvm::LogicalResult verifyObserverIds(mlir::Operation *root);
 
 /// verifyZeroPointsInStorageRange on every op under `root` (upstream ops
 /// such as quant.qcast included): what the tools check before lowering.
