@@ -435,15 +435,7 @@ def main(argv=None):
         out += ["## Per-layer SQNR vs FP32 (evaluation images)", ""] + layer_tables(results)
     out.append(f"Runtime: {runtime:.0f} s (quant-opt {tools.seconds['quant-opt']:.0f} s, "
                f"quant-run {tools.seconds['quant-run']:.0f} s), {args.threads} thread(s).")
-    if errors:
-        out += ["", "## Errors", ""]
-        for e in errors:
-            first, _, rest = e.partition("\n")
-            out.append(f"* {first}" + (f"\n\n  ```\n{rest}\n  ```" if rest else ""))
-    text = "\n".join(out) + "\n"
-    sys.stdout.write(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    pvp.write_report(out, errors, args.out)
     if args.json:
         for per_qc in results.values():
             for r in per_qc.values():

@@ -601,6 +601,21 @@ def model_tables(models):
 
 # ---------------------------------------------------------------------------
 
+def write_report(lines, errors, path):
+    """Prints the markdown report (`lines`, then the step errors, each with
+    its message as a code block) and writes it to `path`."""
+    out = list(lines)
+    if errors:
+        out += ["", "## Errors", ""]
+        for e in errors:
+            first, _, rest = e.partition("\n")
+            out.append(f"* {first}" + (f"\n\n  ```\n{rest}\n  ```" if rest else ""))
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -703,15 +718,7 @@ def main(argv=None):
         f"Runtime: {runtime:.0f} s (quant-opt {tools.seconds['quant-opt']:.0f} s, "
         f"quant-run {tools.seconds['quant-run']:.0f} s).",
     ]
-    if errors:
-        out += ["", "## Errors", ""]
-        for e in errors:
-            first, _, rest = e.partition("\n")
-            out.append(f"* {first}" + (f"\n\n  ```\n{rest}\n  ```" if rest else ""))
-    text = "\n".join(out) + "\n"
-    sys.stdout.write(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    write_report(out, errors, args.out)
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"fashion_mnist": fm, "models": results, "errors": errors, "runtime_s": runtime,

@@ -249,9 +249,8 @@ def gen_unary(rng, i, op):
     return c
 
 
-def gen_pad(rng, i, op):
-    """Constant padding: zero, a value inside the range, a .5 tie of the
-    grid, and one outside the range (clamped)."""
+def shared_qparams_case(rng, i):
+    """A random u8 NHWC input for an op whose result keeps its parameters."""
     c = Case()
     c.ties = i % 3 == 2
     c.shape = rand_nhwc(rng)
@@ -259,6 +258,13 @@ def gen_pad(rng, i, op):
     c.qout = c.qin
     c.qps = [c.qin]
     c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    return c
+
+
+def gen_pad(rng, i, op):
+    """Constant padding: zero, a value inside the range, a .5 tie of the
+    grid, and one outside the range (clamped)."""
+    c = shared_qparams_case(rng, i)
     c.pads = [int(v) for v in rng.integers(0, 4, size=4)]  # top bottom left right
     s, z = float(c.qin.scale), c.qin.zp
     c.fill = float(f32([0.0, rng.uniform(-z * s, (255 - z) * s),
@@ -270,13 +276,7 @@ def gen_pad(rng, i, op):
 def gen_resize(rng, i, op):
     """F.interpolate: to a random size (down and up) or by a factor, and
     for bilinear with and without align_corners."""
-    c = Case()
-    c.ties = i % 3 == 2
-    c.shape = rand_nhwc(rng)
-    c.qin = rand_qp(rng, c.ties)
-    c.qout = c.qin
-    c.qps = [c.qin]
-    c.q = [rand_ints(rng, c.shape, c.qin, c.ties)]
+    c = shared_qparams_case(rng, i)
     c.mode = "nearest" if op == "upsample_nearest" else "bilinear"
     c.align = c.mode == "bilinear" and i % 2 == 1
     c.factor = None
