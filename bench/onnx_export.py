@@ -12,8 +12,8 @@ e.g. DenseNet's pre-activation BN-ReLU) is rejected as unsupported, and
 float Concat of tuples, which the next quantized op rejects. When a plain
 export fails, `export` registers QDQ symbolics for both (dequantize, float
 op, quantize with the op's output scale and zero point; cat with its first
-input's, as PyTorch's quantized cat does), tries again and removes them; the
-note it returns says so. Not covered: `quantized::linear_relu` (the MLP's
+input's, as PyTorch's quantized cat does) and tries again; the note it
+returns names the ones used. Not covered: `quantized::linear_relu` (the MLP's
 fused Linear-ReLU): its weights reach a symbolic still packed (PyTorch 1.13's
 weight-unpacking pass does not cover it).
 """
@@ -27,8 +27,25 @@ from torch.onnx import symbolic_opset9 as opset9
 OPSETS = (13, 17)
 
 
+# The fallbacks stay registered once registered (PyTorch 1.13's
+# unregister_custom_op_symbolic leaves an op without a built-in symbolic in a
+# state whose next export fails with "min() arg is an empty sequence"); while
+# not enabled they behave as without them. `used` names the ones that ran.
+_state = {"registered": False, "enabled": False, "used": set()}
+
+
+class UnsupportedQuantizedOp(RuntimeError):
+    pass
+
+
 def _quantized_batch_norm(relu):
+    name = "quantized::batch_norm2d" + ("_relu" if relu else "")
+
     def symbolic(g, x, weight, bias, mean, var, eps, op_scale, op_zero_point):
+        if not _state["enabled"]:
+            raise UnsupportedQuantizedOp(f"Exporting the operator '{name}' to ONNX is not "
+                                         "supported by PyTorch 1.13")
+        _state["used"].add(name)
         x, _, _, _ = sh.dequantize_helper(g, x)
         out = g.op("BatchNormalization", x, weight, bias, mean, var,
                    epsilon_f=sh._maybe_get_const(eps, "f"))
@@ -39,37 +56,43 @@ def _quantized_batch_norm(relu):
 
 
 def _cat(g, tensor_list, dim):
+    """aten::cat as opset 11 exports it, unless enabled and its inputs are
+    quantized."""
     if not sh._is_packed_list(tensor_list):
         dim = sh._get_const(dim, "i", "dim")
         return g.op("ConcatFromSequence", tensor_list, axis_i=dim)
     tensors = sh._unpack_list(tensor_list)
-    if not tensors or not all(sh._is_tuple_construct(t) for t in tensors):
+    if (not _state["enabled"] or not tensors
+            or not all(sh._is_tuple_construct(t) for t in tensors)):
         return opset9.cat(g, tensor_list, dim)
+    _state["used"].add("quantized aten::cat")
     dim = sh._get_const(dim, "i", "dim")
     parts = [sh.dequantize_helper(g, t) for t in tensors]
     out = g.op("Concat", *[p[0] for p in parts], axis_i=dim)
     return sh.quantize_helper(g, out, parts[0][1], parts[0][2])
 
 
-class fallbacks:
-    """Context: the QDQ symbolics registered (for the opsets tried), removed at exit."""
-
-    def __enter__(self):
-        for opset in OPSETS:
-            for name, fn in _FALLBACKS.items():
-                torch.onnx.register_custom_op_symbolic(name, fn, opset)
-        return self
-
-    def __exit__(self, *exc):
-        for opset in OPSETS:
-            for name in _FALLBACKS:
-                torch.onnx.unregister_custom_op_symbolic(name, opset)
-        return False
-
-
 _FALLBACKS = {"quantized::batch_norm2d": _quantized_batch_norm(False),
               "quantized::batch_norm2d_relu": _quantized_batch_norm(True),
               "aten::cat": _cat}
+
+
+class fallbacks:
+    """Context: the QDQ symbolics enabled (registered on first use)."""
+
+    def __enter__(self):
+        if not _state["registered"]:
+            for opset in OPSETS:
+                for name, fn in _FALLBACKS.items():
+                    torch.onnx.register_custom_op_symbolic(name, fn, opset)
+            _state["registered"] = True
+        _state["enabled"] = True
+        _state["used"] = set()
+        return self
+
+    def __exit__(self, *exc):
+        _state["enabled"] = False
+        return False
 
 
 def _export(model, x, path, opset):
@@ -104,7 +127,8 @@ def export(model, x, path):
                 continue
             note = f"opset {opset}"
             if with_fallbacks:
-                note += " with QDQ symbolics for quantized batch_norm2d / cat (onnx_export.py)"
+                note += (f" with QDQ symbolics (onnx_export.py) for "
+                         f"{', '.join(sorted(_state['used'])) or 'nothing'}")
             if errors:
                 note += f"; plain export failed: {errors[0]}"
             return note
