@@ -1,29 +1,37 @@
 #!/usr/bin/env python3
-"""INT8 benchmark: qnt vs PyTorch, FP32 and INT8, batch 1 and 8.
+"""INT8 benchmark: qnt vs PyTorch and ONNX Runtime, FP32 and INT8, batch 1 and 8.
 
     /usr/bin/python3 bench/run.py [--models resnet18,mobilenet_v2,...]
-                                  [--batches 1,8] [--runs 20] [--threads 2]
+                                  [--batches 1,8] [--runs 20] [--threads 2] [--ort | --no-ort]
 
 For every model and batch size, median latency of:
   * PyTorch FP32 (eager, torchvision model);
-  * PyTorch INT8: eager-mode static quantization of the
-    torchvision.models.quantization variant (fuse_model, get_default_qconfig
-    (engine), prepare, calibrate, convert), for each of the engines onednn and
-    qnnpack that torch.backends.quantized.supported_engines lists;
+  * PyTorch INT8, for each of the engines onednn and qnnpack that
+    torch.backends.quantized.supported_engines lists: eager-mode static
+    quantization of the torchvision.models.quantization variant (fuse_model,
+    get_default_qconfig(engine), prepare, calibrate, convert) where torchvision
+    has one (resnet18, mobilenet_v2, mobilenet_v3_large), else FX graph mode
+    (prepare_fx / convert_fx with get_default_qconfig_mapping(engine):
+    efficientnet_b0, densenet121);
+  * ONNX Runtime FP32 and INT8 (onnxruntime-node, scripts/ort-setup.sh,
+    bench/ort_run.js): torch.onnx.export of the float model and of PyTorch's
+    INT8 model (onednn engine; QDQ, fused by ORT into QLinearConv etc.);
   * qnt FP32: the model exported by `python -m qnt export`, run by quant-run;
   * qnt INT8: the README's pipeline with the x86 preset (prepare, calibrate
     with quant-run, fold-calibration + convert), run by quant-run.
-The same thread count for everything (default 2). Random weights and
-random calibration / input data (no downloads): latency does not depend on
-the values. Also measures the INT8 dot-product ceiling of the CPU
+All of them run the same weights (random, with realistic batch norms as in
+eval/ptq_vs_pytorch.py) and calibrate on the same samples, with the same
+thread count (default 2). Inputs are random: latency does not depend on the
+values. Also measures the INT8 dot-product ceiling of the CPU
 (bench/ceiling.c) and, with the runtime's QNT_RT_PROFILE, the per-layer
 GMAC/s of qnt INT8 resnet18 at batch 1.
 
 Writes bench/results.md and bench/results.png (matplotlib; skipped with a
-message if it is missing). Takes about 2-3 minutes on 2 cores, plus the wait
-for a quiet machine."""
+message if it is missing). See bench/README.md for how long a run takes."""
 
 import argparse
+import copy
+import functools
 import json
 import os
 import platform
@@ -43,13 +51,23 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import bench_models  # noqa: E402
+import onnx_export  # noqa: E402
 from timing import torch_median_ms  # noqa: E402
 
-CNNS = ("resnet18", "mobilenet_v2", "mobilenet_v3_large")
+sys.path.insert(0, str(ROOT / "eval"))
+import ptq_vs_pytorch as pvp  # noqa: E402  (realistic_batch_norms)
+
+CNNS = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "densenet121")
 ENGINES = ("onednn", "qnnpack")
 # The issue's targets (latency ratios; lower is better for ours).
-TARGET_VS_PT_INT8 = 0.6     # ours INT8 <= 0.6x PyTorch INT8 (onednn), batch 1
+TARGET_VS_PT_INT8 = 0.6     # ours INT8 <= 0.6x PyTorch INT8 (onednn)
+TARGET_VS_ORT_INT8 = 0.8    # ours INT8 <= 0.8x ONNX Runtime INT8
 TARGET_VS_PT_FP32 = 3.0     # ours INT8 >= 3x faster than PyTorch FP32 (resnet18)
+# (models, batches) of the targets against PyTorch INT8 and ONNX Runtime INT8
+TARGETS_PT_INT8 = ((("resnet18", "mobilenet_v2"), (1,)),
+                   (("mobilenet_v3_large", "efficientnet_b0"), (1, 8)))
+TARGETS_ORT_INT8 = ((("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),)
+ORT_MISSING = "not installed: run scripts/ort-setup.sh"
 
 
 def log(msg):
@@ -120,28 +138,118 @@ def ceiling(tmp, threads):
 # PyTorch
 # ---------------------------------------------------------------------------
 
-def fp32_model(name):
+@functools.lru_cache(maxsize=None)
+def float_models(name):
+    """(plain float model, quantizable float model or None), in eval mode,
+    with the same weights: torchvision.models.NAME() (seed 0) with realistic
+    batch norms (eval/ptq_vs_pytorch.py: random affine parameters, running
+    statistics of structured images; torchvision's defaults make random deep
+    networks degenerate, e.g. an all-zero INT8 output), and for the models
+    torchvision.models.quantization has, that variant (quantize=False) with
+    the same state dict. Callers copy before changing them."""
+    torch.manual_seed(0)
     if name == "mlp":
-        return bench_models.mlp().eval()
-    return getattr(torchvision.models, name)().eval()
+        model = bench_models.mlp().eval()
+        return model, model
+    plain = getattr(torchvision.models, name)()
+    pvp.realistic_batch_norms(plain)
+    quantizable = None
+    if hasattr(torchvision.models.quantization, name):
+        quantizable = getattr(torchvision.models.quantization, name)(quantize=False)
+        quantizable.load_state_dict(plain.state_dict())
+        quantizable.eval()
+    return plain.eval(), quantizable
+
+
+def pt_median_ms(model, x, runs, budget_s, few_runs):
+    """torch_median_ms, with fewer runs (at least 3, after 1 warm-up) when
+    runs + 5 warm-ups at the second call's time would exceed budget_s
+    (qnnpack on x86 takes up to seconds per call on the larger models);
+    few_runs(n) is told the reduced count."""
+    with torch.no_grad():
+        model(x)  # the first call: one-time set-up (primitive creation, caches)
+        t0 = time.perf_counter()
+        model(x)
+        per_call = time.perf_counter() - t0
+    n = max(3, min(runs, int(budget_s / per_call) - 1))
+    if per_call * (runs + 5) <= budget_s or n >= runs:
+        return torch_median_ms(model, x, runs)
+    few_runs(n)
+    return torch_median_ms(model, x, n, warmup=1)
+
+
+def pt_int8_method(name):
+    return "eager" if float_models(name)[1] is not None else "FX"
 
 
 def int8_model(name, engine, calib):
-    """PyTorch eager-mode static PTQ of the quantizable variant."""
+    """PyTorch static PTQ: eager mode on the quantizable variant, else FX
+    graph mode on the plain model."""
     torch.backends.quantized.engine = engine
-    if name == "mlp":
-        model = bench_models.mlp()
-    else:
-        model = getattr(torchvision.models.quantization, name)(quantize=False)
-    model.eval()
-    model.fuse_model()
-    model.qconfig = torch.ao.quantization.get_default_qconfig(engine)
-    torch.ao.quantization.prepare(model, inplace=True)
+    plain, quantizable = float_models(name)
+    if quantizable is not None:
+        model = copy.deepcopy(quantizable).eval()
+        model.fuse_model()
+        model.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+        torch.ao.quantization.prepare(model, inplace=True)
+        with torch.no_grad():
+            for x in calib:
+                model(x)
+        torch.ao.quantization.convert(model, inplace=True)
+        return model
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    model = prepare_fx(copy.deepcopy(plain).eval(),
+                       torch.ao.quantization.get_default_qconfig_mapping(engine),
+                       example_inputs=(calib[0],))
     with torch.no_grad():
         for x in calib:
             model(x)
-    torch.ao.quantization.convert(model, inplace=True)
-    return model
+    return convert_fx(model)
+
+
+# ---------------------------------------------------------------------------
+# ONNX Runtime
+# ---------------------------------------------------------------------------
+
+class Ort:
+    """bench/ort_run.js with onnxruntime-node from scripts/ort-setup.sh.
+    `status` is None when usable, else the text of the ORT cells."""
+
+    def __init__(self, want, ort_dir):
+        self.dir = Path(ort_dir)
+        self.status = None
+        self.version = None
+        pkg = self.dir / "node_modules" / "onnxruntime-node" / "package.json"
+        if want is False:
+            self.status = "not measured (--no-ort)"
+        elif not shutil.which("node") or not pkg.exists():
+            self.status = ORT_MISSING
+            log(f"ONNX Runtime: {ORT_MISSING} (looked for {pkg} and node)")
+        else:
+            self.version = json.loads(pkg.read_text()).get("version")
+
+    def bench(self, onnx, npy, runs, threads, out=None):
+        cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(npy), str(runs), str(threads)]
+        if out:
+            cmd += ["--output", str(out)]
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
+        if r.returncode:
+            raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
+                               f"{r.stderr.strip()[-1000:]}")
+        return float(json.loads(r.stdout)["median_ms"])
+
+
+def db(v):
+    return "n/a (shapes differ)" if v is None else f"{v:.1f} dB"
+
+
+def sqnr_db(ref, out):
+    ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+    if ref.shape != out.shape:
+        return None
+    noise = float(((ref - out) ** 2).sum())
+    return float("inf") if noise == 0 else 10 * np.log10(float((ref ** 2).sum()) / noise)
 
 
 # ---------------------------------------------------------------------------
@@ -172,12 +280,23 @@ class Tools:
 
 
 def export(name, shape, path):
-    spec = "bench_models:mlp" if name == "mlp" else f"torchvision.quantization:{name}"
+    """`python -m qnt export` of the benchmark's model (float_models: the
+    quantizable variant where there is one), its weights passed by --weights."""
+    plain, quantizable = float_models(name)
+    if name == "mlp":
+        spec = "bench_models:mlp"
+    elif quantizable is not None:
+        spec = f"torchvision.quantization:{name}"
+    else:
+        spec = f"torchvision:{name}"
+    weights = Path(path).with_suffix(".pt")
+    torch.save((quantizable or plain).state_dict(), weights)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT / "python"), str(BENCH), os.environ.get("PYTHONPATH", "")]))
     for attempt in range(3):  # python/qnt may be mid-edit in a shared checkout
         r = subprocess.run([sys.executable, "-m", "qnt", "export", "--model", spec,
-                            "--input-shape", ",".join(map(str, shape)), "-o", str(path)],
+                            "--input-shape", ",".join(map(str, shape)), "--weights", str(weights),
+                            "-o", str(path)],
                            capture_output=True, text=True, env=env)
         if not r.returncode:
             break
@@ -202,13 +321,16 @@ def ours_int8(tools, work, fp32_mlir, calib_npz):
 # One model at one batch size
 # ---------------------------------------------------------------------------
 
-def bench_one(tools, tmp, name, batch, runs, threads, calib_n, engines, profile_dir):
+def bench_one(tools, ort, tmp, name, batch, runs, threads, calib_n, engines, profile_dir,
+              budget_s):
     log(f"[{name} batch {batch}]")
     shape = (batch, bench_models.MLP_IN) if name == "mlp" else (batch, 3, 224, 224)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g)
     calib = [torch.randn(*shape, generator=g) for _ in range(calib_n)]
-    row = {"model": name, "batch": batch}
+    method = pt_int8_method(name)
+    # cells: text for a column without a number; errors: messages listed under the table
+    row = {"model": name, "batch": batch, "pt_int8_method": method, "cells": {}, "errors": []}
     # key -> a function that measures it again (later rounds keep the minimum)
     timers = row["_timers"] = {}
 
@@ -216,23 +338,92 @@ def bench_one(tools, tmp, name, batch, runs, threads, calib_n, engines, profile_
         timers[key] = fn
         row[key] = fn()
 
-    torch.manual_seed(0)
-    timed("pt_fp32", lambda m=fp32_model(name): torch_median_ms(m, x, runs))
-    for engine in ENGINES:
-        if engine not in engines:
-            row[f"pt_int8_{engine}"] = None
-            continue
-        try:
-            q = int8_model(name, engine, calib)
-            timed(f"pt_int8_{engine}",
-                  lambda q=q, e=engine: (setattr(torch.backends.quantized, "engine", e),
-                                         torch_median_ms(q, x, runs))[1])
-        except Exception as e:  # an engine without a kernel for some op
-            log(f"  PyTorch INT8 {engine}: {e}")
-            row[f"pt_int8_{engine}"] = None
+    def failed(key, label, e, cell="error"):
+        msg = (str(e) if isinstance(e, onnx_export.ExportError) else
+               onnx_export.short(e) if isinstance(e, Exception) else str(e))
+        log(f"  {label}: {msg}")
+        row[key] = None
+        row["cells"][key] = cell
+        row["errors"].append(f"{label}: {msg}")
 
     work = Path(tmp) / f"{name}_b{batch}"
     work.mkdir()
+    plain, _ = float_models(name)
+    row["few_runs"] = {}
+
+    def pt_timer(key, model, engine=None):
+        def measure():
+            if engine:
+                torch.backends.quantized.engine = engine
+            return pt_median_ms(model, x, runs, budget_s,
+                                lambda n: row["few_runs"].__setitem__(key, n))
+        return measure
+
+    timed("pt_fp32", pt_timer("pt_fp32", plain))
+    quantized = {}
+    for engine in ENGINES:
+        key = f"pt_int8_{engine}"
+        if engine not in engines:
+            row[key] = None
+            row["cells"][key] = "n/a (engine missing)"
+            continue
+        try:
+            q = int8_model(name, engine, calib)
+            timed(key, pt_timer(key, q, engine))
+            quantized[engine] = q
+        except Exception as e:  # noqa: BLE001 (an engine without a kernel, FX failing to trace)
+            failed(key, f"PyTorch INT8 {engine} ({method})", e)
+
+    # ONNX Runtime: the float model, and PyTorch's INT8 model (onednn, else qnnpack)
+    row["ort_notes"] = {}
+    if ort.status:
+        for key in ("ort_fp32", "ort_int8"):
+            row[key] = None
+            row["cells"][key] = ort.status
+    else:
+        npy = work / "input.npy"
+        np.save(npy, x.numpy())
+        q_engine = next((e for e in ENGINES if e in quantized), None)
+        jobs = [("ort_fp32", "ORT FP32", plain, None)]
+        if q_engine:
+            jobs.append(("ort_int8", "ORT INT8", quantized[q_engine], q_engine))
+        else:
+            failed("ort_int8", "ORT INT8", "no PyTorch INT8 model to export",
+                   "error (no PyTorch INT8 model)")
+        for key, label, model, engine in jobs:
+            onnx = work / f"{key}.onnx"
+            try:
+                if engine:
+                    torch.backends.quantized.engine = engine
+                t0 = time.monotonic()
+                note = onnx_export.export(model, x, onnx)
+                note += f", {time.monotonic() - t0:.0f} s"
+            except Exception as e:  # noqa: BLE001
+                first = e.attempts[0] if isinstance(e, onnx_export.ExportError) \
+                    else onnx_export.short(e)
+                failed(key, f"{label} export", e, f"export failed ({first})")
+                continue
+            if engine:
+                note = f"from PyTorch INT8 {engine} ({method}), {note}"
+            try:
+                out = work / f"{key}_out.npy"
+                row[key] = ort.bench(onnx, npy, runs, threads, out=out)
+                timers[key] = lambda o=onnx: ort.bench(o, npy, runs, threads)
+                with torch.no_grad():
+                    ref, ref32 = model(x).numpy(), plain(x).numpy()
+                ort_out = np.load(out)
+                if engine:
+                    note += (f"; SQNR of the output: ORT INT8 vs PyTorch INT8 "
+                             f"{db(sqnr_db(ref, ort_out))}, vs PyTorch FP32: ORT INT8 "
+                             f"{db(sqnr_db(ref32, ort_out))}, PyTorch INT8 "
+                             f"{db(sqnr_db(ref32, ref))}")
+                else:
+                    note += f"; SQNR of the output vs PyTorch FP32 {db(sqnr_db(ref32, ort_out))}"
+            except Exception as e:  # noqa: BLE001
+                failed(key, label, e)
+            row["ort_notes"][key] = note
+            log(f"  {label}: {note}")
+
     try:
         fp32_mlir = work / "model.mlir"
         arg = export(name, shape, fp32_mlir)
@@ -262,9 +453,9 @@ def bench_one(tools, tmp, name, batch, runs, threads, calib_n, engines, profile_
         row.setdefault("ours_fp32", None)
         for key in ("ours_int8", "ours_int8_onednn", "ours_int8_xnnpack"):
             row.setdefault(key, None)
-        row["error"] = str(e).splitlines()[0]
+        row["errors"].append(f"qnt: {str(e).splitlines()[0]}")
     log("  " + ", ".join(f"{k} {v:.2f} ms" for k, v in row.items()
-                         if k.startswith(("pt_", "ours_")) and v is not None))
+                         if k.startswith(("pt_", "ours_", "ort_")) and isinstance(v, float)))
     return row
 
 
@@ -274,6 +465,12 @@ def bench_one(tools, tmp, name, batch, runs, threads, calib_n, engines, profile_
 
 def ms(v):
     return "error" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.2f}")
+
+
+def cell(r, key):
+    """A latency cell: the number, else the row's text for it ("error", ...)."""
+    v = r.get(key)
+    return ms(v) if v is not None else r.get("cells", {}).get(key, "error")
 
 
 def ratio(a, b):
@@ -392,6 +589,7 @@ def chart(rows, path):
         return False
     series = [("pt_int8_onednn", "PyTorch INT8 (onednn)", "#8da0cb"),
               ("pt_int8_qnnpack", "PyTorch INT8 (qnnpack)", "#a6d854"),
+              ("ort_int8", "ONNX Runtime INT8", "#e78ac3"),
               ("ours_fp32", "qnt FP32", "#fc8d62"),
               ("ours_int8_xnnpack", "qnt INT8 (XNNPACK)", "#66c2a5"),
               ("ours_int8", "qnt INT8 (auto: oneDNN + XNNPACK adds)", "#e41a1c")]
@@ -420,13 +618,15 @@ def chart(rows, path):
     return True
 
 
-def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines, noise):
+def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines, noise,
+           ort):
     model, isa, ncpu = machine
     out = []
-    out.append("# INT8 benchmark: qnt vs PyTorch\n")
+    out.append("# INT8 benchmark: qnt vs PyTorch and ONNX Runtime\n")
     out.append(f"Generated by `bench/run.py` on {time.strftime('%Y-%m-%d %H:%M')}: "
                f"{args.threads} threads, median of {args.runs} runs (batch 8: "
-               f"{max(3, args.runs // 2)}), the lowest median of {args.rounds} rounds, random weights and inputs, "
+               f"{max(3, args.runs // 2)}), the lowest median of {args.rounds} rounds, random "
+               f"weights (realistic batch norms) and inputs, the same for every framework, "
                f"{args.calib} calibration samples. Load average (1 min) before "
                f"{load_before:.2f}, after {load_after:.2f}; run took {elapsed / 60:.1f} min.\n")
     if noise:
@@ -435,6 +635,9 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
     out.append(f"* PyTorch {torch.__version__} (quantized engines: "
                f"{', '.join(torch.backends.quantized.supported_engines)}), "
                f"torchvision {torchvision.__version__}")
+    out.append("* ONNX Runtime: " + (f"{ort.version} (npm onnxruntime-node, CPU execution "
+                                      f"provider, bench/ort_run.js)" if not ort.status
+                                      else ort.status))
     impls = sorted({isa_of(s["desc"]) for r in rows for s in r.get("profile", [])
                     if s["op"] in ("conv2d", "linear") and isa_of(s["desc"])})
     out.append(f"* qnt INT8: x86 preset (u8 activations in [0, 127], per-channel s8 "
@@ -454,64 +657,102 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
                         crow) + "\n")
 
     out.append("## Latency (ms, median; lower is better)\n")
-    header = ["model", "batch", "PyTorch FP32", "PyTorch INT8 onednn",
-              "PyTorch INT8 qnnpack", "qnt FP32", "qnt INT8 oneDNN",
+    header = ["model", "batch", "PyTorch FP32", "PyTorch INT8 method", "PyTorch INT8 onednn",
+              "PyTorch INT8 qnnpack", "ORT FP32", "ORT INT8", "qnt FP32", "qnt INT8 oneDNN",
               "qnt INT8 XNNPACK", "qnt INT8 auto",
-              "qnt INT8 / PT INT8 onednn", "qnt INT8 / PT INT8 qnnpack",
+              "qnt INT8 / PT INT8 onednn", "qnt INT8 / PT INT8 qnnpack", "qnt INT8 / ORT INT8",
               "qnt INT8 / PT FP32", "qnt FP32 / PT FP32"]
     trows = []
     for r in rows:
-        pt_cell = {e: (ms(r[f"pt_int8_{e}"]) if e in engines else "n/a (engine missing)")
-                   for e in ENGINES}
-        trows.append([r["model"], r["batch"], ms(r["pt_fp32"]), pt_cell["onednn"],
-                      pt_cell["qnnpack"], ms(r["ours_fp32"]), ms(r["ours_int8_onednn"]),
-                      ms(r["ours_int8_xnnpack"]), ms(r["ours_int8"]),
+        trows.append([r["model"], r["batch"], cell(r, "pt_fp32"), r["pt_int8_method"],
+                      cell(r, "pt_int8_onednn"), cell(r, "pt_int8_qnnpack"),
+                      cell(r, "ort_fp32"), cell(r, "ort_int8"), cell(r, "ours_fp32"),
+                      cell(r, "ours_int8_onednn"), cell(r, "ours_int8_xnnpack"),
+                      cell(r, "ours_int8"),
                       ratio(r["ours_int8"], r["pt_int8_onednn"]),
                       ratio(r["ours_int8"], r["pt_int8_qnnpack"]),
+                      ratio(r["ours_int8"], r["ort_int8"]),
                       ratio(r["ours_int8"], r["pt_fp32"]),
                       ratio(r["ours_fp32"], r["pt_fp32"])])
     out.append(md_table(header, trows) + "\n")
     out.append("\"qnt INT8\" in the ratios is `backend=auto`: oneDNN for conv/linear/"
                "pooling, XNNPACK for quantized adds (docs/runtime.md). "
-               "Ratios are latency ratios: below 1.00x qnt is faster. PyTorch INT8 is "
-               "eager-mode static quantization of the `torchvision.models.quantization` "
-               "variant (`fuse_model`, `get_default_qconfig(engine)`); both sides include "
-               "the input quantization and output dequantization.\n")
-    errors = [f"{r['model']} batch {r['batch']}: {r['error']}" for r in rows if r.get("error")]
+               "Ratios are latency ratios: below 1.00x qnt is faster. \"PyTorch INT8 "
+               "method\": `eager` is eager-mode static quantization of the "
+               "`torchvision.models.quantization` variant (`fuse_model`, "
+               "`get_default_qconfig(engine)`, prepare, calibrate, convert); `FX` (models "
+               "without such a variant) is `prepare_fx` / `convert_fx` with "
+               "`get_default_qconfig_mapping(engine)`. ORT FP32 / INT8 is ONNX Runtime "
+               "(`bench/ort_run.js`: intra-op threads = the thread count, sequential "
+               "execution, graph optimization level all) on `torch.onnx.export` of the float "
+               "model and of the PyTorch INT8 model (onednn engine): QuantizeLinear / "
+               "DequantizeLinear pairs that ONNX Runtime fuses into QLinearConv, QLinearAdd, "
+               "... All of them include the input quantization and output dequantization.\n")
+    labels = {"ort_fp32": "ORT FP32", "ort_int8": "ORT INT8"}
+    notes = [f"{r['model']} batch {r['batch']}, {labels[k]}: {v}"
+             for r in rows for k, v in r.get("ort_notes", {}).items()]
+    if notes:
+        out.append("ONNX export (how each ORT model was made, and ORT's output against "
+                   "PyTorch's on the same input):\n")
+        out += [f"* {n}" for n in notes]
+        out.append("")
+    few = [f"{r['model']} batch {r['batch']} {k}: {n} runs" for r in rows
+           for k, n in r.get("few_runs", {}).items()]
+    if few:
+        out.append(f"Fewer runs (a PyTorch cell whose runs would take over "
+                   f"{args.pt_budget:.0f} s, in at least one round; at least 3 after 1 "
+                   f"warm-up): {'; '.join(few)}.\n")
+    errors = [f"{r['model']} batch {r['batch']}: {e}" for r in rows for e in r.get("errors", [])]
     if errors:
-        out.append("Errors: " + "; ".join(errors) + "\n")
+        out.append("Errors:\n")
+        out += [f"* {e}" for e in errors]
+        out.append("")
 
     # Targets
     def get(name, batch):
         return next((r for r in rows if r["model"] == name and r["batch"] == batch), None)
 
     out.append("## Targets (issue)\n")
-    targets = []
-    for name in ("resnet18", "mobilenet_v2"):
-        r = get(name, 1)
-        if r is None or r["ours_int8"] is None or r["pt_int8_onednn"] is None:
-            targets.append((f"{name} batch 1: qnt INT8 <= {TARGET_VS_PT_INT8}x PyTorch INT8 "
-                            "(onednn)", "not measured", None, name))
-            continue
-        v = r["ours_int8"] / r["pt_int8_onednn"]
-        targets.append((f"{name} batch 1: qnt INT8 <= {TARGET_VS_PT_INT8}x PyTorch INT8 "
-                        "(onednn)", f"{v:.2f}x", v <= TARGET_VS_PT_INT8, name))
+    targets = []  # (text, measured, met (None: not measured), model, batch)
+
+    def vs(name, batch, key, limit, peer):
+        r = get(name, batch)
+        text = f"{name} batch {batch}: qnt INT8 <= {limit}x {peer}"
+        if r is None or r["ours_int8"] is None or r.get(key) is None:
+            targets.append((text, "not measured", None, name, batch))
+        else:
+            v = r["ours_int8"] / r[key]
+            targets.append((text, f"{v:.2f}x", v <= limit, name, batch))
+
+    for names, batches in TARGETS_PT_INT8:
+        for name in names:
+            for batch in batches:
+                vs(name, batch, "pt_int8_onednn", TARGET_VS_PT_INT8, "PyTorch INT8 (onednn)")
+    for names, batches in TARGETS_ORT_INT8:
+        for name in names:
+            for batch in batches:
+                vs(name, batch, "ort_int8", TARGET_VS_ORT_INT8, "ONNX Runtime INT8")
     r = get("resnet18", 1)
     if r and r["ours_int8"] and r["pt_fp32"]:
         v = r["pt_fp32"] / r["ours_int8"]
         targets.append((f"resnet18 batch 1: qnt INT8 >= {TARGET_VS_PT_FP32:.0f}x faster than "
-                        "PyTorch FP32", f"{v:.1f}x faster", v >= TARGET_VS_PT_FP32, "resnet18"))
+                        "PyTorch FP32", f"{v:.1f}x faster", v >= TARGET_VS_PT_FP32, "resnet18", 1))
     else:
         targets.append((f"resnet18: qnt INT8 >= {TARGET_VS_PT_FP32:.0f}x faster than PyTorch "
-                        "FP32", "not measured", None, "resnet18"))
+                        "FP32", "not measured", None, "resnet18", 1))
     out.append(md_table(["target", "measured", "met"],
                         [[t, m, "yes" if ok else ("no" if ok is False else "–")]
-                         for t, m, ok, _ in targets]) + "\n")
-    for t, m, ok, name in targets:
-        r = get(name, 1)
-        if ok is False and r and r.get("profile"):
-            out.append(f"Missed: {t} ({m}). Where {name}'s INT8 time goes (QNT_RT_PROFILE, "
-                       "batch 1; largest losses against the ceiling first):\n")
+                         for t, m, ok, _, _ in targets]) + "\n")
+    missed = {}
+    for t, m, ok, name, batch in targets:
+        if ok is False:
+            missed.setdefault((name, batch), []).append(f"{t} ({m})")
+    for (name, batch), which in missed.items():
+        r = get(name, batch)
+        if r and r.get("profile"):
+            out.append(f"Missed: {'; '.join(which)}. Where {name}'s INT8 time goes "
+                       f"(QNT_RT_PROFILE, batch {batch}; largest losses against the ceiling "
+                       "first):\n")
             out += [f"* {line}" for line in holdbacks(r["profile"], ceil, args.threads,
                                                       latency=r["ours_int8"])]
             out.append("")
@@ -557,9 +798,18 @@ def main():
                         help="wait for the 1-minute load average to fall below this")
     parser.add_argument("--max-wait", type=float, default=300, help="seconds")
     parser.add_argument("--keep", help="keep the work files (IR, profiles) in this directory")
+    parser.add_argument("--pt-budget", type=float, default=20,
+                        help="seconds per PyTorch measurement before it takes fewer runs")
+    parser.add_argument("--ort", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure ONNX Runtime (default: when scripts/ort-setup.sh has "
+                             "installed it)")
+    parser.add_argument("--ort-dir",
+                        default=os.environ.get("QNT_ORT_DIR", str(ROOT / "build" / "ort")),
+                        help="onnxruntime-node's install directory (scripts/ort-setup.sh)")
     args = parser.parse_args()
 
     tools = Tools(args.build_dir)
+    ort = Ort(args.ort, args.ort_dir)
     torch.set_num_threads(args.threads)
     engines = [e for e in ENGINES if e in torch.backends.quantized.supported_engines]
     machine = cpu_info()
@@ -575,8 +825,8 @@ def main():
         for batch in (int(b) for b in args.batches.split(",")):
             runs = args.runs if batch == 1 else max(3, args.runs // 2)
             for name in args.models.split(","):
-                rows.append(bench_one(tools, tmp, name, batch, runs, args.threads,
-                                      args.calib, engines, tmp))
+                rows.append(bench_one(tools, ort, tmp, name, batch, runs, args.threads,
+                                      args.calib, engines, tmp, args.pt_budget))
         # Later rounds: every measurement again, keeping the minimum of the
         # medians (a burst of load from elsewhere spoils one round, not all).
         for rnd in range(2, args.rounds + 1):
@@ -618,7 +868,8 @@ def main():
             if noise else ""
         if noise:
             log("warning: " + noise)
-        text = report(rows, ceil, args, machine, load_before, load1(), elapsed, engines, noise)
+        text = report(rows, ceil, args, machine, load_before, load1(), elapsed, engines, noise,
+                      ort)
         out = Path(args.out)
         (out / "results.md").write_text(text)
         log(f"wrote {out / 'results.md'}")
