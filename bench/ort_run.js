@@ -13,9 +13,9 @@
 //   {"median_ms": .., "min_ms": .., "runs": .., "threads": .., ...}
 // --output writes the first output as a float32 .npy (for comparisons).
 //
-// onnxruntime-node is looked up in $QNT_ORT_DIR/node_modules (default
-// <repo>/build/ort, where scripts/ort-setup.sh installs it), then in node's
-// usual paths. Exit status: 0, 1 on an error (message on stderr), 2 when
+// onnxruntime-node is looked up in $QNT_ORT_DIR/node_modules, then in
+// <repo>/build/ort/node_modules (where scripts/ort-setup.sh installs it by
+// default), then in node's usual paths. Exit status: 0, 1 on an error (message on stderr), 2 when
 // onnxruntime-node is not installed.
 'use strict';
 
