@@ -114,13 +114,22 @@ readFloats(const llvm::json::Value *value, llvm::StringRef what,
                "' must be null, a number or a non-empty array of numbers");
 }
 
+/// llvm::json::Value::getAsInteger without its undefined behaviour: it
+/// converts a double up to double(INT64_MAX), which is 2^63, to int64_t.
+static std::optional<int64_t> getInteger(const llvm::json::Value &value) {
+  if (!value.getAsUINT64())
+    if (std::optional<double> d = value.getAsNumber(); d && !(*d < 0x1p63))
+      return std::nullopt;
+  return value.getAsInteger();
+}
+
 /// An optional non-negative integer field (0 if absent).
 static llvm::Expected<int64_t> readCount(const llvm::json::Object &object,
                                          llvm::StringRef key) {
   const llvm::json::Value *value = object.get(key);
   if (!value)
     return 0;
-  std::optional<int64_t> n = value->getAsInteger();
+  std::optional<int64_t> n = getInteger(*value);
   if (!n || *n < 0)
     return error("'" + key + "' must be a non-negative integer");
   return *n;
@@ -165,7 +174,7 @@ readObserver(const llvm::json::Object &object) {
 
   if (isPerChannelStatsKind(stats.kind)) {
     if (const llvm::json::Value *channels = object.get("channels")) {
-      std::optional<int64_t> n = channels->getAsInteger();
+      std::optional<int64_t> n = getInteger(*channels);
       // Not checked against a limit: it must match 'min', which is there.
       if (!n || *n <= 0 ||
           (!stats.min.empty() && size_t(*n) != stats.min.size()))
@@ -186,14 +195,14 @@ readObserver(const llvm::json::Object &object) {
 
   if (stats.isHistogram()) {
     std::optional<int64_t> bins =
-        object.get("bins") ? object.get("bins")->getAsInteger() : std::nullopt;
+        object.get("bins") ? getInteger(*object.get("bins")) : std::nullopt;
     if (!bins || *bins <= 0 || *bins > kMaxHistogramBins)
       return error("'bins' must be an integer in [1, " +
                    llvm::Twine(kMaxHistogramBins) + "]");
     stats.bins = *bins;
     stats.upsampleRate = 128;
     if (const llvm::json::Value *u = object.get("upsample_rate")) {
-      std::optional<int64_t> rate = u->getAsInteger();
+      std::optional<int64_t> rate = getInteger(*u);
       if (!rate || *rate <= 0 || *rate > kMaxUpsampleRate)
         return error("'upsample_rate' must be an integer in [1, " +
                      llvm::Twine(kMaxUpsampleRate) + "]");
@@ -245,14 +254,18 @@ llvm::Expected<StatsFile> qnt::parseStatsFile(llvm::StringRef text,
   if (!root || root->getString("format") != "qnt-stats")
     return fail("not a qnt statistics file (expected \"format\": "
                 "\"qnt-stats\")");
-  if (root->getInteger("version") != 1)
+  auto getField = [&](llvm::StringRef key) -> std::optional<int64_t> {
+    const llvm::json::Value *value = root->get(key);
+    return value ? getInteger(*value) : std::nullopt;
+  };
+  if (getField("version") != 1)
     return fail("unsupported version (expected 1)");
   const llvm::json::Object *observers = root->getObject("observers");
   if (!observers)
     return fail("missing 'observers'");
 
   StatsFile file;
-  file.numSamples = root->getInteger("num_samples").value_or(0);
+  file.numSamples = getField("num_samples").value_or(0);
   for (const auto &[id, value] : *observers) {
     const llvm::json::Object *object = value.getAsObject();
     if (!object)
