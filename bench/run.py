@@ -871,6 +871,7 @@ def main():
         text = report(rows, ceil, args, machine, load_before, load1(), elapsed, engines, noise,
                       ort)
         out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
         (out / "results.md").write_text(text)
         log(f"wrote {out / 'results.md'}")
         if chart(rows, out / "results.png"):
