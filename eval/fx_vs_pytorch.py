@@ -53,7 +53,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -363,13 +362,7 @@ def main(argv=None):
     t_start = time.monotonic()
     torch.set_num_threads(args.threads)
     tools = pvp.Tools(args.build_dir, float(os.environ.get("QNT_BINARY_WAIT", "120")), args.threads)
-    if args.work_dir:
-        work = Path(args.work_dir)
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="qnt_fx_"))
+    work = pvp.make_work_dir(args.work_dir, "qnt_fx_")
     errors, results = [], OrderedDict()
     try:
         for name in models:

@@ -601,6 +601,18 @@ def model_tables(models):
 
 # ---------------------------------------------------------------------------
 
+def make_work_dir(path, prefix):
+    """`path` emptied (--work-dir: kept afterwards), or a new temporary
+    directory."""
+    if not path:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    work = Path(path)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    return work
+
+
 def write_report(lines, errors, path):
     """Prints the markdown report (`lines`, then the step errors, each with
     its message as a code block) and writes it to `path`."""
@@ -648,13 +660,7 @@ def main(argv=None):
         args.eval_samples = 32 if args.quick else 256
     tools = Tools(args.build_dir, float(os.environ.get("QNT_BINARY_WAIT", "120")), args.threads)
 
-    if args.work_dir:
-        work = Path(args.work_dir)
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="qnt_eval_"))
+    work = make_work_dir(args.work_dir, "qnt_eval_")
     errors = []
     try:
         fm, fm_table = fashion_mnist_accuracy(tools, work, n_test, errors)
