@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Dialect/Tosa/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -61,6 +62,9 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   // Producers of a concatenation's inputs write into the result's buffer
   // (their tensor.empty becomes a slice of it) instead of being copied.
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  // After it, so that producers writing into a concatenation keep writing
+  // into its slices (qnt-vectorize does not collapse sliced operands).
+  pm.addNestedPass<func::FuncOp>(createQntVectorizePass());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;
   bufferizeOptions.functionBoundaryTypeConversion =
@@ -72,11 +76,17 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Parallel chunks run on the kernels' threads; what is left (dynamic
+  // bounds) runs sequentially.
+  pm.addPass(createQntOutlineParallelLoopsPass());
+  pm.addPass(createForallToForLoopPass());
+  pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
   // Heap buffers come from the runtime's allocator (runtime/lib/Memory.cpp),
   // which reuses them across runs instead of page-faulting them in again.
+  pm.addPass(createConvertVectorToLLVMPass());
   FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
   memrefOptions.useGenericFunctions = true;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));

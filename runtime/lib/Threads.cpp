@@ -16,3 +16,20 @@ extern "C" int qnt_rt_set_num_threads(int n) {
   qnt::rt::setXnnNumThreads(n);
   return 0;
 }
+
+extern "C" void qnt_rt_parallel_for(qnt_rt_parallel_body body, void *context,
+                                    int64_t n) {
+  if (n <= 0)
+    return;
+  if (n == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
+    body(context, 0, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t begin = n * t / threads, end = n * (t + 1) / threads;
+    if (begin < end)
+      body(context, begin, end);
+  }
+}

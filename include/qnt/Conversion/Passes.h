@@ -3,8 +3,10 @@
 #ifndef QNT_CONVERSION_PASSES_H
 #define QNT_CONVERSION_PASSES_H
 
+#include "qnt/Conversion/OutlineParallelLoops.h"
 #include "qnt/Conversion/QntToLinalg.h"
 #include "qnt/Conversion/QntToRuntime.h"
+#include "qnt/Conversion/Vectorize.h"
 
 namespace qnt {
 

@@ -60,8 +60,10 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
     are written in place), between `quant.scast`s, with the arithmetic of docs/numerics.md: a table is a
     `tensor.extract` from a 256-entry constant, requantization is
     `clamp(rint(x * M) + Z)` in f32. Upstream passes then fuse chains of
-    them into one loop nest (`--qnt-lower-to-llvm`) and LLVM vectorizes
-    them, for x86-64 and AArch64 alike. Run before `qnt-lower-to-runtime`
+    them into one loop nest, `qnt-vectorize` vectorizes the nests and splits
+    them across threads, and `qnt-outline-parallel-loops` runs them on the
+    runtime's threads (all in `--qnt-lower-to-llvm`), for x86-64 and
+    AArch64 alike. Run before `qnt-lower-to-runtime`
     (which lowers what the kernel libraries do: conv2d, linear, add,
     pooling, quantize / dequantize).
 
@@ -88,6 +90,71 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect", "::mlir::quant::QuantDialect",
     "::mlir::tensor::TensorDialect"];
+}
+
+def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
+  let summary = "Tile the generated loops into parallel chunks and vector "
+                "tiles, and vectorize them";
+  let description = [{
+    The vector code generation of qnt, for the `linalg.generic` ops on
+    static shapes that `qnt-lower-to-linalg` and the TOSA lowerings leave
+    (tables, requantizations, pooling sums, float elementwise chains):
+
+    1. unit dimensions are dropped and runs of dimensions that every
+       operand keeps contiguous are collapsed into one (an elementwise op on
+       `8x112x112x16` becomes one loop over 1605632 elements), unless an
+       operand is a slice of a larger tensor (a concatenation's input
+       written in place);
+    2. the leading parallel dimensions are tiled with `scf.forall`, which
+       `qnt-outline-parallel-loops` turns into a call of the runtime's
+       parallel loop (the threads of the kernels), when the op is large
+       enough to pay for it;
+    3. inside, the op is tiled with `scf.for` to tiles of one vector along
+       its innermost parallel dimension (at most `vector-size` elements, a
+       divisor of that dimension: no remainder loop) and vectorized with
+       upstream `linalg::vectorize`: a table lookup becomes a
+       `vector.gather`, the arithmetic stays bit for bit what the scalar
+       body computes.
+
+    Ops that upstream vectorization does not handle, or whose innermost
+    dimension is a reduction, are left for `convert-linalg-to-loops`.
+  }];
+  let options = [
+    Option<"vectorSize", "vector-size", "int64_t", /*default=*/"64",
+           "Most elements in one vector tile">,
+    Option<"parallel", "parallel", "bool", /*default=*/"true",
+           "Tile the leading parallel dimensions with scf.forall">,
+    Option<"minParallelElements", "min-parallel-elements", "int64_t",
+           /*default=*/"16384",
+           "Smallest iteration space that is split across threads">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect", "::mlir::vector::VectorDialect"];
+}
+
+def QntOutlineParallelLoopsPass
+    : Pass<"qnt-outline-parallel-loops", "mlir::ModuleOp"> {
+  let summary = "Run scf.forall loops on the runtime's threads";
+  let description = [{
+    Each `scf.forall` on memrefs with constant bounds (the parallel chunks of
+    `qnt-vectorize`) becomes a call
+    `qnt_rt_parallel_for(body, context, n)`: its body is outlined into a
+    function `body(context, begin, end)` that runs the iterations
+    `[begin, end)` of the linearized iteration space, and the values it
+    uses from above travel in a stack struct `context` (memrefs as their
+    LLVM descriptors, index values as i64). The runtime splits `[0, n)` into
+    one contiguous range per OpenMP thread: the threads the oneDNN kernels
+    already use, so generated code and kernels never compete for cores.
+
+    Run after bufferization and before the lowering to LLVM; loops it does
+    not outline (dynamic bounds, a captured value of another type) are left
+    for `scf-forall-to-for`.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::scf::SCFDialect"];
 }
 
 #endif // QNT_CONVERSION_PASSES_TD

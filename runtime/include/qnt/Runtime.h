@@ -229,6 +229,13 @@ void qnt_rt_buffer_free(void *ptr);
  * XNNPACK's pool). Returns 0, or -1 leaving the count unchanged if `n` is
  * not in [1, QNT_RT_MAX_NUM_THREADS]. */
 int qnt_rt_set_num_threads(int n);
+/* Runs body(context, begin, end) over [0, n) split into one contiguous
+ * range per thread of the kernels' OpenMP pool (the loops qnt generates
+ * itself; --qnt-outline-parallel-loops). Inside a parallel region, or with
+ * one thread, it runs body(context, 0, n) on the calling thread. */
+typedef void (*qnt_rt_parallel_body)(void *context, int64_t begin,
+                                     int64_t end);
+void qnt_rt_parallel_for(qnt_rt_parallel_body body, void *context, int64_t n);
 void qnt_rt_stats_reset(void);
 /* Number of NaN/Inf values seen by all observers so far. */
 int64_t qnt_rt_stats_nonfinite_count(void);

@@ -1,0 +1,259 @@
+//===- Vectorize.cpp - --qnt-vectorize ------------------------------------===//
+//
+// Vector codegen for the linalg.generic ops qnt generates itself (tables,
+// requantization, pooling sums, float elementwise chains): simplify the
+// iteration space, tile it into parallel chunks (scf.forall) and vector
+// tiles (scf.for), and vectorize the tiles with upstream linalg::vectorize.
+// Every tile size divides its dimension, so all shapes stay static and no
+// masks or remainder loops are needed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qnt/Conversion/Passes.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/Interfaces/TilingInterface.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
+
+namespace qnt {
+#define GEN_PASS_DEF_QNTVECTORIZEPASS
+#include "qnt/Conversion/Passes.h.inc"
+} // namespace qnt
+
+using namespace mlir;
+
+namespace {
+
+/// Parallel chunks a large op is split into at least (the runtime hands
+/// each thread a contiguous range of them).
+constexpr int64_t kMinChunks = 64;
+
+/// The largest divisor of `n` that is at most `limit`.
+static int64_t largestDivisorAtMost(int64_t n, int64_t limit) {
+  for (int64_t d = std::min(n, limit); d > 1; --d)
+    if (n % d == 0)
+      return d;
+  return 1;
+}
+
+static bool hasStaticTensorOperands(linalg::GenericOp op) {
+  return op.hasPureTensorSemantics() &&
+         llvm::all_of(op->getOperandTypes(), [](Type type) {
+           auto tensor = dyn_cast<RankedTensorType>(type);
+           return tensor && tensor.hasStaticShape();
+         });
+}
+
+/// True when an operand is a slice of a larger tensor: collapsing it would
+/// need a copy (a concatenation's input written in place into its result).
+static bool hasSliceOperand(linalg::GenericOp op) {
+  return llvm::any_of(op->getOperands(), [](Value v) {
+    return v.getDefiningOp<tensor::ExtractSliceOp>() != nullptr;
+  });
+}
+
+/// True when the body reads a tensor at a computed index (a table).
+static bool hasDataDependentLoad(linalg::GenericOp op) {
+  return !op.getBody()->getOps<tensor::ExtractOp>().empty();
+}
+
+/// Drops unit dimensions and collapses runs of dimensions of one iterator
+/// type that every indexing map keeps contiguous. Returns the new op.
+static linalg::GenericOp simplifyIterationSpace(RewriterBase &rewriter,
+                                                linalg::GenericOp op) {
+  rewriter.setInsertionPoint(op);
+  linalg::ControlDropUnitDims options;
+  FailureOr<linalg::DropUnitDimsResult> dropped =
+      linalg::dropUnitDims(rewriter, op, options);
+  if (succeeded(dropped)) {
+    rewriter.replaceOp(op, dropped->replacements);
+    op = cast<linalg::GenericOp>(dropped->resultOp.getOperation());
+  }
+
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  // areDimSequencesPreserved looks at dimension results only: a pooling
+  // window (d1 * 2 + d3) is not collapsible.
+  if (!llvm::all_of(maps,
+                    [](AffineMap map) { return map.isProjectedPermutation(); }))
+    return op;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices current;
+  auto flush = [&] {
+    if (current.size() > 1)
+      groups.push_back(current);
+    current.clear();
+  };
+  for (int64_t dim = 0, e = op.getNumLoops(); dim < e; ++dim) {
+    if (!current.empty()) {
+      ReassociationIndices extended = current;
+      extended.push_back(dim);
+      if (iterators[dim] == iterators[current.front()] &&
+          linalg::areDimSequencesPreserved(maps, {extended})) {
+        current = std::move(extended);
+        continue;
+      }
+      flush();
+    }
+    current.push_back(dim);
+  }
+  flush();
+  if (groups.empty())
+    return op;
+  rewriter.setInsertionPoint(op);
+  FailureOr<linalg::CollapseResult> collapsed =
+      linalg::collapseOpIterationDims(op, groups, rewriter);
+  if (failed(collapsed))
+    return op;
+  rewriter.replaceOp(op, collapsed->results);
+  return cast<linalg::GenericOp>(collapsed->collapsedOp.getOperation());
+}
+
+/// Tiles `op` with `sizes` (0: not tiled) and returns the tiled op, or
+/// `op` itself when no dimension is tiled.
+static FailureOr<linalg::GenericOp>
+tile(RewriterBase &rewriter, linalg::GenericOp op, ArrayRef<int64_t> sizes,
+     scf::SCFTilingOptions::LoopType loopType) {
+  if (llvm::all_of(sizes, [](int64_t s) { return s == 0; }))
+    return op;
+  scf::SCFTilingOptions options;
+  options.setLoopType(loopType);
+  options.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
+      rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled))
+    return failure();
+  rewriter.replaceOp(op, tiled->replacements);
+  return cast<linalg::GenericOp>(tiled->tiledOps.back());
+}
+
+struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
+  using QntVectorizePassBase::QntVectorizePassBase;
+
+  void runOnOperation() override {
+    if (vectorSize < 1) {
+      getOperation().emitError("qnt-vectorize: vector-size must be >= 1, got ")
+          << vectorSize.getValue();
+      return signalPassFailure();
+    }
+    SmallVector<linalg::GenericOp> candidates;
+    getOperation().walk([&](linalg::GenericOp op) {
+      if (hasStaticTensorOperands(op) && op.getNumLoops() > 0)
+        candidates.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::GenericOp op : candidates)
+      vectorizeOne(rewriter, op);
+    cleanUp();
+  }
+
+  void vectorizeOne(RewriterBase &rewriter, linalg::GenericOp op) {
+    if (!hasSliceOperand(op))
+      op = simplifyIterationSpace(rewriter, op);
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    int64_t rank = ranges.size();
+    if (rank == 0 || iterators.back() != utils::IteratorType::parallel)
+      return;
+    // One vector along the innermost dimension: contiguous in the output.
+    int64_t lanes = largestDivisorAtMost(ranges.back(), vectorSize);
+    if (lanes < 2)
+      return;
+
+    // Level 1: parallel chunks over the leading parallel dimensions.
+    int64_t parallelElements = 1;
+    for (auto [range, iterator] : llvm::zip(ranges, iterators))
+      if (iterator == utils::IteratorType::parallel)
+        parallelElements *= range;
+    SmallVector<int64_t> chunk(rank, 0);
+    if (parallel && parallelElements >= minParallelElements) {
+      if (rank == 1) {
+        int64_t vectors = ranges[0] / lanes;
+        chunk[0] =
+            lanes * largestDivisorAtMost(
+                        vectors, std::max<int64_t>(1, vectors / kMinChunks));
+      } else {
+        int64_t chunks = 1;
+        for (int64_t dim = 0; dim + 1 < rank && chunks < kMinChunks &&
+                              iterators[dim] == utils::IteratorType::parallel;
+             ++dim) {
+          chunk[dim] = 1;
+          chunks *= ranges[dim];
+        }
+        if (chunks == 1)
+          chunk.assign(rank, 0);
+      }
+    }
+    FailureOr<linalg::GenericOp> inner =
+        tile(rewriter, op, chunk, scf::SCFTilingOptions::LoopType::ForallOp);
+    if (failed(inner))
+      return;
+
+    // Level 2: vector tiles (1 along every other dimension).
+    SmallVector<int64_t> tileRanges = inner->getStaticLoopRanges();
+    SmallVector<int64_t> vectorTile(rank, 0);
+    for (int64_t dim = 0; dim < rank; ++dim)
+      vectorTile[dim] = dim + 1 == rank ? (tileRanges[dim] > lanes ? lanes : 0)
+                                        : (tileRanges[dim] > 1 ? 1 : 0);
+    // A table lookup stays scalar: x86 has no byte gather, and 64-bit
+    // index gathers are slower than one load per element.
+    if (hasDataDependentLoad(*inner))
+      return;
+    FailureOr<linalg::GenericOp> vectorOp = tile(
+        rewriter, *inner, vectorTile, scf::SCFTilingOptions::LoopType::ForOp);
+    if (failed(vectorOp))
+      return;
+    // A pooling window's unit dimensions (d1 * 2 + d3 with both of size 1)
+    // go, which leaves maps the vectorizer takes.
+    rewriter.setInsertionPoint(*vectorOp);
+    linalg::ControlDropUnitDims options;
+    FailureOr<linalg::DropUnitDimsResult> dropped =
+        linalg::dropUnitDims(rewriter, *vectorOp, options);
+    if (succeeded(dropped)) {
+      rewriter.replaceOp(*vectorOp, dropped->replacements);
+      vectorOp = cast<linalg::GenericOp>(dropped->resultOp.getOperation());
+    }
+    if (failed(linalg::vectorizeOpPrecondition(*vectorOp, {}, {},
+                                               /*vectorizeNDExtract=*/true)))
+      return;
+    rewriter.setInsertionPoint(*vectorOp);
+    FailureOr<linalg::VectorizationResult> result =
+        linalg::vectorize(rewriter, *vectorOp, {}, {},
+                          /*vectorizeNDExtract=*/true);
+    if (succeeded(result))
+      rewriter.replaceOp(*vectorOp, result->replacements);
+  }
+
+  /// Folds the tiles' slices into the vector transfers, drops the unit
+  /// dimensions of the vectors (1-D vectors lower directly to LLVM) and
+  /// hoists loop-invariant reads and writes of the accumulators.
+  void cleanUp() {
+    MLIRContext *context = &getContext();
+    RewritePatternSet patterns(context);
+    vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
+    vector::populateVectorTransferDropUnitDimsPatterns(patterns);
+    tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(patterns);
+    vector::TransferReadOp::getCanonicalizationPatterns(patterns, context);
+    vector::TransferWriteOp::getCanonicalizationPatterns(patterns, context);
+    scf::ForOp::getCanonicalizationPatterns(patterns, context);
+    scf::ForallOp::getCanonicalizationPatterns(patterns, context);
+    tensor::ExtractSliceOp::getCanonicalizationPatterns(patterns, context);
+    tensor::InsertSliceOp::getCanonicalizationPatterns(patterns, context);
+    affine::AffineApplyOp::getCanonicalizationPatterns(patterns, context);
+    affine::AffineMinOp::getCanonicalizationPatterns(patterns, context);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    IRRewriter rewriter(context);
+    getOperation().walk([&](scf::ForOp loop) {
+      hoistLoopInvariantSubsets(rewriter,
+                                cast<LoopLikeOpInterface>(loop.getOperation()));
+    });
+  }
+};
+
+} // namespace

@@ -1,0 +1,168 @@
+// RUN: quant-opt %s --qnt-vectorize --split-input-file --verify-diagnostics | FileCheck %s --enable-var-scope
+// RUN: quant-opt %s --qnt-vectorize=parallel=false --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SEQ
+// RUN: not quant-opt %s --qnt-vectorize=vector-size=0 --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// Vector codegen of the generated loops: collapsed iteration spaces,
+// parallel chunks (scf.forall), one vector per tile, no remainder loops.
+
+// BAD: qnt-vectorize: vector-size must be >= 1, got 0
+
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+
+// An elementwise op on 8x56x56x24 is one loop over 602112 elements: 64
+// chunks of 9408, 147 vectors of 64 each.
+// CHECK-LABEL: func.func @requantize
+// CHECK-DAG: %[[A:.*]] = tensor.collapse_shape %arg0 {{\[}}[0, 1, 2, 3]] : tensor<8x56x56x24xi8> into tensor<602112xi8>
+// CHECK: scf.forall (%[[C:.*]]) = (0) to (602112) step (9408)
+// CHECK: scf.for %[[V:.*]] = %c0 to %c9408 step %c64
+// CHECK: vector.transfer_read %[[A]][%{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<602112xi8>, vector<64xi8>
+// CHECK: arith.sitofp %{{.*}} : vector<64xi32> to vector<64xf32>
+// CHECK: arith.fptosi %{{.*}} : vector<64xf32> to vector<64xi32>
+// CHECK: vector.transfer_write %{{.*}} : vector<64xi8>, tensor<9408xi8>
+// CHECK: tensor.parallel_insert_slice
+// CHECK-NOT: linalg.generic
+// SEQ-LABEL: func.func @requantize
+// SEQ-NOT: scf.forall
+// SEQ: scf.for %{{.*}} = %c0 to %c602112 step %c64
+// SEQ: vector<64xf32>
+func.func @requantize(%a: tensor<8x56x56x24xi8>) -> tensor<8x56x56x24xi8> {
+  %zp = arith.constant 59 : i32
+  %m = arith.constant 0.3 : f32
+  %e = tensor.empty() : tensor<8x56x56x24xi8>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%a : tensor<8x56x56x24xi8>) outs(%e : tensor<8x56x56x24xi8>) {
+  ^bb0(%x: i8, %o: i8):
+    %0 = arith.extui %x : i8 to i32
+    %1 = arith.subi %0, %zp : i32
+    %2 = arith.sitofp %1 : i32 to f32
+    %3 = arith.mulf %2, %m : f32
+    %4 = arith.fptosi %3 : f32 to i32
+    %5 = arith.trunci %4 : i32 to i8
+    linalg.yield %5 : i8
+  } -> tensor<8x56x56x24xi8>
+  return %r : tensor<8x56x56x24xi8>
+}
+
+// -----
+
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#bc = affine_map<(d0, d1, d2, d3) -> (d0, 0, 0, d3)>
+
+// Squeeze-excite scaling: the broadcast operand keeps (n, c), the spatial
+// dimensions collapse; a chunk is one pixel row of 72 channels, two vectors.
+// CHECK-LABEL: func.func @broadcast
+// CHECK-DAG: tensor.collapse_shape %arg0 {{\[}}[0, 1, 2], [3]] : tensor<8x1x1x72xi8> into tensor<8x72xi8>
+// CHECK-DAG: tensor.collapse_shape %arg1 {{\[}}[0], [1, 2], [3]] : tensor<8x28x28x72xi8> into tensor<8x784x72xi8>
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (8, 784)
+// CHECK: scf.for %{{.*}} = %c0 to %c72 step %c36
+// CHECK: arith.addi %{{.*}}, %{{.*}} : vector<36xi8>
+func.func @broadcast(%a: tensor<8x1x1x72xi8>, %b: tensor<8x28x28x72xi8>) -> tensor<8x28x28x72xi8> {
+  %e = tensor.empty() : tensor<8x28x28x72xi8>
+  %r = linalg.generic {indexing_maps = [#bc, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%a, %b : tensor<8x1x1x72xi8>, tensor<8x28x28x72xi8>) outs(%e : tensor<8x28x28x72xi8>) {
+  ^bb0(%x: i8, %y: i8, %o: i8):
+    %s = arith.addi %x, %y : i8
+    linalg.yield %s : i8
+  } -> tensor<8x28x28x72xi8>
+  return %r : tensor<8x28x28x72xi8>
+}
+
+// -----
+
+#pin = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1 * 2 + d3, d2 * 2 + d4, d5)>
+#pw = affine_map<(d0, d1, d2, d3, d4, d5) -> (d3, d4)>
+#pout = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d5)>
+
+// A pooling sum: too small to split, window dimensions tiled by one, the
+// channels one vector accumulated in place.
+// CHECK-LABEL: func.func @pool_sum
+// CHECK-NOT: scf.forall
+// CHECK: vector.transfer_read %{{.*}} : tensor<32xi8>, vector<32xi8>
+// CHECK: arith.extui %{{.*}} : vector<32xi8> to vector<32xi32>
+// CHECK: arith.addi %{{.*}} : vector<32xi32>
+// CHECK-NOT: linalg.generic
+func.func @pool_sum(%x: tensor<1x8x8x32xi8>, %w: tensor<2x2xi32>) -> tensor<1x4x4x32xi32> {
+  %c0 = arith.constant 0 : i32
+  %e = tensor.empty() : tensor<1x4x4x32xi32>
+  %z = linalg.fill ins(%c0 : i32) outs(%e : tensor<1x4x4x32xi32>) -> tensor<1x4x4x32xi32>
+  %r = linalg.generic {indexing_maps = [#pin, #pw, #pout], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]} ins(%x, %w : tensor<1x8x8x32xi8>, tensor<2x2xi32>) outs(%z : tensor<1x4x4x32xi32>) {
+  ^bb0(%in: i8, %k: i32, %acc: i32):
+    %v = arith.extui %in : i8 to i32
+    %s = arith.addi %acc, %v : i32
+    linalg.yield %s : i32
+  } -> tensor<1x4x4x32xi32>
+  return %r : tensor<1x4x4x32xi32>
+}
+
+// -----
+
+// A table lookup is split across threads but stays scalar (no byte gather
+// on x86).
+// CHECK-LABEL: func.func @table
+// CHECK: scf.forall (%{{.*}}) = (0) to (16384) step (256)
+// CHECK: linalg.generic
+// CHECK: tensor.extract
+// CHECK-NOT: vector.gather
+func.func @table(%x: tensor<4x4096xi8>) -> tensor<4x4096xi8> {
+  %t = arith.constant dense<[-128, -91, -54, -17, 20, 57, 94, -125, -88, -51, -14, 23, 60, 97, -122, -85, -48, -11, 26, 63, 100, -119, -82, -45, -8, 29, 66, 103, -116, -79, -42, -5, 32, 69, 106, -113, -76, -39, -2, 35, 72, 109, -110, -73, -36, 1, 38, 75, 112, -107, -70, -33, 4, 41, 78, 115, -104, -67, -30, 7, 44, 81, 118, -101, -64, -27, 10, 47, 84, 121, -98, -61, -24, 13, 50, 87, 124, -95, -58, -21, 16, 53, 90, 127, -92, -55, -18, 19, 56, 93, -126, -89, -52, -15, 22, 59, 96, -123, -86, -49, -12, 25, 62, 99, -120, -83, -46, -9, 28, 65, 102, -117, -80, -43, -6, 31, 68, 105, -114, -77, -40, -3, 34, 71, 108, -111, -74, -37, 0, 37, 74, 111, -108, -71, -34, 3, 40, 77, 114, -105, -68, -31, 6, 43, 80, 117, -102, -65, -28, 9, 46, 83, 120, -99, -62, -25, 12, 49, 86, 123, -96, -59, -22, 15, 52, 89, 126, -93, -56, -19, 18, 55, 92, -127, -90, -53, -16, 21, 58, 95, -124, -87, -50, -13, 24, 61, 98, -121, -84, -47, -10, 27, 64, 101, -118, -81, -44, -7, 30, 67, 104, -115, -78, -41, -4, 33, 70, 107, -112, -75, -38, -1, 36, 73, 110, -109, -72, -35, 2, 39, 76, 113, -106, -69, -32, 5, 42, 79, 116, -103, -66, -29, 8, 45, 82, 119, -100, -63, -26, 11, 48, 85, 122, -97, -60, -23, 14, 51, 88, 125, -94, -57, -20, 17, 54, 91]> : tensor<256xi8>
+  %e = tensor.empty() : tensor<4x4096xi8>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x4096xi8>) outs(%e : tensor<4x4096xi8>) {
+  ^bb0(%in: i8, %o: i8):
+    %i = arith.extui %in : i8 to i32
+    %j = arith.index_cast %i : i32 to index
+    %v = tensor.extract %t[%j] : tensor<256xi8>
+    linalg.yield %v : i8
+  } -> tensor<4x4096xi8>
+  return %r : tensor<4x4096xi8>
+}
+
+// -----
+
+// A concatenation's input written into its slice is not collapsed (that
+// would copy the strided slice); it is vectorized along its channels.
+// CHECK-LABEL: func.func @into_slice
+// CHECK-NOT: into tensor<128xf32>
+// CHECK: vector.transfer_write %{{.*}} : vector<8xf32>, tensor<8xf32>
+// CHECK-NOT: into tensor<128xf32>
+// CHECK: return
+func.func @into_slice(%x: tensor<1x4x4x8xf32>, %dest: tensor<1x4x4x16xf32>) -> tensor<1x4x4x16xf32> {
+  %s = tensor.extract_slice %dest[0, 0, 0, 8] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x16xf32> to tensor<1x4x4x8xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x : tensor<1x4x4x8xf32>) outs(%s : tensor<1x4x4x8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %n = arith.negf %in : f32
+    linalg.yield %n : f32
+  } -> tensor<1x4x4x8xf32>
+  %i = tensor.insert_slice %r into %dest[0, 0, 0, 8] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x8xf32> into tensor<1x4x4x16xf32>
+  return %i : tensor<1x4x4x16xf32>
+}
+
+// -----
+
+// Left alone: dynamic shapes; an innermost reduction (a row sum); a prime
+// innermost size has no vector tile but 1 (the whole 1x7 is one vector).
+// CHECK-LABEL: func.func @left_alone
+// CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<?x8xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK: vector.transfer_read %{{.*}} : tensor<7xf32>, vector<7xf32>
+func.func @left_alone(%d: tensor<?x8xf32>, %r: tensor<4x8xf32>, %p: tensor<1x7xf32>) -> (tensor<?x8xf32>, tensor<4xf32>, tensor<1x7xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %d, %c0 : tensor<?x8xf32>
+  %e = tensor.empty(%n) : tensor<?x8xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%d : tensor<?x8xf32>) outs(%e : tensor<?x8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %v = arith.negf %in : f32
+    linalg.yield %v : f32
+  } -> tensor<?x8xf32>
+  %z = arith.constant 0.0 : f32
+  %e1 = tensor.empty() : tensor<4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e1 : tensor<4xf32>) -> tensor<4xf32>
+  %1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%r : tensor<4x8xf32>) outs(%f : tensor<4xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %v = arith.addf %in, %acc : f32
+    linalg.yield %v : f32
+  } -> tensor<4xf32>
+  %e2 = tensor.empty() : tensor<1x7xf32>
+  %2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%p : tensor<1x7xf32>) outs(%e2 : tensor<1x7xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %v = arith.negf %in : f32
+    linalg.yield %v : f32
+  } -> tensor<1x7xf32>
+  return %0, %1, %2 : tensor<?x8xf32>, tensor<4xf32>, tensor<1x7xf32>
+}
