@@ -74,7 +74,7 @@ func.func @broadcast(%a: tensor<8x1x1x72xi8>, %b: tensor<8x28x28x72xi8>) -> tens
 // channels one vector accumulated in place.
 // CHECK-LABEL: func.func @pool_sum
 // CHECK-NOT: scf.forall
-// CHECK: vector.transfer_read %{{.*}} : tensor<32xi8>, vector<32xi8>
+// CHECK: vector.transfer_read %{{.*}} : tensor<8x8x32xi8>, vector<32xi8>
 // CHECK: arith.extui %{{.*}} : vector<32xi8> to vector<32xi32>
 // CHECK: arith.addi %{{.*}} : vector<32xi32>
 // CHECK-NOT: linalg.generic
@@ -119,7 +119,7 @@ func.func @table(%x: tensor<4x4096xi8>) -> tensor<4x4096xi8> {
 // would copy the strided slice); it is vectorized along its channels.
 // CHECK-LABEL: func.func @into_slice
 // CHECK-NOT: into tensor<128xf32>
-// CHECK: vector.transfer_write %{{.*}} : vector<8xf32>, tensor<8xf32>
+// CHECK: vector.transfer_write %{{.*}} : vector<8xf32>, tensor<1x1x1x8xf32>
 // CHECK-NOT: into tensor<128xf32>
 // CHECK: return
 func.func @into_slice(%x: tensor<1x4x4x8xf32>, %dest: tensor<1x4x4x16xf32>) -> tensor<1x4x4x16xf32> {
@@ -165,4 +165,22 @@ func.func @left_alone(%d: tensor<?x8xf32>, %r: tensor<4x8xf32>, %p: tensor<1x7xf
     linalg.yield %v : f32
   } -> tensor<1x7xf32>
   return %0, %1, %2 : tensor<?x8xf32>, tensor<4xf32>, tensor<1x7xf32>
+}
+
+// -----
+
+// A concatenation input not computed in place (a kernel's result, here an
+// argument) is copied by a generated loop: one vector per pixel row of its
+// channels, split across threads; a memref.copy of the strided slice would
+// be an element-by-element loop.
+// CHECK-LABEL: func.func @copy_into_slice
+// CHECK: %[[S:.*]] = tensor.extract_slice %arg1[0, 0, 0, 16] [2, 32, 32, 16] [1, 1, 1, 1]
+// CHECK: scf.forall (%[[N:.*]], %[[H:.*]]) in (2, 32) shared_outs(%{{.*}} = %[[S]])
+// CHECK: scf.for %[[W:.*]] = %c0 to %c32
+// CHECK: %[[V:.*]] = vector.transfer_read %arg0[%[[N]], %[[H]], %[[W]], %c0]{{.*}} : tensor<2x32x32x16xi8>, vector<16xi8>
+// CHECK: vector.transfer_write %[[V]]
+// CHECK: tensor.insert_slice %{{.*}} into %arg1[0, 0, 0, 16] [2, 32, 32, 16] [1, 1, 1, 1]
+func.func @copy_into_slice(%x: tensor<2x32x32x16xi8>, %dest: tensor<2x32x32x48xi8>) -> tensor<2x32x32x48xi8> {
+  %i = tensor.insert_slice %x into %dest[0, 0, 0, 16] [2, 32, 32, 16] [1, 1, 1, 1] : tensor<2x32x32x16xi8> into tensor<2x32x32x48xi8>
+  return %i : tensor<2x32x32x48xi8>
 }

@@ -100,6 +100,11 @@ def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
     static shapes that `qnt-lower-to-linalg` and the TOSA lowerings leave
     (tables, requantizations, pooling sums, float elementwise chains):
 
+    0. a concatenation's input that is not computed in place into its
+       slice of the result (a kernel's output) gets an explicit copy loop
+       (`linalg.generic`) into that slice, vectorized and split like the
+       rest: bufferization would make it a `memref.copy` of a strided
+       slice, which MLIR's runtime library copies element by element;
     1. unit dimensions are dropped and runs of dimensions that every
        operand keeps contiguous are collapsed into one (an elementwise op on
        `8x112x112x16` becomes one loop over 1605632 elements), unless an

@@ -113,6 +113,52 @@ static linalg::GenericOp simplifyIterationSpace(RewriterBase &rewriter,
   return cast<linalg::GenericOp>(collapsed->collapsedOp.getOperation());
 }
 
+/// True when `value` is computed in place into the slice `insert` writes
+/// (its producer's init is that slice of the destination).
+static bool isWrittenInPlace(Value value, tensor::InsertSliceOp insert) {
+  auto producer = value.getDefiningOp<DestinationStyleOpInterface>();
+  if (!producer)
+    return false;
+  auto slice = producer.getTiedOpOperand(cast<OpResult>(value))
+                   ->get()
+                   .getDefiningOp<tensor::ExtractSliceOp>();
+  return slice && slice.getSource() == insert.getDest() &&
+         slice.getMixedOffsets() == insert.getMixedOffsets() &&
+         slice.getMixedSizes() == insert.getMixedSizes() &&
+         slice.getMixedStrides() == insert.getMixedStrides();
+}
+
+/// A concatenation's input that is not written in place (a kernel's
+/// result) is copied into its slice by an explicit `linalg.generic`, which
+/// is then vectorized and split across threads like the other generated
+/// loops; bufferization would make it a `memref.copy` of a strided slice,
+/// an element-by-element loop in MLIR's runtime library.
+static void materializeCopy(RewriterBase &rewriter,
+                            tensor::InsertSliceOp insert) {
+  auto sourceType = dyn_cast<RankedTensorType>(insert.getSourceType());
+  if (!sourceType || !sourceType.hasStaticShape() ||
+      !insert.getDestType().hasStaticShape() ||
+      sourceType.getRank() != insert.getDestType().getRank() ||
+      sourceType.getRank() == 0 || isWrittenInPlace(insert.getSource(), insert))
+    return;
+  Location loc = insert.getLoc();
+  rewriter.setInsertionPoint(insert);
+  Value slice = tensor::ExtractSliceOp::create(
+      rewriter, loc, sourceType, insert.getDest(), insert.getMixedOffsets(),
+      insert.getMixedSizes(), insert.getMixedStrides());
+  AffineMap id = rewriter.getMultiDimIdentityMap(sourceType.getRank());
+  SmallVector<utils::IteratorType> parallel(sourceType.getRank(),
+                                            utils::IteratorType::parallel);
+  auto copy = linalg::GenericOp::create(
+      rewriter, loc, sourceType, ValueRange{insert.getSource()},
+      ValueRange{slice}, ArrayRef<AffineMap>{id, id}, parallel,
+      [](OpBuilder &b, Location loc, ValueRange args) {
+        linalg::YieldOp::create(b, loc, args[0]);
+      });
+  rewriter.modifyOpInPlace(
+      insert, [&] { insert.getSourceMutable().assign(copy.getResult(0)); });
+}
+
 /// Tiles `op` with `sizes` (0: not tiled) and returns the tiled op, or
 /// `op` itself when no dimension is tiled.
 static FailureOr<linalg::GenericOp>
@@ -141,12 +187,14 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
           << vectorSize.getValue();
       return signalPassFailure();
     }
+    IRRewriter rewriter(&getContext());
+    getOperation().walk(
+        [&](tensor::InsertSliceOp op) { materializeCopy(rewriter, op); });
     SmallVector<linalg::GenericOp> candidates;
     getOperation().walk([&](linalg::GenericOp op) {
       if (hasStaticTensorOperands(op) && op.getNumLoops() > 0)
         candidates.push_back(op);
     });
-    IRRewriter rewriter(&getContext());
     for (linalg::GenericOp op : candidates)
       vectorizeOne(rewriter, op);
     cleanUp();
@@ -209,14 +257,22 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
     if (failed(vectorOp))
       return;
     // A pooling window's unit dimensions (d1 * 2 + d3 with both of size 1)
-    // go, which leaves maps the vectorizer takes.
-    rewriter.setInsertionPoint(*vectorOp);
-    linalg::ControlDropUnitDims options;
-    FailureOr<linalg::DropUnitDimsResult> dropped =
-        linalg::dropUnitDims(rewriter, *vectorOp, options);
-    if (succeeded(dropped)) {
-      rewriter.replaceOp(*vectorOp, dropped->replacements);
-      vectorOp = cast<linalg::GenericOp>(dropped->resultOp.getOperation());
+    // go, which leaves maps the vectorizer takes. Through rank-reducing
+    // slices, which fold into the vector transfers: a reshape of the tile
+    // would make its write back a copy.
+    if (!llvm::all_of(vectorOp->getIndexingMapsArray(), [](AffineMap map) {
+          return map.isProjectedPermutation();
+        })) {
+      rewriter.setInsertionPoint(*vectorOp);
+      linalg::ControlDropUnitDims options;
+      options.rankReductionStrategy = linalg::ControlDropUnitDims::
+          RankReductionStrategy::ExtractInsertSlice;
+      FailureOr<linalg::DropUnitDimsResult> dropped =
+          linalg::dropUnitDims(rewriter, *vectorOp, options);
+      if (succeeded(dropped)) {
+        rewriter.replaceOp(*vectorOp, dropped->replacements);
+        vectorOp = cast<linalg::GenericOp>(dropped->resultOp.getOperation());
+      }
     }
     if (failed(linalg::vectorizeOpPrecondition(*vectorOp, {}, {},
                                                /*vectorizeNDExtract=*/true)))
