@@ -41,7 +41,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 import test_int8_reference as t8  # noqa: E402  (helpers only, no tests)
-from qnt.export import _resize_axis  # noqa: E402  (the exporter's parameters)
+from qnt.ops.shape import _resize_axis  # noqa: E402  (the exporter's parameters)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

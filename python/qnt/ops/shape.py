@@ -1,0 +1,174 @@
+"""Shape ops: reshape / flatten / view, permute, transpose, concatenation,
+split / chunk, indexing of their results, constant padding and resizing
+(nearest, bilinear)."""
+
+import operator
+from fractions import Fraction
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import ir
+from ..ir import Value
+from ._common import NCHW_PERM
+
+
+def pad(ctx, x, pad, mode="constant", value=None):
+    """F.pad with a constant (nn.ZeroPad2d, nn.ConstantPad2d): pad lists
+    (before, after) pairs from the last dimension backwards."""
+    if mode != "constant":
+        raise ctx.error(f"F.pad with mode='{mode}' is not supported (only 'constant')")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > x.rank or min(pad) < 0:
+        raise ctx.error(f"F.pad with padding {tuple(pad)} is not supported "
+                        f"(non-negative pairs, at most one per dimension)")
+    before, after = [0] * x.rank, [0] * x.rank
+    for i in range(len(pad) // 2):  # PyTorch dimension rank - 1 - i
+        before[x.rank - 1 - i], after[x.rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
+    perm = NCHW_PERM if x.nhwc else list(range(x.rank))
+    padding, shape = [0] * (2 * x.rank), list(x.shape)
+    for d in range(x.rank):  # PyTorch dimension d is dimension perm[d] of x
+        padding[2 * perm[d]], padding[2 * perm[d] + 1] = before[d], after[d]
+        shape[perm[d]] += before[d] + after[d]
+    fill = float(value or 0.0)
+    const = ctx.b.shared_const(("pad", fill), np.full([1], fill, np.float32), "pad_value")
+    return ctx.op("tosa.pad", [x, ctx.shape(padding), const], tuple(shape), nhwc=x.nhwc)
+
+
+def _resize_axis(ctx, size_in, size_out, scale_factor, mode, align_corners):
+    """tosa.resize's (scale_n, scale_d, offset, border) along one axis, so
+    that its source coordinate is PyTorch's: ``floor(o * in / out)`` for
+    nearest, ``(o + 0.5) * in / out - 0.5`` for bilinear (``o * (in - 1) /
+    (out - 1)`` with align_corners), ``in / out`` being ``1 / scale_factor``
+    when the model gave one."""
+    if mode == "bilinear" and align_corners and size_in > 1 and size_out > 1:
+        ratio = Fraction(size_out - 1, size_in - 1)
+    elif scale_factor is not None:
+        ratio = Fraction(scale_factor)
+        if ratio.limit_denominator(1024) != ratio or ratio <= 0:
+            raise ctx.error(f"interpolate with scale_factor={scale_factor} is not "
+                            f"supported (a positive ratio of integers up to 1024)")
+    else:
+        ratio = Fraction(size_out, size_in)
+    n, d = 2 * ratio.numerator, 2 * ratio.denominator
+    if mode == "bilinear" and align_corners:
+        offset = 0
+    else:
+        offset = -n // 2 if mode == "nearest" else (d - n) // 2
+    border = (size_out - 1) * d - (size_in - 1) * n + offset
+    return n, d, offset, border
+
+
+def interpolate(ctx, x, size=None, scale_factor=None, mode="nearest",
+                align_corners=None, recompute_scale_factor=None, antialias=False):
+    """F.interpolate / nn.Upsample of an NCHW tensor, nearest and bilinear:
+    tosa.resize (NHWC) with PyTorch's source coordinates."""
+    if mode not in ("nearest", "bilinear") or antialias:
+        raise ctx.error(f"interpolate with mode={mode!r}"
+                        f"{', antialias' if antialias else ''} is not supported "
+                        f"(only 'nearest' and 'bilinear')")
+    if x.rank != 4:
+        raise ctx.error(f"interpolate needs a 4-D NCHW input, got shape {x.torch_shape}")
+    x = ctx.to_nhwc(x)
+    out = ctx.out_shape()
+    factors = scale_factor if isinstance(scale_factor, (tuple, list)) else [scale_factor] * 2
+    if recompute_scale_factor or size is not None:
+        factors = [None, None]
+    params = [_resize_axis(ctx, x.torch_shape[2 + i], out[2 + i], factors[i], mode,
+                           align_corners) for i in range(2)]
+    n, c = x.shape[0], x.shape[3]
+    attrs = {"mode": "#tosa.resize_mode<%s>" % ("NEAREST_NEIGHBOR" if mode == "nearest"
+                                                 else "BILINEAR")}
+    return ctx.op("tosa.resize",
+                  [x, ctx.shape([params[0][0], params[0][1], params[1][0], params[1][1]]),
+                   ctx.shape([params[0][2], params[1][2]]),
+                   ctx.shape([params[0][3], params[1][3]])],
+                  (n, out[2], out[3], c), attrs, nhwc=True)
+
+
+def upsample(ctx, m, x):
+    """nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d."""
+    return interpolate(ctx, x, m.size, m.scale_factor, m.mode, m.align_corners,
+                       getattr(m, "recompute_scale_factor", None))
+
+
+def reshape_to_output(ctx, x, *args, **kwargs):
+    """flatten / view / reshape: the recorded output shape, PyTorch's element order."""
+    return ctx.reshape(x, ctx.out_shape())
+
+
+def permute(ctx, x, *dims):
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    dims = [int(d) % x.rank for d in dims]
+    if x.nhwc:  # compose with NHWC -> NCHW
+        return ctx.permute(x, [NCHW_PERM[d] for d in dims])
+    return ctx.permute(x, dims)
+
+
+def transpose(ctx, x, dim0, dim1):
+    dims = list(range(x.rank))
+    dim0, dim1 = dim0 % x.rank, dim1 % x.rank
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(ctx, x, dims)
+
+
+def cat(ctx, tensors, dim=0):
+    rank = len(ctx.out_shape())
+    dim %= rank
+    nhwc = rank == 4 and any(t.nhwc for t in tensors)
+    tensors = [ctx.to_nhwc(t) if nhwc else ctx.to_torch(t) for t in tensors]
+    axis = NCHW_PERM[dim] if nhwc else dim
+    return ctx.op("tosa.concat", tensors, ctx.out_shape(nhwc),
+                  {"axis": ir.i32_attr(axis)}, nhwc=nhwc)
+
+
+def _split(ctx, x, dim):
+    dim %= x.rank
+    axis = NCHW_PERM[dim] if x.nhwc else dim
+    parts, start = [], 0
+    for meta in ctx.out:
+        begin, size = [0] * x.rank, list(x.shape)
+        begin[axis], size[axis] = start, meta.shape[dim]
+        parts.append(ctx.slice(x, begin, size))
+        start += meta.shape[dim]
+    return tuple(parts)
+
+
+def chunk(ctx, x, chunks, dim=0):
+    return _split(ctx, x, dim)
+
+
+def split(ctx, x, split_size_or_sections, dim=0):
+    return _split(ctx, x, dim)
+
+
+def getitem(ctx, container, index):
+    if isinstance(container, Value):
+        raise ctx.error("tensor indexing / slicing (x[...]) is not supported")
+    return container[index]
+
+
+MODULES = {
+    nn.Flatten: lambda ctx, m, x: reshape_to_output(ctx, x),
+    nn.ZeroPad2d: lambda ctx, m, x: pad(ctx, x, m.padding),
+    nn.ConstantPad2d: lambda ctx, m, x: pad(ctx, x, m.padding, "constant", m.value),
+    nn.Upsample: upsample, nn.UpsamplingNearest2d: upsample,
+    nn.UpsamplingBilinear2d: upsample,
+}
+
+FUNCTIONS = {
+    torch.cat: cat, torch.concat: cat,
+    torch.flatten: reshape_to_output, torch.reshape: reshape_to_output,
+    torch.permute: permute, torch.transpose: transpose,
+    torch.chunk: chunk, torch.split: split, operator.getitem: getitem,
+    F.pad: pad,
+    F.interpolate: interpolate,
+}
+
+METHODS = {
+    "view": reshape_to_output, "reshape": reshape_to_output, "flatten": reshape_to_output,
+    "permute": permute, "transpose": transpose, "chunk": chunk, "split": split,
+}
