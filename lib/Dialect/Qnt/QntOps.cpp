@@ -7,6 +7,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/CheckedArithmetic.h"
 
 #include <cmath>
 #include <limits>
@@ -363,12 +364,23 @@ LogicalResult Conv2DOp::verify() {
 
   int64_t expected[4] = {in[0], 0, 0, w[0]};
   for (int i = 0; i < 2; ++i) {
-    int64_t padded = in[1 + i] + getPad()[2 * i] + getPad()[2 * i + 1];
-    int64_t window = getDilation()[i] * (w[1 + i] - 1) + 1;
-    if (padded < window)
+    // Checked: the attributes are user input (a pad of INT64_MAX).
+    std::optional<int64_t> padded =
+        llvm::checkedAdd(in[1 + i], getPad()[2 * i]);
+    if (padded)
+      padded = llvm::checkedAdd(*padded, getPad()[2 * i + 1]);
+    std::optional<int64_t> window =
+        llvm::checkedMul(getDilation()[i], w[1 + i] - 1);
+    if (window)
+      window = llvm::checkedAdd(*window, int64_t(1));
+    if (!padded || !window)
+      return emitOpError("padded input or dilated kernel size overflows "
+                         "int64 in spatial dimension ")
+             << i;
+    if (*padded < *window)
       return emitOpError("kernel window (")
-             << window << ") exceeds the padded input (" << padded << ")";
-    expected[1 + i] = (padded - window) / getStride()[i] + 1;
+             << *window << ") exceeds the padded input (" << *padded << ")";
+    expected[1 + i] = (*padded - *window) / getStride()[i] + 1;
   }
   if (ArrayRef<int64_t>(expected) != out)
     return emitOpError("output shape must be [")
@@ -447,7 +459,6 @@ LogicalResult AddOp::verify() {
   return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
 
-
 //===----------------------------------------------------------------------===//
 // MulOp
 //===----------------------------------------------------------------------===//
@@ -472,7 +483,6 @@ LogicalResult MulOp::verify() {
     return failure();
   return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
 }
-
 
 //===----------------------------------------------------------------------===//
 // TableOp, AvgPool2DOp

@@ -120,6 +120,23 @@ func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4
 
 // -----
 
+// Found by fuzz/mutate.py (UBSan: signed overflow in the shape check).
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{padded input or dilated kernel size overflows int64 in spatial dimension 0}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 9223372036854775807, 1, 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32> {
+  // expected-error @+1 {{padded input or dilated kernel size overflows int64 in spatial dimension 1}}
+  %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 4611686018427387904>} : (tensor<1x8x8x3xf32>, tensor<4x3x3x3xf32>) -> tensor<1x8x8x4xf32>
+  return %0 : tensor<1x8x8x4xf32>
+}
+
+// -----
+
 func.func @f(%x: tensor<1x8x8x3xf32>, %w: tensor<4x3x3x1xf32>) -> tensor<1x8x8x4xf32> {
   // expected-error @+1 {{groups (2) must divide the input channels (3) and the output channels (4)}}
   %0 = "qnt.conv2d"(%x, %w) {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 2 : i64} : (tensor<1x8x8x3xf32>, tensor<4x3x3x1xf32>) -> tensor<1x8x8x4xf32>
