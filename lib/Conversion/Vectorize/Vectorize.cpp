@@ -61,25 +61,43 @@ static bool hasDataDependentLoad(linalg::GenericOp op) {
   return !op.getBody()->getOps<tensor::ExtractOp>().empty();
 }
 
+/// True when every indexing map only permutes and drops loop dimensions
+/// (no pooling window such as d1 * 2 + d3).
+static bool hasPermutationMaps(linalg::GenericOp op) {
+  return llvm::all_of(op.getIndexingMapsArray(), [](AffineMap map) {
+    return map.isProjectedPermutation();
+  });
+}
+
+/// `op` without its unit dimensions (operands reshaped with `strategy`),
+/// or `op` itself when it has none.
+static linalg::GenericOp dropUnitDimensions(
+    RewriterBase &rewriter, linalg::GenericOp op,
+    linalg::ControlDropUnitDims::RankReductionStrategy strategy) {
+  rewriter.setInsertionPoint(op);
+  linalg::ControlDropUnitDims options;
+  options.rankReductionStrategy = strategy;
+  FailureOr<linalg::DropUnitDimsResult> dropped =
+      linalg::dropUnitDims(rewriter, op, options);
+  if (failed(dropped))
+    return op;
+  rewriter.replaceOp(op, dropped->replacements);
+  return cast<linalg::GenericOp>(dropped->resultOp.getOperation());
+}
+
 /// Drops unit dimensions and collapses runs of dimensions of one iterator
 /// type that every indexing map keeps contiguous. Returns the new op.
 static linalg::GenericOp simplifyIterationSpace(RewriterBase &rewriter,
                                                 linalg::GenericOp op) {
-  rewriter.setInsertionPoint(op);
-  linalg::ControlDropUnitDims options;
-  FailureOr<linalg::DropUnitDimsResult> dropped =
-      linalg::dropUnitDims(rewriter, op, options);
-  if (succeeded(dropped)) {
-    rewriter.replaceOp(op, dropped->replacements);
-    op = cast<linalg::GenericOp>(dropped->resultOp.getOperation());
-  }
+  op = dropUnitDimensions(
+      rewriter, op,
+      linalg::ControlDropUnitDims::RankReductionStrategy::ReassociativeReshape);
 
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   // areDimSequencesPreserved looks at dimension results only: a pooling
   // window (d1 * 2 + d3) is not collapsible.
-  if (!llvm::all_of(maps,
-                    [](AffineMap map) { return map.isProjectedPermutation(); }))
+  if (!hasPermutationMaps(op))
     return op;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   SmallVector<ReassociationIndices> groups;
   ReassociationIndices current;
@@ -260,20 +278,11 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
     // go, which leaves maps the vectorizer takes. Through rank-reducing
     // slices, which fold into the vector transfers: a reshape of the tile
     // would make its write back a copy.
-    if (!llvm::all_of(vectorOp->getIndexingMapsArray(), [](AffineMap map) {
-          return map.isProjectedPermutation();
-        })) {
-      rewriter.setInsertionPoint(*vectorOp);
-      linalg::ControlDropUnitDims options;
-      options.rankReductionStrategy = linalg::ControlDropUnitDims::
-          RankReductionStrategy::ExtractInsertSlice;
-      FailureOr<linalg::DropUnitDimsResult> dropped =
-          linalg::dropUnitDims(rewriter, *vectorOp, options);
-      if (succeeded(dropped)) {
-        rewriter.replaceOp(*vectorOp, dropped->replacements);
-        vectorOp = cast<linalg::GenericOp>(dropped->resultOp.getOperation());
-      }
-    }
+    if (!hasPermutationMaps(*vectorOp))
+      vectorOp =
+          dropUnitDimensions(rewriter, *vectorOp,
+                             linalg::ControlDropUnitDims::
+                                 RankReductionStrategy::ExtractInsertSlice);
     if (failed(linalg::vectorizeOpPrecondition(*vectorOp, {}, {},
                                                /*vectorizeNDExtract=*/true)))
       return;
