@@ -1,6 +1,7 @@
 // RUN: quant-opt %s --qnt-vectorize --split-input-file --verify-diagnostics | FileCheck %s --enable-var-scope
 // RUN: quant-opt %s --qnt-vectorize=parallel=false --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SEQ
 // RUN: not quant-opt %s --qnt-vectorize=vector-size=0 --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: quant-opt %s --qnt-vectorize --one-shot-bufferize=bufferize-function-boundaries --cse --canonicalize --split-input-file | FileCheck %s --check-prefix=BUF
 // Vector codegen of the generated loops: collapsed iteration spaces,
 // parallel chunks (scf.forall), one vector per tile, no remainder loops.
 
@@ -183,4 +184,32 @@ func.func @left_alone(%d: tensor<?x8xf32>, %r: tensor<4x8xf32>, %p: tensor<1x7xf
 func.func @copy_into_slice(%x: tensor<2x32x32x16xi8>, %dest: tensor<2x32x32x48xi8>) -> tensor<2x32x32x48xi8> {
   %i = tensor.insert_slice %x into %dest[0, 0, 0, 16] [2, 32, 32, 16] [1, 1, 1, 1] : tensor<2x32x32x16xi8> into tensor<2x32x32x48xi8>
   return %i : tensor<2x32x32x48xi8>
+}
+
+// -----
+
+// A dense block's input, written in place into the first concatenation, is
+// also inserted into a later one: that later read takes the slice of the
+// finished first concatenation, so bufferization keeps the in-place write
+// and needs no strided memref.copy back.
+// CHECK-LABEL: func.func @shared_block_input
+// CHECK: %[[FIRST:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[0, 0, 0, 8] [1, 4, 4, 8]
+// CHECK: vector.transfer_read %[[FIRST]][%c0, %{{.*}}, %{{.*}}, %c0]{{.*}} : tensor<1x4x4x16xf32>, vector<8xf32>
+// CHECK: return
+// BUF-LABEL: func.func @shared_block_input
+// BUF-NOT: memref.copy
+// BUF: return
+func.func @shared_block_input(%x: tensor<1x4x4x8xf32>, %k: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x16xf32>, tensor<1x4x4x24xf32>) {
+  %d1 = tensor.empty() : tensor<1x4x4x16xf32>
+  %s = tensor.extract_slice %d1[0, 0, 0, 0] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x16xf32> to tensor<1x4x4x8xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x : tensor<1x4x4x8xf32>) outs(%s : tensor<1x4x4x8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %n = arith.negf %in : f32
+    linalg.yield %n : f32
+  } -> tensor<1x4x4x8xf32>
+  %i0 = tensor.insert_slice %r into %d1[0, 0, 0, 0] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x8xf32> into tensor<1x4x4x16xf32>
+  %i1 = tensor.insert_slice %k into %i0[0, 0, 0, 8] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x8xf32> into tensor<1x4x4x16xf32>
+  %d2 = tensor.empty() : tensor<1x4x4x24xf32>
+  %j0 = tensor.insert_slice %r into %d2[0, 0, 0, 0] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x8xf32> into tensor<1x4x4x24xf32>
+  return %i1, %j0 : tensor<1x4x4x16xf32>, tensor<1x4x4x24xf32>
 }

@@ -146,6 +146,47 @@ static bool isWrittenInPlace(Value value, tensor::InsertSliceOp insert) {
          slice.getMixedStrides() == insert.getMixedStrides();
 }
 
+/// The last `tensor.insert_slice` of the chain that builds a
+/// concatenation, starting at `insert` (each insert's result is the next
+/// one's destination and has no other use).
+static tensor::InsertSliceOp lastOfChain(tensor::InsertSliceOp insert) {
+  while (insert->hasOneUse()) {
+    auto next = dyn_cast<tensor::InsertSliceOp>(*insert->user_begin());
+    if (!next || next.getDest() != insert.getResult())
+      break;
+    insert = next;
+  }
+  return insert;
+}
+
+/// Makes the readers of `insert`'s source that come after the whole
+/// concatenation read its slice of the concatenation instead. The source
+/// is written in place into that slice; a later reader of the source
+/// itself is a read after the concatenation's other writes, which
+/// bufferization resolves by writing the source out of place and copying
+/// it back with a strided `memref.copy`. (A dense block's input is
+/// inserted into every concatenation of the block.)
+static void readLaterUsesFromSlice(RewriterBase &rewriter,
+                                   tensor::InsertSliceOp insert) {
+  tensor::InsertSliceOp last = lastOfChain(insert);
+  Block *block = insert->getBlock();
+  SmallVector<OpOperand *> later;
+  for (OpOperand &use : insert.getSource().getUses()) {
+    Operation *user = block->findAncestorOpInBlock(*use.getOwner());
+    if (user && last->isBeforeInBlock(user))
+      later.push_back(&use);
+  }
+  if (later.empty())
+    return;
+  rewriter.setInsertionPointAfter(last);
+  Value slice = tensor::ExtractSliceOp::create(
+      rewriter, insert.getLoc(), insert.getSourceType(), last.getResult(),
+      insert.getMixedOffsets(), insert.getMixedSizes(),
+      insert.getMixedStrides());
+  for (OpOperand *use : later)
+    rewriter.modifyOpInPlace(use->getOwner(), [&] { use->set(slice); });
+}
+
 /// A concatenation's input that is not written in place (a kernel's
 /// result) is copied into its slice by an explicit `linalg.generic`, which
 /// is then vectorized and split across threads like the other generated
@@ -157,8 +198,10 @@ static void materializeCopy(RewriterBase &rewriter,
   if (!sourceType || !sourceType.hasStaticShape() ||
       !insert.getDestType().hasStaticShape() ||
       sourceType.getRank() != insert.getDestType().getRank() ||
-      sourceType.getRank() == 0 || isWrittenInPlace(insert.getSource(), insert))
+      sourceType.getRank() == 0)
     return;
+  if (isWrittenInPlace(insert.getSource(), insert))
+    return readLaterUsesFromSlice(rewriter, insert);
   Location loc = insert.getLoc();
   rewriter.setInsertionPoint(insert);
   Value slice = tensor::ExtractSliceOp::create(
@@ -206,8 +249,11 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
       return signalPassFailure();
     }
     IRRewriter rewriter(&getContext());
+    SmallVector<tensor::InsertSliceOp> inserts;
     getOperation().walk(
-        [&](tensor::InsertSliceOp op) { materializeCopy(rewriter, op); });
+        [&](tensor::InsertSliceOp op) { inserts.push_back(op); });
+    for (tensor::InsertSliceOp op : inserts)
+      materializeCopy(rewriter, op);
     SmallVector<linalg::GenericOp> candidates;
     getOperation().walk([&](linalg::GenericOp op) {
       if (hasStaticTensorOperands(op) && op.getNumLoops() > 0)
