@@ -65,6 +65,7 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   // After it, so that producers writing into a concatenation keep writing
   // into its slices (qnt-vectorize does not collapse sliced operands).
   pm.addNestedPass<func::FuncOp>(createQntVectorizePass());
+  pm.addNestedPass<func::FuncOp>(createQntApproximateMathPass());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;
   bufferizeOptions.functionBoundaryTypeConversion =

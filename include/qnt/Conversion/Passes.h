@@ -3,6 +3,7 @@
 #ifndef QNT_CONVERSION_PASSES_H
 #define QNT_CONVERSION_PASSES_H
 
+#include "qnt/Conversion/ApproximateMath.h"
 #include "qnt/Conversion/OutlineParallelLoops.h"
 #include "qnt/Conversion/QntToLinalg.h"
 #include "qnt/Conversion/QntToRuntime.h"

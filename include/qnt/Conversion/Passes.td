@@ -92,6 +92,24 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
     "::mlir::tensor::TensorDialect"];
 }
 
+def QntApproximateMathPass
+    : Pass<"qnt-approximate-math", "mlir::func::FuncOp"> {
+  let summary = "Replace the math functions LLVM cannot lower (math.erf) by "
+                "polynomial approximations";
+  let description = [{
+    `math.erf` (from `tosa.erf`: GELU) has no LLVM intrinsic, so
+    `convert-to-llvm` cannot lower it. This pass rewrites it with upstream's
+    polynomial approximation (`populatePolynomialApproximateErfPattern`):
+    arithmetic on the same scalar or vector type, so a vectorized GELU stays
+    vectorized and calls no libm function per element. Its error against
+    `erff`, measured over [-6, 6], is in docs/numerics.md. The other math
+    functions keep their LLVM intrinsics.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
   let summary = "Tile the generated loops into parallel chunks and vector "
                 "tiles, and vectorize them";
@@ -117,9 +135,10 @@ def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
     3. inside, the op is tiled with `scf.for` to tiles of one vector along
        its innermost parallel dimension (at most `vector-size` elements, a
        divisor of that dimension: no remainder loop) and vectorized with
-       upstream `linalg::vectorize`: a table lookup becomes a
-       `vector.gather`, the arithmetic stays bit for bit what the scalar
-       body computes.
+       upstream `linalg::vectorize`; the arithmetic stays bit for bit what
+       the scalar body computes. A table lookup stays scalar (x86 has no
+       byte gather; the gathers measured slower than scalar loads) but is
+       still split across threads.
 
     Ops that upstream vectorization does not handle, or whose innermost
     dimension is a reduction, are left for `convert-linalg-to-loops`.
