@@ -14,6 +14,7 @@ batch norm, quant stub), NHWC -> NCHW in front of ops that need PyTorch's
 element order (flatten, view, permute, linear, ...) and at the return.
 """
 
+import contextlib
 import dis
 import inspect
 import operator
@@ -206,6 +207,7 @@ class _Emitter:
         self.node = None
         self.loc = None
         self._converted = {}  # (value name, perm, nhwc) -> Value
+        self._constants = {}  # value name -> the array of a constant
         self.qat_grid = {}    # QAT: value name -> the FakeQuantize whose grid it is on
 
     # -- the node being converted ------------------------------------------
@@ -229,10 +231,28 @@ class _Emitter:
                          hint=hint or self.loc, nhwc=nhwc)
 
     def const(self, array, suffix="const", nhwc=False):
-        value = self.b.const(np.asarray(array, np.float32), loc=self.loc,
-                             hint=f"{self.loc}.{suffix}")
+        array = np.asarray(array, np.float32)
+        value = self.b.const(array, loc=self.loc, hint=f"{self.loc}.{suffix}")
         value.nhwc = nhwc
+        self._constants[value.name] = array
         return value
+
+    def constant(self, v):
+        """The array of ``v`` if it is a constant (a parameter or buffer the
+        model reads directly), else None."""
+        return self._constants.get(v.name) if isinstance(v, Value) else None
+
+    @contextlib.contextmanager
+    def scope(self, name):
+        """Emits at the location ``<current>.<name>``: the ops of a submodule
+        that a handler of its parent emits (a transformer layer's linears),
+        each with its own location and so its own observers."""
+        saved = self.loc
+        self.loc = f"{saved}.{name}" if saved else name
+        try:
+            yield
+        finally:
+            self.loc = saved
 
     def shape(self, dims):
         return self.b.shape(dims)
@@ -303,6 +323,24 @@ class _Emitter:
     def mul(self, a, b):
         return self.binary("tosa.mul", a, b)
 
+    def unary(self, name, x):
+        """An elementwise TOSA op of one operand (``tosa.exp``, ``tosa.erf``, ...)."""
+        return self.op(name, [x], x.shape, nhwc=x.nhwc)
+
+    def sub(self, a, b):
+        return self.binary("tosa.sub", a, b)
+
+    def reduce(self, name, x, dims):
+        """``tosa.reduce_sum/max/min`` over the PyTorch dims ``dims`` of ``x``,
+        keeping them as size 1 (in ``x``'s layout)."""
+        y = x
+        for d in dims:
+            axis = NCHW_PERM[d] if x.nhwc else d
+            shape = list(y.shape)
+            shape[axis] = 1
+            y = self.op(name, [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc)
+        return y
+
     def clamp(self, x, lo, hi):
         return self.op("tosa.clamp", [x], x.shape,
                        {"min_val": ir.f32_attr(lo), "max_val": ir.f32_attr(hi)}, nhwc=x.nhwc)
@@ -348,10 +386,6 @@ class _Emitter:
                         "pad": ir.i64_array(pad), "acc_type": "f32"}, nhwc=True)
 
 
-# The op table: one module per op family (qnt.ops).
-
-
-
 # ---------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------
@@ -372,7 +406,11 @@ def _convert_node(ctx, node, env):
     if not _has_tensor(meta):
         # Shape arithmetic (x.size(0), h // 2): its value is known statically.
         from_tensor = any(_has_tensor(n.meta["qnt_out"]) for n in node.all_input_nodes)
-        if from_tensor and node.target not in _SHAPE_METHODS | _SHAPE_FUNCTIONS:
+        # An element of a module's tuple result (the None of
+        # MultiheadAttention's weights) is known statically too.
+        unpacked = node.target is operator.getitem and isinstance(
+            node.args[0].meta["qnt_out"], (tuple, list))
+        if from_tensor and not unpacked and node.target not in _SHAPE_METHODS | _SHAPE_FUNCTIONS:
             raise ctx.error(f"{node.op} {node.target} returns a Python value computed "
                             f"from tensor data, which is not supported")
         return meta

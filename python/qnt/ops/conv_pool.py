@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .. import ir
 from ..ir import Value
-from ._common import NCHW_PERM, _pair, _normalize_dims, _param
+from ._common import _pair, _normalize_dims, _param
 
 
 def _reduce(name):
@@ -19,12 +19,7 @@ def _reduce(name):
         rank = len(x.torch_shape)
         dims = _normalize_dims(range(rank) if dim in ((), None) else
                                (dim if isinstance(dim, (tuple, list)) else [dim]), rank)
-        y = x
-        for d in dims:
-            axis = NCHW_PERM[d] if x.nhwc else d
-            shape = list(y.shape)
-            shape[axis] = 1
-            y = ctx.op(name, [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc)
+        y = ctx.reduce(name, x, dims)
         return y if keepdim else ctx.reshape(y, ctx.out_shape())
     return handler
 
@@ -41,13 +36,8 @@ def mean(ctx, x, dim=None, keepdim=False, dtype=None):
         n, h, w, c = x.shape
         y = ctx.avg_pool(x, (h, w), (h, w), (0, 0, 0, 0), (n, 1, 1, c))
     else:
-        axes = [NCHW_PERM[d] if x.nhwc else d for d in dims]
-        y = x
-        for axis in axes:
-            shape = list(y.shape)
-            shape[axis] = 1
-            y = ctx.op("tosa.reduce_sum", [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc)
-        y = ctx.mul(y, 1.0 / math.prod(x.shape[a] for a in axes))
+        y = ctx.reduce("tosa.reduce_sum", x, dims)
+        y = ctx.mul(y, 1.0 / math.prod(x.torch_shape[d] for d in dims))
     return y if keepdim else ctx.reshape(y, ctx.out_shape())
 
 

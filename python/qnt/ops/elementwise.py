@@ -1,14 +1,15 @@
 """Elementwise ops and activations: relu / relu6 / hardtanh (clamps), sigmoid,
-SiLU, hardsigmoid, hardswish, tanh, add / sub / mul, dropout and stochastic
-depth (identities in eval mode)."""
+SiLU, hardsigmoid, hardswish, tanh, GELU (erf and tanh forms), add / sub /
+mul / div, dropout and stochastic depth (identities in eval mode)."""
 
+import math
 import operator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ir import F32_MAX
+from ..ir import F32_MAX, Value
 
 
 def _add_relu(x, y):
@@ -44,6 +45,31 @@ def hardsigmoid(ctx, x, inplace=False):
 def hardswish(ctx, x, inplace=False):
     # x * relu6(x + 3) / 6, in PyTorch's order.
     return ctx.mul(ctx.mul(x, relu6(ctx, ctx.add(x, 3.0))), 1.0 / 6.0)
+
+
+def gelu(ctx, x, approximate="none"):
+    """PyTorch's formulas, in its order: ``x * 0.5 * (1 + erf(x / sqrt(2)))``,
+    or ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))``."""
+    if approximate == "none":
+        erf = ctx.unary("tosa.erf", ctx.mul(x, math.sqrt(0.5)))
+        return ctx.mul(ctx.mul(x, 0.5), ctx.add(erf, 1.0))
+    if approximate == "tanh":
+        cube = ctx.mul(ctx.mul(x, x), x)
+        inner = ctx.mul(ctx.add(x, ctx.mul(cube, 0.044715)), math.sqrt(2.0 / math.pi))
+        return ctx.mul(ctx.mul(x, 0.5), ctx.add(ctx.unary("tosa.tanh", inner), 1.0))
+    raise ctx.error(f"gelu with approximate={approximate!r} is not supported")
+
+
+def div(ctx, x, y, rounding_mode=None):
+    """True division: by a number, a multiplication by its reciprocal (TOSA
+    has no float division; within 1 ulp); by a tensor, by ``tosa.reciprocal``."""
+    if rounding_mode is not None:
+        raise ctx.error(f"div with rounding_mode={rounding_mode!r} is not supported")
+    if not isinstance(y, Value):
+        return ctx.mul(x, 1.0 / float(y))
+    if not isinstance(x, Value):
+        return ctx.mul(ctx.unary("tosa.reciprocal", y), float(x))
+    return ctx.mul(x, ctx.unary("tosa.reciprocal", y))
 
 
 def add(ctx, x, y, alpha=1):
@@ -96,6 +122,7 @@ MODULES = {
     nn.Sigmoid: lambda ctx, m, x: sigmoid(ctx, x),
     nn.Tanh: lambda ctx, m, x: tanh(ctx, x),
     nn.SiLU: lambda ctx, m, x: silu(ctx, x),
+    nn.GELU: lambda ctx, m, x: gelu(ctx, x, m.approximate),
     nn.Dropout: lambda ctx, m, x: x,
     nn.Dropout2d: lambda ctx, m, x: x,
     nn.Identity: lambda ctx, m, x: x,
@@ -108,6 +135,8 @@ FUNCTIONS = {
     operator.add: add, operator.iadd: add, torch.add: add,
     operator.sub: sub, operator.isub: sub, torch.sub: sub,
     operator.mul: mul, operator.imul: mul, torch.mul: mul,
+    operator.truediv: div, operator.itruediv: div, torch.div: div, torch.true_divide: div,
+    F.gelu: gelu,
     _add_relu: add_relu,
     F.dropout: dropout,
 }
@@ -119,5 +148,5 @@ except ImportError:
 
 METHODS = {
     "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
-    "add": add, "sub": sub, "mul": mul, "contiguous": identity,
+    "add": add, "sub": sub, "mul": mul, "div": div, "contiguous": identity,
 }

@@ -1,8 +1,13 @@
-"""Normalization: batch norm (folded into a scale and a shift)."""
+"""Normalization: batch norm (folded into a scale and a shift) and layer
+norm (over the last dims, in PyTorch's layout)."""
+
+import math
 
 import numpy as np
 import torch.nn as nn
+import torch.nn.functional as F
 
+from ..ir import Value
 from ._common import _param
 
 
@@ -24,6 +29,38 @@ def batch_norm(ctx, m, x):
     return ctx.add(scaled, ctx.const(shift.reshape(shape), "shift", nhwc=x.nhwc))
 
 
-MODULES = {nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm}
-FUNCTIONS = {}
+def layer_norm(ctx, x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """``(x - mean) * rsqrt(var + eps) * weight + bias`` over the last
+    ``len(normalized_shape)`` dims (biased variance, as PyTorch)."""
+    shape = tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else (
+        normalized_shape,)
+    x = ctx.to_torch(x)
+    rank, k = len(x.shape), len(shape)
+    if k == 0 or k > rank or tuple(x.shape[rank - k:]) != tuple(shape):
+        raise ctx.error(f"layer_norm over {list(shape)} of a tensor of shape {list(x.shape)}")
+    dims = tuple(range(rank - k, rank))
+    scale = 1.0 / math.prod(shape)
+    mean = ctx.mul(ctx.reduce("tosa.reduce_sum", x, dims), scale)
+    centered = ctx.sub(x, mean)
+    var = ctx.mul(ctx.reduce("tosa.reduce_sum", ctx.mul(centered, centered), dims), scale)
+    y = ctx.mul(centered, ctx.unary("tosa.rsqrt", ctx.add(var, float(eps))))
+    lead = (1,) * (rank - k)
+    for value, combine, suffix in ((weight, ctx.mul, "weight"), (bias, ctx.add, "bias")):
+        if value is None:
+            continue
+        value = (ctx.reshape(value, lead + shape) if isinstance(value, Value) else
+                 ctx.const(_param(value).reshape(lead + shape), suffix))
+        y = combine(y, value)
+    return y
+
+
+def layer_norm_module(ctx, m, x):
+    return layer_norm(ctx, x, m.normalized_shape, m.weight, m.bias, m.eps)
+
+
+MODULES = {
+    nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm,
+    nn.LayerNorm: layer_norm_module,
+}
+FUNCTIONS = {F.layer_norm: layer_norm}
 METHODS = {}

@@ -1,0 +1,130 @@
+"""FP32 parity of python/qnt/ops/attention.py: matmul / bmm / @, F.linear,
+softmax, nn.MultiheadAttention and the transformer layers of torch.nn,
+within TIGHT_TOLERANCE (1e-5) of PyTorch."""
+
+import pytest
+from frontend_util import (TIGHT_TOLERANCE, F, Fn, Fn2, check, check_case, nn, parametrize_cases,
+                           qnt, torch)
+
+
+class Attention(nn.Module):
+    """self_attn(x, x, x) or self_attn(x, m, m) with the given call options."""
+
+    def __init__(self, attn, cross=False, **call):
+        super().__init__()
+        self.attn, self.cross, self.call = attn, cross, call
+
+    def forward(self, x, m):
+        kv = m if self.cross else x
+        out, weights = self.attn(x, kv, kv, **self.call)
+        return (out, weights) if self.call.get("need_weights", True) else out
+
+
+class Masked(nn.Module):
+    """A layer called with a float attn_mask (a buffer: a causal mask) and/or
+    a float key_padding_mask (an input)."""
+
+    def __init__(self, layer, causal=None, padding=False):
+        super().__init__()
+        self.layer, self.padding = layer, padding
+        self.register_buffer("mask", causal)
+
+    def forward(self, x, pad):
+        kwargs = {"src_key_padding_mask": pad} if self.padding else {}
+        return self.layer(x, self.mask, **kwargs)
+
+
+def causal(n):
+    return torch.triu(torch.full((n, n), float("-inf")), diagonal=1)
+
+
+CASES = [
+    ("matmul_batched", lambda: Fn2(lambda s, a, b: a @ b), [(2, 3, 4, 5), (2, 3, 5, 6)],
+     "tosa.matmul"),
+    ("matmul_broadcast", lambda: Fn2(lambda s, a, b: torch.matmul(a, b)),
+     [(2, 1, 4, 5), (3, 5, 6)], "tosa.tile"),
+    ("matmul_2d_rhs", lambda: Fn2(lambda s, a, b: a.matmul(b)), [(2, 3, 4, 5), (5, 6)], None),
+    ("matmul_vector_rhs", lambda: Fn(lambda s, a: a @ s.v, v=nn.Parameter(torch.randn(5))),
+     [(2, 3, 5)], None),
+    ("matmul_parameter", lambda: Fn(lambda s, a: a @ s.w, w=nn.Parameter(torch.randn(5, 7))),
+     [(2, 3, 5)], None),
+    ("bmm", lambda: Fn2(lambda s, a, b: torch.bmm(a, b) + a.bmm(b)), [(3, 4, 5), (3, 5, 2)], None),
+    ("linear_functional", lambda: Fn(lambda s, x: F.linear(x, s.w, s.b), w=nn.Parameter(
+        torch.randn(6, 5)), b=nn.Parameter(torch.randn(6))), [(2, 3, 5)], None),
+    ("linear_activation_weight", lambda: Fn2(lambda s, x, w: F.linear(x, w)), [(4, 5), (3, 5)],
+     None),
+    ("softmax", lambda: nn.Softmax(-1), [(2, 3, 7)], "tosa.reduce_max"),
+    ("softmax_dim1_nchw", lambda: Fn(lambda s, x: F.softmax(s.c(x), 1), c=nn.Conv2d(3, 5, 1)),
+     [(1, 3, 4, 4)], None),
+    ("log_softmax", lambda: Fn(lambda s, x: torch.log_softmax(x, 0) + x.log_softmax(dim=1)),
+     [(4, 6)], "tosa.log"),
+    ("scaled_scores", lambda: Fn2(lambda s, q, k: (q @ k.transpose(-2, -1) / 8.0).softmax(-1)),
+     [(2, 4, 6, 8), (2, 4, 6, 8)], None),
+    ("mha_self", lambda: Attention(nn.MultiheadAttention(16, 4)), [(5, 2, 16), (1, 1, 1)],
+     None),
+    ("mha_batch_first_weights", lambda: Attention(nn.MultiheadAttention(16, 2, batch_first=True),
+                                                  need_weights=True),
+     [(2, 5, 16), (1, 1, 1)], None),
+    ("mha_head_weights", lambda: Attention(nn.MultiheadAttention(8, 2), need_weights=True,
+                                           average_attn_weights=False),
+     [(3, 2, 8), (1, 1, 1)], None),
+    ("mha_cross", lambda: Attention(nn.MultiheadAttention(16, 4), cross=True,
+                                    need_weights=False), [(5, 2, 16), (7, 2, 16)], None),
+    ("mha_kdim_vdim", lambda: Attention(nn.MultiheadAttention(16, 4, kdim=6, vdim=6,
+                                                              bias=False), cross=True),
+     [(5, 2, 16), (7, 2, 6)], None),
+    ("encoder_layer", lambda: Masked(nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0)),
+     [(6, 2, 16), (1,)], None),
+    ("encoder_layer_norm_first_gelu_batch_first", lambda: Masked(nn.TransformerEncoderLayer(
+        16, 2, 24, activation="gelu", batch_first=True, norm_first=True)), [(2, 6, 16), (1,)],
+     "tosa.erf"),
+    ("encoder_causal", lambda: Masked(nn.TransformerEncoder(nn.TransformerEncoderLayer(
+        16, 4, 32), 2, norm=nn.LayerNorm(16)), causal(6)), [(6, 2, 16), (1,)], None),
+    # PyTorch 1.13 adds a float key_padding_mask when there is no attn_mask
+    ("encoder_key_padding", lambda: Masked(nn.TransformerEncoderLayer(16, 4, 32), padding=True),
+     [(6, 2, 16), (2, 6)], None),
+]
+
+
+@parametrize_cases(CASES)
+def test_op(factory, shapes, expect, tmp_path):
+    check_case(factory, shapes, expect, tmp_path, tolerance=TIGHT_TOLERANCE)
+
+
+class Decoder(nn.Module):
+    def __init__(self, norm_first):
+        super().__init__()
+        layer = nn.TransformerDecoderLayer(16, 4, 32, norm_first=norm_first, activation=F.gelu)
+        self.decoder = nn.TransformerDecoder(layer, 2)
+        self.register_buffer("mask", causal(5))
+
+    def forward(self, tgt, memory):
+        return self.decoder(tgt, memory, tgt_mask=self.mask)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoder(norm_first, tmp_path):
+    torch.manual_seed(0)
+    err, text = check(Decoder(norm_first), (5, 2, 16), (7, 2, 16), tmp_path=tmp_path)
+    assert err <= TIGHT_TOLERANCE
+    # every submodule's ops at its own path (so each linear has its observers)
+    for name in ("decoder.layers.1.multihead_attn.q_proj", "decoder.layers.0.self_attn.in_proj",
+                 "decoder.layers.1.self_attn.out_proj", "decoder.layers.0.linear2",
+                 "decoder.layers.1.norm3"):
+        assert f'loc("{name}")' in text, name
+
+
+ERRORS = [
+    ("mha_bias_kv", lambda: Attention(nn.MultiheadAttention(8, 2, add_bias_kv=True)),
+     "MultiheadAttention with add_bias_kv or add_zero_attn is not supported at 'attn'"),
+    ("mha_mask_shape", lambda: Masked(nn.TransformerEncoderLayer(8, 2, 16), torch.zeros(3, 3)),
+     "running the traced model on the example inputs failed: The shape of the 2D attn_mask "
+     "is torch.Size([3, 3]), but should be (4, 4)."),
+]
+
+
+@pytest.mark.parametrize("factory,message", [pytest.param(f, m, id=i) for i, f, m in ERRORS])
+def test_error(factory, message, tmp_path):
+    with pytest.raises(qnt.ExportError) as info:
+        qnt.export(factory(), (torch.randn(4, 2, 8), torch.zeros(1)), tmp_path / "m.mlir")
+    assert str(info.value).startswith(message)

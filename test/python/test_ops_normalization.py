@@ -1,0 +1,35 @@
+"""FP32 parity of python/qnt/ops/normalization.py: batch norm (folded) and
+layer norm (within TIGHT_TOLERANCE, 1e-5)."""
+
+from frontend_util import (TIGHT_TOLERANCE, F, Fn, check_case, conv, nn, parametrize_cases,
+                           torch)
+
+CASES = [
+    # batch norm (randomized statistics)
+    ("batchnorm2d", lambda: nn.Sequential(conv(), nn.BatchNorm2d(8)), [(1, 3, 8, 8)], "tosa.mul"),
+    ("batchnorm1d_2d", lambda: nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5)), [(3, 6)], None),
+    ("batchnorm1d_3d", lambda: nn.BatchNorm1d(4), [(2, 4, 5)], None),
+]
+
+LAYER_NORM_CASES = [
+    ("layer_norm", lambda: nn.LayerNorm(7), [(2, 3, 7)], "tosa.rsqrt"),
+    ("layer_norm_2d_shape", lambda: nn.LayerNorm((3, 7)), [(2, 3, 7)], None),
+    ("layer_norm_no_affine", lambda: nn.LayerNorm(5, elementwise_affine=False, eps=1e-3),
+     [(4, 5)], None),
+    ("layer_norm_functional", lambda: Fn(lambda s, x: F.layer_norm(x, (6,), s.w, s.b),
+                                         w=nn.Parameter(torch.rand(6) + 0.5),
+                                         b=nn.Parameter(torch.randn(6))), [(3, 6)], None),
+    # over the channels of an NCHW tensor (ConvNeXt): through permutes
+    ("layer_norm_channels", lambda: Fn(lambda s, x: s.n(s.c(x).permute(0, 2, 3, 1)).permute(
+        0, 3, 1, 2), c=conv(), n=nn.LayerNorm(8)), [(1, 3, 5, 6)], None),
+]
+
+
+@parametrize_cases(CASES)
+def test_op(factory, shapes, expect, tmp_path):
+    check_case(factory, shapes, expect, tmp_path)
+
+
+@parametrize_cases(LAYER_NORM_CASES)
+def test_layer_norm(factory, shapes, expect, tmp_path):
+    check_case(factory, shapes, expect, tmp_path, tolerance=TIGHT_TOLERANCE)
