@@ -45,7 +45,9 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, model, shape in (("lstm_lm", LstmLM(), (1, 8, 32)),
-                                   ("mlp_block", MlpBlock(), (1, 16, 64))):
+                                   ("mlp_block", MlpBlock(), (1, 16, 64)),
+                                   # BERT-base's feed-forward block, sequence 128
+                                   ("bert_mlp_block", MlpBlock(768, 3072, 768), (1, 128, 768))):
             model.eval()
             x = torch.randn(*shape)
             mlir = os.path.join(tmp, f"{name}.mlir")

@@ -183,6 +183,16 @@ int32_t maxAbs(const int8_t *w, int64_t n) {
   return m;
 }
 
+std::string pairSumSaturation(int64_t srcQmax, const int8_t *w, int64_t count) {
+  // Without VNNI, oneDNN sums pairs of u8 * s8 products in int16 with
+  // saturation (vpmaddubsw); the pairs are of raw src values.
+  const int64_t wmax = maxAbs(w, count);
+  if (int8PairSumsMaySaturate() && 2 * srcQmax * wmax > 32767)
+    return "u8 pair sums may saturate: 2 * src_qmax * max|w| = " +
+           std::to_string(2 * srcQmax * wmax) + " > 32767";
+  return "";
+}
+
 std::string selectInt8Path(const CommonSpec &s, const int8_t *w,
                            int64_t outChannels, int64_t k,
                            const int32_t *bias) {
@@ -190,12 +200,9 @@ std::string selectInt8Path(const CommonSpec &s, const int8_t *w,
     return "QNT_RT_FORCE_REFERENCE";
   if (s.srcDtype != QNT_RT_U8)
     return "s8 src";
-  // Without VNNI, oneDNN sums pairs of u8 * s8 products in int16 with
-  // saturation (vpmaddubsw); the pairs are of raw src values.
-  const int64_t wmax = maxAbs(w, outChannels * k);
-  if (int8PairSumsMaySaturate() && 2 * s.srcQmax * wmax > 32767)
-    return "u8 pair sums may saturate: 2 * src_qmax * max|w| = " +
-           std::to_string(2 * s.srcQmax * wmax) + " > 32767";
+  std::string why = pairSumSaturation(s.srcQmax, w, outChannels * k);
+  if (!why.empty())
+    return why;
   if (!bias)
     return "";
   // oneDNN computes float(acc') + float(bias) (acc' = the accumulator

@@ -2,16 +2,33 @@
 //
 // PyTorch's dynamic quantization of a linear layer: the input's quantization
 // parameters are chosen per call from its range, the product is exact in
-// int32, the result is float. Weights are widened once, on the first call.
+// int32, the result is float. The range scan, the quantization and the
+// dequantizing epilogue are vectorized loops (split across the kernels'
+// threads when long); the product runs on oneDNN's int8 matmul (weights
+// packed once, the source zero point passed at execution) where oneDNN is
+// exact, else on the runtime's loop.
 //
 //===----------------------------------------------------------------------===//
 
+#include "Dnnl.h"
 #include "Kernel.h"
+#include "Profile.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 using namespace qnt::rt;
+using dnnl::memory;
+
+// The per-call loops get AVX2 and AVX-512 clones on x86 (rounding is one
+// vroundps there; baseline x86-64 has no vector round), picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QNT_RT_VECTOR_CLONES                                                   \
+  __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define QNT_RT_VECTOR_CLONES
+#endif
 
 namespace {
 
@@ -55,40 +72,174 @@ DynamicParams chooseQuantizationParams(float min, float max, int32_t qmin,
   return {float(scale), zeroPoint};
 }
 
+/// Per-call loops at least this long run on the kernels' threads.
+constexpr int64_t kParallelElements = 1 << 16;
+
+/// [lo, hi] of `x[0, n)`, NaNs skipped.
+QNT_RT_VECTOR_CLONES void range(const float *x, int64_t n, float &lo,
+                                float &hi) {
+  float l = INFINITY, h = -INFINITY;
+#pragma omp parallel for simd reduction(min                                    \
+                                        : l)                                   \
+    reduction(max                                                              \
+              : h) if (n >= kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    l = x[i] < l ? x[i] : l;
+    h = x[i] > h ? x[i] : h;
+  }
+  lo = l;
+  hi = h;
+}
+
+/// q[i] = clamp(nearbyint(x[i] * inverse) + zp, qmin, qmax), PyTorch's
+/// quantize of the activation; a NaN becomes qmin (what PyTorch's float to
+/// int conversion gives on x86 for the usual qmin 0).
+QNT_RT_VECTOR_CLONES void quantize(const float *x, int64_t n, float inverse,
+                                   float zp, float qmin, float qmax,
+                                   uint8_t *q) {
+#pragma omp parallel for simd if (n >= kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::nearbyint(x[i] * inverse) + zp;
+    v = v >= qmin ? v : qmin;
+    v = v <= qmax ? v : qmax;
+    q[i] = static_cast<uint8_t>(v);
+  }
+}
+
+/// The epilogue: dst[m, n] = max(float(acc[m, n]) * scales[n] + bias[n], lo)
+/// (lo: 0 for relu, else -inf, which keeps every value).
+QNT_RT_VECTOR_CLONES void dequantize(const int32_t *acc, int64_t rows,
+                                     int64_t cols, const float *scales,
+                                     const float *bias, float lo, float *dst) {
+#pragma omp parallel for if (rows * cols >= kParallelElements)
+  for (int64_t m = 0; m < rows; ++m) {
+    const int32_t *a = acc + m * cols;
+    float *d = dst + m * cols;
+#pragma omp simd
+    for (int64_t n = 0; n < cols; ++n) {
+      float v = float(a[n]) * scales[n] + bias[n];
+      d[n] = v < lo ? lo : v;
+    }
+  }
+}
+
+/// A per-thread buffer of at least `count` elements (calls on one thread
+/// run one at a time; concurrent calls on other threads have their own).
+template <typename T> T *threadBuffer(size_t count) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < count)
+    buffer.resize(count);
+  return buffer.data();
+}
+
 class DynamicLinear {
 public:
-  DynamicLinear(const qnt_rt_linear_params &p, const CommonSpec &s,
-                const int8_t *weight, const float *bias)
-      : p_(p), s_(s), weight_(weight, weight + p.n * p.k) {
-    if (bias)
-      bias_.assign(bias, bias + p.n);
-  }
+  DynamicLinear(const qnt_rt_linear_params &p, const CommonSpec &s)
+      : p_(p), s_(s) {}
+  virtual ~DynamicLinear() = default;
 
   void run(const float *src, float *dst) const {
-    float lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < p_.m * p_.k; ++i) {
-      lo = std::min(lo, src[i]);
-      hi = std::max(hi, src[i]);
-    }
+    float lo, hi;
+    range(src, p_.m * p_.k, lo, hi);
     if (!(lo <= hi)) // empty or all NaN: quantize around 0
       lo = hi = 0.0f;
     DynamicParams q = chooseQuantizationParams(lo, hi, int32_t(s_.srcQmin),
                                                int32_t(s_.srcQmax));
-    const float inverse = 1.0f / q.scale;
-    std::vector<int32_t> x(p_.k);
+    uint8_t *x = threadBuffer<uint8_t>(size_t(p_.m * p_.k));
+    quantize(src, p_.m * p_.k, 1.0f / q.scale, float(q.zeroPoint),
+             float(s_.srcQmin), float(s_.srcQmax), x);
+    multiply(x, q, dst);
+  }
+  virtual std::string describe() const = 0;
+
+protected:
+  /// dst = act(float(acc) * (S_in * S_w[n]) + bias[n]), acc = the int32
+  /// product of (x - zero point) and the weights.
+  virtual void multiply(const uint8_t *x, DynamicParams q,
+                        float *dst) const = 0;
+
+  qnt_rt_linear_params p_;
+  CommonSpec s_;
+};
+
+/// The product on oneDNN's int8 matmul into int32 (its brgemm kernels
+/// need the output scales at creation, and S_in changes per call), then the
+/// epilogue.
+class DnnlDynamicLinear final : public DynamicLinear {
+public:
+  DnnlDynamicLinear(const qnt_rt_linear_params &p, const CommonSpec &s,
+                    const int8_t *weight, const float *bias)
+      : DynamicLinear(p, s) {
+    // No bias: zeros (float(acc) * scale is never -0, so + 0 is exact).
+    bias_.assign(p.n, 0.0f);
+    if (bias)
+      bias_.assign(bias, bias + p.n);
+    srcMd_ = memory::desc({p.m, p.k}, dt::u8, tag::ab);
+    accMd_ = memory::desc({p.m, p.n}, dt::s32, tag::ab);
+    memory::desc weiAny({p.k, p.n}, dt::s8, tag::any);
+    memory::desc weiUser({p.k, p.n}, dt::s8, tag::ba);
+    dnnl::primitive_attr attr = concurrentAttr();
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    dnnl::matmul::desc d(srcMd_, weiAny, memory::desc(), accMd_);
+    dnnl::matmul::primitive_desc pd(d, attr, cpuEngine());
+    impl_ = pd.impl_info_str();
+    prim_ = dnnl::matmul(pd);
+    scratchpadMd_ = pd.scratchpad_desc();
+    memory user(weiUser, cpuEngine(), const_cast<int8_t *>(weight));
+    wei_ = reorderTo(user, pd.weights_desc());
+  }
+
+  const std::string &impl() const { return impl_; }
+  std::string describe() const override { return "oneDNN " + impl_; }
+
+private:
+  void multiply(const uint8_t *x, DynamicParams q, float *dst) const override {
+    int32_t *acc = threadBuffer<int32_t>(size_t(p_.m * p_.n));
+    int32_t zp = q.zeroPoint;
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, memory(srcMd_, cpuEngine(), const_cast<uint8_t *>(x))},
+        {DNNL_ARG_WEIGHTS, wei_},
+        {DNNL_ARG_DST, memory(accMd_, cpuEngine(), acc)},
+        {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
+         memory(memory::desc({1}, dt::s32, tag::x), cpuEngine(), &zp)}};
+    execute(prim_, scratchpadMd_, args);
+    float *scales = threadBuffer<float>(size_t(p_.n));
+    for (int64_t n = 0; n < p_.n; ++n)
+      scales[n] = q.scale * s_.scale(n);
+    dequantize(acc, p_.m, p_.n, scales, bias_.data(),
+               s_.activation == QNT_RT_ACT_RELU ? 0.0f : -INFINITY, dst);
+  }
+
+  dnnl::matmul prim_;
+  memory::desc srcMd_, accMd_, scratchpadMd_;
+  memory wei_;
+  std::vector<float> bias_;
+  std::string impl_;
+};
+
+/// The product as a loop over int32 (exact on every CPU).
+class RefDynamicLinear final : public DynamicLinear {
+public:
+  RefDynamicLinear(const qnt_rt_linear_params &p, const CommonSpec &s,
+                   const int8_t *weight, const float *bias, std::string why)
+      : DynamicLinear(p, s), weight_(weight, weight + p.n * p.k),
+        why_(std::move(why)) {
+    if (bias)
+      bias_.assign(bias, bias + p.n);
+  }
+
+  std::string describe() const override { return "reference (" + why_ + ")"; }
+
+private:
+  void multiply(const uint8_t *x, DynamicParams q, float *dst) const override {
     for (int64_t m = 0; m < p_.m; ++m) {
-      const float *row = src + m * p_.k;
-      for (int64_t k = 0; k < p_.k; ++k) {
-        float v = std::nearbyint(row[k] * inverse) + float(q.zeroPoint);
-        v = std::clamp(v, float(s_.srcQmin), float(s_.srcQmax));
-        x[k] = int32_t(v) - q.zeroPoint;
-      }
+      const uint8_t *row = x + m * p_.k;
 #pragma omp parallel for if (p_.n * p_.k >= (1 << 16))
       for (int64_t n = 0; n < p_.n; ++n) {
         const int8_t *w = weight_.data() + n * p_.k;
         int64_t acc = 0;
         for (int64_t k = 0; k < p_.k; ++k)
-          acc += x[k] * int32_t(w[k]);
+          acc += (int32_t(row[k]) - q.zeroPoint) * int32_t(w[k]);
         float v = float(acc) * (q.scale * s_.scale(n));
         if (!bias_.empty())
           v += bias_[n];
@@ -99,12 +250,32 @@ public:
     }
   }
 
-private:
-  qnt_rt_linear_params p_;
-  CommonSpec s_;
   std::vector<int8_t> weight_;
   std::vector<float> bias_;
+  std::string why_;
 };
+
+DynamicLinear *createDynamicLinear(const qnt_rt_linear_params &p,
+                                   const CommonSpec &s, const int8_t *weight,
+                                   const float *bias) {
+  std::string why = forceReference()
+                        ? "QNT_RT_FORCE_REFERENCE"
+                        : pairSumSaturation(s.srcQmax, weight, p.n * p.k);
+  if (why.empty()) {
+    try {
+      auto *kernel = new DnnlDynamicLinear(p, s, weight, bias);
+      if (!isOneDnnReference(kernel->impl()))
+        return kernel;
+      why = "oneDNN has only " + kernel->impl();
+      delete kernel;
+    } catch (const dnnl::error &e) {
+      if (e.status != dnnl_unimplemented)
+        throw;
+      why = "no oneDNN implementation";
+    }
+  }
+  return new RefDynamicLinear(p, s, weight, bias, why);
+}
 
 } // namespace
 
@@ -112,8 +283,8 @@ extern "C" void qnt_rt_linear_dynamic(void **slot, const int64_t *params,
                                       const float *fparams, const void *src,
                                       const void *weight, const void *bias,
                                       void *dst) {
+  const auto &p = *reinterpret_cast<const qnt_rt_linear_params *>(params);
   auto *k = getOrCreate<DynamicLinear>(slot, [&] {
-    const auto &p = *reinterpret_cast<const qnt_rt_linear_params *>(params);
     CommonSpec s = readCommon(p, fparams);
     if (p.m <= 0 || p.k <= 0 || p.n <= 0 || s.srcDtype != QNT_RT_F32 ||
         s.weiDtype != QNT_RT_S8 || s.dstDtype != QNT_RT_F32 ||
@@ -122,8 +293,28 @@ extern "C" void qnt_rt_linear_dynamic(void **slot, const int64_t *params,
         s.srcQmin >= s.srcQmax ||
         (s.scales.size() != 1 && int64_t(s.scales.size()) != p.n))
       fatal("linear_dynamic: invalid params");
-    return new DynamicLinear(p, s, static_cast<const int8_t *>(weight),
-                             static_cast<const float *>(bias));
+    DynamicLinear *k =
+        createDynamicLinear(p, s, static_cast<const int8_t *>(weight),
+                            static_cast<const float *>(bias));
+    if (verbose())
+      std::fprintf(stderr, "qnt_rt: linear_dynamic m%ld k%ld n%ld: %s\n",
+                   long(p.m), long(p.k), long(p.n), k->describe().c_str());
+    return k;
   });
-  k->run(static_cast<const float *>(src), static_cast<float *>(dst));
+  prof::timed(
+      k, "linear_dynamic",
+      [&] {
+        try {
+          k->run(static_cast<const float *>(src), static_cast<float *>(dst));
+        } catch (const dnnl::error &e) {
+          fatal(std::string("oneDNN: ") + e.what());
+        }
+      },
+      [&] {
+        char d[120];
+        std::snprintf(d, sizeof d, "linear_dynamic m%ld k%ld n%ld", long(p.m),
+                      long(p.k), long(p.n));
+        return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
+                              p.m * p.k * p.n};
+      });
 }

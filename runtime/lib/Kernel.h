@@ -32,6 +32,10 @@ inline void runKernel(Kernel &k, const void *src, void *dst) {
   }
 }
 
+/// Why oneDNN may saturate u8 (at most `srcQmax`) x s8 products of the
+/// `count` weights `w` on this CPU, or "" if it cannot.
+std::string pairSumSaturation(int64_t srcQmax, const int8_t *w, int64_t count);
+
 /// Decides whether a quantized kernel may run on oneDNN, which is exact
 /// only under conditions checked here (see docs/runtime.md). `w` holds
 /// `outChannels` rows of `k` weights, `bias` is int32 [outChannels] or null.
