@@ -41,6 +41,8 @@ void qnt::buildDynamicPipeline(OpPassManager &pm,
   QntPreparePassOptions prepare;
   prepare.qconfig = options.qconfig;
   prepare.mode = "dynamic";
+  prepare.dynamicPerChannel = options.perChannel;
+  prepare.dynamicAllLinears = options.allLinears;
   pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
   pm.addPass(createQntFoldCalibrationPass());
   pm.addNestedPass<func::FuncOp>(createQntConvertPass());

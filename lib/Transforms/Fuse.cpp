@@ -163,11 +163,13 @@ struct LiftMatmulLinear : OpRewritePattern<tosa::MatMulOp> {
     Value weightValue = createF32Constant(rewriter, loc, {n, k}, weight);
     Value bias =
         createF32Constant(rewriter, loc, {n}, std::vector<float>(n, 0.0f));
-    Value linear =
+    auto linear =
         LinearOp::create(rewriter, loc, RankedTensorType::get({m, n}, f32),
                          input, weightValue, bias, Activation::none,
                          /*clamp_min=*/nullptr, /*clamp_max=*/nullptr,
                          /*dynamic_qspec=*/nullptr);
+    // The frontend's marks (qnt.float_in_pytorch) stay with the layer.
+    linear->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     rewriter.replaceOpWithNewOp<tosa::ReshapeOp>(
         op, op.getType(), linear,
         tosa::getTosaConstShape(rewriter, loc, {1, m, n}));

@@ -285,8 +285,8 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
       defaultConfig.activation.kind = *kind;
     }
     if (catObserver != "shared" && catObserver != "own") {
-      error = "unknown cat-observer '" + catObserver +
-              "'; expected shared or own";
+      error =
+          "unknown cat-observer '" + catObserver + "'; expected shared or own";
       return false;
     }
     for (const std::string &name : floatFunctions)
@@ -374,12 +374,20 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
       // quantized per call with the preset's u8 range (reduce_range on
       // x86/fbgemm, as PyTorch's quantize_dynamic).
       auto linear = dyn_cast<LinearOp>(op.getOperation());
-      if (!linear)
+      if (!linear || (!dynamicAllLinears &&
+                      QntDialect::FloatInPytorchAttrHelper(&getContext())
+                          .isAttrPresent(linear)))
         continue;
-      // PyTorch's default_dynamic_qconfig: per-tensor symmetric s8 weights.
-      const ObserverConfig dynamicWeight{
-          ObserverKind::minmax,   QuantDType::s8, -128, 127,
-          QuantScheme::symmetric, false};
+      // PyTorch's default_dynamic_qconfig: per-tensor symmetric s8 weights;
+      // per_channel_dynamic_qconfig: per-channel.
+      const ObserverConfig dynamicWeight{dynamicPerChannel
+                                             ? ObserverKind::per_channel_minmax
+                                             : ObserverKind::minmax,
+                                         QuantDType::s8,
+                                         -128,
+                                         127,
+                                         QuantScheme::symmetric,
+                                         dynamicPerChannel};
       inserter.observeWeight(linear.getWeightMutable(),
                              op.getWeightChannelAxis(), dynamicWeight);
       const ObserverConfig &act = config.activation;

@@ -71,6 +71,23 @@ func.func @linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
 
 // -----
 
+// The frontend's qnt.float_in_pytorch mark on the matmul stays on the
+// lifted linear (qnt-prepare's dynamic mode reads it).
+// CHECK-LABEL: func.func @marked_linear
+// CHECK: qnt.linear %arg0, %{{.*}}, %{{.*}} {qnt.float_in_pytorch}
+func.func @marked_linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %s3 = tosa.const_shape {values = dense<[1, 4, 3]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %x3 = tosa.reshape %x, %s3 : (tensor<4x3xf32>, !tosa.shape<3>) -> tensor<1x4x3xf32>
+  %w = "tosa.const"() {values = dense<1.0> : tensor<1x3x2xf32>} : () -> tensor<1x3x2xf32>
+  %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %mm = tosa.matmul %x3, %w, %zp, %zp {qnt.float_in_pytorch} : (tensor<1x4x3xf32>, tensor<1x3x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x4x2xf32>
+  %s2 = tosa.const_shape {values = dense<[4, 2]> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %y = tosa.reshape %mm, %s2 : (tensor<1x4x2xf32>, !tosa.shape<2>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
 // Negative: the conv result has two uses, so the multiply must stay (folding
 // it would change the other use).
 // CHECK-LABEL: func.func @multi_use

@@ -4,6 +4,7 @@
 // RUN: quant-opt %s --qnt-prepare="qconfig=xnnpack activation-observer=entropy" --split-input-file | FileCheck %s --check-prefix=XNNPACK
 // RUN: quant-opt %s --qnt-prepare="exclude=fc override=qnt.add=qnnpack activation-observer=minmax" --split-input-file | FileCheck %s --check-prefix=SELECT
 // RUN: quant-opt %s --qnt-prepare="mode=dynamic" --split-input-file | FileCheck %s --check-prefix=DYNAMIC
+// RUN: quant-opt %s --qnt-prepare="mode=dynamic dynamic-per-channel dynamic-all-linears" --split-input-file | FileCheck %s --check-prefix=DYNALL
 // RUN: not quant-opt %s --qnt-prepare="mode=eager" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADMODE
 // RUN: not quant-opt %s --qnt-prepare="qconfig=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not quant-opt %s --qnt-prepare="override=fc" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOVERRIDE
@@ -143,4 +144,28 @@ func.func @dynamic(%x: tensor<1x4x4x1xf32>, %v: tensor<1x8xf32>) -> (tensor<1x4x
   %fw = arith.constant dense<1.0> : tensor<2x8xf32>
   %y = qnt.linear %v, %fw : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("fc")
   return %c, %y : tensor<1x4x4x2xf32>, tensor<1x2xf32>
+}
+
+
+// -----
+
+// A linear marked qnt.float_in_pytorch (an attention projection) stays float
+// in dynamic mode, as quantize_dynamic leaves it; dynamic-all-linears
+// quantizes it too, dynamic-per-channel gives per-channel weights.
+// DYNAMIC-LABEL: func.func @dynamic_marked
+// DYNAMIC-NOT: qnt.observe
+// DYNAMIC: qnt.linear %arg0, %{{.*}} {qnt.float_in_pytorch}
+// DYNAMIC-NOT: dynamic_qspec
+// DYNAMIC: %[[W:.*]] = qnt.observe %{{.*}} {id = "linear1:w"
+// DYNAMIC: qnt.linear %{{.*}}, %[[W]] {dynamic_qspec
+// DYNALL-LABEL: func.func @dynamic_marked
+// DYNALL: %[[P:.*]] = qnt.observe %{{.*}} {id = "attn.in_proj:w", kind = #qnt.observer<per_channel_minmax>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric, axis = 0>}
+// DYNALL: qnt.linear %arg0, %[[P]] {dynamic_qspec = {{.*}}, qnt.float_in_pytorch}
+// DYNALL: qnt.observe %{{.*}} {id = "linear1:w", kind = #qnt.observer<per_channel_minmax>
+func.func @dynamic_marked(%v: tensor<1x8xf32>) -> tensor<1x2xf32> {
+  %pw = arith.constant dense<1.0> : tensor<8x8xf32>
+  %p = qnt.linear %v, %pw {qnt.float_in_pytorch} : (tensor<1x8xf32>, tensor<8x8xf32>) -> tensor<1x8xf32> loc("attn.in_proj")
+  %fw = arith.constant dense<1.0> : tensor<2x8xf32>
+  %y = qnt.linear %p, %fw : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("linear1")
+  return %y : tensor<1x2xf32>
 }

@@ -48,6 +48,16 @@ struct DynamicPipelineOptions
       llvm::cl::desc("Preset (x86: inputs quantized to [0, 127], else "
                      "[0, 255])"),
       llvm::cl::init("x86")};
+  Option<bool> perChannel{
+      *this, "per-channel",
+      llvm::cl::desc("Per-channel weights (see --qnt-prepare's "
+                     "dynamic-per-channel)"),
+      llvm::cl::init(false)};
+  Option<bool> allLinears{
+      *this, "all-linears",
+      llvm::cl::desc("Also the linears PyTorch's quantize_dynamic leaves in "
+                     "float (see --qnt-prepare's dynamic-all-linears)"),
+      llvm::cl::init(false)};
 };
 
 /// Dynamic quantization: fuse -> prepare (mode=dynamic) -> fold the weight

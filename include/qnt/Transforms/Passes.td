@@ -57,7 +57,12 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     `--qnt-fold-calibration`, which needs no statistics for constants);
     each gets `dynamic_qspec`, the u8 range its input is quantized to at
     run time ([0, 127] on x86/fbgemm, reduce_range as PyTorch does, else
-    [0, 255]).
+    [0, 255]). `dynamic-per-channel` gives the weights per-channel
+    symmetric s8 instead (PyTorch's `per_channel_dynamic_qconfig`). A
+    linear the frontend marks `qnt.float_in_pytorch` (one that is not an
+    `nn.Linear` module: `nn.MultiheadAttention`'s projections, `F.linear`,
+    a matmul with a parameter) stays float, as `quantize_dynamic` leaves
+    it, unless `dynamic-all-linears`.
 
     `activation-observer` replaces the activation observer kind everywhere.
     Selectors pick ops by op name (`qnt.linear`), location name (`conv1`) or
@@ -111,6 +116,15 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     ListOption<"floatFunctions", "float-functions", "std::string",
                "Unary functions to keep in float (silu, gelu: what PyTorch "
                "1.13 FX leaves in float)">,
+    Option<"dynamicPerChannel", "dynamic-per-channel", "bool",
+           /*default=*/"false",
+           "mode=dynamic: per-channel symmetric s8 weights "
+           "(per_channel_dynamic_qconfig) instead of per-tensor">,
+    Option<"dynamicAllLinears", "dynamic-all-linears", "bool",
+           /*default=*/"false",
+           "mode=dynamic: also quantize the linears marked "
+           "qnt.float_in_pytorch (attention projections), which PyTorch's "
+           "quantize_dynamic leaves in float">,
     Option<"catObserver", "cat-observer", "std::string",
            /*default=*/"\"shared\"",
            "shared (a concatenation's inputs and result share one observer, "

@@ -49,7 +49,8 @@ def matmul(ctx, a, b):
     constant = ctx.constant(b)
     if math.prod(batch_b) == 1:
         if constant is not None:  # the form --qnt-fuse lifts into a linear
-            return ctx.reshape(_linear(ctx, a, constant.reshape(k, n).T, None), out)
+            return ctx.reshape(_linear(ctx, a, constant.reshape(k, n).T, None,
+                                       float_in_pytorch=True), out)
         rows = math.prod(batch_a) * m
         y = _matmul3(ctx, ctx.reshape(a, (1, rows, k)), ctx.reshape(b, (1, k, n)))
         return ctx.reshape(y, out)
@@ -67,7 +68,7 @@ def linear(ctx, x, weight, bias=None):
     """F.linear; a weight that is not a constant is an activation."""
     w, b = ctx.constant(weight), ctx.constant(bias) if bias is not None else None
     if w is not None and (bias is None or b is not None):
-        return _linear(ctx, x, w, b)
+        return _linear(ctx, x, w, b, float_in_pytorch=True)
     y = matmul(ctx, x, transpose_last(ctx, weight))
     return y if bias is None else ctx.add(y, bias)
 
@@ -135,7 +136,7 @@ def _projections(ctx, m, query, key, value):
         weights = [weight[i * embed:(i + 1) * embed] for i in range(3)]
         if query.name == key.name == value.name:
             with ctx.scope("in_proj"):
-                qkv = _linear(ctx, query, weight, bias)
+                qkv = _linear(ctx, query, weight, bias, float_in_pytorch=True)
             length, batch, _ = query.shape
             return [ctx.slice(qkv, [0, 0, i * embed], [length, batch, embed]) for i in range(3)]
     else:
@@ -144,7 +145,7 @@ def _projections(ctx, m, query, key, value):
     for i, (name, x) in enumerate(zip("qkv", (query, key, value))):
         with ctx.scope(f"{name}_proj"):
             b = bias[i * embed:(i + 1) * embed] if bias is not None else None
-            out.append(_linear(ctx, x, weights[i], b))
+            out.append(_linear(ctx, x, weights[i], b, float_in_pytorch=True))
     return out
 
 

@@ -130,11 +130,13 @@ def conv2d(ctx, m, x):
                   out, attrs, nhwc=True)
 
 
-def _linear(ctx, x, weight, bias):
+def _linear(ctx, x, weight, bias, float_in_pytorch=False):
     """``x @ weight^T + bias`` in the form --qnt-fuse lifts into qnt.linear:
     reshape to [1, M, K] -> tosa.matmul with [1, K, N] -> reshape -> add.
     ``weight`` is a [N, K] array or an already emitted [1, K, N] constant,
-    ``bias`` a [N] array, a [1, N] constant or None."""
+    ``bias`` a [N] array, a [1, N] constant or None. ``float_in_pytorch``
+    marks a linear that is not an ``nn.Linear`` module, which PyTorch's
+    quantize_dynamic leaves in float (the matmul's qnt.float_in_pytorch)."""
     x = ctx.to_torch(x)
     *lead, k = x.shape
     rows = math.prod(lead)
@@ -142,14 +144,18 @@ def _linear(ctx, x, weight, bias):
     n = w.shape[2]
     a = ctx.reshape(x, (1, rows, k))
     zp = ctx.b.zero_point()
-    y = ctx.reshape(ctx.op("tosa.matmul", [a, w, zp, zp], (1, rows, n)), (rows, n))
+    attrs = {"qnt.float_in_pytorch": "unit"} if float_in_pytorch else None
+    y = ctx.reshape(ctx.op("tosa.matmul", [a, w, zp, zp], (1, rows, n), attrs), (rows, n))
     if bias is not None:
         y = ctx.add(y, bias if isinstance(bias, Value) else ctx.const(bias.reshape(1, n), "bias"))
     return ctx.reshape(y, (*lead, n))
 
 
 def linear(ctx, m, x):
-    return _linear(ctx, x, _param(m.weight), _param(m.bias) if m.bias is not None else None)
+    # A subclass (MultiheadAttention's NonDynamicallyQuantizableLinear out_proj)
+    # is not swapped by quantize_dynamic, which matches module types exactly.
+    return _linear(ctx, x, _param(m.weight), _param(m.bias) if m.bias is not None else None,
+                   float_in_pytorch=type(m) is not nn.Linear)
 
 
 MODULES = {

@@ -16,8 +16,16 @@ def Qnt_Dialect : Dialect {
     quantization (`qnt.fake_quant`) and compute ops (`qnt.conv2d`,
     `qnt.linear`, `qnt.add`) that work on float tensors or on tensors of
     upstream `!quant.uniform` types.
+
+    Discardable attribute `qnt.float_in_pytorch` (unit): the PyTorch
+    frontend marks the `tosa.matmul` of a linear that is not an `nn.Linear`
+    module (`nn.MultiheadAttention`'s projections, `F.linear`, a matmul with
+    a parameter); `qnt-fuse` keeps it on the `qnt.linear`, and
+    `qnt-prepare="mode=dynamic"` leaves such a layer in float, as PyTorch
+    1.13's `quantize_dynamic` does.
   }];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
+  let discardableAttrs = (ins "::mlir::UnitAttr":$float_in_pytorch);
   let useDefaultAttributePrinterParser = 1;
 }
 
