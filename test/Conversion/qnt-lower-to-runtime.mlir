@@ -113,6 +113,23 @@ func.func @pools(%x: tensor<1x5x5x2xf32>) -> (tensor<1x3x3x2xf32>, tensor<1x2x2x
 
 // -----
 
+// A matmul of two activations (attention scores) runs on the runtime's
+// batched matmul: params batch, m, k, n, dtype (f32). A constant-weight
+// matmul is qnt-fuse's (a linear); a dynamic shape stays TOSA.
+// CHECK-DAG: memref.global "private" constant @[[$BMM:.*]] : memref<5xi64> = dense<[12, 16, 8, 16, 0]>
+// CHECK-LABEL: func.func @batch_matmul
+// CHECK: memref.get_global @[[$BMM]]
+// CHECK: call @qnt_rt_batch_matmul
+// CHECK: tosa.matmul %arg2, %arg3, %{{.*}}, %{{.*}} : (tensor<?x16x8xf32>
+func.func @batch_matmul(%q: tensor<12x16x8xf32>, %k: tensor<12x8x16xf32>, %dq: tensor<?x16x8xf32>, %dk: tensor<?x8x16xf32>) -> (tensor<12x16x16xf32>, tensor<?x16x16xf32>) {
+  %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %s = tosa.matmul %q, %k, %zp, %zp : (tensor<12x16x8xf32>, tensor<12x8x16xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<12x16x16xf32>
+  %t = tosa.matmul %dq, %dk, %zp, %zp : (tensor<?x16x8xf32>, tensor<?x8x16xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<?x16x16xf32>
+  return %s, %t : tensor<12x16x16xf32>, tensor<?x16x16xf32>
+}
+
+// -----
+
 !q = !quant.uniform<u8:f32, 0.1:10>
 
 // Quantized max pooling runs on the u8 storage (dtype 1); a quantized

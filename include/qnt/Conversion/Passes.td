@@ -13,7 +13,10 @@ def QntLowerToRuntimePass : Pass<"qnt-lower-to-runtime", "mlir::ModuleOp"> {
     `qnt.fake_quant`, `quant.qcast` and `quant.dcast` becomes a call to the
     C runtime (`runtime/include/qnt/Runtime.h`), float or quantized, and so
     do f32 `tosa.max_pool2d` / `tosa.avg_pool2d` (oneDNN pooling instead
-    of the scalar loops of the upstream lowering). Each
+    of the scalar loops of the upstream lowering) and the f32 `tosa.matmul`
+    of two activations that `qnt-fuse` did not make a linear (attention
+    scores and context: `qnt_rt_batch_matmul`, oneDNN's batched matmul).
+    Each
     call site gets a private handle global: the runtime creates the kernel
     (weights reordered/prepacked) on the first call and reuses it after.
     Kernel parameters (shapes, zero points, integer clamp bounds,

@@ -501,6 +501,46 @@ template <typename PoolOp> struct PoolLowering : RuntimePattern<PoolOp> {
   }
 };
 
+/// tosa.matmul on f32 that qnt-fuse left (both operands computed: attention
+/// scores and context): oneDNN's batched matmul (the upstream lowering is
+/// scalar loops).
+struct BatchMatmulLowering : RuntimePattern<tosa::MatMulOp> {
+  using RuntimePattern::RuntimePattern;
+
+  /// Whether this pattern lowers `op`: static f32 operands, zero points 0.
+  static bool isSupported(tosa::MatMulOp op) {
+    auto a = cast<RankedTensorType>(op.getA().getType());
+    auto b = cast<RankedTensorType>(op.getB().getType());
+    if (!a.hasStaticShape() || !b.hasStaticShape() ||
+        !a.getElementType().isF32() || !b.getElementType().isF32())
+      return false;
+    FailureOr<int64_t> aZp = op.getAZeroPoint(), bZp = op.getBZeroPoint();
+    return succeeded(aZp) && succeeded(bZp) && *aZp == 0 && *bZp == 0;
+  }
+
+  LogicalResult
+  matchAndRewrite(tosa::MatMulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (!isSupported(op))
+      return failure();
+    Location loc = op.getLoc();
+    ArrayRef<int64_t> a = op.getA().getType().getShape();
+    qnt_rt_batch_matmul_params p{};
+    p.batch = a[0], p.m = a[1], p.k = a[2];
+    p.n = op.getB().getType().getDimSize(2);
+    p.dtype = QNT_RT_F32;
+    RankedTensorType resultType = convertTensor(op.getType());
+    auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
+    calls.call(rewriter, loc, "qnt_rt_batch_matmul",
+               {calls.getHandleSlot(rewriter, loc),
+                calls.getI64Array(rewriter, loc, asArray(p)),
+                calls.getPointer(rewriter, loc, adaptor.getA()),
+                calls.getPointer(rewriter, loc, adaptor.getB()), dst});
+    rewriter.replaceOp(op, calls.toTensor(rewriter, loc, resultType, buffer));
+    return success();
+  }
+};
+
 /// quant.qcast / quant.dcast / qnt.fake_quant: one elementwise runtime call
 /// with the (per-tensor or per-axis) scales and zero points of `qtype`.
 static Value lowerElementwiseQuant(ConversionPatternRewriter &rewriter,
@@ -689,6 +729,9 @@ struct QntLowerToRuntimePass
     target.addDynamicallyLegalOp<tosa::AvgPool2dOp>([](tosa::AvgPool2dOp op) {
       return !PoolLowering<tosa::AvgPool2dOp>::isSupported(op);
     });
+    target.addDynamicallyLegalOp<tosa::MatMulOp>([](tosa::MatMulOp op) {
+      return !BatchMatmulLowering::isSupported(op);
+    });
     // Never fold: quant.dcast(quant.qcast(x)) folds to x, which would drop
     // a quantization the program asked for.
     ConversionConfig config;
@@ -718,7 +761,8 @@ void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
       .add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
            AddLowering, QuantizeCastLowering, DequantizeCastLowering,
            FakeQuantLowering, ObserveLowering, PoolLowering<tosa::MaxPool2dOp>,
-           PoolLowering<tosa::AvgPool2dOp>>(converter, ctx, calls, backend);
+           PoolLowering<tosa::AvgPool2dOp>, BatchMatmulLowering>(
+          converter, ctx, calls, backend);
   patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
                ForwardOperand<quant::StorageCastOp>,
                ConvertStorageTypes<tosa::ReshapeOp>,

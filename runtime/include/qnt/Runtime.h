@@ -145,6 +145,16 @@ typedef struct qnt_rt_pool2d_params {
 void qnt_rt_pool2d(void **slot, const int64_t *params, const void *src,
                    void *dst);
 
+/* Batched float matmul of two activations (attention scores q k^T and
+ * context p v): dst[i] = a[i] x b[i] for i < batch, with a [batch, m, k],
+ * b [batch, k, n] and dst [batch, m, n], row-major. */
+typedef struct qnt_rt_batch_matmul_params {
+  int64_t batch, m, k, n;
+  int64_t dtype; /* F32 */
+} qnt_rt_batch_matmul_params;
+void qnt_rt_batch_matmul(void **slot, const int64_t *params, const void *a,
+                         const void *b, void *dst);
+
 /* Elementwise add of two tensors of the same shape.
  * Float: dst = a + b (then relu).
  * Quantized: r = float(a - a_zp) * Sa + float(b - b_zp) * Sb  (relu: max(r,0))
