@@ -292,6 +292,17 @@ class _Emitter:
             return Value(v.name, v.type, shape)
         return self.op("tosa.reshape", [v, self.shape(shape)], shape)
 
+    def broadcast(self, v, shape):
+        """``v`` (any layout) in PyTorch's layout, tiled to ``shape`` (size-1
+        dims repeated; missing leading dims added), as ``expand``."""
+        v = self.to_torch(v)
+        shape = tuple(int(d) for d in shape)
+        v = self.reshape(v, (1,) * (len(shape) - v.rank) + v.shape)
+        if v.shape == shape:
+            return v
+        multiples = [s // d for s, d in zip(shape, v.shape)]
+        return self.op("tosa.tile", [v, self.shape(multiples)], shape)
+
     def slice(self, v, begin, size):
         return self.op("tosa.slice", [v, self.shape(begin), self.shape(size)], size,
                        nhwc=v.nhwc)

@@ -261,19 +261,9 @@ DynamicLinear *createDynamicLinear(const qnt_rt_linear_params &p,
   std::string why = forceReference()
                         ? "QNT_RT_FORCE_REFERENCE"
                         : pairSumSaturation(s.srcQmax, weight, p.n * p.k);
-  if (why.empty()) {
-    try {
-      auto *kernel = new DnnlDynamicLinear(p, s, weight, bias);
-      if (!isOneDnnReference(kernel->impl()))
-        return kernel;
-      why = "oneDNN has only " + kernel->impl();
-      delete kernel;
-    } catch (const dnnl::error &e) {
-      if (e.status != dnnl_unimplemented)
-        throw;
-      why = "no oneDNN implementation";
-    }
-  }
+  if (auto *kernel = tryOneDnn(
+          [&] { return new DnnlDynamicLinear(p, s, weight, bias); }, why))
+    return kernel;
   return new RefDynamicLinear(p, s, weight, bias, why);
 }
 

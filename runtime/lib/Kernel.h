@@ -49,6 +49,27 @@ inline bool isOneDnnReference(const std::string &impl) {
   return impl.rfind("ref", 0) == 0;
 }
 
+/// `create()`s a oneDNN kernel (a class with impl()) when `why` is empty and
+/// oneDNN has more than its reference code for it; else null, with `why`
+/// saying why the runtime's reference kernel is used.
+template <typename Create>
+auto tryOneDnn(Create create, std::string &why) -> decltype(create()) {
+  if (!why.empty())
+    return nullptr;
+  try {
+    auto *kernel = create();
+    if (!isOneDnnReference(kernel->impl()))
+      return kernel;
+    why = "oneDNN has only " + kernel->impl();
+    delete kernel;
+  } catch (const dnnl::error &e) {
+    if (e.status != dnnl_unimplemented)
+      throw;
+    why = "no oneDNN implementation";
+  }
+  return nullptr;
+}
+
 /// Creates a conv2d / linear kernel from its spec: oneDNN for float; for
 /// quantized kernels XNNPACK if the call site asks for it and XNNPACK takes
 /// it, else oneDNN where selectInt8Path allows it and oneDNN has more than
@@ -73,19 +94,9 @@ Kernel *createWeightedKernel(const char *name, const Params &p,
   std::string why =
       selectInt8Path(s, static_cast<const int8_t *>(weight), outChannels, k,
                      static_cast<const int32_t *>(bias));
-  if (why.empty()) {
-    try {
-      auto *kernel = new DnnlKernel(p, s, weight, bias);
-      if (!isOneDnnReference(kernel->impl()))
-        return kernel;
-      why = "oneDNN has only " + kernel->impl();
-      delete kernel;
-    } catch (const dnnl::error &e) {
-      if (e.status != dnnl_unimplemented)
-        throw;
-      why = "no oneDNN implementation";
-    }
-  }
+  if (auto *kernel =
+          tryOneDnn([&] { return new DnnlKernel(p, s, weight, bias); }, why))
+    return kernel;
   return new RefKernel(p, s, weight, bias, why);
 }
 

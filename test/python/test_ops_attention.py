@@ -128,3 +128,30 @@ def test_error(factory, message, tmp_path):
     with pytest.raises(qnt.ExportError) as info:
         qnt.export(factory(), (torch.randn(4, 2, 8), torch.zeros(1)), tmp_path / "m.mlir")
     assert str(info.value).startswith(message)
+
+
+def vision_transformer(**config):
+    """torchvision's VisionTransformer with random class token and head
+    (torchvision initializes both to zeros)."""
+    import torchvision
+    torch.manual_seed(0)
+    model = torchvision.models.VisionTransformer(**config) if config else \
+        torchvision.models.vit_b_16()
+    with torch.no_grad():
+        model.class_token.normal_()
+        for p in model.heads.parameters():
+            p.normal_(0, 0.02)
+    return model
+
+
+@pytest.mark.parametrize("config,shape", [
+    (dict(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128,
+          num_classes=10), (2, 3, 32, 32)),
+    ({}, (1, 3, 224, 224)),  # vit_b_16
+], ids=["small", "vit_b_16"])
+def test_vision_transformer(config, shape, tmp_path):
+    err, text = check(vision_transformer(**config), shape, tmp_path=tmp_path)
+    print(f"\nVisionTransformer {shape}: max relative error {err:.3g}")
+    assert err <= TIGHT_TOLERANCE
+    assert '"tosa.erf"' in text  # GELU
+    assert ('"tosa.tile"' in text) == (shape[0] > 1)  # the class token's expand

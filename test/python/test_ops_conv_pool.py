@@ -26,6 +26,13 @@ CASES = [
      [(1, 4, 8, 8)], "tosa.depthwise_conv2d"),
     ("grouped", lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2), [(1, 4, 8, 8)], "qnt.conv2d"),
     ("grouped_stride2", lambda: nn.Conv2d(8, 8, 3, stride=2, groups=4), [(1, 8, 8, 8)], "qnt.conv2d"),
+    # 1-D convolutions (as 2-D of height 1)
+    ("conv1d", lambda: nn.Conv1d(4, 6, 3, padding=1), [(2, 4, 9)], "tosa.conv2d"),
+    ("conv1d_stride_dilation_no_bias", lambda: nn.Conv1d(4, 6, 3, stride=2, dilation=2,
+                                                        bias=False), [(1, 4, 12)], None),
+    ("conv1d_depthwise_same", lambda: nn.Conv1d(4, 4, 5, padding="same", groups=4),
+     [(1, 4, 10)], "tosa.depthwise_conv2d"),
+    ("conv1d_grouped", lambda: nn.Conv1d(4, 6, 3, groups=2), [(1, 4, 8)], "qnt.conv2d"),
     # linear
     ("linear", lambda: nn.Linear(12, 7), [(3, 12)], "tosa.matmul"),
     ("linear_no_bias", lambda: nn.Linear(12, 7, bias=False), [(1, 12)], None),

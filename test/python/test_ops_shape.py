@@ -26,6 +26,12 @@ CASES = [
         s.c(x), 2)), c=conv(), d=conv(8, 4)), [(1, 3, 5, 5)], None),
     ("chunk_cat", lambda: Fn(lambda s, x: torch.cat([s.c(x).chunk(2, dim=1)[1], x], 1), c=conv(3, 6)),
      [(1, 3, 4, 4)], "tosa.slice"),
+    ("index_int_and_slices", lambda: Fn(lambda s, x: x[:, 0, 1:4] * x[-1, 1:2, :3]),
+     [(2, 3, 5)], "tosa.slice"),
+    ("index_ellipsis_after_conv", lambda: Fn(lambda s, x: s.c(x)[..., 1:-1, 2], c=conv()),
+     [(1, 3, 5, 6)], None),
+    ("expand", lambda: Fn(lambda s, x: torch.cat([s.t.expand(x.shape[0], -1, -1), x], 1),
+                          t=nn.Parameter(torch.randn(1, 1, 4))), [(3, 5, 4)], "tosa.tile"),
     ("split_2d", lambda: Fn(lambda s, x: torch.split(x, [2, 3], 1)[1] * 2), [(2, 5)], None),
     # constant padding (after a conv: NHWC), on every side, channels too
     ("zero_pad", lambda: nn.Sequential(conv(), nn.ZeroPad2d((1, 2, 0, 3))), [(1, 3, 4, 5)],

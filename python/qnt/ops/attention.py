@@ -24,14 +24,6 @@ def _matmul3(ctx, a, b):
     return ctx.op("tosa.matmul", [a, b, zp, zp], (a.shape[0], a.shape[1], b.shape[2]))
 
 
-def _broadcast(ctx, v, shape):
-    """``v`` (already of ``len(shape)`` dims) tiled to ``shape``."""
-    if tuple(v.shape) == tuple(shape):
-        return v
-    multiples = [s // d for s, d in zip(shape, v.shape)]
-    return ctx.op("tosa.tile", [v, ctx.shape(multiples)], tuple(shape))
-
-
 def matmul(ctx, a, b):
     """torch.matmul: 1-D operands get a unit dim, batch dims broadcast. When
     the right operand has no batch (a weight, ``x @ w``), the left one's
@@ -58,9 +50,7 @@ def matmul(ctx, a, b):
     count = math.prod(batch)
     operands = []
     for v, tail in ((a, (m, k)), (b, (k, n))):
-        v = ctx.reshape(v, (1,) * (len(batch) + 2 - v.rank) + v.shape)
-        v = _broadcast(ctx, v, batch + tail)
-        operands.append(ctx.reshape(v, (count,) + tail))
+        operands.append(ctx.reshape(ctx.broadcast(v, batch + tail), (count,) + tail))
     return ctx.reshape(_matmul3(ctx, *operands), out)
 
 
@@ -80,32 +70,25 @@ def transpose_last(ctx, v):
     return ctx.permute(v, perm)
 
 
-def _softmax_parts(ctx, x, dim):
-    """(x - max, sum of exp(x - max)) over ``dim``."""
+def _softmax_parts(ctx, name, x, dim, dtype):
+    """(x - max, exp(x - max), its sum) over ``dim``, for ``name``."""
+    if dtype not in (None, torch.float32):
+        raise ctx.error(f"{name} with dtype={dtype} is not supported")
+    if dim is None:
+        raise ctx.error(f"{name} without dim is not supported")
     d = _normalize_dims([dim], len(x.torch_shape))
     shifted = ctx.sub(x, ctx.reduce("tosa.reduce_max", x, d))
     exp = ctx.unary("tosa.exp", shifted)
     return shifted, exp, ctx.reduce("tosa.reduce_sum", exp, d)
 
 
-def _check_dtype(ctx, dtype):
-    if dtype not in (None, torch.float32):
-        raise ctx.error(f"softmax with dtype={dtype} is not supported")
-
-
 def softmax(ctx, x, dim=None, _stacklevel=3, dtype=None):
-    _check_dtype(ctx, dtype)
-    if dim is None:
-        raise ctx.error("softmax without dim is not supported")
-    _, exp, total = _softmax_parts(ctx, x, dim)
+    _, exp, total = _softmax_parts(ctx, "softmax", x, dim, dtype)
     return ctx.mul(exp, ctx.unary("tosa.reciprocal", total))
 
 
 def log_softmax(ctx, x, dim=None, _stacklevel=3, dtype=None):
-    _check_dtype(ctx, dtype)
-    if dim is None:
-        raise ctx.error("log_softmax without dim is not supported")
-    shifted, _, total = _softmax_parts(ctx, x, dim)
+    shifted, _, total = _softmax_parts(ctx, "log_softmax", x, dim, dtype)
     return ctx.sub(shifted, ctx.unary("tosa.log", total))
 
 

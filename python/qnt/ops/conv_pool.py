@@ -1,7 +1,8 @@
-"""Convolution, linear layers, pooling and reductions over axes (mean, amax,
-amin)."""
+"""Convolution (2-D, and 1-D as 2-D of height 1), linear layers, pooling
+and reductions over axes (mean, amax, amin)."""
 
 import math
+import types
 
 import numpy as np
 import torch
@@ -98,15 +99,18 @@ def _conv_padding(m):
     return (ph, ph, pw, pw)
 
 
-def conv2d(ctx, m, x):
+def conv2d(ctx, m, x, out=None):
+    """``out``: the NHWC output shape (default: the node's)."""
     if m.padding_mode != "zeros":
-        raise ctx.error(f"Conv2d with padding_mode={m.padding_mode!r} is not supported")
+        raise ctx.error(f"{type(m).__name__} with padding_mode={m.padding_mode!r} is not "
+                        f"supported")
     x = ctx.to_nhwc(x)
     channels = x.shape[3]
     weight = _param(m.weight)  # OIHW
     oc, _, kh, kw = weight.shape
     bias = _param(m.bias) if m.bias is not None else np.zeros([oc], np.float32)
-    pad, groups, out = _conv_padding(m), m.groups, ctx.out_shape(nhwc=True)
+    pad, groups = _conv_padding(m), m.groups
+    out = out or ctx.out_shape(nhwc=True)
     attrs = {"stride": ir.i64_array(m.stride), "dilation": ir.i64_array(m.dilation)}
     window = [d * (k - 1) + 1 for d, k in zip(m.dilation, (kh, kw))]
     tosa_pad, size = ctx.tosa_windows(x.shape, pad, window, m.stride, out[1:3])
@@ -128,6 +132,19 @@ def conv2d(ctx, m, x):
     attrs.update(pad=ir.i64_array(pad), acc_type="f32")
     return ctx.op(name, [x, ctx.const(weight, "weight"), ctx.const(bias, "bias"), zp, zp],
                   out, attrs, nhwc=True)
+
+
+def conv1d(ctx, m, x):
+    """nn.Conv1d as a Conv2d over [N, C, 1, L] (height 1)."""
+    n, _, length = ctx.out_shape()
+    as_2d = types.SimpleNamespace(
+        weight=m.weight.unsqueeze(2), bias=m.bias, groups=m.groups,
+        padding_mode=m.padding_mode, kernel_size=(1,) + tuple(m.kernel_size),
+        stride=(1,) + tuple(m.stride), dilation=(1,) + tuple(m.dilation),
+        padding=m.padding if isinstance(m.padding, str) else (0,) + tuple(m.padding))
+    x = ctx.reshape(ctx.to_torch(x), x.torch_shape[:2] + (1, x.torch_shape[2]))
+    y = conv2d(ctx, as_2d, x, out=(n, 1, length, m.out_channels))
+    return ctx.reshape(ctx.to_torch(y), ctx.out_shape())
 
 
 def _linear(ctx, x, weight, bias, float_in_pytorch=False):
@@ -160,6 +177,7 @@ def linear(ctx, m, x):
 
 MODULES = {
     nn.Conv2d: conv2d,
+    nn.Conv1d: conv1d,
     nn.Linear: linear,
     nn.MaxPool2d: lambda ctx, m, x: max_pool2d(
         ctx, x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, m.return_indices),

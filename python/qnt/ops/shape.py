@@ -1,6 +1,6 @@
 """Shape ops: reshape / flatten / view, permute, transpose, concatenation,
-split / chunk, indexing of their results, constant padding and resizing
-(nearest, bilinear)."""
+split / chunk, indexing (of their results, and basic tensor indexing),
+expand, constant padding and resizing (nearest, bilinear)."""
 
 import operator
 from fractions import Fraction
@@ -146,9 +146,44 @@ def split(ctx, x, split_size_or_sections, dim=0):
 
 
 def getitem(ctx, container, index):
-    if isinstance(container, Value):
-        raise ctx.error("tensor indexing / slicing (x[...]) is not supported")
-    return container[index]
+    """A tuple's element, or basic indexing of a tensor: integers and slices
+    of step 1 (``x[:, 0]``, ``x[..., 1:3]``) as a ``tosa.slice`` and a
+    reshape that drops the integer-indexed dims."""
+    if not isinstance(container, Value):
+        return container[index]
+    x = container
+    index = index if isinstance(index, tuple) else (index,)
+    shape = x.torch_shape
+    if index.count(Ellipsis) > 1 or any(
+            not isinstance(i, (int, slice)) and i is not Ellipsis for i in index):
+        raise ctx.error("tensor indexing with other than integers, slices and one ... "
+                        "is not supported")
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1:]
+    begin, size = [0] * len(shape), list(shape)
+    for d, i in enumerate(index):
+        if isinstance(i, int):
+            if not -shape[d] <= i < shape[d]:
+                raise ctx.error(f"index {i} is out of range for dimension {d} of size "
+                                f"{shape[d]}")
+            begin[d], size[d] = i % shape[d], 1
+            continue
+        start, stop, step = i.indices(shape[d])
+        if step != 1:
+            raise ctx.error("tensor slicing with a step other than 1 is not supported")
+        begin[d], size[d] = start, max(0, stop - start)
+    if 0 in size:
+        raise ctx.error("tensor slicing to an empty tensor is not supported")
+    x = ctx.to_torch(x)
+    if list(size) != list(shape):
+        x = ctx.slice(x, begin, size)
+    return ctx.reshape(x, ctx.out_shape())
+
+
+def expand(ctx, x, *sizes):
+    """``x.expand(...)``: ``tosa.tile`` to the traced shape."""
+    return ctx.broadcast(x, ctx.out_shape())
 
 
 MODULES = {
@@ -171,4 +206,5 @@ FUNCTIONS = {
 METHODS = {
     "view": reshape_to_output, "reshape": reshape_to_output, "flatten": reshape_to_output,
     "permute": permute, "transpose": transpose, "chunk": chunk, "split": split,
+    "expand": expand,
 }
