@@ -22,8 +22,11 @@ using namespace qnt::rt;
 using dnnl::memory;
 
 // The per-call loops get AVX2 and AVX-512 clones on x86 (rounding is one
-// vroundps there; baseline x86-64 has no vector round), picked at load time.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// vroundps there; baseline x86-64 has no vector round), picked at load time
+// by an ifunc resolver. Not under the sanitizers: an instrumented resolver
+// runs before their runtime is initialized and crashes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define QNT_RT_VECTOR_CLONES                                                   \
   __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
