@@ -207,7 +207,7 @@ class _Emitter:
         self.node = None
         self.loc = None
         self._converted = {}  # (value name, perm, nhwc) -> Value
-        self._constants = {}  # value name -> the array of a constant
+        self._constants = {}  # value name -> array of a directly read parameter
         self.qat_grid = {}    # QAT: value name -> the FakeQuantize whose grid it is on
 
     # -- the node being converted ------------------------------------------
@@ -234,12 +234,18 @@ class _Emitter:
         array = np.asarray(array, np.float32)
         value = self.b.const(array, loc=self.loc, hint=f"{self.loc}.{suffix}")
         value.nhwc = nhwc
-        self._constants[value.name] = array
+        return value
+
+    def parameter(self, array):
+        """A parameter or buffer the model reads directly: a constant whose
+        array `constant` can give back (weights of modules are not kept)."""
+        value = self.const(array, "value")
+        self._constants[value.name] = np.asarray(array, np.float32)
         return value
 
     def constant(self, v):
-        """The array of ``v`` if it is a constant (a parameter or buffer the
-        model reads directly), else None."""
+        """The array of ``v`` if it is a parameter or buffer the model reads
+        directly (`parameter`), else None."""
         return self._constants.get(v.name) if isinstance(v, Value) else None
 
     @contextlib.contextmanager
@@ -429,7 +435,7 @@ def _convert_node(ctx, node, env):
         if t.dtype != torch.float32:
             raise ctx.error(f"only float32 tensors are supported, got {t.dtype}")
     if node.op == "get_attr":
-        return ctx.const(_param(operator.attrgetter(node.target)(ctx.gm)), "value")
+        return ctx.parameter(_param(operator.attrgetter(node.target)(ctx.gm)))
     handler, leading, what = _lookup(ctx, node)
     args = fx.node.map_arg(node.args, env.__getitem__)
     kwargs = fx.node.map_arg(node.kwargs, env.__getitem__)
