@@ -32,7 +32,8 @@ from . import ir
 from ._files import atomic_output
 from .ir import Value
 from .ops import FUNCTIONS, METHODS, MODULES
-from .ops._common import NCHW_PERM, NHWC_PERM, _keeps_order, _nhwc_shape, _param
+from .ops._common import (ELEMENTS, NCHW_PERM, NHWC_PERM, _keeps_order, _nhwc_shape, _param,
+                          promote)
 from .ops.elementwise import _add_relu
 from .ops.quantization import _OBSERVERS_ENABLED, _output_fake_quant, _same_grid, fake_quant
 
@@ -66,6 +67,10 @@ def _qualified_name(obj):
 _FLOAT_FUNCTIONAL = {"add": torch.add, "mul": torch.mul, "cat": torch.cat,
                      "add_scalar": torch.add, "mul_scalar": torch.mul,
                      "add_relu": _add_relu}
+
+
+# Tensor factories that take sizes, not tensors.
+_FACTORIES = ("arange", "ones", "zeros", "full", "empty", "eye")
 
 
 class _Tracer(fx.Tracer):
@@ -109,10 +114,24 @@ class _Tracer(fx.Tracer):
             return proxy
         return method
 
+    def _factory(self, fn):
+        """torch.arange(n) and the like with a traced size (``x.shape[1]``),
+        which they cannot take: recorded as a call of ``fn``."""
+        tracer = self
+
+        def factory(*args, **kwargs):
+            if any(isinstance(a, fx.Proxy) for a in (*args, *kwargs.values())):
+                return tracer.create_proxy("call_function", fn, args, kwargs)
+            return fn(*args, **kwargs)
+        return factory
+
     def trace(self, root, concrete_args=None):
         originals = {name: getattr(FloatFunctional, name) for name in _FLOAT_FUNCTIONAL}
+        factories = {name: getattr(torch, name) for name in _FACTORIES}
         proxy_iter = fx.Proxy.__iter__
         try:
+            for name, fn in factories.items():
+                setattr(torch, name, self._factory(fn))
             for name, fn in _FLOAT_FUNCTIONAL.items():
                 setattr(FloatFunctional, name, self._float_functional_method(fn))
             # torch 1.13's Proxy.__iter__ indexes the instruction list by
@@ -122,6 +141,8 @@ class _Tracer(fx.Tracer):
             return super().trace(root, concrete_args)
         finally:
             fx.Proxy.__iter__ = proxy_iter
+            for name, fn in factories.items():
+                setattr(torch, name, fn)
             for name, method in originals.items():
                 setattr(FloatFunctional, name, method)
 
@@ -170,17 +191,39 @@ def _tensor_metas(meta):
 
 class _Recorder(fx.Interpreter):
     """Runs the traced graph once; stores each node's output as meta["qnt_out"]
-    (TensorMeta for tensors, the value itself for shapes and numbers)."""
+    (TensorMeta for tensors, the value itself for shapes and numbers).
+
+    Tensors that do not depend on the model's inputs and are not computed
+    from its float parameters (``torch.arange(n)``, a causal mask built with
+    ``torch.triu``, an integer buffer) are kept as meta["qnt_const"]: they
+    are emitted as constants instead of as the ops that made them."""
 
     def run_node(self, node):
         result = super().run_node(node)
         node.meta["qnt_out"] = _describe(result)
+        inputs = node.all_input_nodes
+        # Through tensors only: x.shape[1] is known statically.
+        node.meta["qnt_dynamic"] = node.op == "placeholder" or _has_tensor(
+            node.meta["qnt_out"]) and any(n.meta["qnt_dynamic"] for n in inputs)
+        node.meta["qnt_from_params"] = (node.op == "get_attr" and _is_float(result)) or any(
+            n.meta["qnt_from_params"] for n in inputs)
+        if (isinstance(result, torch.Tensor) and not node.meta["qnt_dynamic"]
+                and not node.meta["qnt_from_params"] and result.dtype in ELEMENTS):
+            node.meta["qnt_const"] = result.detach().clone()
         return result
+
+
+def _is_float(value):
+    return isinstance(value, torch.Tensor) and value.dtype.is_floating_point
 
 
 # ---------------------------------------------------------------------------
 # Emission context
 # ---------------------------------------------------------------------------
+
+# Ops whose result has the element type of their (first) operand.
+_SAME_ELEMENT = {"tosa.reshape", "tosa.transpose", "tosa.slice", "tosa.tile", "tosa.concat",
+                 "tosa.identity", "tosa.clamp"}
 
 # Nodes that may turn a tensor into a Python value: shape queries only.
 _SHAPE_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
@@ -209,6 +252,7 @@ class _Emitter:
         self._converted = {}  # (value name, perm, nhwc) -> Value
         self._constants = {}  # value name -> array of a directly read parameter
         self.qat_grid = {}    # QAT: value name -> the FakeQuantize whose grid it is on
+        self.arguments = {}   # placeholder node -> its argument Value
 
     # -- the node being converted ------------------------------------------
 
@@ -226,12 +270,22 @@ class _Emitter:
 
     # -- emission ------------------------------------------------------------
 
-    def op(self, name, operands, shape, attrs=None, nhwc=False, hint=None):
+    def op(self, name, operands, shape, attrs=None, nhwc=False, hint=None, element=None):
+        """Emits ``name``; its result has ``element`` type, by default the
+        element type of the data it moves (shape ops, select) or f32."""
+        if element is None:
+            data = (operands[1] if name == "tosa.select" else
+                    operands[0] if name in _SAME_ELEMENT and operands else None)
+            element = data.element if data is not None else "f32"
         return self.b.op(name, operands, shape, attrs, loc=self.loc,
-                         hint=hint or self.loc, nhwc=nhwc)
+                         hint=hint or self.loc, nhwc=nhwc, element=element)
 
     def const(self, array, suffix="const", nhwc=False):
-        array = np.asarray(array, np.float32)
+        """A constant of ``array`` (float32 unless it is of another dtype
+        in `qnt.ir.ELEMENT_TYPES`)."""
+        array = np.asarray(array)
+        if array.dtype not in ir.ELEMENT_TYPES:
+            array = array.astype(np.float32)
         value = self.b.const(array, loc=self.loc, hint=f"{self.loc}.{suffix}")
         value.nhwc = nhwc
         return value
@@ -242,6 +296,13 @@ class _Emitter:
         value = self.const(array, "value")
         self._constants[value.name] = np.asarray(array, np.float32)
         return value
+
+    def folded(self, tensor):
+        """A tensor the model computes from no input (meta["qnt_const"])."""
+        array = tensor.numpy()
+        if array.dtype == np.float32:
+            return self.parameter(array)
+        return self.const(array, "value")
 
     def constant(self, v):
         """The array of ``v`` if it is a parameter or buffer the model reads
@@ -315,24 +376,62 @@ class _Emitter:
 
     # -- elementwise -------------------------------------------------------
 
-    def binary(self, name, a, b):
-        """``tosa.add/sub/mul`` with PyTorch broadcasting; a or b may be a number."""
-        rank = max(len(x.torch_shape) for x in (a, b) if isinstance(x, Value))
-        nhwc = rank == 4 and any(isinstance(x, Value) and x.nhwc for x in (a, b))
+    def binary(self, name, a, b, element=None):
+        """A binary TOSA op with PyTorch broadcasting and type promotion
+        (``tosa.add/sub/mul``, comparisons: pass ``element="i1"``); a or b
+        may be a number, a constant of the other operand's type."""
+        return self.elementwise(name, [a, b], element)
+
+    def elementwise(self, name, operands, element=None):
+        """``name`` on ``operands`` (Values or numbers) broadcast to one
+        shape; Values converted to the promoted element type of them all
+        (`promote`), numbers constants of it. The result has ``element``,
+        by default the promoted type."""
+        values = [x for x in operands if isinstance(x, Value)]
+        rank = max(len(x.torch_shape) for x in values)
+        nhwc = rank == 4 and any(x.nhwc for x in values)
+        common = promote(x.element for x in values)
 
         def operand(x):
             if not isinstance(x, Value):
-                return self.b.shared_const(("scalar", rank, float(np.float32(x))),
-                                           np.full([1] * rank, x, np.float32), "scalar")
+                return self.scalar(x, common, rank)
+            x = self.cast(x, common)
             if len(x.torch_shape) < rank:
                 x = self.reshape(x, (1,) * (rank - len(x.torch_shape)) + x.torch_shape)
             return self.to_nhwc(x) if nhwc else self.to_torch(x)
 
-        operands = [operand(a), operand(b)]
-        shape = np.broadcast_shapes(*(x.shape for x in operands))
+        converted = [operand(x) for x in operands]
+        shape = np.broadcast_shapes(*(x.shape for x in converted))
         if name == "tosa.mul":
-            operands.append(self.b.mul_shift())
-        return self.op(name, operands, shape, nhwc=nhwc)
+            converted.append(self.b.mul_shift())
+        return self.op(name, converted, shape, nhwc=nhwc, element=element or common)
+
+    def cast(self, x, element):
+        """``x`` converted to ``element`` as PyTorch's ``Tensor.to`` does:
+        booleans to 0/1, to bool as ``x != 0``, float to integer rounded
+        toward zero."""
+        if x.element == element:
+            return x
+        if x.element == "i1":
+            return self.op("tosa.select", [x, self.scalar(1, element, x.rank),
+                                           self.scalar(0, element, x.rank)],
+                           x.shape, nhwc=x.nhwc, element=element)
+        if element == "i1":
+            zero = self.scalar(0, x.element, x.rank)
+            equal = self.op("tosa.equal", [x, zero], x.shape, nhwc=x.nhwc, element="i1")
+            return self.op("tosa.logical_not", [equal], x.shape, nhwc=x.nhwc, element="i1")
+        if x.element == "f32":
+            negative = self.op("tosa.greater", [self.scalar(0.0, "f32", x.rank), x], x.shape,
+                               nhwc=x.nhwc, element="i1")
+            x = self.op("tosa.select", [negative, self.unary("tosa.ceil", x),
+                                        self.unary("tosa.floor", x)], x.shape, nhwc=x.nhwc)
+        return self.op("tosa.cast", [x], x.shape, nhwc=x.nhwc, element=element)
+
+    def scalar(self, value, element, rank):
+        """A shared constant of shape [1] * rank."""
+        literal = np.array(value, ir.NUMPY_DTYPES[element])
+        return self.b.shared_const(("scalar", rank, element, literal.item()),
+                                   np.full([1] * rank, literal), "scalar")
 
     def add(self, a, b):
         return self.binary("tosa.add", a, b)
@@ -342,7 +441,7 @@ class _Emitter:
 
     def unary(self, name, x):
         """An elementwise TOSA op of one operand (``tosa.exp``, ``tosa.erf``, ...)."""
-        return self.op(name, [x], x.shape, nhwc=x.nhwc)
+        return self.op(name, [x], x.shape, nhwc=x.nhwc, element=x.element)
 
     def sub(self, a, b):
         return self.binary("tosa.sub", a, b)
@@ -355,7 +454,8 @@ class _Emitter:
             axis = NCHW_PERM[d] if x.nhwc else d
             shape = list(y.shape)
             shape[axis] = 1
-            y = self.op(name, [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc)
+            y = self.op(name, [y], shape, {"axis": ir.i32_attr(axis)}, nhwc=x.nhwc,
+                        element=x.element)
         return y
 
     def clamp(self, x, lo, hi):
@@ -432,8 +532,14 @@ def _convert_node(ctx, node, env):
                             f"from tensor data, which is not supported")
         return meta
     for t in _tensor_metas(meta):
-        if t.dtype != torch.float32:
-            raise ctx.error(f"only float32 tensors are supported, got {t.dtype}")
+        if t.dtype not in ELEMENTS:
+            raise ctx.error(f"tensors of {t.dtype} are not supported (float32, int64, "
+                            f"int32 and bool are)")
+    if "qnt_const" in node.meta:
+        value = node.meta.pop("qnt_const")
+        if node.users and all("qnt_const" in user.meta for user in node.users):
+            return None  # only folded nodes use it
+        return ctx.folded(value)
     if node.op == "get_attr":
         return ctx.parameter(_param(operator.attrgetter(node.target)(ctx.gm)))
     handler, leading, what = _lookup(ctx, node)
@@ -474,8 +580,10 @@ def _convert(module, example_inputs):
         example_inputs = (example_inputs,)
     example_inputs = tuple(example_inputs)
     for i, t in enumerate(example_inputs):
-        if not isinstance(t, torch.Tensor) or t.dtype != torch.float32:
-            raise ExportError(f"example input {i} must be a float32 tensor")
+        if not isinstance(t, torch.Tensor) or t.dtype not in ELEMENTS:
+            raise ExportError(f"example input {i} must be a tensor of float32, int64, int32 "
+                              f"or bool (token ids, masks), got "
+                              f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
     was_training = module.training
     module.eval()
     # QAT: keep the quantization parameters as they are while tracing.
@@ -511,13 +619,14 @@ def _emit(gm, placeholders, example_inputs):
     inputs = []
     for node, example in zip(placeholders, example_inputs):
         name = str(node.target).lstrip("*")
-        env[node] = ctx.b.argument(name, tuple(example.shape))
+        env[node] = ctx.b.argument(name, tuple(example.shape), ELEMENTS[example.dtype])
+        ctx.arguments[node] = env[node]
         inputs.append((name, tuple(example.shape)))
     # Every unsupported op in one message, before anything is emitted.
     unsupported = [(_location(node), what) for node in gm.graph.nodes
                    if node.op in ("call_module", "call_function", "call_method")
-                   and _has_tensor(node.meta["qnt_out"])
-                   and all(t.dtype == torch.float32 for t in _tensor_metas(node.meta["qnt_out"]))
+                   and _has_tensor(node.meta["qnt_out"]) and "qnt_const" not in node.meta
+                   and all(t.dtype in ELEMENTS for t in _tensor_metas(node.meta["qnt_out"]))
                    for handler, _, what in [_lookup(ctx, node)] if handler is None]
     if len(unsupported) == 1:
         raise ExportError(f"unsupported {unsupported[0][1]} at '{unsupported[0][0]}'")
@@ -537,6 +646,9 @@ def _emit(gm, placeholders, example_inputs):
             ctx.b.set_results(results)
             return ctx.b, ExportInfo(inputs, [v.shape for v in results])
         env[node] = _convert_node(ctx, node, env)
+        if (node.op == "call_method" and node.target.endswith("_") and node.args
+                and isinstance(node.args[0], fx.Node)):
+            env[node.args[0]] = env[node]  # x.masked_fill_(...): later uses of x see it
     raise ExportError("the traced graph has no output")
 
 

@@ -60,23 +60,42 @@ def i32_array(values):
     return "array<i32: " + ", ".join(str(int(v)) for v in values) + ">"
 
 
-_ELEMENT_TYPES = {np.dtype("float32"): "f32", np.dtype("int8"): "i8"}
+ELEMENT_TYPES = {np.dtype("float32"): "f32", np.dtype("int8"): "i8",
+                 np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
+NUMPY_DTYPES = {element: dtype for dtype, element in ELEMENT_TYPES.items()}
+
+
+def _literal(value, element):
+    if element == "f32":
+        return float_literal(value)
+    if element == "i1":
+        return "true" if value else "false"
+    return str(int(value))
 
 
 def dense_attr(array):
-    """``dense<...> : tensor<...>`` for a float32 or int8 numpy array.
+    """``dense<...> : tensor<...>`` for a numpy array of a dtype in
+    ``ELEMENT_TYPES``.
 
-    Splats are written as one literal, everything else as the array's
-    little-endian bytes in hex (2 characters per byte)."""
+    Splats are written as one literal, booleans as nested lists of
+    ``true``/``false`` (MLIR's hex form packs i1 differently), everything
+    else as the array's little-endian bytes in hex (2 characters per byte)."""
     array = np.asarray(array)
-    element = _ELEMENT_TYPES[array.dtype]
+    element = ELEMENT_TYPES[array.dtype]
     ttype = tensor_type(array.shape, element)
     if array.size and (array == array.flat[0]).all():
-        first = array.flat[0]
-        literal = float_literal(first) if element == "f32" else str(int(first))
-        return f"dense<{literal}> : {ttype}"
+        return f"dense<{_literal(array.flat[0], element)}> : {ttype}"
+    if element == "i1":
+        def nested(a):
+            if a.ndim == 0:
+                return _literal(a, element)
+            return "[" + ", ".join(nested(x) for x in a) + "]"
+        return f"dense<{nested(array)}> : {ttype}"
     data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     return f'dense<"0x{data.tobytes().hex()}"> : {ttype}'
+
+
+_ELEMENT_OF_TYPE = re.compile(r"x?([a-z]+[0-9]+)>$")
 
 
 def location(name):
@@ -103,6 +122,11 @@ class Value:
         self.nhwc = nhwc
 
     @property
+    def element(self):
+        """The element type of a tensor value ("f32", "i64", "i1", ...)."""
+        return _ELEMENT_OF_TYPE.search(self.type).group(1)
+
+    @property
     def rank(self):
         return len(self.shape)
 
@@ -124,7 +148,7 @@ class FunctionBuilder:
     def __init__(self, name="main"):
         self.name = name
         self._names = set()
-        self._args = []      # (Value, qnt.name)
+        self._args = []      # (Value, {attribute: value text}): qnt.name, qnt.valid_range
         self._lines = []
         self._results = []
         self._shared = {}    # key -> Value of constants without a location
@@ -144,10 +168,25 @@ class FunctionBuilder:
 
     # -- arguments, results ------------------------------------------------
 
-    def argument(self, qnt_name, shape):
-        value = Value(self.fresh_name(qnt_name), tensor_type(shape), shape)
-        self._args.append((value, qnt_name))
+    def argument(self, qnt_name, shape, element="f32"):
+        value = Value(self.fresh_name(qnt_name), tensor_type(shape, element), shape)
+        self._args.append((value, {"qnt.name": f'"{qnt_name}"'}))
         return value
+
+    def bound_argument(self, value, lo, hi):
+        """Declares that the integer argument ``value`` must hold values in
+        [lo, hi) (token ids of an embedding): the argument attribute
+        ``qnt.valid_range``, which quant-run and quant-compile's C API check
+        before a run. Bounds from several uses intersect."""
+        for arg, attrs in self._args:
+            if arg.name == value.name:
+                old = attrs.get("qnt.valid_range")
+                if old is not None:
+                    old_lo, old_hi = map(int, re.findall(r"-?[0-9]+", old.split(":")[1]))
+                    lo, hi = max(lo, old_lo), min(hi, old_hi)
+                attrs["qnt.valid_range"] = f"array<i64: {int(lo)}, {int(hi)}>"
+                return
+        raise ValueError(f"%{value.name} is not an argument")
 
     def set_results(self, values):
         self._results = list(values)
@@ -155,9 +194,10 @@ class FunctionBuilder:
     # -- operations --------------------------------------------------------
 
     def op(self, name, operands, result_shape, attrs=None, loc=None, hint=None,
-           nhwc=False, result_type=None):
-        """Emits ``name`` in generic form; returns its (single) result."""
-        rtype = result_type or tensor_type(result_shape)
+           nhwc=False, result_type=None, element="f32"):
+        """Emits ``name`` in generic form; returns its (single) result (a
+        tensor of ``element`` unless ``result_type`` is given)."""
+        rtype = result_type or tensor_type(result_shape, element)
         result = Value(self.fresh_name(hint or name.split(".")[-1]), rtype,
                        result_shape, nhwc)
         args = ", ".join("%" + v.name for v in operands)
@@ -171,13 +211,13 @@ class FunctionBuilder:
         return result
 
     def const(self, array, loc=None, hint="const"):
-        """A ``tosa.const`` of a float32 (or int8) array."""
+        """A ``tosa.const`` of an array of a dtype in ``ELEMENT_TYPES``
+        (float32 for any other)."""
         array = np.asarray(array)
-        if array.dtype != np.int8:
+        if array.dtype not in ELEMENT_TYPES:
             array = array.astype(np.float32, copy=False)
         return self.op("tosa.const", [], array.shape, {"values": dense_attr(array)},
-                       loc=loc, hint=hint,
-                       result_type=tensor_type(array.shape, _ELEMENT_TYPES[array.dtype]))
+                       loc=loc, hint=hint, element=ELEMENT_TYPES[array.dtype])
 
     def shape(self, dims):
         """A ``tosa.const_shape`` (shared between users)."""
@@ -209,7 +249,9 @@ class FunctionBuilder:
 
     def lines(self):
         """The module's text, line by line (weights make some lines huge)."""
-        args = ", ".join(f'%{v.name}: {v.type} {{qnt.name = "{n}"}}' for v, n in self._args)
+        args = ", ".join(f"%{v.name}: {v.type} {{"
+                         + ", ".join(f"{k} = {t}" for k, t in attrs.items()) + "}"
+                         for v, attrs in self._args)
         rtypes = [v.type for v in self._results]
         rtext = rtypes[0] if len(rtypes) == 1 else "(" + ", ".join(rtypes) + ")"
         yield "module {"

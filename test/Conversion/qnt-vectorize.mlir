@@ -213,3 +213,25 @@ func.func @shared_block_input(%x: tensor<1x4x4x8xf32>, %k: tensor<1x4x4x8xf32>) 
   %j0 = tensor.insert_slice %r into %d2[0, 0, 0, 0] [1, 4, 4, 8] [1, 1, 1, 1] : tensor<1x4x4x8xf32> into tensor<1x4x4x24xf32>
   return %i1, %j0 : tensor<1x4x4x16xf32>, tensor<1x4x4x24xf32>
 }
+
+// -----
+
+// A bool operand keeps the op scalar: LLVM packs a vector of i1 into bits
+// but stores an array of i1 one per byte (a vector read of a mask would
+// take the wrong elements).
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @bool_select
+// CHECK-NOT: vector.transfer_read
+// CHECK: linalg.generic
+// SEQ-LABEL: func.func @bool_select
+// SEQ-NOT: vector.transfer_read
+func.func @bool_select(%m: tensor<64x64xi1>, %x: tensor<64x64xf32>) -> tensor<64x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64x64xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%m, %x : tensor<64x64xi1>, tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) {
+  ^bb0(%b: i1, %v: f32, %o: f32):
+    %s = arith.select %b, %zero, %v : f32
+    linalg.yield %s : f32
+  } -> tensor<64x64xf32>
+  return %r : tensor<64x64xf32>
+}

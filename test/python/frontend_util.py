@@ -48,7 +48,7 @@ import qnt  # noqa: E402  (needs the sys.path entry above)
 from qnt import data as qdata  # noqa: E402
 
 __all__ = ["BUILD_DIR", "F", "Fn", "Fn2", "REPO_ROOT", "TIGHT_TOLERANCE", "TOLERANCE", "binary",
-           "check", "check_case", "conv", "nn", "np", "parametrize_cases", "qdata", "qnt",
+           "check", "check_case", "check_inputs", "conv", "nn", "np", "parametrize_cases", "qdata", "qnt",
            "quant_run", "randomize_batch_norms", "rel_err", "run_tool", "torch", "torchvision"]
 
 
@@ -92,12 +92,17 @@ def rel_err(got, want):
 def check(module, *shapes, tmp_path, scale=1.0, seed=0):
     """Exports `module`, runs it on random inputs, compares with PyTorch.
     Returns (max relative error, the exported text)."""
-    module.eval()
     gen = torch.Generator().manual_seed(seed)
-    inputs = tuple(torch.randn(s, generator=gen) * scale for s in shapes)
+    return check_inputs(module, *(torch.randn(s, generator=gen) * scale for s in shapes),
+                        tmp_path=tmp_path)
+
+
+def check_inputs(module, *inputs, tmp_path):
+    """`check` on the given input tensors (any dtype the frontend takes)."""
+    module.eval()
     path = tmp_path / "model.mlir"
     info = qnt.export(module, inputs, path)
-    assert [s for _, s in info.inputs] == [tuple(s) for s in shapes]
+    assert [s for _, s in info.inputs] == [tuple(t.shape) for t in inputs]
     got = quant_run(path, {n: t.numpy() for (n, _), t in zip(info.inputs, inputs)}, tmp_path)
     with torch.no_grad():
         want = module(*inputs)

@@ -189,9 +189,13 @@ ERROR_CASES = [
     ("slice_step", lambda: Fn(lambda s, x: x[:, ::2]), (2, 4),
      "tensor slicing with a step other than 1 is not supported at 'getitem'"),
     ("index_tensor", lambda: Fn(lambda s, x: x[x > 0]), (2, 4),
-     "only float32 tensors are supported, got torch.bool at 'gt'"),
+     "tensor indexing with other than integers, slices and one ... is not supported at "
+     "'getitem'"),
     ("integer_tensor", lambda: Fn(lambda s, x: x.argmax(1)), (2, 4),
-     "only float32 tensors are supported, got torch.int64 at 'argmax'"),
+     "unsupported tensor method Tensor.argmax at 'argmax'"),
+    ("float64_tensor", lambda: Fn(lambda s, x: x.double() * 2), (2, 4),
+     "tensors of torch.float64 are not supported (float32, int64, int32 and bool are) at "
+     "'double'"),
     ("divisor_override", lambda: nn.AvgPool2d(2, divisor_override=3), (1, 2, 4, 4),
      "avg_pool2d with divisor_override is not supported at 'AvgPool2d'"),
     ("adaptive_pool_size", lambda: nn.AdaptiveAvgPool2d(3), (1, 2, 4, 4),

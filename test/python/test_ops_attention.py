@@ -3,8 +3,8 @@ softmax, nn.MultiheadAttention and the transformer layers of torch.nn,
 within TIGHT_TOLERANCE (1e-5) of PyTorch."""
 
 import pytest
-from frontend_util import (TIGHT_TOLERANCE, F, Fn, Fn2, check, check_case, nn, parametrize_cases,
-                           qnt, torch)
+from frontend_util import (TIGHT_TOLERANCE, F, Fn, Fn2, check, check_case, check_inputs, nn,
+                           parametrize_cases, qnt, torch)
 
 
 class Attention(nn.Module):
@@ -112,6 +112,24 @@ def test_decoder(norm_first, tmp_path):
                  "decoder.layers.1.self_attn.out_proj", "decoder.layers.0.linear2",
                  "decoder.layers.1.norm3"):
         assert f'loc("{name}")' in text, name
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_bool_masks(batch_first, tmp_path):
+    """Bool attn_mask (a causal buffer) and key_padding_mask (an input):
+    True positions are -inf, as PyTorch makes them; a batch-first encoder
+    with a padding mask is PyTorch's nested-tensor path."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=batch_first)
+    stack = Masked(nn.TransformerEncoder(layer, 2), padding=True)
+    x = torch.randn((2, 6, 16) if batch_first else (6, 2, 16))
+    pad = torch.zeros(2, 6, dtype=torch.bool)
+    pad[1, 4:] = True
+    err, _ = check_inputs(stack, x, pad, tmp_path=tmp_path)
+    assert err <= TIGHT_TOLERANCE
+    causal_bool = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
+    err, _ = check_inputs(Masked(layer, causal_bool, padding=True), x, pad, tmp_path=tmp_path)
+    assert err <= TIGHT_TOLERANCE
 
 
 ERRORS = [

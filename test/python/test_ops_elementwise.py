@@ -1,8 +1,10 @@
 """FP32 parity of python/qnt/ops/elementwise.py: activations, add / sub / mul,
-FloatFunctional, dropout and identities."""
+FloatFunctional, dropout and identities; comparisons, masks and dtype
+conversions on bool and integer inputs."""
 
-from frontend_util import (F, Fn, Fn2, TOLERANCE, check, check_case, conv, nn, parametrize_cases,
-                           torch)
+import pytest
+from frontend_util import (F, Fn, Fn2, TOLERANCE, check, check_case, check_inputs, conv, nn,
+                           parametrize_cases, torch)
 
 CASES = [
     # activations (inputs scaled by 4 to reach every clamp bound)
@@ -68,3 +70,36 @@ def test_float_functional(tmp_path):
     for name in ("ff_add", "ff_mul", "ff_cat", "ff_add_relu", "ff_add_scalar", "ff_mul_scalar"):
         assert f'loc("{name}")' in text
     assert "activation_post_process" not in text
+
+
+# -- comparisons, masks, dtypes: (id, forward(x, m), input x, input m) --------
+
+def _mask(*shape):
+    return torch.rand(shape, generator=torch.Generator().manual_seed(1)) > 0.5
+
+
+MASK_CASES = [
+    ("masked_fill", lambda x, m: x.masked_fill(m, -5.0) + torch.masked_fill(x, m, float("-inf"))
+     .clamp(min=-1.0), (2, 3, 4), _mask(2, 3, 4)),
+    ("masked_fill_broadcast", lambda x, m: x.masked_fill(m.unsqueeze(1), 0.5), (2, 3, 4),
+     _mask(2, 4)),
+    ("masked_fill_inplace", lambda x, m: (x.masked_fill_(m, 2.0), x * 3)[1], (3, 4), _mask(3, 4)),
+    ("where", lambda x, m: torch.where(m, x, -x) + torch.where(m, 1.0, x), (2, 5), _mask(2, 5)),
+    ("compare", lambda x, m: ((x > 0.5).float() + (x >= 0.5).float() * 2 + (x < -0.2).float() * 4
+                              + (x <= 0).float() * 8 + (x == x).float() * 16
+                              + (x != 0.25).float() * 32), (3, 7), _mask(1)),
+    ("logical", lambda x, m: ((~m) & (x > 0) | m.logical_not()).float() * x, (2, 6), _mask(2, 6)),
+    ("bool_to_float_and_sum", lambda x, m: m.float() * x + m.sum(-1, keepdim=True).float(),
+     (2, 6), _mask(2, 6)),
+    ("float_to_int_truncates", lambda x, m: (x * 3).long().float() + (x * 3).int().to(x.dtype),
+     (4, 5), _mask(1)),
+    ("int_compare", lambda x, m: (m.long() * 3 == 3).float() + x.type_as(x), (2, 6), _mask(2, 6)),
+]
+
+
+@pytest.mark.parametrize("fn,shape,mask", [pytest.param(f, s, m, id=i)
+                                           for i, f, s, m in MASK_CASES])
+def test_mask_op(fn, shape, mask, tmp_path):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)) * 2
+    err, _ = check_inputs(Fn2(lambda s, x, m: fn(x, m)), x, mask, tmp_path=tmp_path)
+    assert err <= TOLERANCE

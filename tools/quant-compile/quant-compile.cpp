@@ -119,19 +119,52 @@ LogicalResult fail(const llvm::Twine &message) {
 
 using qnt::TensorSignature;
 
-/// The entry point's signature; the C API takes and returns f32 tensors.
+/// How the C API passes an input of one element type.
+struct CType {
+  const char *name;  ///< C element type
+  const char *dtype; ///< suffix of the header's <NAME>_<dtype> enumerator
+};
+
+/// The C type of an input element: f32, i64, i32 or i1 (a byte, 0 or 1, as
+/// LLVM stores an i1 of an array); nullopt for any other.
+std::optional<CType> getCType(Type type) {
+  if (type.isF32())
+    return CType{"float", "FLOAT32"};
+  if (type.isSignlessInteger(64))
+    return CType{"int64_t", "INT64"};
+  if (type.isSignlessInteger(32))
+    return CType{"int32_t", "INT32"};
+  if (type.isSignlessInteger(1))
+    return CType{"uint8_t", "BOOL"};
+  return std::nullopt;
+}
+
+/// The entry point's signature; the C API takes f32, int64, int32 and bool
+/// inputs and returns f32 tensors.
 FailureOr<qnt::EntrySignature> readSignature(func::FuncOp func) {
   FailureOr<qnt::EntrySignature> sig = qnt::readEntrySignature(func);
   if (failed(sig))
     return failure();
-  for (const TensorSignature &t :
-       llvm::concat<const TensorSignature>(sig->arguments, sig->results))
+  for (const TensorSignature &t : sig->arguments)
+    if (!getCType(t.elementType))
+      return func.emitError("quant-compile: '")
+             << t.name << "' must be an f32, i64, i32 or i1 tensor, got "
+             << t.elementType;
+  for (const TensorSignature &t : sig->results)
     if (!t.elementType.isF32())
       return func.emitError("quant-compile: '")
              << t.name << "' must be an f32 tensor, got " << t.elementType;
   if (sig->results.empty())
     return func.emitError("quant-compile: the entry point returns nothing");
   return sig;
+}
+
+/// True when every input is f32: `_run` then takes `const float *const *`
+/// (the API of libraries built before integer inputs existed).
+bool hasOnlyFloatInputs(const qnt::EntrySignature &sig) {
+  return llvm::all_of(sig.arguments, [](const TensorSignature &t) {
+    return t.elementType.isF32();
+  });
 }
 
 /// An identifier usable as the API's prefix and struct tag from C and C++:
@@ -183,6 +216,35 @@ std::string joinShape(ArrayRef<int64_t> shape) {
 // Generated C: the header and the API around _mlir_ciface_<entry>
 //===----------------------------------------------------------------------===//
 
+/// What the header and the API source both define: the dtype enum, the
+/// statuses and the described-input struct.
+std::string apiTypes(StringRef name) {
+  std::string upper = StringRef(name).upper();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "/* Element types (" << name << "_tensor.dtype). */\n"
+     << "typedef enum {\n  " << upper << "_FLOAT32 = 0,\n  " << upper
+     << "_INT64 = 1,\n  " << upper << "_INT32 = 2,\n  " << upper
+     << "_BOOL = 3 /* uint8_t, 0 or 1 */\n} " << name << "_dtype;\n\n";
+  os << "/* Statuses of " << name << "_run and " << name << "_run_tensors. */\n"
+     << "#define " << upper << "_OK 0\n"
+     << "#define " << upper << "_ERROR_NULL (-1)      /* a NULL pointer */\n"
+     << "#define " << upper
+     << "_ERROR_VALUE (-2)     /* an id outside its valid range, or a bool "
+        "not 0 or 1 */\n"
+     << "#define " << upper
+     << "_ERROR_COUNT (-3)     /* not NUM_INPUTS inputs */\n"
+     << "#define " << upper << "_ERROR_DTYPE (-4)     /* a wrong dtype */\n"
+     << "#define " << upper
+     << "_ERROR_SHAPE (-5)     /* a wrong rank or shape (a longer sequence "
+        "than compiled) */\n\n";
+  os << "/* An input with its description, for " << name << "_run_tensors. */\n"
+     << "typedef struct {\n  " << name << "_dtype dtype;\n  int rank;\n"
+     << "  const int64_t *shape;\n  const void *data;\n} " << name
+     << "_tensor;\n\n";
+  return text;
+}
+
 std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
   std::string upper = StringRef(name).upper();
   std::string h;
@@ -190,24 +252,32 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
   os << "/* " << name << ".h: C API of the model compiled by quant-compile "
      << "from " << llvm::sys::path::filename(inputFilename) << ".\n"
      << " *\n"
-     << " * Tensors are dense row-major float arrays (the model's own\n"
-     << " * layout, NCHW for images). Kernels (prepacked weights) live in\n"
-     << " * libqnt_runtime.so per call site, shared by every instance.\n"
-     << " * Instances may run at the same time from different threads, with\n"
-     << " * the single-threaded results; one instance runs from one thread\n"
-     << " * at a time. */\n"
+     << " * Tensors are dense row-major arrays (the model's own layout, NCHW\n"
+     << " * for images) of the element type each input states; outputs are\n"
+     << " * float. Kernels (prepacked weights) live in libqnt_runtime.so per\n"
+     << " * call site, shared by every instance. Instances may run at the\n"
+     << " * same time from different threads, with the single-threaded\n"
+     << " * results; one instance runs from one thread at a time. */\n"
      << "#ifndef QNT_MODEL_" << upper << "_H\n#define QNT_MODEL_" << upper
-     << "_H\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n"
-     << "#endif\n\n";
+     << "_H\n\n#include <stddef.h>\n#include <stdint.h>\n\n"
+     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
+  os << apiTypes(name);
   auto tensors = [&](const char *kind,
                      const std::vector<TensorSignature> &list) {
     std::string k = StringRef(kind).upper();
     os << "#define " << upper << "_NUM_" << k << "S " << list.size() << "\n";
     for (size_t i = 0; i < list.size(); ++i) {
+      CType type = *getCType(list[i].elementType);
       os << "/* " << kind << " " << i << ": \"" << list[i].name << "\", "
-         << "shape [" << joinShape(list[i].shape) << "] */\n";
+         << type.name << ", shape [" << joinShape(list[i].shape) << "]";
+      if (list[i].validRange)
+        os << ", values in [" << list[i].validRange->first << ", "
+           << list[i].validRange->second << ")";
+      os << " */\n";
       os << "#define " << upper << "_" << k << i << "_SIZE "
-         << list[i].getNumElements() << " /* floats */\n";
+         << list[i].getNumElements() << " /* elements */\n";
+      os << "#define " << upper << "_" << k << i << "_DTYPE " << upper << "_"
+         << type.dtype << "\n";
       os << "#define " << upper << "_" << k << i << "_RANK "
          << list[i].shape.size() << "\n";
       os << "#define " << upper << "_" << k << i << "_SHAPE {"
@@ -217,6 +287,8 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
   };
   tensors("input", sig.arguments);
   tensors("output", sig.results);
+  const char *inputType =
+      hasOnlyFloatInputs(sig) ? "const float *const *" : "const void *const *";
   os << "typedef struct " << name << " " << name << "_t;\n\n"
      << "/* Creates an instance (from any thread). num_threads > 0 sets the\n"
      << " * kernel thread count: OpenMP's for the calling thread, XNNPACK's\n"
@@ -226,13 +298,23 @@ std::string generateHeader(StringRef name, const qnt::EntrySignature &sig) {
      << QNT_RT_MAX_NUM_THREADS << ". */\n"
      << name << "_t *" << name << "_create(int num_threads);\n\n"
      << "/* Runs the model: inputs[i] points to " << upper
-     << "_INPUTi_SIZE floats,\n"
-     << " * outputs[i] to " << upper
-     << "_OUTPUTi_SIZE floats, written in place. Returns 0,\n"
-     << " * or -1 if a pointer is NULL. */\n"
-     << "int " << name << "_run(" << name
-     << "_t *model, const float *const *inputs,\n"
-     << "    float *const *outputs);\n\n"
+     << "_INPUTi_SIZE elements of\n"
+     << " * input i's type, outputs[i] to " << upper
+     << "_OUTPUTi_SIZE floats, written in place.\n"
+     << " * Returns " << upper << "_OK, " << upper << "_ERROR_NULL or " << upper
+     << "_ERROR_VALUE (outputs\n"
+     << " * untouched then). */\n"
+     << "int " << name << "_run(" << name << "_t *model, " << inputType
+     << "inputs,\n    float *const *outputs);\n\n"
+     << "/* " << name << "_run on described inputs: also checks their count, "
+     << "dtypes and\n"
+     << " * shapes. On an error, writes what is wrong into message (if not\n"
+     << " * NULL, at most message_size bytes, terminated). */\n"
+     << "int " << name << "_run_tensors(" << name << "_t *model, const " << name
+     << "_tensor *inputs,\n    int num_inputs, float *const "
+     << "*outputs, char *message,\n    size_t message_size);\n\n"
+     << "/* A short description of a status. */\n"
+     << "const char *" << name << "_status_string(int status);\n\n"
      << "/* Destroys an instance (NULL is ignored). */\n"
      << "void " << name << "_destroy(" << name << "_t *model);\n\n"
      << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
@@ -286,42 +368,92 @@ memrefCopy(int64_t elemSize, qnt_unranked_memref *src,
 }
 )c";
 
+/// `s` as the body of a C string literal.
+std::string escapeC(StringRef s) {
+  std::string out;
+  for (char c : s) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (llvm::isPrint(c)) {
+      out += c;
+    } else {
+      out += '\\';
+      for (int shift : {6, 3, 0})
+        out += static_cast<char>('0' + ((byte >> shift) & 7));
+    }
+  }
+  return out;
+}
+
+/// C that formats a shape ("[2, 128]") and a status message.
+constexpr const char *kMessages = R"c(
+static void format_shape(char *buf, size_t size, const int64_t *shape,
+                         int rank) {
+  size_t at = (size_t)snprintf(buf, size, "[");
+  for (int i = 0; i < rank && at < size; ++i)
+    at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? ", " : "",
+                           (long long)shape[i]);
+  if (at < size)
+    snprintf(buf + at, size - at, "]");
+}
+
+static int report(char *message, size_t size, int status, const char *format,
+                  ...) {
+  if (message && size) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, size, format, args);
+    va_end(args);
+  }
+  return status;
+}
+)c";
+
 std::string generateApi(StringRef name, StringRef symbol,
                         const qnt::EntrySignature &sig, bool needsMemrefCopy) {
+  std::string upper = StringRef(name).upper();
+  size_t numInputs = sig.arguments.size(), numOutputs = sig.results.size();
   std::string c;
   llvm::raw_string_ostream os(c);
   os << "/* Generated by quant-compile: the C API of " << name
      << " (declared in " << name << ".h). */\n"
-     << "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
+     << "#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n"
+     << "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
      << "#define API __attribute__((visibility(\"default\")))\n\n"
      << "int qnt_rt_set_num_threads(int n);\n"
      << "void qnt_rt_buffer_free(void *ptr);\n\n"
      << "typedef struct " << name << " {\n  int unused;\n} " << name
-     << "_t;\n\n";
-  auto memref = [&](const TensorSignature &t, const std::string &field) {
+     << "_t;\n\n"
+     << apiTypes(name);
+  auto memref = [&](const TensorSignature &t, const std::string &field,
+                    const char *pointer) {
     size_t rank = t.shape.size();
-    os << "  struct {\n    float *allocated, *aligned;\n    int64_t offset";
+    os << "  struct {\n    " << pointer << " *allocated, *aligned;\n"
+       << "    int64_t offset";
     if (rank)
       os << ", sizes[" << rank << "], strides[" << rank << "]";
     os << ";\n  } " << field << ";\n";
   };
   os << "/* Memref descriptors of the entry point's C interface. */\n";
-  for (size_t i = 0; i < sig.arguments.size(); ++i) {
+  for (size_t i = 0; i < numInputs; ++i) {
     os << "typedef struct {\n";
-    memref(sig.arguments[i], "m");
+    memref(sig.arguments[i], "m", "void");
     os << "} input" << i << "_desc;\n";
   }
   os << "typedef struct {\n";
-  for (size_t i = 0; i < sig.results.size(); ++i)
-    memref(sig.results[i], "r" + std::to_string(i));
+  for (size_t i = 0; i < numOutputs; ++i)
+    memref(sig.results[i], "r" + std::to_string(i), "float");
   os << "} results_desc;\n\n";
   os << "__attribute__((visibility(\"hidden\"))) void _mlir_ciface_" << symbol
      << "(results_desc *";
-  for (size_t i = 0; i < sig.arguments.size(); ++i)
+  for (size_t i = 0; i < numInputs; ++i)
     os << ", input" << i << "_desc *";
   os << ");\n";
   if (needsMemrefCopy)
     os << kMemrefCopy;
+  os << kMessages;
   os << R"c(
 /* Copies a (possibly strided) rank-`rank` result into a dense array. */
 static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
@@ -340,19 +472,67 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
 }
 
 )c";
-  os << "API int " << name << "_run(" << name
-     << "_t *model, const float *const *inputs,\n    float *const *outputs) "
-        "{\n"
-     << "  if (!model || !inputs || !outputs)\n    return -1;\n";
-  for (size_t i = 0; i < sig.arguments.size(); ++i)
-    os << "  if (!inputs[" << i << "])\n    return -1;\n";
-  for (size_t i = 0; i < sig.results.size(); ++i)
-    os << "  if (!outputs[" << i << "])\n    return -1;\n";
-  for (size_t i = 0; i < sig.arguments.size(); ++i) {
+
+  // The inputs as the signature has them.
+  os << "static const char *const input_names[" << numInputs << " + 1] = {";
+  for (const TensorSignature &t : sig.arguments)
+    os << "\"" << escapeC(t.name) << "\", ";
+  os << "NULL};\nstatic const int input_dtypes[" << numInputs << " + 1] = {";
+  for (const TensorSignature &t : sig.arguments)
+    os << upper << "_" << getCType(t.elementType)->dtype << ", ";
+  os << "0};\nstatic const int input_ranks[" << numInputs << " + 1] = {";
+  for (const TensorSignature &t : sig.arguments)
+    os << t.shape.size() << ", ";
+  os << "0};\n";
+  for (size_t i = 0; i < numInputs; ++i)
+    os << "static const int64_t input" << i << "_shape["
+       << sig.arguments[i].shape.size() << " + 1] = {"
+       << joinShape(sig.arguments[i].shape)
+       << (sig.arguments[i].shape.empty() ? "0" : "") << "};\n";
+  os << "static const int64_t *const input_shapes[" << numInputs << " + 1] = {";
+  for (size_t i = 0; i < numInputs; ++i)
+    os << "input" << i << "_shape, ";
+  os << "NULL};\nstatic const char *const dtype_names[] = {\"float32\", "
+     << "\"int64\", \"int32\", \"bool\"};\n\n";
+
+  // Values no run may take: ids outside their range, bools not 0 or 1.
+  os << "static int check_values(const void *const *inputs, char *message,\n"
+     << "                        size_t size) {\n";
+  for (size_t i = 0; i < numInputs; ++i) {
+    const TensorSignature &t = sig.arguments[i];
+    bool isBool = t.elementType.isInteger(1);
+    if (!t.validRange && !isBool)
+      continue;
+    int64_t lo = isBool ? 0 : t.validRange->first;
+    int64_t hi = isBool ? 2 : t.validRange->second;
+    os << "  {\n    const " << getCType(t.elementType)->name << " *v = (const "
+       << getCType(t.elementType)->name << " *)inputs[" << i << "];\n"
+       << "    for (int64_t k = 0; k < " << t.getNumElements() << "; ++k)\n"
+       << "      if (" << (lo == 0 && !isBool ? "v[k] < 0" : "")
+       << (lo != 0 ? "v[k] < " + std::to_string(lo) + "LL" : "")
+       << (lo == 0 && isBool ? "0" : "") << " || v[k] >= " << hi << "LL)\n"
+       << "        return report(message, size, " << upper << "_ERROR_VALUE,\n"
+       << "                      \"input " << i << " '%s': element %lld is "
+       << "%lld, "
+       << (isBool ? "not 0 or 1" : "outside the valid range [%lld, %lld)")
+       << "\",\n                      input_names[" << i
+       << "], (long long)k, (long long)v[k]"
+       << (isBool
+               ? ""
+               : ", " + std::to_string(lo) + "LL, " + std::to_string(hi) + "LL")
+       << ");\n  }\n";
+  }
+  os << "  (void)inputs;\n  (void)message;\n  (void)size;\n  return " << upper
+     << "_OK;\n}\n\n";
+
+  // The model on checked inputs.
+  os << "static void run_model(const void *const *inputs, "
+        "float *const *outputs) {\n";
+  for (size_t i = 0; i < numInputs; ++i) {
     const TensorSignature &t = sig.arguments[i];
     os << "  input" << i << "_desc in" << i << ";\n"
        << "  in" << i << ".m.allocated = in" << i
-       << ".m.aligned = (float *)inputs[" << i << "];\n"
+       << ".m.aligned = (void *)inputs[" << i << "];\n"
        << "  in" << i << ".m.offset = 0;\n";
     int64_t stride = 1;
     for (int64_t d = t.shape.size() - 1; d >= 0; --d) {
@@ -363,10 +543,10 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
   }
   os << "  results_desc res;\n  memset(&res, 0, sizeof res);\n"
      << "  _mlir_ciface_" << symbol << "(&res";
-  for (size_t i = 0; i < sig.arguments.size(); ++i)
+  for (size_t i = 0; i < numInputs; ++i)
     os << ", &in" << i;
   os << ");\n";
-  for (size_t i = 0; i < sig.results.size(); ++i) {
+  for (size_t i = 0; i < numOutputs; ++i) {
     std::string r = "res.r" + std::to_string(i);
     size_t rank = sig.results[i].shape.size();
     os << "  copy_out(" << r << ".aligned, " << r << ".offset, "
@@ -376,19 +556,96 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
   }
   os << "  /* Buffers the model allocated are freed once; constants carry\n"
      << "     0xdeadbeef and inputs belong to the caller. */\n"
-     << "  void *owned[" << sig.results.size() << "];\n  int numOwned = 0;\n";
-  for (size_t i = 0; i < sig.results.size(); ++i) {
+     << "  void *owned[" << numOutputs << "];\n  int numOwned = 0;\n";
+  for (size_t i = 0; i < numOutputs; ++i) {
     os << "  {\n    void *p = res.r" << i << ".allocated;\n"
        << "    int skip = !p || p == (void *)0xdeadbeef;\n";
-    for (size_t j = 0; j < sig.arguments.size(); ++j)
-      os << "    skip |= p == (const void *)inputs[" << j << "];\n";
+    for (size_t j = 0; j < numInputs; ++j)
+      os << "    skip |= p == inputs[" << j << "];\n";
     os << "    for (int k = 0; k < numOwned; ++k)\n"
        << "      skip |= owned[k] == p;\n"
        << "    if (!skip)\n      owned[numOwned++] = p;\n  }\n";
   }
   os << "  for (int k = 0; k < numOwned; ++k)\n    "
-        "qnt_rt_buffer_free(owned[k]);\n"
-     << "  return 0;\n}\n\n";
+        "qnt_rt_buffer_free(owned[k]);\n}\n\n";
+
+  // The API.
+  const char *inputType =
+      hasOnlyFloatInputs(sig) ? "const float *const *" : "const void *const *";
+  os << "API int " << name << "_run(" << name << "_t *model, " << inputType
+     << "inputs,\n    float *const *outputs) {\n"
+     << "  if (!model || !inputs || !outputs)\n    return " << upper
+     << "_ERROR_NULL;\n"
+     << "  for (int i = 0; i < " << numInputs << "; ++i)\n"
+     << "    if (!inputs[i])\n      return " << upper << "_ERROR_NULL;\n"
+     << "  for (int i = 0; i < " << numOutputs << "; ++i)\n"
+     << "    if (!outputs[i])\n      return " << upper << "_ERROR_NULL;\n"
+     << "  int status = check_values((const void *const *)inputs, NULL, 0);\n"
+     << "  if (status == " << upper << "_OK)\n"
+     << "    run_model((const void *const *)inputs, outputs);\n"
+     << "  return status;\n}\n\n";
+  os << "API int " << name << "_run_tensors(" << name << "_t *model, const "
+     << name << "_tensor *inputs,\n"
+     << "    int num_inputs, float *const *outputs, char *message,\n"
+     << "    size_t message_size) {\n"
+     << "  if (message && message_size)\n    message[0] = 0;\n"
+     << "  if (!model || (!inputs && num_inputs) || !outputs)\n"
+     << "    return report(message, message_size, " << upper
+     << "_ERROR_NULL, \"a NULL pointer\");\n"
+     << "  if (num_inputs != " << numInputs << ")\n"
+     << "    return report(message, message_size, " << upper
+     << "_ERROR_COUNT,\n                  \"%d inputs, expected " << numInputs
+     << "\", num_inputs);\n"
+     << "  const void *data[" << numInputs << " + 1];\n"
+     << "  for (int i = 0; i < " << numInputs << "; ++i) {\n"
+     << "    const " << name << "_tensor *t = &inputs[i];\n"
+     << "    if (!t->data || (!t->shape && t->rank))\n"
+     << "      return report(message, message_size, " << upper
+     << "_ERROR_NULL,\n"
+     << "                    \"input %d '%s': a NULL pointer\", i, "
+        "input_names[i]);\n"
+     << "    if ((int)t->dtype != input_dtypes[i])\n"
+     << "      return report(message, message_size, " << upper
+     << "_ERROR_DTYPE,\n"
+     << "                    \"input %d '%s': dtype %s, expected %s\", i,\n"
+     << "                    input_names[i],\n"
+     << "                    (unsigned)t->dtype < 4 ? dtype_names[t->dtype] : "
+        "\"unknown\",\n"
+     << "                    dtype_names[input_dtypes[i]]);\n"
+     << "    int same = t->rank == input_ranks[i];\n"
+     << "    for (int d = 0; same && d < t->rank; ++d)\n"
+     << "      same = t->shape[d] == input_shapes[i][d];\n"
+     << "    if (!same) {\n"
+     << "      char got[256], want[256];\n"
+     << "      format_shape(got, sizeof got, t->shape, t->rank < 0 ? 0 : "
+        "t->rank);\n"
+     << "      format_shape(want, sizeof want, input_shapes[i], "
+        "input_ranks[i]);\n"
+     << "      return report(message, message_size, " << upper
+     << "_ERROR_SHAPE,\n"
+     << "                    \"input %d '%s': shape %s, expected %s\", i,\n"
+     << "                    input_names[i], got, want);\n    }\n"
+     << "    data[i] = t->data;\n  }\n"
+     << "  for (int i = 0; i < " << numOutputs << "; ++i)\n"
+     << "    if (!outputs[i])\n"
+     << "      return report(message, message_size, " << upper
+     << "_ERROR_NULL,\n"
+     << "                    \"output %d: a NULL pointer\", i);\n"
+     << "  int status = check_values(data, message, message_size);\n"
+     << "  if (status == " << upper << "_OK)\n"
+     << "    run_model(data, outputs);\n"
+     << "  return status;\n}\n\n";
+  os << "API const char *" << name << "_status_string(int status) {\n"
+     << "  switch (status) {\n"
+     << "  case " << upper << "_OK: return \"ok\";\n"
+     << "  case " << upper << "_ERROR_NULL: return \"a NULL pointer\";\n"
+     << "  case " << upper
+     << "_ERROR_VALUE: return \"an input value outside its valid range\";\n"
+     << "  case " << upper
+     << "_ERROR_COUNT: return \"a wrong number of inputs\";\n"
+     << "  case " << upper << "_ERROR_DTYPE: return \"a wrong input dtype\";\n"
+     << "  case " << upper << "_ERROR_SHAPE: return \"a wrong input shape\";\n"
+     << "  default: return \"unknown status\";\n  }\n}\n\n";
 
   os << "static int kernels_created;\n\n"
      << "API " << name << "_t *" << name << "_create(int num_threads) {\n"
@@ -400,21 +657,20 @@ static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
      << "  if (!model || __atomic_exchange_n(&kernels_created, 1, "
         "__ATOMIC_ACQ_REL))\n"
      << "    return model;\n"
-     << "  /* One run on zeros creates every kernel. */\n"
-     << "  float *in[" << sig.arguments.size() << " + 1], *out["
-     << sig.results.size() << "];\n  int ok = 1;\n";
-  for (size_t i = 0; i < sig.arguments.size(); ++i)
-    os << "  ok &= (in[" << i << "] = (float *)calloc("
-       << sig.arguments[i].getNumElements()
-       << " + 16, sizeof(float))) != NULL;\n";
-  for (size_t i = 0; i < sig.results.size(); ++i)
+     << "  /* One run on zeros creates every kernel (ids outside their range\n"
+     << "     read clamped rows: the model clamps every lookup). */\n"
+     << "  void *in[" << numInputs << " + 1];\n  float *out[" << numOutputs
+     << "];\n  int ok = 1;\n";
+  for (size_t i = 0; i < numInputs; ++i)
+    os << "  ok &= (in[" << i << "] = calloc("
+       << sig.arguments[i].getNumElements() << " + 16, 8)) != NULL;\n";
+  for (size_t i = 0; i < numOutputs; ++i)
     os << "  ok &= (out[" << i << "] = (float *)calloc("
        << sig.results[i].getNumElements() << ", sizeof(float))) != NULL;\n";
-  os << "  if (ok)\n    " << name
-     << "_run(model, (const float *const *)in, out);\n";
-  for (size_t i = 0; i < sig.arguments.size(); ++i)
+  os << "  if (ok)\n    run_model((const void *const *)in, out);\n";
+  for (size_t i = 0; i < numInputs; ++i)
     os << "  free(in[" << i << "]);\n";
-  for (size_t i = 0; i < sig.results.size(); ++i)
+  for (size_t i = 0; i < numOutputs; ++i)
     os << "  free(out[" << i << "]);\n";
   os << "  if (!ok) {\n    __atomic_store_n(&kernels_created, 0, "
         "__ATOMIC_RELEASE);\n    free(model);\n    return NULL;\n  }\n"
@@ -688,9 +944,11 @@ LogicalResult compile(MLIRContext &context, const char *argv0) {
            << numObservers
            << " qnt.observe op(s) left: calibrate (quant-run --calibrate) "
               "and fold them (--qnt-fold-calibration) before compiling";
-  // Tensor names live on in the header only.
-  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+  // Tensor names and id ranges live on in the header and the API only.
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
     func.removeArgAttr(i, "qnt.name");
+    func.removeArgAttr(i, "qnt.valid_range");
+  }
   for (unsigned i = 0; i < func.getNumResults(); ++i)
     func.removeResultAttr(i, StringAttr::get(&context, "qnt.name"));
 

@@ -55,7 +55,10 @@ static cl::opt<std::string>
 static cl::list<std::string>
     inputData("i",
               cl::desc("Input data (.npz, or .npy for a single argument); "
-                       "arrays are matched to arguments by name"),
+                       "arrays are matched to arguments by name and must "
+                       "have their dtype (f32 <f4, i64 <i8, i32 <i4, i1 "
+                       "bool) and shape; ids are checked against the "
+                       "argument's qnt.valid_range"),
               cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string>
     outputFilename("o",
@@ -356,6 +359,61 @@ LogicalResult Runner::run(ArrayRef<const qnt::NpyArray *> inputs,
   return success();
 }
 
+/// "[1, 2]": the index of element `linear` of a C-ordered `shape`.
+std::string formatIndex(ArrayRef<int64_t> shape, int64_t linear) {
+  SmallVector<int64_t> index(shape.size());
+  for (int64_t d = shape.size() - 1; d >= 0; --d) {
+    index[d] = linear % shape[d];
+    linear /= shape[d];
+  }
+  return formatShape(index);
+}
+
+/// Checks the values of an input the model cannot take any value of: ids
+/// outside the argument's qnt.valid_range (an embedding would read outside
+/// its table) and bools other than 0 and 1.
+llvm::Error checkValues(const TensorSignature &sig, const qnt::NpyArray &array,
+                        StringRef source) {
+  int64_t n = array.getNumElements();
+  auto valueAt = [&](int64_t i) -> int64_t {
+    switch (array.dtype) {
+    case qnt::NpyDType::I64: {
+      int64_t v;
+      std::memcpy(&v, &array.data[i * 8], 8);
+      return v;
+    }
+    case qnt::NpyDType::I32: {
+      int32_t v;
+      std::memcpy(&v, &array.data[i * 4], 4);
+      return v;
+    }
+    default:
+      return array.data[i];
+    }
+  };
+  std::optional<std::pair<int64_t, int64_t>> range = sig.validRange;
+  if (array.dtype == qnt::NpyDType::Bool)
+    range = {0, 2};
+  if (!range)
+    return llvm::Error::success();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t v = valueAt(i);
+    if (v >= range->first && v < range->second)
+      continue;
+    if (array.dtype == qnt::NpyDType::Bool)
+      return makeError("input '" + sig.name + "' in " + source + ": element " +
+                       formatIndex(array.shape, i) + " of a bool array is " +
+                       std::to_string(v) + ", not 0 or 1");
+    return makeError("input '" + sig.name + "' in " + source + ": element " +
+                     formatIndex(array.shape, i) + " is " + std::to_string(v) +
+                     ", outside the valid range [" +
+                     std::to_string(range->first) + ", " +
+                     std::to_string(range->second) +
+                     ") (qnt.valid_range: token ids of an embedding)");
+  }
+  return llvm::Error::success();
+}
+
 /// Finds the array feeding each argument; `sampleAxis` means the arrays have
 /// a leading axis of samples.
 llvm::Expected<std::vector<const qnt::NpyArray *>>
@@ -398,6 +456,8 @@ matchInputs(const std::vector<TensorSignature> &arguments,
                        getNpyDescr(dtypes[0]) + " " + formatShape(expected) +
                        ", got " + getNpyDescr(found->dtype) + " " +
                        formatShape(found->shape));
+    if (llvm::Error error = checkValues(sig, *found, source))
+      return std::move(error);
     matched.push_back(found);
   }
   return matched;

@@ -13,7 +13,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qnt {
@@ -23,6 +25,10 @@ struct TensorSignature {
   std::string name;
   llvm::SmallVector<int64_t> shape;
   mlir::Type elementType; ///< As declared (quantized types keep theirs).
+  /// The values an integer argument may hold, [first, second): the
+  /// argument attribute `qnt.valid_range` (token ids of an embedding, set
+  /// by the frontend). The tools check inputs against it before a run.
+  std::optional<std::pair<int64_t, int64_t>> validRange;
 
   /// Checked by readEntrySignature not to overflow (or exceed
   /// kMaxTensorBytes).
@@ -68,6 +74,19 @@ readEntrySignature(mlir::func::FuncOp func) {
       name = attr.str();
     if (mlir::failed(read(func.getArgumentTypes()[i], name, sig.arguments)))
       return mlir::failure();
+    mlir::Attribute range = func.getArgAttr(i, "qnt.valid_range");
+    if (!range)
+      continue;
+    auto bounds = llvm::dyn_cast<mlir::DenseI64ArrayAttr>(range);
+    mlir::Type element = sig.arguments.back().elementType;
+    if (!bounds || bounds.size() != 2 || bounds[0] >= bounds[1] ||
+        !element.isSignlessInteger() || element.isInteger(1))
+      return func.emitError("'")
+             << func.getSymName() << "': " << name
+             << ": qnt.valid_range must be array<i64: lo, hi> with lo < hi on "
+                "an integer argument, got "
+             << range << " on " << element;
+    sig.arguments.back().validRange = {bounds[0], bounds[1]};
   }
   unsigned numResults = func.getNumResults();
   for (unsigned i = 0; i < numResults; ++i) {

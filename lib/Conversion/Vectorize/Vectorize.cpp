@@ -48,6 +48,15 @@ static bool hasStaticTensorOperands(linalg::GenericOp op) {
          });
 }
 
+/// True when an operand or result holds i1: LLVM packs vectors of i1 into
+/// bits but stores each i1 of an array in a byte, so a vector transfer of
+/// a bool tensor would read the wrong elements; such ops stay scalar.
+static bool hasBoolOperand(linalg::GenericOp op) {
+  return llvm::any_of(op->getOperandTypes(), [](Type type) {
+    return cast<ShapedType>(type).getElementType().isInteger(1);
+  });
+}
+
 /// True when an operand is a slice of a larger tensor: collapsing it would
 /// need a copy (a concatenation's input written in place into its result).
 static bool hasSliceOperand(linalg::GenericOp op) {
@@ -256,7 +265,8 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
       materializeCopy(rewriter, op);
     SmallVector<linalg::GenericOp> candidates;
     getOperation().walk([&](linalg::GenericOp op) {
-      if (hasStaticTensorOperands(op) && op.getNumLoops() > 0)
+      if (hasStaticTensorOperands(op) && op.getNumLoops() > 0 &&
+          !hasBoolOperand(op))
         candidates.push_back(op);
     });
     for (linalg::GenericOp op : candidates)

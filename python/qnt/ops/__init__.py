@@ -8,9 +8,11 @@ returns the result `qnt.ir.Value` (or a tuple of them). A new family is a
 module here with its handlers and its three tables, added to ``FAMILIES``.
 """
 
-from . import attention, conv_pool, elementwise, normalization, quantization, recurrent, shape
+from . import (attention, conv_pool, elementwise, embedding, normalization, quantization,
+               recurrent, shape)
 
-FAMILIES = (attention, conv_pool, elementwise, normalization, quantization, recurrent, shape)
+FAMILIES = (attention, conv_pool, elementwise, embedding, normalization, quantization,
+            recurrent, shape)
 
 
 def _merge(table):

@@ -11,10 +11,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import ir
 from ._common import _normalize_dims, _param
 from .conv_pool import _linear
 from .conv_pool import linear as linear_module
-from .elementwise import gelu, relu
+from .elementwise import gelu, logical_and, logical_not, masked_fill, relu, where
 from .normalization import layer_norm_module
 
 
@@ -133,11 +134,17 @@ def _projections(ctx, m, query, key, value):
 
 
 def _mask_operand(ctx, mask, what, shape):
+    """An additive float mask: a bool mask (True: not attended) becomes
+    -inf / 0 as PyTorch makes it."""
     if mask is None:
         return None
     if tuple(mask.torch_shape) not in shape:
         raise ctx.error(f"MultiheadAttention {what} of shape {list(mask.torch_shape)}, expected "
                         + " or ".join(str(list(s)) for s in shape))
+    if mask.element == "i1":
+        return where(ctx, mask, float("-inf"), 0.0)
+    if mask.element != "f32":
+        raise ctx.error(f"MultiheadAttention {what} must be bool or float, got {mask.element}")
     return ctx.to_torch(mask)
 
 
@@ -237,17 +244,54 @@ def decoder_layer(ctx, m, tgt, memory, tgt_mask=None, memory_mask=None,
         ("norm3", lambda x: _feed_forward(ctx, m, x))])
 
 
-def _stack(ctx, m, x, layer_handler, *args):
+def _stack(ctx, m, x, layer_handler, *args, before_norm=lambda x: x):
     for i in range(len(m.layers)):
         with ctx.scope(f"layers.{i}"):
             x = layer_handler(ctx, m.layers[i], x, *args)
+    x = before_norm(x)
     if m.norm is not None:
         x = _child(ctx, m, "norm", layer_norm_module, x)
     return x
 
 
+def _takes_nested_path(m, src, mask, padding):
+    """Whether PyTorch 1.13's TransformerEncoder.forward (eval, no grad)
+    runs the layers on a nested tensor, for everything but the mask's
+    alignment, which depends on its values."""
+    first = m.layers[0]
+    return (isinstance(first, nn.TransformerEncoderLayer) and not first.norm_first
+            and first.self_attn.batch_first and first.self_attn._qkv_same_embed_dim
+            and first.activation_relu_or_gelu and first.norm1.eps == first.norm2.eps
+            and src.rank == 3 and m.enable_nested_tensor and padding is not None
+            and mask is None and first.self_attn.num_heads % 2 == 0)
+
+
+def _zero_padding(ctx, m, x, padding):
+    """PyTorch's nested-tensor result: the padded positions of ``x`` are 0
+    when every row of the padding mask is left-aligned (valid positions,
+    then padding), which PyTorch checks on the values unless
+    ``mask_check=False``; otherwise ``x`` as computed."""
+    padded = ctx.cast(ctx.to_torch(padding), "i1")
+    batch, source = padded.shape
+    zero = padded
+    if getattr(m, "mask_check", True) and source > 1:
+        head = ctx.slice(padded, (0, 0), (batch, source - 1))
+        tail = ctx.slice(padded, (0, 1), (batch, source - 1))
+        gap = logical_and(ctx, head, logical_not(ctx, tail))  # padding, then a valid position
+        for axis in (1, 0):
+            shape = list(gap.shape)
+            shape[axis] = 1
+            gap = ctx.op("tosa.reduce_any", [gap], tuple(shape), {"axis": ir.i32_attr(axis)},
+                         element="i1")
+        zero = logical_and(ctx, padded, logical_not(ctx, gap))
+    return masked_fill(ctx, ctx.to_torch(x), ctx.reshape(zero, (batch, source, 1)), 0.0)
+
+
 def encoder(ctx, m, src, mask=None, src_key_padding_mask=None):
-    return _stack(ctx, m, src, encoder_layer, mask, src_key_padding_mask)
+    nested = _takes_nested_path(m, src, mask, src_key_padding_mask)
+    return _stack(ctx, m, src, encoder_layer, mask, src_key_padding_mask,
+                  before_norm=lambda x: _zero_padding(ctx, m, x, src_key_padding_mask)
+                  if nested else x)
 
 
 def decoder(ctx, m, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,

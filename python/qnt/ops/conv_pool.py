@@ -11,12 +11,15 @@ import torch.nn.functional as F
 
 from .. import ir
 from ..ir import Value
-from ._common import _pair, _normalize_dims, _param
+from ._common import ELEMENTS, _normalize_dims, _pair, _param
 
 
 def _reduce(name):
-    """Tensor.amax / amin (torch.amax / amin): tosa.reduce_max / reduce_min."""
-    def handler(ctx, x, dim=(), keepdim=False):
+    """Tensor.amax / amin / sum (torch.amax / amin / sum): tosa.reduce_max /
+    reduce_min / reduce_sum, in the traced output's dtype (a bool mask sums
+    to int64)."""
+    def handler(ctx, x, dim=(), keepdim=False, dtype=None):
+        x = ctx.cast(x, ELEMENTS[ctx.out.dtype])
         rank = len(x.torch_shape)
         dims = _normalize_dims(range(rank) if dim in ((), None) else
                                (dim if isinstance(dim, (tuple, list)) else [dim]), rank)
@@ -26,6 +29,7 @@ def _reduce(name):
 
 
 amax, amin = _reduce("tosa.reduce_max"), _reduce("tosa.reduce_min")
+reduce_sum = _reduce("tosa.reduce_sum")
 
 
 def mean(ctx, x, dim=None, keepdim=False, dtype=None):
@@ -188,10 +192,10 @@ MODULES = {
 }
 
 FUNCTIONS = {
-    torch.mean: mean,
+    torch.mean: mean, torch.sum: reduce_sum,
     F.max_pool2d: max_pool2d, F.avg_pool2d: avg_pool2d,
     F.adaptive_avg_pool2d: adaptive_avg_pool2d,
     torch.amax: amax, torch.amin: amin,
 }
 
-METHODS = {"mean": mean, "amax": amax, "amin": amin}
+METHODS = {"mean": mean, "amax": amax, "amin": amin, "sum": reduce_sum}

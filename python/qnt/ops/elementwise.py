@@ -1,15 +1,19 @@
 """Elementwise ops and activations: relu / relu6 / hardtanh (clamps), sigmoid,
 SiLU, hardsigmoid, hardswish, tanh, GELU (erf and tanh forms), add / sub /
-mul / div, dropout and stochastic depth (identities in eval mode)."""
+mul / div, dropout and stochastic depth (identities in eval mode); on masks
+and integers: comparisons, logical not / and / or, dtype conversions,
+``torch.where`` and ``masked_fill``."""
 
 import math
 import operator
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ir import F32_MAX, Value
+from ._common import ELEMENTS, promote
 
 
 def _add_relu(x, y):
@@ -27,6 +31,17 @@ def relu6(ctx, x, inplace=False):
 
 def hardtanh(ctx, x, min_val=-1.0, max_val=1.0, inplace=False):
     return ctx.clamp(x, min_val, max_val)
+
+
+def clamp(ctx, x, min=None, max=None):
+    """``torch.clamp`` / ``x.clamp`` with number bounds."""
+    if isinstance(min, Value) or isinstance(max, Value):
+        raise ctx.error("clamp with tensor bounds is not supported")
+    return ctx.clamp(x, -F32_MAX if min is None else min, F32_MAX if max is None else max)
+
+
+def neg(ctx, x):
+    return ctx.mul(x, -1.0)
 
 
 def sigmoid(ctx, x):
@@ -113,6 +128,81 @@ def tanh(ctx, x):
     return ctx.op("tosa.tanh", [x], x.shape, nhwc=x.nhwc)
 
 
+# -- comparisons, masks, dtypes -----------------------------------------------
+
+def _compare(name, swap=False, negate=False):
+    """``a <op> b`` as ``tosa.equal/greater/greater_equal`` (``lt``/``le``
+    swap the operands, ``ne`` negates ``eq``)."""
+    def handler(ctx, x, other):
+        a, b = (other, x) if swap else (x, other)
+        result = ctx.binary(name, a, b, element="i1")
+        return ctx.unary("tosa.logical_not", result) if negate else result
+    return handler
+
+
+eq = _compare("tosa.equal")
+ne = _compare("tosa.equal", negate=True)
+gt = _compare("tosa.greater")
+ge = _compare("tosa.greater_equal")
+lt = _compare("tosa.greater", swap=True)
+le = _compare("tosa.greater_equal", swap=True)
+
+
+def _require_bool(ctx, what, *values):
+    for v in values:
+        if isinstance(v, Value) and v.element != "i1":
+            raise ctx.error(f"{what} of a {v.element} tensor is not supported (bool only)")
+
+
+def logical_not(ctx, x):
+    _require_bool(ctx, "~ / logical_not", x)
+    return ctx.unary("tosa.logical_not", x)
+
+
+def logical_and(ctx, x, other):
+    _require_bool(ctx, "& / logical_and", x, other)
+    return ctx.binary("tosa.logical_and", x, other)
+
+
+def logical_or(ctx, x, other):
+    _require_bool(ctx, "| / logical_or", x, other)
+    return ctx.binary("tosa.logical_or", x, other)
+
+
+def to_dtype(ctx, x, *args, **kwargs):
+    """``x.to(...)``, ``.float()``, ``.long()``, ``.int()``, ``.bool()``,
+    ``.type_as(y)``: a conversion to the traced dtype (devices and copies
+    are no-ops)."""
+    return ctx.cast(x, ELEMENTS[ctx.out.dtype])
+
+
+def where(ctx, condition, x, y):
+    """``torch.where(condition, x, y)`` (x and y tensors or numbers)."""
+    _require_bool(ctx, "torch.where", condition)
+    element = promote(v.element for v in (x, y) if isinstance(v, Value)) if any(
+        isinstance(v, Value) for v in (x, y)) else "f32"
+    x, y = (ctx.cast(v, element) if isinstance(v, Value) else ctx.scalar(v, element, 1)
+            for v in (x, y))
+    return _select(ctx, condition, x, y)
+
+
+def _select(ctx, condition, x, y):
+    operands = [condition, x, y]
+    rank = max(v.rank for v in operands)
+    operands = [ctx.to_torch(v) for v in operands]
+    operands = [ctx.reshape(v, (1,) * (rank - v.rank) + v.shape) for v in operands]
+    shape = np.broadcast_shapes(*(v.shape for v in operands))
+    return ctx.op("tosa.select", operands, shape)
+
+
+def masked_fill(ctx, x, mask, value):
+    """``x.masked_fill(mask, value)``: ``value`` where ``mask`` is true."""
+    _require_bool(ctx, "masked_fill", mask)
+    fill = ctx.cast(value, x.element) if isinstance(value, Value) else ctx.scalar(
+        value, x.element, 1)
+    return _select(ctx, mask, fill, x)
+
+
 MODULES = {
     nn.ReLU: lambda ctx, m, x: relu(ctx, x),
     nn.ReLU6: lambda ctx, m, x: relu6(ctx, x),
@@ -139,6 +229,14 @@ FUNCTIONS = {
     F.gelu: gelu,
     _add_relu: add_relu,
     F.dropout: dropout,
+    operator.eq: eq, torch.eq: eq, operator.ne: ne, torch.ne: ne,
+    operator.gt: gt, torch.gt: gt, operator.ge: ge, torch.ge: ge,
+    operator.lt: lt, torch.lt: lt, operator.le: le, torch.le: le,
+    operator.invert: logical_not, torch.logical_not: logical_not,
+    operator.and_: logical_and, torch.logical_and: logical_and,
+    operator.or_: logical_or, torch.logical_or: logical_or,
+    torch.where: where, torch.masked_fill: masked_fill,
+    torch.clamp: clamp, torch.clip: clamp, operator.neg: neg, torch.neg: neg,
 }
 try:  # torchvision's functions, when it is installed
     import torchvision.ops
@@ -149,4 +247,10 @@ except ImportError:
 METHODS = {
     "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
     "add": add, "sub": sub, "mul": mul, "div": div, "contiguous": identity,
+    "eq": eq, "ne": ne, "gt": gt, "ge": ge, "lt": lt, "le": le,
+    "logical_not": logical_not, "logical_and": logical_and, "logical_or": logical_or,
+    "to": to_dtype, "float": to_dtype, "long": to_dtype, "int": to_dtype, "bool": to_dtype,
+    "type_as": to_dtype,
+    "masked_fill": masked_fill, "masked_fill_": masked_fill,
+    "clamp": clamp, "clip": clamp, "neg": neg,
 }

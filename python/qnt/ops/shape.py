@@ -95,7 +95,7 @@ def upsample(ctx, m, x):
 
 
 def reshape_to_output(ctx, x, *args, **kwargs):
-    """flatten / view / reshape: the recorded output shape, PyTorch's element order."""
+    """flatten / view / reshape / (un)squeeze: the recorded output shape, PyTorch's element order."""
     return ctx.reshape(x, ctx.out_shape())
 
 
@@ -113,6 +113,11 @@ def transpose(ctx, x, dim0, dim1):
     dim0, dim1 = dim0 % x.rank, dim1 % x.rank
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(ctx, x, dims)
+
+
+def t(ctx, x):
+    """``x.t()``: a 2-D transpose (0-D and 1-D tensors unchanged)."""
+    return transpose(ctx, x, 0, 1) if x.rank == 2 else x
 
 
 def cat(ctx, tensors, dim=0):
@@ -197,7 +202,8 @@ MODULES = {
 FUNCTIONS = {
     torch.cat: cat, torch.concat: cat,
     torch.flatten: reshape_to_output, torch.reshape: reshape_to_output,
-    torch.permute: permute, torch.transpose: transpose,
+    torch.unsqueeze: reshape_to_output, torch.squeeze: reshape_to_output,
+    torch.permute: permute, torch.transpose: transpose, torch.t: t,
     torch.chunk: chunk, torch.split: split, operator.getitem: getitem,
     F.pad: pad,
     F.interpolate: interpolate,
@@ -205,6 +211,7 @@ FUNCTIONS = {
 
 METHODS = {
     "view": reshape_to_output, "reshape": reshape_to_output, "flatten": reshape_to_output,
-    "permute": permute, "transpose": transpose, "chunk": chunk, "split": split,
+    "unsqueeze": reshape_to_output, "squeeze": reshape_to_output,
+    "permute": permute, "transpose": transpose, "t": t, "chunk": chunk, "split": split,
     "expand": expand,
 }
