@@ -7,7 +7,11 @@
 
 Models: the LSTM language-model shape and the transformer-style MLP block of
 test/python/test_dynamic_models.py. Prints a markdown table; numbers move
-with machine load, so compare within one run."""
+with machine load, so compare within one run. The last column is the
+multiply-accumulates of the linear (and LSTM) layers per second of the
+faster qnt dynamic model, against the machine's INT8 ceiling: 450 GMAC/s per
+core with AVX-512 VNNI (vpdpbusd), 110 with AVX2 (vpmaddubsw), as measured
+in ../shared/KERNELS.md."""
 
 import argparse
 import os
@@ -27,6 +31,34 @@ sys.path.insert(0, str(ROOT / "bench"))
 import qnt  # noqa: E402
 from test_dynamic_models import LstmLM, MlpBlock  # noqa: E402
 from timing import quant_run_median_ms, torch_median_ms  # noqa: E402
+
+
+def count_macs(model, x):
+    """Multiply-accumulates of the nn.Linear and nn.LSTM layers in model(x)."""
+    macs = []
+
+    def linear(m, inputs, output):
+        macs.append(inputs[0].numel() // m.in_features * m.in_features * m.out_features)
+
+    def lstm(m, inputs, output):
+        steps = inputs[0].numel() // m.input_size
+        for layer in range(m.num_layers):
+            width = m.input_size if layer == 0 else m.hidden_size
+            macs.append(steps * 4 * m.hidden_size * (width + m.hidden_size))
+
+    hooks = [m.register_forward_hook(linear if isinstance(m, nn.Linear) else lstm)
+             for m in model.modules() if isinstance(m, (nn.Linear, nn.LSTM))]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return sum(macs)
+
+
+def int8_ceiling_gmacs(threads):
+    flags = open("/proc/cpuinfo").read()
+    per_core, isa = (450, "AVX-512 VNNI") if "avx512_vnni" in flags else (110, "AVX2")
+    return per_core * min(threads, os.cpu_count()), isa
 
 
 def main():
@@ -69,14 +101,19 @@ def main():
                                check=True)
                 row[f"qnt dynamic ({qconfig})"] = quant_run_median_ms(
                     quant_run, int8, inputs, args.runs, args.threads)
+            best = min(row["qnt dynamic (qnnpack)"], row["qnt dynamic (x86)"])
+            row["qnt dynamic GMAC/s"] = count_macs(model, x) / best / 1e6
             rows.append(row)
     columns = list(rows[0])
-    print(f"Dynamic quantization, batch 1, {args.threads} threads, median of {args.runs} (ms)\n")
+    ceiling, isa = int8_ceiling_gmacs(args.threads)
+    print(f"Dynamic quantization, batch 1, {args.threads} threads, median of {args.runs} (ms); "
+          f"INT8 ceiling {ceiling} GMAC/s ({isa})\n")
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:
-        print("| " + " | ".join(row["model"] if c == "model" else f"{row[c]:.3f}"
-                                for c in columns) + " |")
+        print("| " + " | ".join(row["model"] if c == "model" else
+                                f"{row[c]:.0f} ({row[c] / ceiling:.0%})" if "GMAC" in c
+                                else f"{row[c]:.3f}" for c in columns) + " |")
 
 
 if __name__ == "__main__":

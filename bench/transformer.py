@@ -50,6 +50,11 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = nn.TransformerEncoder(nn.TransformerEncoderLayer(768, 12, 3072), args.layers).eval()
+    # nn.TransformerEncoder deep-copies its layer: distinct weights per layer
+    # (identical ones would be one constant, and one set of packed weights).
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.02)
     engines = [e for e in ("qnnpack", "onednn") if e in torch.backends.quantized.supported_engines]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

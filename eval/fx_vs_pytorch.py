@@ -351,8 +351,8 @@ def main(argv=None):
     models = args.models.split(",")
     qconfigs = args.qconfigs.split(",")
     for m in models:
-        if m not in MODELS:
-            ap.error(f"unknown model {m!r} (one of {', '.join(MODELS)})")
+        if m not in MODELS + list(pvp.SMALL_MODELS):
+            ap.error(f"unknown model {m!r} (one of {', '.join(MODELS + list(pvp.SMALL_MODELS))})")
     for qc in qconfigs:
         if qc not in QCONFIGS:
             ap.error(f"unknown qconfig {qc!r} (one of {', '.join(QCONFIGS)})")

@@ -352,6 +352,15 @@ def build_model(name, n_calib=32, n_eval=32):
     return torchvision_model(name, n_calib, n_eval)
 
 
+# Configurations of torchvision's model classes that are not in
+# torchvision.models: vit_small is ViT-S/16 with 4 of its 12 layers.
+SMALL_MODELS = {
+    "vit_small": lambda: torchvision.models.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=4, num_heads=6, hidden_dim=384,
+        mlp_dim=1536),
+}
+
+
 def torchvision_model(name, n_calib=32, n_eval=32, quantizable=True):
     """A torchvision model with random weights (seed 0) and realistic batch
     norms, in eval mode, and its structured calibration / evaluation images.
@@ -361,7 +370,9 @@ def torchvision_model(name, n_calib=32, n_eval=32, quantizable=True):
     it exists; else, or with quantizable=False, torchvision.models.<name>.
     GoogLeNet: init_weights=True (the plain one also aux_logits=False)."""
     torch.manual_seed(0)
-    if quantizable and hasattr(torchvision.models.quantization, name):
+    if name in SMALL_MODELS:
+        model = SMALL_MODELS[name]()
+    elif quantizable and hasattr(torchvision.models.quantization, name):
         kwargs = {"init_weights": True} if name == "googlenet" else {}
         model = getattr(torchvision.models.quantization, name)(quantize=False, **kwargs)
     else:

@@ -136,13 +136,12 @@ func.func @into_slice(%x: tensor<1x4x4x8xf32>, %dest: tensor<1x4x4x16xf32>) -> t
 
 // -----
 
-// Left alone: dynamic shapes; an innermost reduction (a row sum); a prime
-// innermost size has no vector tile but 1 (the whole 1x7 is one vector).
+// Left alone: dynamic shapes; a prime innermost size has no vector tile but
+// 1 (the whole 1x7 is one vector).
 // CHECK-LABEL: func.func @left_alone
 // CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<?x8xf32>)
-// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
 // CHECK: vector.transfer_read %{{.*}} : tensor<7xf32>, vector<7xf32>
-func.func @left_alone(%d: tensor<?x8xf32>, %r: tensor<4x8xf32>, %p: tensor<1x7xf32>) -> (tensor<?x8xf32>, tensor<4xf32>, tensor<1x7xf32>) {
+func.func @left_alone(%d: tensor<?x8xf32>, %p: tensor<1x7xf32>) -> (tensor<?x8xf32>, tensor<1x7xf32>) {
   %c0 = arith.constant 0 : index
   %n = tensor.dim %d, %c0 : tensor<?x8xf32>
   %e = tensor.empty(%n) : tensor<?x8xf32>
@@ -151,21 +150,77 @@ func.func @left_alone(%d: tensor<?x8xf32>, %r: tensor<4x8xf32>, %p: tensor<1x7xf
     %v = arith.negf %in : f32
     linalg.yield %v : f32
   } -> tensor<?x8xf32>
-  %z = arith.constant 0.0 : f32
-  %e1 = tensor.empty() : tensor<4xf32>
-  %f = linalg.fill ins(%z : f32) outs(%e1 : tensor<4xf32>) -> tensor<4xf32>
-  %1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%r : tensor<4x8xf32>) outs(%f : tensor<4xf32>) {
-  ^bb0(%in: f32, %acc: f32):
-    %v = arith.addf %in, %acc : f32
-    linalg.yield %v : f32
-  } -> tensor<4xf32>
   %e2 = tensor.empty() : tensor<1x7xf32>
   %2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%p : tensor<1x7xf32>) outs(%e2 : tensor<1x7xf32>) {
   ^bb0(%in: f32, %o: f32):
     %v = arith.negf %in : f32
     linalg.yield %v : f32
   } -> tensor<1x7xf32>
-  return %0, %1, %2 : tensor<?x8xf32>, tensor<4xf32>, tensor<1x7xf32>
+  return %0, %2 : tensor<?x8xf32>, tensor<1x7xf32>
+}
+
+// -----
+
+// A reduction over the innermost dimension (softmax's row max and sum, layer
+// norm's mean): parallel chunks of rows (1536 rows of 128: one per chunk),
+// each row read as one vector and reduced at once, reassociated (a tree of
+// vector ops in LLVM, not one scalar add per element in order).
+// CHECK-LABEL: func.func @row_sum
+// CHECK: scf.forall (%[[R:.*]]) in (1536)
+// CHECK: %[[ROW:.*]] = vector.transfer_read %{{.*}}[%[[R]], %c0], %{{.*}} {in_bounds = [true]} : tensor<1536x128xf32>, vector<128xf32>
+// CHECK: vector.reduction <add>, %[[ROW]], %{{.*}} fastmath<reassoc> : vector<128xf32> into f32
+// CHECK-NOT: linalg.generic
+// SEQ-LABEL: func.func @row_sum
+// SEQ-NOT: scf.forall
+// SEQ: vector.reduction <add>
+func.func @row_sum(%r: tensor<1536x128xf32>) -> tensor<1536xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1536xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1536xf32>) -> tensor<1536xf32>
+  %1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%r : tensor<1536x128xf32>) outs(%f : tensor<1536xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %v = arith.addf %in, %acc : f32
+    linalg.yield %v : f32
+  } -> tensor<1536xf32>
+  return %1 : tensor<1536xf32>
+}
+
+// -----
+
+// A row max over a small tensor (below min-parallel-elements): a loop over
+// rows, one vector each; rows longer than 4096 stay scalar; an integer row
+// sum (a pooling window) is a plain vector.reduction.
+// CHECK-LABEL: func.func @row_max
+// CHECK-NOT: scf.forall
+// CHECK: vector.reduction <maximumf>, %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32> into f32
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK-SAME: tensor<2x5000xf32>
+// CHECK: vector.reduction <add>, %{{.*}}, %{{.*}} : vector<64xi32> into i32
+func.func @row_max(%r: tensor<4x8xf32>, %long: tensor<2x5000xf32>, %window: tensor<3x64xi32>) -> (tensor<4xf32>, tensor<2xf32>, tensor<3xi32>) {
+  %z = arith.constant 0xFF800000 : f32
+  %e = tensor.empty() : tensor<4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%r : tensor<4x8xf32>) outs(%f : tensor<4xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %v = arith.maximumf %in, %acc : f32
+    linalg.yield %v : f32
+  } -> tensor<4xf32>
+  %e2 = tensor.empty() : tensor<2xf32>
+  %f2 = linalg.fill ins(%z : f32) outs(%e2 : tensor<2xf32>) -> tensor<2xf32>
+  %2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%long : tensor<2x5000xf32>) outs(%f2 : tensor<2xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %v = arith.maximumf %in, %acc : f32
+    linalg.yield %v : f32
+  } -> tensor<2xf32>
+  %zi = arith.constant 0 : i32
+  %e3 = tensor.empty() : tensor<3xi32>
+  %f3 = linalg.fill ins(%zi : i32) outs(%e3 : tensor<3xi32>) -> tensor<3xi32>
+  %3 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%window : tensor<3x64xi32>) outs(%f3 : tensor<3xi32>) {
+  ^bb0(%in: i32, %acc: i32):
+    %v = arith.addi %in, %acc : i32
+    linalg.yield %v : i32
+  } -> tensor<3xi32>
+  return %1, %2, %3 : tensor<4xf32>, tensor<2xf32>, tensor<3xi32>
 }
 
 // -----

@@ -184,8 +184,8 @@ ERROR_CASES = [
      "unsupported module torch.nn.RNN at 'encoder.rnn'"),
     ("elu", lambda: WithEncoder(Fn(lambda s, x: F.elu(s.fc(x)), fc=nn.Linear(4, 4))), (1, 4),
      "unsupported function torch.nn.functional.elu at 'encoder.elu'"),
-    ("method", lambda: Fn(lambda s, x: x.exp()), (1, 4),
-     "unsupported tensor method Tensor.exp at 'exp'"),
+    ("method", lambda: Fn(lambda s, x: x.cumsum(1)), (1, 4),
+     "unsupported tensor method Tensor.cumsum at 'cumsum'"),
     ("slice_step", lambda: Fn(lambda s, x: x[:, ::2]), (2, 4),
      "tensor slicing with a step other than 1 is not supported at 'getitem'"),
     ("index_tensor", lambda: Fn(lambda s, x: x[x > 0]), (2, 4),
@@ -204,9 +204,9 @@ ERROR_CASES = [
     ("padding_mode", lambda: nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), (1, 2, 4, 4),
      "Conv2d with padding_mode='reflect' is not supported at 'Conv2d'"),
     ("several", lambda: nn.Sequential(nn.PReLU(), nn.Conv2d(2, 2, 3), nn.ELU(),
-                                      Fn(lambda s, x: x.exp())), (1, 2, 4, 4),
+                                      Fn(lambda s, x: x.cumsum(1))), (1, 2, 4, 4),
      "3 unsupported ops:\n  0: module torch.nn.PReLU\n  2: module torch.nn.ELU\n"
-     "  3.exp: tensor method Tensor.exp"),
+     "  3.cumsum: tensor method Tensor.cumsum"),
     ("interpolate_mode", lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (1, 2, 4, 4),
      "interpolate with mode='bicubic' is not supported (only 'nearest' and 'bilinear') "
      "at 'Upsample'"),

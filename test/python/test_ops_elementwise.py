@@ -18,6 +18,14 @@ CASES = [
     ("gelu", lambda: nn.GELU(), [(2, 3, 8)], "tosa.erf"),
     ("gelu_tanh", lambda: nn.GELU(approximate="tanh"), [(2, 3, 8)], "tosa.tanh"),
     ("gelu_functional", lambda: Fn(lambda s, x: F.gelu(s.c(x)), c=conv()), [(1, 3, 5, 5)], None),
+    ("exp_log", lambda: Fn(lambda s, x: torch.exp(x * 0.5) + torch.log(x.abs() + 1)
+                           + (x * x + 1).log() * x.exp().clamp(max=2.0)), [(2, 3, 8)], "tosa.exp"),
+    ("rsqrt_sqrt_pow", lambda: Fn(lambda s, x: torch.rsqrt(x * x + 1) + torch.sqrt(x.abs())
+                                  + x.pow(2) + x ** 3 * 0.01 + (x.abs() + 1) ** 0.25),
+     [(2, 9)], "tosa.rsqrt"),
+    ("abs_reciprocal_neg", lambda: Fn(lambda s, x: -x.abs() + torch.reciprocal(x * x + 1)
+                                      + torch.abs(x).neg()), [(3, 5)], "tosa.abs"),
+    ("tanh_wide", lambda: Fn(lambda s, x: torch.tanh(x * 3)), [(4, 64)], "tosa.tanh"),
     ("div", lambda: Fn2(lambda s, x, y: x / 3.0 + torch.div(x, y * y + 1) + (2 / (y * y + 1))
                         + x.div(4)), [(2, 5), (2, 5)], "tosa.reciprocal"),
     ("functional_activations",

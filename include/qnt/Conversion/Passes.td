@@ -97,16 +97,20 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
 
 def QntApproximateMathPass
     : Pass<"qnt-approximate-math", "mlir::func::FuncOp"> {
-  let summary = "Replace the math functions LLVM cannot lower (math.erf) by "
-                "polynomial approximations";
+  let summary = "Replace math.erf, exp, tanh and log by polynomial "
+                "approximations (no libm call per element)";
   let description = [{
     `math.erf` (from `tosa.erf`: GELU) has no LLVM intrinsic, so
-    `convert-to-llvm` cannot lower it. This pass rewrites it with upstream's
-    polynomial approximation (`populatePolynomialApproximateErfPattern`):
-    arithmetic on the same scalar or vector type, so a vectorized GELU stays
-    vectorized and calls no libm function per element. Its error against
-    `erff`, measured over [-6, 6], is in docs/numerics.md. The other math
-    functions keep their LLVM intrinsics.
+    `convert-to-llvm` cannot lower it; `math.exp`, `math.tanh` and
+    `math.log` (softmax, sigmoid, the tanh form of GELU, LSTM gates,
+    log_softmax) have intrinsics that x86 and AArch64 lower to one libm call
+    per element, also in vector code. This pass rewrites the four with
+    upstream's polynomial approximations
+    (`populateMathPolynomialApproximationPatterns`): arithmetic on the same
+    scalar or vector type, so vectorized code stays vectorized. Their errors
+    (exp 1 ulp, tanh 4.5 ulp, log 0.8 ulp; exp flushes results below
+    2^-126 to 0, log takes subnormal inputs as the smallest normal) are in
+    docs/numerics.md. sqrt and rsqrt are instructions and are kept.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::math::MathDialect",
@@ -141,10 +145,20 @@ def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
        upstream `linalg::vectorize`; the arithmetic stays bit for bit what
        the scalar body computes. A table lookup stays scalar (x86 has no
        byte gather; the gathers measured slower than scalar loads) but is
-       still split across threads.
+       still split across threads;
+    4. an op whose only reduction is its innermost dimension (softmax's
+       row max and sum, layer norm's mean and variance, a pooling window
+       collapsed into one run) of at most 4096 elements is split into
+       chunks of rows the same way, and each row is read as one vector and
+       reduced at once: `vector.reduction`, with `fastmath<reassoc>` on
+       floats, so that LLVM sums a row as a tree of vector adds (a float sum
+       then rounds differently from the scalar loop's, by a few ulp; max,
+       min and integer sums are exact).
 
-    Ops that upstream vectorization does not handle, or whose innermost
-    dimension is a reduction, are left for `convert-linalg-to-loops`.
+    Ops that upstream vectorization does not handle, and ops with an i1
+    (bool) operand, are left for `convert-linalg-to-loops`: LLVM packs a
+    vector of i1 into bits but stores an array of i1 one per byte, so a
+    vector read of a mask would take the wrong elements.
   }];
   let options = [
     Option<"vectorSize", "vector-size", "int64_t", /*default=*/"64",

@@ -32,6 +32,10 @@ namespace {
 /// each thread a contiguous range of them).
 constexpr int64_t kMinChunks = 64;
 
+/// The longest innermost reduction vectorized as one vector per row (48
+/// AVX-512 registers for a BERT-base layer norm's 768).
+constexpr int64_t kMaxRowReduction = 4096;
+
 /// The largest divisor of `n` that is at most `limit`.
 static int64_t largestDivisorAtMost(int64_t n, int64_t limit) {
   for (int64_t d = std::min(n, limit); d > 1; --d)
@@ -280,7 +284,11 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
     SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
     int64_t rank = ranges.size();
-    if (rank == 0 || iterators.back() != utils::IteratorType::parallel)
+    if (rank == 0)
+      return;
+    if (iterators.back() == utils::IteratorType::reduction)
+      return vectorizeRowReduction(rewriter, op);
+    if (iterators.back() != utils::IteratorType::parallel)
       return;
     // One vector along the innermost dimension: contiguous in the output.
     int64_t lanes = largestDivisorAtMost(ranges.back(), vectorSize);
@@ -353,9 +361,99 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
   /// Folds the tiles' slices into the vector transfers, drops the unit
   /// dimensions of the vectors (1-D vectors lower directly to LLVM) and
   /// hoists loop-invariant reads and writes of the accumulators.
+  /// A reduction over the innermost dimension only (softmax's row max and
+  /// sum, layer norm's mean and variance): parallel chunks of rows, each
+  /// row one vector reduced at once (a tree: reassociated, see
+  /// reassociateRowReductions).
+  void vectorizeRowReduction(RewriterBase &rewriter, linalg::GenericOp op) {
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    int64_t rank = ranges.size(), row = ranges.back();
+    if (row < 2 || row > kMaxRowReduction ||
+        llvm::count(iterators, utils::IteratorType::reduction) != 1 ||
+        !hasPermutationMaps(op) || hasDataDependentLoad(op))
+      return;
+    int64_t rows = 1;
+    for (int64_t dim = 0; dim + 1 < rank; ++dim)
+      rows *= ranges[dim];
+    SmallVector<int64_t> chunk(rank, 0);
+    if (parallel && rows * row >= minParallelElements) {
+      int64_t chunks = 1;
+      for (int64_t dim = 0; dim + 1 < rank && chunks < kMinChunks; ++dim) {
+        chunk[dim] = 1;
+        chunks *= ranges[dim];
+      }
+    }
+    FailureOr<linalg::GenericOp> inner =
+        tile(rewriter, op, chunk, scf::SCFTilingOptions::LoopType::ForallOp);
+    if (failed(inner))
+      return;
+    SmallVector<int64_t> rowTile(rank, 0);
+    SmallVector<int64_t> tileRanges = inner->getStaticLoopRanges();
+    for (int64_t dim = 0; dim + 1 < rank; ++dim)
+      rowTile[dim] = tileRanges[dim] > 1 ? 1 : 0;
+    FailureOr<linalg::GenericOp> rowOp =
+        tile(rewriter, *inner, rowTile, scf::SCFTilingOptions::LoopType::ForOp);
+    if (failed(rowOp) ||
+        failed(linalg::vectorizeOpPrecondition(*rowOp, {}, {}, false)))
+      return;
+    rewriter.setInsertionPoint(*rowOp);
+    FailureOr<linalg::VectorizationResult> result =
+        linalg::vectorize(rewriter, *rowOp, {}, {}, false);
+    if (succeeded(result))
+      rewriter.replaceOp(*rowOp, result->replacements);
+  }
+
+  /// The 1-D reductions of whole rows (vectorizeRowReduction) as
+  /// vector.reduction, with fastmath<reassoc> on floats: LLVM then sums a
+  /// row as a tree of vector adds, not as a chain of one scalar add per
+  /// element in order. Reassociating changes the rounding of a float sum by
+  /// a few ulp (the tolerance of the FP32 tests covers it); max, min and
+  /// integer sums (pooling windows) are exact.
+  void reassociateRowReductions(RewriterBase &rewriter) {
+    // vector<1x...x1xR> reduced over its last dimension into vector<1x..x1>
+    // (or a scalar).
+    SmallVector<vector::MultiDimReductionOp> reductions;
+    getOperation().walk([&](vector::MultiDimReductionOp op) {
+      VectorType source = op.getSourceVectorType();
+      ArrayRef<int64_t> shape = source.getShape();
+      if (!source.isScalable() && op.getReductionDims().size() == 1 &&
+          op.getReductionDims()[0] == source.getRank() - 1 &&
+          llvm::all_of(shape.drop_back(), [](int64_t d) { return d == 1; }))
+        reductions.push_back(op);
+    });
+    for (vector::MultiDimReductionOp op : reductions) {
+      rewriter.setInsertionPoint(op);
+      Location loc = op.getLoc();
+      VectorType source = op.getSourceVectorType();
+      Value row = vector::ShapeCastOp::create(
+          rewriter, loc,
+          VectorType::get({source.getShape().back()}, source.getElementType()),
+          op.getSource());
+      Value acc = op.getAcc();
+      if (auto accType = dyn_cast<VectorType>(acc.getType()))
+        acc = vector::ExtractOp::create(
+            rewriter, loc, acc, SmallVector<int64_t>(accType.getRank(), 0));
+      Value reduced =
+          vector::ReductionOp::create(rewriter, loc, op.getKind(), row, acc,
+                                      isa<FloatType>(source.getElementType())
+                                          ? arith::FastMathFlags::reassoc
+                                          : arith::FastMathFlags::none);
+      if (isa<VectorType>(op.getType()))
+        reduced =
+            vector::BroadcastOp::create(rewriter, loc, op.getType(), reduced);
+      rewriter.replaceOp(op, reduced);
+    }
+  }
+
   void cleanUp() {
     MLIRContext *context = &getContext();
+    IRRewriter rewriter(context);
+    reassociateRowReductions(rewriter);
     RewritePatternSet patterns(context);
+    vector::ShapeCastOp::getCanonicalizationPatterns(patterns, context);
+    vector::BroadcastOp::getCanonicalizationPatterns(patterns, context);
+    vector::ExtractOp::getCanonicalizationPatterns(patterns, context);
     vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
     vector::populateVectorTransferDropUnitDimsPatterns(patterns);
     tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(patterns);
@@ -369,7 +467,6 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
     affine::AffineMinOp::getCanonicalizationPatterns(patterns, context);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    IRRewriter rewriter(context);
     getOperation().walk([&](scf::ForOp loop) {
       hoistLoopInvariantSubsets(rewriter,
                                 cast<LoopLikeOpInterface>(loop.getOperation()));

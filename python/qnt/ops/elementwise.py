@@ -128,6 +128,33 @@ def tanh(ctx, x):
     return ctx.op("tosa.tanh", [x], x.shape, nhwc=x.nhwc)
 
 
+def _unary(name):
+    def handler(ctx, x):
+        return ctx.unary(name, x)
+    return handler
+
+
+exp, log, rsqrt, absolute, reciprocal = (_unary(f"tosa.{n}") for n in (
+    "exp", "log", "rsqrt", "abs", "reciprocal"))
+
+
+def pow_(ctx, x, exponent):
+    """``x ** n``: small integer powers as products (PyTorch computes x * x
+    for 2, exactly), 0.5 and others as ``tosa.pow``."""
+    if isinstance(exponent, Value) or not isinstance(x, Value):
+        raise ctx.error("pow of a tensor exponent or a number base is not supported")
+    if exponent in (1, 2, 3):
+        result = x
+        for _ in range(int(exponent) - 1):
+            result = ctx.mul(result, x)
+        return result
+    return ctx.binary("tosa.pow", x, float(exponent))
+
+
+def sqrt(ctx, x):
+    return pow_(ctx, x, 0.5)
+
+
 # -- comparisons, masks, dtypes -----------------------------------------------
 
 def _compare(name, swap=False, negate=False):
@@ -237,6 +264,8 @@ FUNCTIONS = {
     operator.or_: logical_or, torch.logical_or: logical_or,
     torch.where: where, torch.masked_fill: masked_fill,
     torch.clamp: clamp, torch.clip: clamp, operator.neg: neg, torch.neg: neg,
+    torch.exp: exp, torch.log: log, torch.rsqrt: rsqrt, torch.abs: absolute,
+    torch.reciprocal: reciprocal, torch.pow: pow_, operator.pow: pow_, torch.sqrt: sqrt,
 }
 try:  # torchvision's functions, when it is installed
     import torchvision.ops
@@ -253,4 +282,6 @@ METHODS = {
     "type_as": to_dtype,
     "masked_fill": masked_fill, "masked_fill_": masked_fill,
     "clamp": clamp, "clip": clamp, "neg": neg,
+    "exp": exp, "log": log, "rsqrt": rsqrt, "abs": absolute, "reciprocal": reciprocal,
+    "pow": pow_, "sqrt": sqrt,
 }
