@@ -2,7 +2,8 @@
 """Static PTQ with qnt vs PyTorch 1.13's FX graph mode (prepare_fx / convert_fx).
 
 For torchvision's efficientnet_b0, densenet121, mobilenet_v3_large and
-googlenet (torchvision.models, not the quantizable variants: FX needs no
+googlenet, and with --models vit_small a 4-layer ViT-S on 64x64 images
+(eval/ptq_vs_pytorch.py's SMALL_MODELS) (torchvision.models, not the quantizable variants: FX needs no
 stubs; googlenet with aux_logits=False, init_weights=True; random weights,
 batch norms from eval/ptq_vs_pytorch.py's realistic_batch_norms, eval
 mode), per qconfig x86 and onednn, with the same calibration images (one
@@ -13,7 +14,9 @@ per forward, batch 1) and the same evaluation images on both sides:
   has no fbgemm/x86 engine; the engine picks kernels, the qconfig mapping
   the observers).
 * ours, FX-matching: quant-opt --qnt-fuse
-  --qnt-prepare="qconfig=QCONFIG float-functions=silu,gelu" (no observer
+  --qnt-prepare="qconfig=QCONFIG float-functions=silu,gelu
+  float-in-pytorch=true" (nn.MultiheadAttention's projections float, as FX
+  leaves that module; no observer
   on SiLU/GELU results, the inputs of their consumers are observed: where
   PyTorch 1.13 FX, which runs them in float, quantizes again;
   --qnt-convert then computes dequantize, SiLU, quantize as one table, the
@@ -68,11 +71,15 @@ from torch.ao.quantization.quantize_fx import convert_fx, fuse_fx, prepare_fx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ptq_vs_pytorch as pvp  # noqa: E402  (tools, models, metrics, tables)
+from qnt.export import proxy_unpacking  # noqa: E402
 
 MODELS = ["efficientnet_b0", "densenet121", "mobilenet_v3_large", "googlenet"]
 QCONFIGS = ["x86", "onednn"]
 ENGINE = "onednn"
 FLOAT_FUNCTIONS = "silu,gelu"      # what PyTorch 1.13 FX leaves in float
+# ... and nn.MultiheadAttention, a leaf module FX does not quantize (its
+# projections are marked qnt.float_in_pytorch).
+FX_MATCHING = f"float-functions={FLOAT_FUNCTIONS} float-in-pytorch=true"
 MAX_LOSS_DB = 0.5                  # ours FX-matching vs PyTorch FX
 
 
@@ -101,7 +108,8 @@ def pytorch_fx_int8(model, qconfig, calib):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # reduce_range deprecation, tracing
         mapping = get_default_qconfig_mapping(qconfig)
-        prepared = prepare_fx(copy.deepcopy(model).eval(), mapping, (calib[:1],))
+        with proxy_unpacking():  # torch 1.13 on Python 3.11
+            prepared = prepare_fx(copy.deepcopy(model).eval(), mapping, (calib[:1],))
         observers = {id(m): describe_observer(m) for m in prepared.modules()
                      if isinstance(m, ObserverBase)}
         weights = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in prepared.modules())
@@ -195,7 +203,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
         try:
             prep = pvp.ours_prepare(tools, work, mlir, f"{qc}_fx",
                                     ["--qnt-fuse",
-                                     f"--qnt-prepare=qconfig={qc} float-functions={FLOAT_FUNCTIONS}"])
+                                     f"--qnt-prepare=qconfig={qc} {FX_MATCHING}"])
             prep_text = prep.read_text()
             r["observers_ours"] = dict(observer_census(prep_text))
             stats, int8, ours = ours_variant(tools, work, prep, calib_npz, eval_npz, f"{qc}_fx")
@@ -223,7 +231,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
             try:
                 prep_own = pvp.ours_prepare(
                     tools, work, mlir, f"{qc}_own",
-                    ["--qnt-fuse", f"--qnt-prepare=qconfig={qc} float-functions={FLOAT_FUNCTIONS}"
+                    ["--qnt-fuse", f"--qnt-prepare=qconfig={qc} {FX_MATCHING}"
                      " cat-observer=own"])
                 _s, int8_o, out_o = ours_variant(tools, work, prep_own, calib_npz, eval_npz,
                                                  f"{qc}_own")
@@ -388,7 +396,7 @@ def main(argv=None):
         "agreement of the argmax with FP32.",
         "",
         f"## FX-matching: PyTorch `prepare_fx`/`convert_fx` vs ours `--qnt-prepare=\"qconfig=Q "
-        f"float-functions={FLOAT_FUNCTIONS}\"`",
+        f"{FX_MATCHING}\"`",
         "",
         t_main,
         "",

@@ -186,6 +186,8 @@ struct LiftAdd : OpRewritePattern<tosa::AddOp> {
   LogicalResult matchAndRewrite(tosa::AddOp op,
                                 PatternRewriter &rewriter) const override {
     Value lhs = op.getInput1(), rhs = op.getInput2();
+    if (isInFloatComposite(op))
+      return rewriter.notifyMatchFailure(op, "inside a float composite");
     if (!isF32Tensor(lhs) || lhs.getType() != rhs.getType() ||
         lhs.getType() != op.getType())
       return rewriter.notifyMatchFailure(op, "not a same-shape f32 add");
@@ -208,6 +210,8 @@ struct LiftMul : OpRewritePattern<tosa::MulOp> {
                                 PatternRewriter &rewriter) const override {
     Value lhs = op.getInput1(), rhs = op.getInput2();
     auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (isInFloatComposite(op))
+      return rewriter.notifyMatchFailure(op, "inside a float composite");
     if (!isZeroConstant(op.getShift()) || !isF32Tensor(lhs) ||
         !isF32Tensor(rhs) || !type || !type.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "not an f32 multiply");

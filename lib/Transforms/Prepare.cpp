@@ -314,6 +314,12 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
 
   /// The qconfig of `op`, or nothing when it is excluded (stays float).
   std::optional<QConfig> getConfig(Operation *op) {
+    if (isInFloatComposite(op))
+      return std::nullopt;
+    if (mode == "static" && floatInPytorch &&
+        QntDialect::FloatInPytorchAttrHelper(op->getContext())
+            .isAttrPresent(op))
+      return std::nullopt;
     for (const std::string &selector : exclude)
       if (selects(selector, op))
         return std::nullopt;

@@ -2,6 +2,7 @@
 
 #include "qnt/Transforms/UnaryFunction.h"
 #include "qnt/Dialect/Qnt/QntOps.h"
+#include "qnt/Transforms/Utils.h"
 
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -50,7 +51,8 @@ static float getConstantAt(Value value, int64_t channel) {
 
 static ScalarFunctionOpInterface getScalarFunctionOp(Value value) {
   auto op = value.getDefiningOp<ScalarFunctionOpInterface>();
-  if (!op || op->getNumResults() != 1 || !op.isScalarFunction())
+  if (!op || op->getNumResults() != 1 || !op.isScalarFunction() ||
+      isInFloatComposite(op))
     return nullptr;
   auto type = dyn_cast<RankedTensorType>(value.getType());
   if (!type || !type.getElementType().isF32() || !type.hasStaticShape())

@@ -17,6 +17,11 @@
 
 using namespace mlir;
 
+bool qnt::isInFloatComposite(Operation *op) {
+  return QntDialect::FloatCompositeAttrHelper(op->getContext())
+      .isAttrPresent(op);
+}
+
 std::optional<std::vector<float>> qnt::getConstantFloats(Value value) {
   DenseElementsAttr attr;
   if (!matchPattern(value, m_Constant(&attr)) || !attr.getElementType().isF32())

@@ -69,6 +69,30 @@ _FLOAT_FUNCTIONAL = {"add": torch.add, "mul": torch.mul, "cat": torch.cat,
                      "add_relu": _add_relu}
 
 
+def _unpacking_proxy_iter(proxy):
+    """Proxy.__iter__ for ``a, b = proxy`` on Python 3.11: the length from
+    the caller's UNPACK_SEQUENCE, looked up by byte offset."""
+    frame = inspect.currentframe().f_back  # the user code unpacking
+    for inst in dis.get_instructions(frame.f_code):
+        if inst.offset == frame.f_lasti and inst.opname == "UNPACK_SEQUENCE":
+            return (proxy[i] for i in range(inst.argval))
+    return proxy.tracer.iter(proxy)
+
+
+@contextlib.contextmanager
+def proxy_unpacking():
+    """While tracing with any torch.fx tracer (also PyTorch's prepare_fx):
+    torch 1.13's Proxy.__iter__ indexes the instruction list by
+    ``f_lasti // 2``, out of range on Python 3.11, so ``n, c, h, w =
+    x.shape`` or ``out, (h, c) = self.lstm(x)`` fail to trace."""
+    saved = fx.Proxy.__iter__
+    fx.Proxy.__iter__ = _unpacking_proxy_iter
+    try:
+        yield
+    finally:
+        fx.Proxy.__iter__ = saved
+
+
 # Tensor factories that take sizes, not tensors.
 _FACTORIES = ("arange", "ones", "zeros", "full", "empty", "eye")
 
@@ -96,15 +120,6 @@ class _Tracer(fx.Tracer):
         node.meta["qnt_scope"] = self._scopes[-1]
         return node
 
-    def iter(self, obj):
-        # torch 1.13's Proxy.__iter__ finds UNPACK_SEQUENCE with an instruction
-        # index that is wrong on Python 3.11: look it up by byte offset.
-        frame = inspect.currentframe().f_back.f_back  # user code -> Proxy.__iter__
-        for inst in dis.get_instructions(frame.f_code):
-            if inst.offset == frame.f_lasti and inst.opname == "UNPACK_SEQUENCE":
-                return (obj[i] for i in range(inst.argval))
-        return super().iter(obj)
-
     def _float_functional_method(self, fn):
         tracer = self
 
@@ -128,19 +143,14 @@ class _Tracer(fx.Tracer):
     def trace(self, root, concrete_args=None):
         originals = {name: getattr(FloatFunctional, name) for name in _FLOAT_FUNCTIONAL}
         factories = {name: getattr(torch, name) for name in _FACTORIES}
-        proxy_iter = fx.Proxy.__iter__
         try:
             for name, fn in factories.items():
                 setattr(torch, name, self._factory(fn))
             for name, fn in _FLOAT_FUNCTIONAL.items():
                 setattr(FloatFunctional, name, self._float_functional_method(fn))
-            # torch 1.13's Proxy.__iter__ indexes the instruction list by
-            # f_lasti // 2, out of range on Python 3.11 (e.g. ``out, (h, c) =
-            # self.lstm(x)``): go straight to iter() (user code -> lambda -> iter).
-            fx.Proxy.__iter__ = lambda proxy: proxy.tracer.iter(proxy)
-            return super().trace(root, concrete_args)
+            with proxy_unpacking():
+                return super().trace(root, concrete_args)
         finally:
-            fx.Proxy.__iter__ = proxy_iter
             for name, fn in factories.items():
                 setattr(torch, name, fn)
             for name, method in originals.items():
@@ -253,6 +263,7 @@ class _Emitter:
         self._constants = {}  # value name -> array of a directly read parameter
         self.qat_grid = {}    # QAT: value name -> the FakeQuantize whose grid it is on
         self.arguments = {}   # placeholder node -> its argument Value
+        self._composite = None  # the float composite being emitted (`composite`)
 
     # -- the node being converted ------------------------------------------
 
@@ -277,6 +288,8 @@ class _Emitter:
             data = (operands[1] if name == "tosa.select" else
                     operands[0] if name in _SAME_ELEMENT and operands else None)
             element = data.element if data is not None else "f32"
+        if self._composite:
+            attrs = dict(attrs or {}, **{"qnt.float_composite": f'"{self._composite}"'})
         return self.b.op(name, operands, shape, attrs, loc=self.loc,
                          hint=hint or self.loc, nhwc=nhwc, element=element)
 
@@ -320,6 +333,19 @@ class _Emitter:
             yield
         finally:
             self.loc = saved
+
+    @contextlib.contextmanager
+    def composite(self, name):
+        """Marks the ops emitted inside with ``qnt.float_composite =
+        "<name>"``: the decomposition of one op that quantization treats as
+        a unit computed in float (layer norm, softmax; PyTorch's quantized
+        layer norm takes and returns int8 and computes in float), so that
+        qnt-prepare observes none of its inner values."""
+        saved, self._composite = self._composite, self._composite or name
+        try:
+            yield
+        finally:
+            self._composite = saved
 
     def shape(self, dims):
         return self.b.shape(dims)

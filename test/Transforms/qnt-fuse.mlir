@@ -200,3 +200,20 @@ func.func @add_relu6(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
   %r = tosa.clamp %s {min_val = 0.0 : f32, max_val = 6.0 : f32} : (tensor<4xf32>) -> tensor<4xf32>
   return %r : tensor<4xf32>
 }
+
+// -----
+
+// Ops of a float composite (a softmax's x * 1/sum, a layer norm's
+// x - mean) are not lifted into qnt.mul / qnt.add: quantization treats the
+// composite as one float op.
+// CHECK-LABEL: func.func @float_composite
+// CHECK-NOT: qnt.mul
+// CHECK-NOT: qnt.add
+// CHECK: tosa.mul %arg0, %arg1, %{{.*}} {qnt.float_composite = "softmax"}
+// CHECK: tosa.add %{{.*}}, %arg0 {qnt.float_composite = "layer_norm"}
+func.func @float_composite(%a: tensor<2x8xf32>, %b: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %shift = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
+  %m = tosa.mul %a, %b, %shift {qnt.float_composite = "softmax"} : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<1xi8>) -> tensor<2x8xf32>
+  %s = tosa.add %m, %a {qnt.float_composite = "layer_norm"} : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %s : tensor<2x8xf32>
+}

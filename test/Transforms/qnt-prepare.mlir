@@ -5,6 +5,7 @@
 // RUN: quant-opt %s --qnt-prepare="exclude=fc override=qnt.add=qnnpack activation-observer=minmax" --split-input-file | FileCheck %s --check-prefix=SELECT
 // RUN: quant-opt %s --qnt-prepare="mode=dynamic" --split-input-file | FileCheck %s --check-prefix=DYNAMIC
 // RUN: quant-opt %s --qnt-prepare="mode=dynamic dynamic-per-channel dynamic-all-linears" --split-input-file | FileCheck %s --check-prefix=DYNALL
+// RUN: quant-opt %s --qnt-prepare="float-in-pytorch" --split-input-file | FileCheck %s --check-prefix=FXFLOAT
 // RUN: not quant-opt %s --qnt-prepare="mode=eager" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADMODE
 // RUN: not quant-opt %s --qnt-prepare="qconfig=tpu" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not quant-opt %s --qnt-prepare="override=fc" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOVERRIDE
@@ -168,4 +169,49 @@ func.func @dynamic_marked(%v: tensor<1x8xf32>) -> tensor<1x2xf32> {
   %fw = arith.constant dense<1.0> : tensor<2x8xf32>
   %y = qnt.linear %p, %fw : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("linear1")
   return %y : tensor<1x2xf32>
+}
+
+// -----
+
+// A float composite (a layer norm's ops, marked qnt.float_composite) is one
+// float op between quantized tensors: its input and result are observed
+// where the linears around it take them, none of its inner values (the
+// rsqrt(var + eps) chain would otherwise be a table of the 8-bit variance,
+// the products qnt.mul ops). Static mode quantizes a linear marked
+// qnt.float_in_pytorch unless float-in-pytorch=true.
+// X86-LABEL: func.func @float_composite
+// X86: qnt.observe %arg0 {id = "attn.out_proj:in"
+// X86: qnt.observe %{{.*}} {id = "attn.out_proj:w"
+// X86: %[[P:.*]] = qnt.linear
+// X86: %[[PO:.*]] = qnt.observe %[[P]] {id = "attn.out_proj:out"
+// X86-NOT: = qnt.observe
+// X86: tosa.reduce_sum %[[PO]]
+// X86-NOT: = qnt.observe
+// X86: %[[Y:.*]] = tosa.add %{{.*}}, %{{.*}} {qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>, tensor<1x8xf32>)
+// X86-NEXT: qnt.observe %[[Y]] {id = "linear1:in"
+// FXFLOAT-LABEL: func.func @float_composite
+// FXFLOAT-NOT: attn.out_proj
+// FXFLOAT: qnt.observe %{{.*}} {id = "linear1:in"
+func.func @float_composite(%v: tensor<4x8xf32>) -> tensor<4x2xf32> {
+  %pw = arith.constant dense<0.5> : tensor<8x8xf32>
+  %p = qnt.linear %v, %pw {qnt.float_in_pytorch} : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> loc("attn.out_proj")
+  %shift = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
+  %n = "tosa.const"() {values = dense<0.125> : tensor<1x1xf32>} : () -> tensor<1x1xf32>
+  %eps = "tosa.const"() {values = dense<1.0e-05> : tensor<1x1xf32>} : () -> tensor<1x1xf32>
+  %gamma = "tosa.const"() {values = dense<2.0> : tensor<1x8xf32>} : () -> tensor<1x8xf32>
+  %beta = "tosa.const"() {values = dense<0.5> : tensor<1x8xf32>} : () -> tensor<1x8xf32>
+  %s = tosa.reduce_sum %p {axis = 1 : i32, qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>) -> tensor<4x1xf32> loc("norm")
+  %mean = tosa.mul %s, %n, %shift {qnt.float_composite = "layer_norm"} : (tensor<4x1xf32>, tensor<1x1xf32>, tensor<1xi8>) -> tensor<4x1xf32> loc("norm")
+  %c = tosa.sub %p, %mean {qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32> loc("norm")
+  %sq = tosa.mul %c, %c, %shift {qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<1xi8>) -> tensor<4x8xf32> loc("norm")
+  %vs = tosa.reduce_sum %sq {axis = 1 : i32, qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>) -> tensor<4x1xf32> loc("norm")
+  %var = tosa.mul %vs, %n, %shift {qnt.float_composite = "layer_norm"} : (tensor<4x1xf32>, tensor<1x1xf32>, tensor<1xi8>) -> tensor<4x1xf32> loc("norm")
+  %ve = tosa.add %var, %eps {qnt.float_composite = "layer_norm"} : (tensor<4x1xf32>, tensor<1x1xf32>) -> tensor<4x1xf32> loc("norm")
+  %r = tosa.rsqrt %ve {qnt.float_composite = "layer_norm"} : (tensor<4x1xf32>) -> tensor<4x1xf32> loc("norm")
+  %nrm = tosa.mul %c, %r, %shift {qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>, tensor<4x1xf32>, tensor<1xi8>) -> tensor<4x8xf32> loc("norm")
+  %g = tosa.mul %nrm, %gamma, %shift {qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>, tensor<1x8xf32>, tensor<1xi8>) -> tensor<4x8xf32> loc("norm")
+  %y = tosa.add %g, %beta {qnt.float_composite = "layer_norm"} : (tensor<4x8xf32>, tensor<1x8xf32>) -> tensor<4x8xf32> loc("norm")
+  %fw = arith.constant dense<1.0> : tensor<2x8xf32>
+  %o = qnt.linear %y, %fw : (tensor<4x8xf32>, tensor<2x8xf32>) -> tensor<4x2xf32> loc("linear1")
+  return %o : tensor<4x2xf32>
 }

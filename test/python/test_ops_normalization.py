@@ -1,7 +1,7 @@
 """FP32 parity of python/qnt/ops/normalization.py: batch norm (folded) and
 layer norm (within TIGHT_TOLERANCE, 1e-5)."""
 
-from frontend_util import (TIGHT_TOLERANCE, F, Fn, check_case, conv, nn, parametrize_cases,
+from frontend_util import (TIGHT_TOLERANCE, F, Fn, check_case, conv, nn, parametrize_cases, qnt,
                            torch)
 
 CASES = [
@@ -33,3 +33,17 @@ def test_op(factory, shapes, expect, tmp_path):
 @parametrize_cases(LAYER_NORM_CASES)
 def test_layer_norm(factory, shapes, expect, tmp_path):
     check_case(factory, shapes, expect, tmp_path, tolerance=TIGHT_TOLERANCE)
+
+
+def test_layer_norm_is_a_float_composite():
+    """Every op of the decomposition, and only those, carries
+    qnt.float_composite (static quantization keeps it one float op); the
+    softmax after it is a composite of its own."""
+    text = qnt.to_mlir(Fn(lambda s, x: F.softmax(s.n(x), -1), n=nn.LayerNorm(8)),
+                       torch.randn(2, 8))
+    ops = [line for line in text.splitlines() if '= "tosa.' in line
+           and '"tosa.const' not in line]
+    norm = [line for line in ops if 'loc("n")' in line]
+    assert norm and all('qnt.float_composite = "layer_norm"' in line for line in norm)
+    soft = [line for line in ops if 'loc("softmax")' in line]
+    assert soft and all('qnt.float_composite = "softmax"' in line for line in soft)

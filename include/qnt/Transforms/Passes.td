@@ -89,6 +89,15 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     `float-functions=silu,gelu` leaves those functions in float, as PyTorch
     1.13 does.
 
+    A float composite (the ops of a decomposed layer norm, softmax or
+    log_softmax, marked `qnt.float_composite` by the frontend) is one float
+    op: none of its inner values is observed, so it computes in float
+    between the quantized tensors around it, as PyTorch's quantized layer
+    norm does (int8 in and out). `float-in-pytorch=true` also keeps in float
+    the linears marked `qnt.float_in_pytorch` (`nn.MultiheadAttention`'s
+    projections, which PyTorch FX runs in float: the module is a leaf it
+    does not quantize).
+
     Observer ids are stable: `<location name>:<role>` (`conv1:in`,
     `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
 
@@ -125,6 +134,10 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
            "mode=dynamic: also quantize the linears marked "
            "qnt.float_in_pytorch (attention projections), which PyTorch's "
            "quantize_dynamic leaves in float">,
+    Option<"floatInPytorch", "float-in-pytorch", "bool", /*default=*/"false",
+           "mode=static: keep in float the linears marked "
+           "qnt.float_in_pytorch (nn.MultiheadAttention's projections), as "
+           "PyTorch 1.13 FX does">,
     Option<"catObserver", "cat-observer", "std::string",
            /*default=*/"\"shared\"",
            "shared (a concatenation's inputs and result share one observer, "

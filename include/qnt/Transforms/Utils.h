@@ -16,6 +16,11 @@
 
 namespace qnt {
 
+/// Whether `op` is part of a float composite (the `qnt.float_composite`
+/// attribute: a decomposed layer norm or softmax), which quantization
+/// treats as one float op.
+bool isInFloatComposite(mlir::Operation *op);
+
 /// The elements of a float constant (arith.constant, tosa.const, ...), or
 /// nothing when `value` is not produced by a dense f32 constant.
 std::optional<std::vector<float>> getConstantFloats(mlir::Value value);

@@ -84,13 +84,15 @@ def _softmax_parts(ctx, name, x, dim, dtype):
 
 
 def softmax(ctx, x, dim=None, _stacklevel=3, dtype=None):
-    _, exp, total = _softmax_parts(ctx, "softmax", x, dim, dtype)
-    return ctx.mul(exp, ctx.unary("tosa.reciprocal", total))
+    with ctx.composite("softmax"):
+        _, exp, total = _softmax_parts(ctx, "softmax", x, dim, dtype)
+        return ctx.mul(exp, ctx.unary("tosa.reciprocal", total))
 
 
 def log_softmax(ctx, x, dim=None, _stacklevel=3, dtype=None):
-    shifted, _, total = _softmax_parts(ctx, "log_softmax", x, dim, dtype)
-    return ctx.sub(shifted, ctx.unary("tosa.log", total))
+    with ctx.composite("log_softmax"):
+        shifted, _, total = _softmax_parts(ctx, "log_softmax", x, dim, dtype)
+        return ctx.sub(shifted, ctx.unary("tosa.log", total))
 
 
 # ---------------------------------------------------------------------------

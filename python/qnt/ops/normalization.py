@@ -40,17 +40,18 @@ def layer_norm(ctx, x, normalized_shape, weight=None, bias=None, eps=1e-5):
         raise ctx.error(f"layer_norm over {list(shape)} of a tensor of shape {list(x.shape)}")
     dims = tuple(range(rank - k, rank))
     scale = 1.0 / math.prod(shape)
-    mean = ctx.mul(ctx.reduce("tosa.reduce_sum", x, dims), scale)
-    centered = ctx.sub(x, mean)
-    var = ctx.mul(ctx.reduce("tosa.reduce_sum", ctx.mul(centered, centered), dims), scale)
-    y = ctx.mul(centered, ctx.unary("tosa.rsqrt", ctx.add(var, float(eps))))
     lead = (1,) * (rank - k)
-    for value, combine, suffix in ((weight, ctx.mul, "weight"), (bias, ctx.add, "bias")):
-        if value is None:
-            continue
-        value = (ctx.reshape(value, lead + shape) if isinstance(value, Value) else
-                 ctx.const(_param(value).reshape(lead + shape), suffix))
-        y = combine(y, value)
+    params = [(ctx.reshape(value, lead + shape) if isinstance(value, Value) else
+               ctx.const(_param(value).reshape(lead + shape), suffix), combine)
+              for value, combine, suffix in ((weight, ctx.mul, "weight"), (bias, ctx.add, "bias"))
+              if value is not None]
+    with ctx.composite("layer_norm"):
+        mean = ctx.mul(ctx.reduce("tosa.reduce_sum", x, dims), scale)
+        centered = ctx.sub(x, mean)
+        var = ctx.mul(ctx.reduce("tosa.reduce_sum", ctx.mul(centered, centered), dims), scale)
+        y = ctx.mul(centered, ctx.unary("tosa.rsqrt", ctx.add(var, float(eps))))
+        for value, combine in params:
+            y = combine(y, value)
     return y
 
 

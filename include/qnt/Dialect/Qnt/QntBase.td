@@ -22,10 +22,20 @@ def Qnt_Dialect : Dialect {
     module (`nn.MultiheadAttention`'s projections, `F.linear`, a matmul with
     a parameter); `qnt-fuse` keeps it on the `qnt.linear`, and
     `qnt-prepare="mode=dynamic"` leaves such a layer in float, as PyTorch
-    1.13's `quantize_dynamic` does.
+    1.13's `quantize_dynamic` does (and `qnt-prepare`'s
+    `float-in-pytorch=true` in static mode, as PyTorch FX does with
+    `nn.MultiheadAttention`).
+
+    Discardable attribute `qnt.float_composite` (string, the composite's
+    name): the frontend marks the ops of a decomposed layer norm, softmax or
+    log_softmax. Quantization treats such a composite as one op computed in
+    float between quantized tensors, as PyTorch's quantized layer norm
+    does: `qnt-fuse` lifts none of its ops, no unary function reaches into
+    it, and `qnt-prepare` observes none of its inner values.
   }];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
-  let discardableAttrs = (ins "::mlir::UnitAttr":$float_in_pytorch);
+  let discardableAttrs = (ins "::mlir::UnitAttr":$float_in_pytorch,
+                              "::mlir::StringAttr":$float_composite);
   let useDefaultAttributePrinterParser = 1;
 }
 
