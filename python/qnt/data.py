@@ -1,6 +1,7 @@
 """Calibration and evaluation data sets in the format quant-run reads.
 
-A data set is an ``.npz`` with one float32 array per function argument,
+A data set is an ``.npz`` with one array per function argument (float32;
+int64, int32 or bool for token ids and masks),
 named like the argument's ``qnt.name`` (the ``forward()`` parameter name for
 exported models), shaped ``[S] + argument shape``: S samples, each one call
 of the function.  Other arrays (``labels``) may be added; quant-run ignores
@@ -14,6 +15,11 @@ the exported batch size: ``samples(images, batch=1)`` is [N, 1, C, H, W].
 import numpy as np
 
 from ._files import atomic_output
+
+
+# The dtypes an argument may have (quant-run's f32, i64, i32, i1), kept;
+# other numbers (float64, uint8 pixels, ...) become float32.
+_KEPT_DTYPES = {np.dtype(t) for t in ("float32", "int64", "int32", "bool")}
 
 
 def _numpy(x):
@@ -46,9 +52,10 @@ def save(path, inputs, *, batch=1, expect=None, **extra):
     arrays = {}
     for name, value in inputs.items():
         a = _numpy(value)
-        if not np.issubdtype(a.dtype, np.number):
-            raise ValueError(f"input '{name}' is not numeric ({a.dtype})")
-        a = a.astype(np.float32, copy=False)
+        if a.dtype not in _KEPT_DTYPES:
+            if not np.issubdtype(a.dtype, np.number):
+                raise ValueError(f"input '{name}' is not numeric ({a.dtype})")
+            a = a.astype(np.float32)
         arrays[name] = a if batch is None else samples(a, batch)
     counts = {name: a.shape[0] for name, a in arrays.items()}
     if len(set(counts.values())) != 1 or not all(counts.values()):

@@ -688,9 +688,11 @@ def export(module, example_inputs, path):
     """Exports ``module`` (an ``nn.Module``, traced in eval mode with torch.fx)
     as an FP32 TOSA ``func.func @main`` to ``path``.
 
-    ``example_inputs`` is a float32 tensor or a tuple of them, one per
-    ``forward()`` argument: their shapes become the function's argument
-    types (the values only drive shape propagation).  Returns an
+    ``example_inputs`` is a tensor or a tuple of them, one per
+    ``forward()`` argument (float32; int64, int32 or bool for token ids and
+    masks): their shapes and dtypes become the function's argument types
+    (the values only drive shape propagation and tensors computed from no
+    input).  Returns an
     `ExportInfo`.  Raises `ExportError` for an unsupported module, function
     or argument; nothing is written then."""
     builder, info = _convert(module, example_inputs)

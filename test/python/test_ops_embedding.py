@@ -165,3 +165,30 @@ def test_masks_as_inputs_run_through_quant_run(tmp_path):
     # The PTQ and dynamic pipelines leave the integer edges alone.
     for pipeline in ("--qnt-ptq-pipeline=qconfig=x86", "--qnt-dynamic-pipeline=qconfig=x86"):
         run_tool("quant-opt", path, pipeline, "-o", tmp_path / "q.mlir")
+
+
+def test_data_set_keeps_ids_and_masks(tmp_path):
+    """qnt.data.save keeps int64 ids and bool masks (quant-run takes them as
+    the arguments' types; other numbers become float32, strings are an
+    error); quant-run --samples runs every sample as PyTorch."""
+    torch.manual_seed(0)
+    module = TinyBert().eval()
+    token_ids, mask = ids((4, 6), 40), torch.ones(4, 6, dtype=torch.int64)
+    mask[1, 2:] = 0
+    path = tmp_path / "bert.mlir"
+    info = qnt.export(module, (token_ids[:2], mask[:2]), path)
+    qnt.data.save(tmp_path / "set.npz", {"ids": token_ids, "attention_mask": mask}, batch=2,
+                  expect=info)
+    saved = np.load(tmp_path / "set.npz")
+    assert saved["ids"].dtype == np.int64 and saved["ids"].shape == (2, 2, 6)
+    run_tool("quant-run", path, "-i", tmp_path / "set.npz", "--samples", "-o", tmp_path / "o.npz",
+             "--quiet")
+    got = np.load(tmp_path / "o.npz")["output"]
+    with torch.no_grad():
+        want = np.stack([module(token_ids[i:i + 2], mask[i:i + 2]).numpy() for i in (0, 2)])
+    assert np.abs(got - want).max() <= TIGHT_TOLERANCE * np.abs(want).max()
+    for dtype in (np.float64, np.uint8):
+        qnt.data.save(tmp_path / "f.npz", {"x": np.zeros((2, 3), dtype)})
+        assert np.load(tmp_path / "f.npz")["x"].dtype == np.float32
+    with pytest.raises(ValueError, match="not numeric"):
+        qnt.data.save(tmp_path / "s.npz", {"x": np.array([["a"]])})
