@@ -2,6 +2,7 @@
 
   python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       [--weights FILE] [--seed N] -o model.mlir
+  python -m qnt export --model mypkg.lm:tiny --input-shape 1,128:int64 -o lm.mlir
   python -m qnt fashion-mnist --split test --limit 500 [--name input] -o eval.npz
   python -m qnt compare model.mlir int8.mlir data.npz     (per-layer SQNR, worst first)
 
@@ -56,14 +57,21 @@ def load_weights(model, path):
         raise CommandError(f"cannot load --weights {path}: {e}") from None
 
 
+_DTYPES = ("float32", "int64", "int32", "bool")
+
+
 def parse_shape(text):
+    """``1,3,224,224`` or ``1,128:int64``: (shape, dtype name)."""
+    dims, _, dtype = text.partition(":")
     try:
-        shape = tuple(int(d) for d in text.split(","))
+        shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
         shape = ()
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers like 1,3,224,224, got {text!r}")
-    return shape
+    if not shape or min(shape) < 1 or (dtype and dtype not in _DTYPES):
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers like 1,3,224,224, optionally with a dtype "
+            f"({', '.join(_DTYPES)}) like 1,128:int64, got {text!r}")
+    return shape, dtype or "float32"
 
 
 def cmd_export(args):
@@ -73,10 +81,15 @@ def cmd_export(args):
     model = load_model(args.model)
     if args.weights:
         load_weights(model, args.weights)
-    inputs = tuple(torch.randn(shape) for shape in args.input_shape)
+    # Float inputs random, integer ones zeros (a valid token id), bools False.
+    inputs = tuple(torch.randn(shape) if dtype == "float32" else
+                   torch.zeros(shape, dtype=getattr(torch, dtype))
+                   for shape, dtype in args.input_shape)
     start = time.perf_counter()
     info = export(model, inputs, args.output)
-    signature = ", ".join(f"{n}: {'x'.join(map(str, s))}" for n, s in info.inputs)
+    signature = ", ".join(f"{n}: {'x'.join(map(str, s))}"
+                          + ("" if dtype == "float32" else f" {dtype}")
+                          for (n, s), (_, dtype) in zip(info.inputs, args.input_shape))
     results = ", ".join("x".join(map(str, s)) for s in info.outputs)
     print(f"wrote {args.output}: @main({signature}) -> {results} "
           f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
@@ -105,7 +118,8 @@ def main(argv=None):
     p.add_argument("--model", required=True,
                    help="torchvision:NAME, torchvision.quantization:NAME or package.module:factory")
     p.add_argument("--input-shape", type=parse_shape, action="append", required=True,
-                   help="shape of one forward() argument, e.g. 1,3,224,224 (repeat for each)")
+                   help="shape of one forward() argument, e.g. 1,3,224,224, with :int64, "
+                        ":int32 or :bool for token ids and masks (repeat for each)")
     p.add_argument("--weights", help="state_dict saved with torch.save (default: random init)")
     p.add_argument("--seed", type=int, default=0, help="torch seed for the random init")
     p.add_argument("-o", "--output", required=True, help="the .mlir file to write")

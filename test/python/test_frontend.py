@@ -256,6 +256,9 @@ def tiny():
 
 def recurrent():
     return nn.Sequential(nn.Linear(4, 4), nn.RNN(4, 4))
+
+def tokens():
+    return nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2))
 '''
 
 
@@ -291,6 +294,18 @@ def test_cli_torchvision(tmp_path):
                      "--input-shape", "1,3,32,32", "-o", "resnet18.mlir")
     assert result.returncode == 0, result.stderr
     run_tool("quant-opt", tmp_path / "resnet18.mlir", "-o", os.devnull)
+
+
+def test_cli_token_ids(tmp_path):
+    result = run_cli(tmp_path, "export", "--model", "usermodels:tokens", "--input-shape",
+                     "2,5:int64", "-o", "tokens.mlir")
+    assert result.returncode == 0, result.stderr
+    assert "wrote tokens.mlir: @main(input: 2x5 int64) -> 2x5x2" in result.stderr
+    text = (tmp_path / "tokens.mlir").read_text()
+    assert 'tensor<2x5xi64> {qnt.name = "input", qnt.valid_range = array<i64: 0, 10>}' in text
+    bad = run_cli(tmp_path, "export", "--model", "usermodels:tokens", "--input-shape",
+                  "2,5:int8", "-o", "bad.mlir")
+    assert bad.returncode == 2 and "like 1,128:int64, got '2,5:int8'" in bad.stderr
 
 
 @pytest.mark.parametrize("args,message", [
