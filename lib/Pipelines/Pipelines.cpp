@@ -24,6 +24,7 @@ void qnt::buildPTQPipeline(OpPassManager &pm,
   QntPreparePassOptions prepare;
   prepare.qconfig = options.qconfig;
   prepare.activationObserver = options.activationObserver;
+  prepare.floatInPytorch = options.floatInPytorch;
   pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
   if (options.stats.empty())
     return;

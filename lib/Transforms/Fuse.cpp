@@ -177,6 +177,37 @@ struct LiftMatmulLinear : OpRewritePattern<tosa::MatMulOp> {
   }
 };
 
+/// Lifts `tosa.matmul` of two computed tensors (attention's scores and
+/// context) into `qnt.batch_matmul`; a transpose of the last two dimensions
+/// of the right operand (`q k^T`) becomes its `transpose_b`.
+struct LiftBatchMatmul : OpRewritePattern<tosa::MatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::MatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    Value lhs = op.getA(), rhs = op.getB();
+    if (!isF32Tensor(lhs) || !isF32Tensor(rhs) ||
+        !cast<RankedTensorType>(lhs.getType()).hasStaticShape() ||
+        !cast<RankedTensorType>(rhs.getType()).hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "not a static f32 matmul");
+    if (!isZeroConstant(op.getAZp()) || !isZeroConstant(op.getBZp()))
+      return rewriter.notifyMatchFailure(op, "non-zero zero points");
+    if (matchPattern(lhs, m_Constant()) || matchPattern(rhs, m_Constant()))
+      return rewriter.notifyMatchFailure(op, "multiplies by a constant");
+    bool transposeB = false;
+    if (auto transpose = rhs.getDefiningOp<tosa::TransposeOp>();
+        transpose && transpose.getPerms() == ArrayRef<int32_t>{0, 2, 1}) {
+      rhs = transpose.getInput1();
+      transposeB = true;
+    }
+    auto matmul = rewriter.replaceOpWithNewOp<BatchMatmulOp>(
+        op, op.getType(), lhs, rhs, transposeB);
+    // The frontend's marks (qnt.float_in_pytorch) stay with the op.
+    matmul->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+    return success();
+  }
+};
+
 /// Lifts the addition of two computed tensors of one shape (a residual
 /// connection; PyTorch's FloatFunctional.add) into `qnt.add`. Adding a
 /// constant is a bias, left to FoldChannelAdd.
@@ -420,8 +451,8 @@ struct QntFusePass : qnt::impl::QntFusePassBase<QntFusePass> {
     RewritePatternSet patterns(&getContext());
     patterns.add<LiftConvolution<tosa::Conv2DOp>,
                  LiftConvolution<tosa::DepthwiseConv2DOp>, LiftMatmulLinear,
-                 LiftAdd, LiftMul, CollapseReshapes, FoldChannelMul,
-                 FoldChannelAdd, AbsorbClamp>(&getContext());
+                 LiftBatchMatmul, LiftAdd, LiftMul, CollapseReshapes,
+                 FoldChannelMul, FoldChannelAdd, AbsorbClamp>(&getContext());
     if (failed(
             applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       signalPassFailure();

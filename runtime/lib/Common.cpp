@@ -184,9 +184,12 @@ int32_t maxAbs(const int8_t *w, int64_t n) {
 }
 
 std::string pairSumSaturation(int64_t srcQmax, const int8_t *w, int64_t count) {
+  return pairSumSaturation(srcQmax, maxAbs(w, count));
+}
+
+std::string pairSumSaturation(int64_t srcQmax, int64_t wmax) {
   // Without VNNI, oneDNN sums pairs of u8 * s8 products in int16 with
   // saturation (vpmaddubsw); the pairs are of raw src values.
-  const int64_t wmax = maxAbs(w, count);
   if (int8PairSumsMaySaturate() && 2 * srcQmax * wmax > 32767)
     return "u8 pair sums may saturate: 2 * src_qmax * max|w| = " +
            std::to_string(2 * srcQmax * wmax) + " > 32767";

@@ -35,6 +35,8 @@ inline void runKernel(Kernel &k, const void *src, void *dst) {
 /// Why oneDNN may saturate u8 (at most `srcQmax`) x s8 products of the
 /// `count` weights `w` on this CPU, or "" if it cannot.
 std::string pairSumSaturation(int64_t srcQmax, const int8_t *w, int64_t count);
+/// The same for s8 operands of magnitude at most `wmax`.
+std::string pairSumSaturation(int64_t srcQmax, int64_t wmax);
 
 /// Decides whether a quantized kernel may run on oneDNN, which is exact
 /// only under conditions checked here (see docs/runtime.md). `w` holds

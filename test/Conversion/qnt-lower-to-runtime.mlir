@@ -114,9 +114,10 @@ func.func @pools(%x: tensor<1x5x5x2xf32>) -> (tensor<1x3x3x2xf32>, tensor<1x2x2x
 // -----
 
 // A matmul of two activations (attention scores) runs on the runtime's
-// batched matmul: params batch, m, k, n, dtype (f32). A constant-weight
-// matmul is qnt-fuse's (a linear); a dynamic shape stays TOSA.
-// CHECK-DAG: memref.global "private" constant @[[$BMM:.*]] : memref<5xi64> = dense<[12, 16, 8, 16, 0]>
+// batched matmul: params batch, m, k, n, dtype (f32), b_transposed, then the
+// quantized ranges (0 for f32). A constant-weight matmul is qnt-fuse's (a
+// linear); a dynamic shape stays TOSA.
+// CHECK-DAG: memref.global "private" constant @[[$BMM:.*]] : memref<15xi64> = dense<[12, 16, 8, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]>
 // CHECK-LABEL: func.func @batch_matmul
 // CHECK: memref.get_global @[[$BMM]]
 // CHECK: call @qnt_rt_batch_matmul
@@ -126,6 +127,30 @@ func.func @batch_matmul(%q: tensor<12x16x8xf32>, %k: tensor<12x8x16xf32>, %dq: t
   %s = tosa.matmul %q, %k, %zp, %zp : (tensor<12x16x8xf32>, tensor<12x8x16xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<12x16x16xf32>
   %t = tosa.matmul %dq, %dk, %zp, %zp : (tensor<?x16x8xf32>, tensor<?x8x16xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<?x16x16xf32>
   return %s, %t : tensor<12x16x16xf32>, tensor<?x16x16xf32>
+}
+
+// -----
+
+!a = !quant.uniform<u8<0:127>:f32, 0.5:60>
+!b = !quant.uniform<u8:f32, 0.25:130>
+!o = !quant.uniform<u8:f32, 2.0:7>
+
+// qnt.batch_matmul: float (transpose_b: b [batch, n, k]) and quantized,
+// with the operands' ranges and zero points and M = 0.5 * 0.25 / 2.
+// CHECK-DAG: memref.global "private" constant @[[$FBMM:.*]] : memref<15xi64> = dense<[2, 3, 4, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]>
+// CHECK-DAG: memref.global "private" constant @[[$QBMM:.*]] : memref<15xi64> = dense<[2, 3, 4, 5, 1, 0, 60, 0, 127, 130, 0, 255, 7, 0, 255]>
+// CHECK-DAG: memref.global "private" constant @[[$M:.*]] : memref<1xf32> = dense<6.250000e-02>
+// CHECK-LABEL: func.func @qnt_batch_matmul
+// CHECK: memref.get_global @[[$FBMM]]
+// CHECK: call @qnt_rt_batch_matmul
+// CHECK: memref.get_global @[[$QBMM]]
+// CHECK: memref.get_global @[[$M]]
+// CHECK: call @qnt_rt_batch_matmul
+// CHECK-NOT: qnt.
+func.func @qnt_batch_matmul(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %qa: tensor<2x3x4x!a>, %qb: tensor<2x4x5x!b>) -> (tensor<2x3x5xf32>, tensor<2x3x5x!o>) {
+  %s = qnt.batch_matmul %q, %k {transpose_b} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
+  %t = qnt.batch_matmul %qa, %qb : (tensor<2x3x4x!a>, tensor<2x4x5x!b>) -> tensor<2x3x5x!o>
+  return %s, %t : tensor<2x3x5xf32>, tensor<2x3x5x!o>
 }
 
 // -----

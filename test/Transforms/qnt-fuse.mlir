@@ -143,20 +143,39 @@ func.func @bn_after_relu(%x: tensor<1x4x4x1xf32>) -> tensor<1x4x4x2xf32> {
 // -----
 
 // Negative: a convolution with a non-zero input zero point is not a float
-// convolution and is not lifted; neither is a matmul with a runtime weight.
+// convolution and is not lifted.
 // CHECK-LABEL: func.func @not_lifted
 // CHECK: tosa.conv2d
-// CHECK: tosa.matmul
 // CHECK-NOT: qnt.
-func.func @not_lifted(%x: tensor<1x4x4x1xi8>, %a: tensor<1x2x3xf32>, %b: tensor<1x3x2xf32>) -> (tensor<1x4x4x2xi32>, tensor<1x2x2xf32>) {
+func.func @not_lifted(%x: tensor<1x4x4x1xi8>) -> tensor<1x4x4x2xi32> {
   %w = "tosa.const"() {values = dense<1> : tensor<2x1x1x1xi8>} : () -> tensor<2x1x1x1xi8>
   %bias = "tosa.const"() {values = dense<0> : tensor<2xi32>} : () -> tensor<2xi32>
   %izp = "tosa.const"() {values = dense<3> : tensor<1xi8>} : () -> tensor<1xi8>
   %wzp = "tosa.const"() {values = dense<0> : tensor<1xi8>} : () -> tensor<1xi8>
   %c = tosa.conv2d %x, %w, %bias, %izp, %wzp {acc_type = i32, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>} : (tensor<1x4x4x1xi8>, tensor<2x1x1x1xi8>, tensor<2xi32>, tensor<1xi8>, tensor<1xi8>) -> tensor<1x4x4x2xi32>
+  return %c : tensor<1x4x4x2xi32>
+}
+
+// -----
+
+// A matmul of two computed tensors (attention) is a qnt.batch_matmul; a
+// transpose of the right operand's last two dimensions becomes transpose_b
+// and the frontend's marks stay. A constant operand of a batched matmul (no
+// linear layer: several batches) and a dynamic shape stay TOSA.
+// CHECK-LABEL: func.func @batch_matmul
+// CHECK: %[[S:.*]] = qnt.batch_matmul %arg0, %arg1 {qnt.float_in_pytorch, transpose_b} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
+// CHECK: qnt.batch_matmul %[[S]], %arg2 : (tensor<2x3x5xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
+// CHECK: tosa.matmul %arg0, %{{.*}} : (tensor<2x3x4xf32>, tensor<2x4x2xf32>
+// CHECK: tosa.matmul %arg3, %arg3
+func.func @batch_matmul(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %v: tensor<2x5x4xf32>, %d: tensor<?x4x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3x2xf32>, tensor<?x4x4xf32>) {
   %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
-  %mm = tosa.matmul %a, %b, %zp, %zp : (tensor<1x2x3xf32>, tensor<1x3x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x2x2xf32>
-  return %c, %mm : tensor<1x4x4x2xi32>, tensor<1x2x2xf32>
+  %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : (tensor<2x5x4xf32>) -> tensor<2x4x5xf32>
+  %s = tosa.matmul %q, %kt, %zp, %zp {qnt.float_in_pytorch} : (tensor<2x3x4xf32>, tensor<2x4x5xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x5xf32>
+  %c = tosa.matmul %s, %v, %zp, %zp : (tensor<2x3x5xf32>, tensor<2x5x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x4xf32>
+  %w = "tosa.const"() {values = dense<1.0> : tensor<2x4x2xf32>} : () -> tensor<2x4x2xf32>
+  %l = tosa.matmul %q, %w, %zp, %zp : (tensor<2x3x4xf32>, tensor<2x4x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x2xf32>
+  %e = tosa.matmul %d, %d, %zp, %zp : (tensor<?x4x4xf32>, tensor<?x4x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<?x4x4xf32>
+  return %c, %l, %e : tensor<2x3x4xf32>, tensor<2x3x2xf32>, tensor<?x4x4xf32>
 }
 
 // -----

@@ -810,6 +810,82 @@ def test_add(tmp_path, name, relu):
 
 
 # ---------------------------------------------------------------------------
+# batch_matmul (attention's scores and context)
+# ---------------------------------------------------------------------------
+
+
+def batch_matmul_module(a_shape, b_shape, out_shape, qa, qb, qo, transpose_b):
+    fa, fb, fo = (tshape(s, "f32") for s in (a_shape, b_shape, out_shape))
+    a, b, o = (tshape(s, t) for s, t in
+               ((a_shape, "!qa"), (b_shape, "!qb"), (out_shape, "!qo")))
+    attr = " {transpose_b}" if transpose_b else ""
+    return f"""!qa = {qa.mlir}
+!qb = {qb.mlir}
+!qo = {qo.mlir}
+func.func @main(%a: {fa} {{qnt.name = "a"}}, %b: {fb} {{qnt.name = "b"}}) -> {fo} {{
+  %aq = quant.qcast %a : {fa} to {a}
+  %bq = quant.qcast %b : {fb} to {b}
+  %y = qnt.batch_matmul %aq, %bq{attr} : ({a}, {b}) -> {o}
+  %r = quant.dcast %y : {o} to {fo}
+  return %r : {fo}
+}}
+"""
+
+
+BATCH_MATMUL_CASES = {
+    # (batch, m, k, n), transpose_b, qa, qb, qo
+    "scores_onednn": ((6, 9, 16, 9), True, dict(storage="u8", scale=0.05, zp=128),
+                      dict(storage="u8", scale=0.04, zp=120),
+                      dict(storage="u8", scale=0.3, zp=100)),
+    "context_x86": ((4, 7, 33, 8), False,
+                    dict(storage="u8", scale=1 / 128, zp=0, qrange=(0, 127)),
+                    dict(storage="u8", scale=0.06, zp=64, qrange=(0, 127)),
+                    dict(storage="u8", scale=0.02, zp=60, qrange=(0, 127))),
+    # M = 0.5 and operands near their zero points: every odd accumulator
+    # is a .5 tie, rounded to even before Z_out is added.
+    "ties": ((2, 5, 6, 4), False, dict(storage="u8", scale=1 / 16, zp=101),
+             dict(storage="u8", scale=1 / 16, zp=99),
+             dict(storage="u8", scale=1 / 128, zp=101)),
+    "s8": ((3, 4, 10, 5), True, dict(storage="i8", scale=0.05, zp=-5),
+           dict(storage="i8", scale=0.07, zp=3),
+           dict(storage="i8", scale=0.4, zp=-2)),
+}
+
+
+@ISA_PARAMS
+@pytest.mark.parametrize("name", list(BATCH_MATMUL_CASES))
+def test_batch_matmul(tmp_path, name, isa):
+    (batch, m, k, n), transpose_b, qa_d, qb_d, qo_d = BATCH_MATMUL_CASES[name]
+    qa, qb, qo = QParams(**qa_d), QParams(**qb_d), QParams(**qo_d)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    b_shape = (batch, n, k) if transpose_b else (batch, k, n)
+    if name == "ties":
+        a = rng.integers(-12, 13, size=(batch, m, k)) * np.float32(qa.scale)
+        b = rng.integers(-12, 13, size=b_shape) * np.float32(qb.scale)
+        a, b = a.astype(np.float32), b.astype(np.float32)
+        a.flat[0], b.flat[0] = 1e4, 1e4  # the ends of the output range
+        a.flat[1], b.flat[1] = -1e4, 1e4
+    else:
+        a = random_input(rng, (batch, m, k), qa)
+        b = random_input(rng, b_shape, qb)
+    q_a, q_b = ref_quantize(a, qa), ref_quantize(b, qb)
+    b_kn = np.swapaxes(q_b, 1, 2) if transpose_b else q_b
+    acc = np.matmul(q_a - qa.zp, b_kn - qb.zp)
+    mult = ref_multipliers(qa.scale, qb.scale, qo.scale)
+    q_ref = ref_requantize(acc, mult, qo, qo.qmin, qo.qmax)
+    # The outputs reach both ends of the range (test sanity), and the ties
+    # case has ties.
+    assert q_ref.min() == qo.qmin and q_ref.max() == qo.qmax
+    if name == "ties":
+        assert (acc % 2 == 1).sum() >= 10
+    mlir = batch_matmul_module(a.shape, b_shape, q_ref.shape, qa, qb, qo,
+                               transpose_b)
+    outs = run_quant_run(tmp_path, f"bmm_{name}", mlir, {"a": a, "b": b},
+                         ISA_ENVS[isa])
+    check_exact(f"bmm_{name}/{isa}", outs["output"], q_ref, qo)
+
+
+# ---------------------------------------------------------------------------
 # quantize rounding at exact .5 ties
 # ---------------------------------------------------------------------------
 

@@ -19,6 +19,10 @@ struct PTQPipelineOptions
       llvm::cl::desc("Activation observer kind instead of the preset's (see "
                      "--qnt-prepare)"),
       llvm::cl::init("")};
+  Option<bool> floatInPytorch{
+      *this, "float-in-pytorch",
+      llvm::cl::desc("Keep in float what PyTorch FX does (see --qnt-prepare)"),
+      llvm::cl::init(false)};
   Option<bool> clampToQuantRange{*this, "clamp-to-quant-range",
                                  llvm::cl::desc("See --qnt-fold-calibration"),
                                  llvm::cl::init(false)};

@@ -11,8 +11,11 @@ def QntFusePass : Pass<"qnt-fuse", "mlir::func::FuncOp"> {
   let description = [{
     Lifts `tosa.conv2d` and `tosa.depthwise_conv2d` into `qnt.conv2d`, the
     reshape -> `tosa.matmul` (constant weight) -> reshape form of a linear
-    layer into `qnt.linear`, and the `tosa.add` of two computed tensors of
-    one shape (a residual connection) into `qnt.add`.
+    layer into `qnt.linear`, the `tosa.matmul` of two computed tensors
+    (attention's scores and context) into `qnt.batch_matmul` (a transpose
+    of its right operand's last two dimensions becomes `transpose_b`), the
+    `tosa.add` of two computed tensors of one shape (a residual connection)
+    into `qnt.add` and their `tosa.mul` into `qnt.mul`.
     Then folds a following per-channel `tosa.mul` by a constant (batch-norm
     scale) into the weights and bias, a following per-channel `tosa.add` of
     a constant (batch-norm shift, linear bias) into the bias, and absorbs a
@@ -94,9 +97,11 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     op: none of its inner values is observed, so it computes in float
     between the quantized tensors around it, as PyTorch's quantized layer
     norm does (int8 in and out). `float-in-pytorch=true` also keeps in float
-    the linears marked `qnt.float_in_pytorch` (`nn.MultiheadAttention`'s
-    projections, which PyTorch FX runs in float: the module is a leaf it
-    does not quantize).
+    the linears and batched matmuls marked `qnt.float_in_pytorch`
+    (`nn.MultiheadAttention`'s projections, scores and context, which
+    PyTorch FX runs in float: the module is a leaf it does not quantize).
+    Otherwise the attention matmuls are INT8 (`qnt.batch_matmul`, both
+    operands observed), as FX quantizes a `torch.matmul` of activations.
 
     Observer ids are stable: `<location name>:<role>` (`conv1:in`,
     `conv1:w`, `conv1:out`), numbered where names are missing or repeat.
@@ -135,9 +140,9 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
            "qnt.float_in_pytorch (attention projections), which PyTorch's "
            "quantize_dynamic leaves in float">,
     Option<"floatInPytorch", "float-in-pytorch", "bool", /*default=*/"false",
-           "mode=static: keep in float the linears marked "
-           "qnt.float_in_pytorch (nn.MultiheadAttention's projections), as "
-           "PyTorch 1.13 FX does">,
+           "mode=static: keep in float the linears and batched matmuls "
+           "marked qnt.float_in_pytorch (nn.MultiheadAttention's "
+           "projections, scores and context), as PyTorch 1.13 FX does">,
     Option<"catObserver", "cat-observer", "std::string",
            /*default=*/"\"shared\"",
            "shared (a concatenation's inputs and result share one observer, "

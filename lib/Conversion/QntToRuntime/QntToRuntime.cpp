@@ -501,10 +501,62 @@ template <typename PoolOp> struct PoolLowering : RuntimePattern<PoolOp> {
   }
 };
 
-/// tosa.matmul on f32 that qnt-fuse left (both operands computed: attention
-/// scores and context): oneDNN's batched matmul (the upstream lowering is
-/// scalar loops).
-struct BatchMatmulLowering : RuntimePattern<tosa::MatMulOp> {
+/// One qnt_rt_batch_matmul call of `a` x `b` (`b` [batch, k, n], or
+/// [batch, n, k] with `p.b_transposed`), the shapes and `p.dtype` filled
+/// in here.
+static Value lowerBatchMatmul(ConversionPatternRewriter &rewriter,
+                              RuntimeCallBuilder &calls, Location loc,
+                              qnt_rt_batch_matmul_params p,
+                              ArrayRef<float> fparams, Value a, Value b,
+                              RankedTensorType resultType) {
+  ArrayRef<int64_t> aShape = cast<RankedTensorType>(a.getType()).getShape();
+  p.batch = aShape[0], p.m = aShape[1], p.k = aShape[2];
+  p.n = resultType.getDimSize(2);
+  auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
+  calls.call(rewriter, loc, "qnt_rt_batch_matmul",
+             {calls.getHandleSlot(rewriter, loc),
+              calls.getI64Array(rewriter, loc, asArray(p)),
+              calls.getF32Array(rewriter, loc, fparams),
+              calls.getPointer(rewriter, loc, a),
+              calls.getPointer(rewriter, loc, b), dst});
+  return calls.toTensor(rewriter, loc, resultType, buffer);
+}
+
+/// `qnt.batch_matmul`, float or quantized: oneDNN's batched matmul.
+struct BatchMatmulLowering : RuntimePattern<BatchMatmulOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult
+  matchAndRewrite(BatchMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    qnt_rt_batch_matmul_params p{};
+    p.dtype = getRuntimeDType(op.getType());
+    p.b_transposed = op.getTransposeB();
+    SmallVector<float> fparams = {1.0f};
+    if (auto out = getUniformType(op.getType())) {
+      auto a = getUniformType(op.getLhs().getType());
+      auto b = getUniformType(op.getRhs().getType());
+      p.a_zp = a.getZeroPoint(), p.a_qmin = a.getStorageTypeMin();
+      p.a_qmax = a.getStorageTypeMax();
+      p.b_zp = b.getZeroPoint(), p.b_qmin = b.getStorageTypeMin();
+      p.b_qmax = b.getStorageTypeMax();
+      p.dst_zp = out.getZeroPoint(), p.dst_qmin = out.getStorageTypeMin();
+      p.dst_qmax = out.getStorageTypeMax();
+      fparams = {static_cast<float>((double)(float)a.getScale() *
+                                    (double)(float)b.getScale() /
+                                    (double)(float)out.getScale())};
+    }
+    rewriter.replaceOp(op, lowerBatchMatmul(rewriter, calls, op.getLoc(), p,
+                                            fparams, adaptor.getLhs(),
+                                            adaptor.getRhs(),
+                                            convertTensor(op.getType())));
+    return success();
+  }
+};
+
+/// tosa.matmul on f32 of two computed tensors (what qnt-fuse lifts into
+/// qnt.batch_matmul, when this pass runs without it): the same call.
+struct TosaMatmulLowering : RuntimePattern<tosa::MatMulOp> {
   using RuntimePattern::RuntimePattern;
 
   /// Whether this pattern lowers `op`: static f32 operands, zero points 0.
@@ -523,20 +575,12 @@ struct BatchMatmulLowering : RuntimePattern<tosa::MatMulOp> {
                   ConversionPatternRewriter &rewriter) const override {
     if (!isSupported(op))
       return failure();
-    Location loc = op.getLoc();
-    ArrayRef<int64_t> a = op.getA().getType().getShape();
     qnt_rt_batch_matmul_params p{};
-    p.batch = a[0], p.m = a[1], p.k = a[2];
-    p.n = op.getB().getType().getDimSize(2);
     p.dtype = QNT_RT_F32;
-    RankedTensorType resultType = convertTensor(op.getType());
-    auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
-    calls.call(rewriter, loc, "qnt_rt_batch_matmul",
-               {calls.getHandleSlot(rewriter, loc),
-                calls.getI64Array(rewriter, loc, asArray(p)),
-                calls.getPointer(rewriter, loc, adaptor.getA()),
-                calls.getPointer(rewriter, loc, adaptor.getB()), dst});
-    rewriter.replaceOp(op, calls.toTensor(rewriter, loc, resultType, buffer));
+    rewriter.replaceOp(op,
+                       lowerBatchMatmul(rewriter, calls, op.getLoc(), p, {1.0f},
+                                        adaptor.getA(), adaptor.getB(),
+                                        convertTensor(op.getType())));
     return success();
   }
 };
@@ -729,9 +773,8 @@ struct QntLowerToRuntimePass
     target.addDynamicallyLegalOp<tosa::AvgPool2dOp>([](tosa::AvgPool2dOp op) {
       return !PoolLowering<tosa::AvgPool2dOp>::isSupported(op);
     });
-    target.addDynamicallyLegalOp<tosa::MatMulOp>([](tosa::MatMulOp op) {
-      return !BatchMatmulLowering::isSupported(op);
-    });
+    target.addDynamicallyLegalOp<tosa::MatMulOp>(
+        [](tosa::MatMulOp op) { return !TosaMatmulLowering::isSupported(op); });
     // Never fold: quant.dcast(quant.qcast(x)) folds to x, which would drop
     // a quantization the program asked for.
     ConversionConfig config;
@@ -757,12 +800,12 @@ void qnt::populateQntToRuntimePatterns(TypeConverter &converter,
                                        RewritePatternSet &patterns,
                                        RuntimeBackend backend) {
   MLIRContext *ctx = patterns.getContext();
-  patterns
-      .add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
-           AddLowering, QuantizeCastLowering, DequantizeCastLowering,
-           FakeQuantLowering, ObserveLowering, PoolLowering<tosa::MaxPool2dOp>,
-           PoolLowering<tosa::AvgPool2dOp>, BatchMatmulLowering>(
-          converter, ctx, calls, backend);
+  patterns.add<WeightedOpLowering<Conv2DOp>, WeightedOpLowering<LinearOp>,
+               AddLowering, QuantizeCastLowering, DequantizeCastLowering,
+               FakeQuantLowering, ObserveLowering,
+               PoolLowering<tosa::MaxPool2dOp>, PoolLowering<tosa::AvgPool2dOp>,
+               BatchMatmulLowering, TosaMatmulLowering>(converter, ctx, calls,
+                                                        backend);
   patterns.add<ForwardOperand<QuantStubOp>, ForwardOperand<DequantStubOp>,
                ForwardOperand<quant::StorageCastOp>,
                ConvertStorageTypes<tosa::ReshapeOp>,

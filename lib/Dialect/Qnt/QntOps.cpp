@@ -425,8 +425,8 @@ LogicalResult LinearOp::verify() {
 
 /// Type rules of the binary elementwise ops: all f32, or all per-tensor
 /// !quant.uniform with one storage type.
-static LogicalResult verifyBinaryElementwiseTypes(Operation *op, Type lhs,
-                                                  Type rhs, Type out) {
+static LogicalResult verifyBinaryOpTypes(Operation *op, Type lhs, Type rhs,
+                                         Type out) {
   if (getElementTypeOrSelf(lhs).isF32() && getElementTypeOrSelf(rhs).isF32() &&
       getElementTypeOrSelf(out).isF32())
     return success();
@@ -456,7 +456,7 @@ LogicalResult AddOp::verify() {
            << stringifyActivation(getActivation());
   if (failed(verifyZeroPointsInStorageRange(*this)))
     return failure();
-  return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
+  return verifyBinaryOpTypes(*this, lhs, rhs, out);
 }
 
 //===----------------------------------------------------------------------===//
@@ -481,7 +481,37 @@ LogicalResult MulOp::verify() {
            << stringifyActivation(getActivation());
   if (failed(verifyZeroPointsInStorageRange(*this)))
     return failure();
-  return verifyBinaryElementwiseTypes(*this, lhs, rhs, out);
+  return verifyBinaryOpTypes(*this, lhs, rhs, out);
+}
+
+//===----------------------------------------------------------------------===//
+// BatchMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BatchMatmulOp::verify() {
+  auto lhs = cast<RankedTensorType>(getLhs().getType()),
+       rhs = cast<RankedTensorType>(getRhs().getType()),
+       out = cast<RankedTensorType>(getOutput().getType());
+  for (auto [what, type] : {std::pair<StringRef, RankedTensorType>("lhs", lhs),
+                            {"rhs", rhs},
+                            {"result", out}})
+    if (type.getRank() != 3 || !type.hasStaticShape())
+      return emitOpError() << what << " must be a static rank-3 tensor, got "
+                           << type;
+  int64_t batch = lhs.getDimSize(0), m = lhs.getDimSize(1),
+          k = lhs.getDimSize(2);
+  int64_t rk = rhs.getDimSize(getTransposeB() ? 2 : 1),
+          n = rhs.getDimSize(getTransposeB() ? 1 : 2);
+  if (rhs.getDimSize(0) != batch || rk != k)
+    return emitOpError("rhs must be [")
+           << batch << ", " << (getTransposeB() ? "N, " : "") << k
+           << (getTransposeB() ? "" : ", N") << "], got " << rhs;
+  if (out.getShape() != ArrayRef<int64_t>{batch, m, n})
+    return emitOpError("result must be [")
+           << batch << ", " << m << ", " << n << "], got " << out;
+  if (failed(verifyZeroPointsInStorageRange(*this)))
+    return failure();
+  return verifyBinaryOpTypes(*this, lhs, rhs, out);
 }
 
 //===----------------------------------------------------------------------===//

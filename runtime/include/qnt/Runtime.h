@@ -145,15 +145,28 @@ typedef struct qnt_rt_pool2d_params {
 void qnt_rt_pool2d(void **slot, const int64_t *params, const void *src,
                    void *dst);
 
-/* Batched float matmul of two activations (attention scores q k^T and
- * context p v): dst[i] = a[i] x b[i] for i < batch, with a [batch, m, k],
- * b [batch, k, n] and dst [batch, m, n], row-major. */
+/* Batched matmul of two activations (attention scores q k^T and context
+ * p v): dst[i] = a[i] x b[i] for i < batch, with a [batch, m, k], b
+ * [batch, k, n] (b_transposed: [batch, n, k], b[i]^T is used) and dst
+ * [batch, m, n], row-major.
+ * Float (dtype F32): dst = a x b; fparams may be null.
+ * Quantized (dtype U8 or S8 for a, b and dst, per tensor):
+ *   acc = sum_t (a[r, t] - a_zp) * (b[t, j] - b_zp)            exact int32
+ *   dst = clamp(rint(float(acc) * M) + dst_zp, dst_qmin, dst_qmax)
+ * with fparams [M] = [Sa * Sb / Sdst]. [a_qmin, a_qmax] and [b_qmin,
+ * b_qmax] are the ranges the operands' values lie in (their quantized
+ * types' ranges); kernels are chosen by them. */
 typedef struct qnt_rt_batch_matmul_params {
   int64_t batch, m, k, n;
-  int64_t dtype; /* F32 */
+  int64_t dtype; /* qnt_rt_dtype */
+  int64_t b_transposed;
+  int64_t a_zp, a_qmin, a_qmax;
+  int64_t b_zp, b_qmin, b_qmax;
+  int64_t dst_zp, dst_qmin, dst_qmax;
 } qnt_rt_batch_matmul_params;
-void qnt_rt_batch_matmul(void **slot, const int64_t *params, const void *a,
-                         const void *b, void *dst);
+void qnt_rt_batch_matmul(void **slot, const int64_t *params,
+                         const float *fparams, const void *a, const void *b,
+                         void *dst);
 
 /* Elementwise add of two tensors of the same shape.
  * Float: dst = a + b (then relu).
@@ -243,8 +256,7 @@ int qnt_rt_set_num_threads(int n);
  * range per thread of the kernels' OpenMP pool (the loops qnt generates
  * itself; --qnt-outline-parallel-loops). Inside a parallel region, or with
  * one thread, it runs body(context, 0, n) on the calling thread. */
-typedef void (*qnt_rt_parallel_body)(void *context, int64_t begin,
-                                     int64_t end);
+typedef void (*qnt_rt_parallel_body)(void *context, int64_t begin, int64_t end);
 void qnt_rt_parallel_for(qnt_rt_parallel_body body, void *context, int64_t n);
 void qnt_rt_stats_reset(void);
 /* Number of NaN/Inf values seen by all observers so far. */

@@ -595,3 +595,46 @@ func.func @f(%x: tensor<1x4x4x2x!u8>) -> tensor<1x8x8x2x!u8> {
   %0 = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 0.5>} : tensor<1x4x4x2x!u8> -> tensor<1x8x8x2x!u8>
   return %0 : tensor<1x8x8x2x!u8>
 }
+
+// -----
+
+func.func @f(%a: tensor<2x3x4xf32>, %b: tensor<2x5x4xf32>) -> tensor<2x3x5xf32> {
+  // expected-error @+1 {{rhs must be [2, 4, N], got 'tensor<2x5x4xf32>'}}
+  %0 = qnt.batch_matmul %a, %b : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
+  return %0 : tensor<2x3x5xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<2x3x4xf32>, %b: tensor<2x5x4xf32>) -> tensor<2x3x4xf32> {
+  // expected-error @+1 {{result must be [2, 3, 5], got 'tensor<2x3x4xf32>'}}
+  %0 = qnt.batch_matmul %a, %b {transpose_b} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<3x4xf32>, %b: tensor<4x5xf32>) -> tensor<3x5xf32> {
+  // expected-error @+1 {{lhs must be a static rank-3 tensor, got 'tensor<3x4xf32>'}}
+  %0 = qnt.batch_matmul %a, %b : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!s8 = !quant.uniform<i8:f32, 0.05:3>
+func.func @f(%a: tensor<1x3x4x!u8>, %b: tensor<1x4x5x!s8>) -> tensor<1x3x5x!u8> {
+  // expected-error @+1 {{quantized operands and result must share one storage type}}
+  %0 = qnt.batch_matmul %a, %b : (tensor<1x3x4x!u8>, tensor<1x4x5x!s8>) -> tensor<1x3x5x!u8>
+  return %0 : tensor<1x3x5x!u8>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+func.func @f(%a: tensor<1x3x4x!u8>, %b: tensor<1x4x5xf32>) -> tensor<1x3x5x!u8> {
+  // expected-error @+1 {{operands and result must be all f32 or all per-tensor !quant.uniform expressed in f32}}
+  %0 = qnt.batch_matmul %a, %b : (tensor<1x3x4x!u8>, tensor<1x4x5xf32>) -> tensor<1x3x5x!u8>
+  return %0 : tensor<1x3x5x!u8>
+}

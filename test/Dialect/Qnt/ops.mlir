@@ -93,6 +93,15 @@ func.func @mul(%a: tensor<1x2x2x4xf32>, %b: tensor<1x1x1x4xf32>, %qa: tensor<1x4
   return %0, %1 : tensor<1x2x2x4xf32>, tensor<1x4x!u8out>
 }
 
+// CHECK-LABEL: func.func @batch_matmul
+func.func @batch_matmul(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %qa: tensor<1x2x4x!u8>, %qb: tensor<1x4x3x!u8out>) -> (tensor<2x3x5xf32>, tensor<1x2x3x!u8out>) {
+  // CHECK: qnt.batch_matmul %{{.*}}, %{{.*}} {transpose_b} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
+  %0 = qnt.batch_matmul %q, %k {transpose_b} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
+  // CHECK: qnt.batch_matmul %{{.*}}, %{{.*}} : (tensor<1x2x4x!quant.uniform<u8<0:127>:f32, 5.000000e-02:3>>, tensor<1x4x3x!quant.uniform<u8<0:127>:f32, 1.000000e-01>>) -> tensor<1x2x3x!quant.uniform<u8<0:127>:f32, 1.000000e-01>>
+  %1 = qnt.batch_matmul %qa, %qb : (tensor<1x2x4x!u8>, tensor<1x4x3x!u8out>) -> tensor<1x2x3x!u8out>
+  return %0, %1 : tensor<2x3x5xf32>, tensor<1x2x3x!u8out>
+}
+
 // CHECK-LABEL: func.func @table_and_pool
 func.func @table_and_pool(%q: tensor<1x4x4x2x!u8>) -> (tensor<1x4x4x2x!u8out>, tensor<1x2x2x2x!u8>) {
   // CHECK: qnt.table %{{.*}} {table = array<i8: 0, 1, 2, {{.*}}, -2, -1>} : tensor<1x4x4x2x!quant.uniform<u8<0:127>:f32, 5.000000e-02:3>> -> tensor<1x4x4x2x!quant.uniform<u8<0:127>:f32, 1.000000e-01>>

@@ -336,6 +336,58 @@ def Qnt_MulOp : Qnt_BinaryOp<"mul"> {
   }];
 }
 
+def Qnt_BatchMatmulOp : Qnt_ComputeOp<"batch_matmul"> {
+  let summary = "batched matmul of two activations: [B, M, K] x [B, K, N]";
+  let description = [{
+    `output[i, m, n] = sum_k lhs[i, m, k] * rhs[i, k, n]`, or with
+    `transpose_b` (rhs [B, N, K]) `sum_k lhs[i, m, k] * rhs[i, n, k]`:
+    attention's scores `q k^T` and context `p v`, which `--qnt-fuse` lifts
+    from `tosa.matmul` of two computed tensors. All operands f32, or all
+    three per-tensor `!quant.uniform` of one 8-bit storage type, each with
+    its own scale and zero point, computed with an exact integer
+    accumulator as
+    `clamp(rint(f32(sum (a - Z_a) * (b - Z_b)) * M) + Z_out)` with
+    `M = f32(S_a * S_b / S_out)` (PyTorch's `quantized::matmul`
+    dequantizes and multiplies in float: within 1 LSB of this).
+
+    ```mlir
+    %s = qnt.batch_matmul %q, %k {transpose_b}
+        : (tensor<12x16x8xf32>, tensor<12x16x8xf32>) -> tensor<12x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Qnt_Tensor:$lhs, Qnt_Tensor:$rhs,
+                       UnitAttr:$transpose_b);
+  let results = (outs Qnt_Tensor:$output);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::SmallVector<::mlir::OpOperand *> $cppClass::getActivationOperands() {
+      return {&getLhsMutable(), &getRhsMutable()};
+    }
+    ::mlir::OpOperand *$cppClass::getWeightOperand() { return nullptr; }
+    ::mlir::OpOperand *$cppClass::getBiasOperand() { return nullptr; }
+    bool $cppClass::canFuseActivation(::qnt::Activation activation) {
+      return activation == ::qnt::Activation::none;
+    }
+    ::qnt::Activation $cppClass::getFusedActivation() {
+      return ::qnt::Activation::none;
+    }
+    std::pair<float, float> $cppClass::getFusedActivationBounds() {
+      return getActivationBounds(::qnt::Activation::none, std::nullopt,
+                                 std::nullopt);
+    }
+    void $cppClass::setFusedActivation(::qnt::Activation activation,
+                                       std::optional<float>,
+                                       std::optional<float>) {
+      assert(activation == ::qnt::Activation::none &&
+             "batch_matmul fuses no activation");
+      (void)activation;
+    }
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Integer-only forms made by --qnt-convert
 //===----------------------------------------------------------------------===//
