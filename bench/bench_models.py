@@ -2,9 +2,13 @@
 
 `mlp` is importable as `bench_models:mlp` by `python -m qnt export --model`
 (with bench/ on PYTHONPATH) and is ready for PyTorch's eager-mode static
-quantization (QuantStub / DeQuantStub, fuse_model)."""
+quantization (QuantStub / DeQuantStub, fuse_model). `vit_s_16` (likewise
+`bench_models:vit_s_16`) is torchvision's VisionTransformer in the ViT-S/16
+configuration, which torchvision.models does not name; PyTorch quantizes it
+in FX graph mode."""
 
 import torch.nn as nn
+import torchvision
 from torch.ao.quantization import DeQuantStub, QuantStub, fuse_modules
 
 MLP_IN = 784
@@ -35,3 +39,18 @@ class MLP(nn.Module):
 
 def mlp():
     return MLP()
+
+
+def vit_s_16():
+    """ViT-S/16 at 224x224: 12 layers, hidden 384, 6 heads, MLP 1536 (197
+    tokens). torchvision initializes the classifier to zeros (all logits
+    0): random instead."""
+    model = torchvision.models.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=12, num_heads=6, hidden_dim=384,
+        mlp_dim=1536)
+    nn.init.normal_(model.heads.head.weight, std=0.05)
+    return model
+
+
+# Models of this file by the name bench/run.py takes.
+MODELS = {"mlp": mlp, "vit_s_16": vit_s_16}

@@ -57,6 +57,9 @@ from timing import torch_median_ms  # noqa: E402
 sys.path.insert(0, str(ROOT / "eval"))
 import ptq_vs_pytorch as pvp  # noqa: E402  (realistic_batch_norms)
 
+sys.path.insert(0, str(ROOT / "python"))
+from qnt.export import proxy_unpacking  # noqa: E402
+
 CNNS = ("resnet18", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "densenet121")
 ENGINES = ("onednn", "qnnpack")
 # The issue's targets (latency ratios; lower is better for ours).
@@ -65,7 +68,8 @@ TARGET_VS_ORT_INT8 = 0.8    # ours INT8 <= 0.8x ONNX Runtime INT8
 TARGET_VS_PT_FP32 = 3.0     # ours INT8 >= 3x faster than PyTorch FP32 (resnet18)
 # (models, batches) of the targets against PyTorch INT8 and ONNX Runtime INT8
 TARGETS_PT_INT8 = ((("resnet18", "mobilenet_v2"), (1,)),
-                   (("mobilenet_v3_large", "efficientnet_b0"), (1, 8)))
+                   (("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),
+                   (("vit_s_16",), (1,)))
 TARGETS_ORT_INT8 = ((("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),)
 ORT_MISSING = "not installed: run scripts/ort-setup.sh"
 
@@ -151,8 +155,11 @@ def float_models(name):
     if name == "mlp":
         model = bench_models.mlp().eval()
         return model, model
-    plain = getattr(torchvision.models, name)()
-    pvp.realistic_batch_norms(plain)
+    if name in bench_models.MODELS:  # no batch norms
+        plain = bench_models.MODELS[name]()
+    else:
+        plain = getattr(torchvision.models, name)()
+        pvp.realistic_batch_norms(plain)
     quantizable = None
     if hasattr(torchvision.models.quantization, name):
         quantizable = getattr(torchvision.models.quantization, name)(quantize=False)
@@ -198,9 +205,10 @@ def int8_model(name, engine, calib):
         torch.ao.quantization.convert(model, inplace=True)
         return model
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-    model = prepare_fx(copy.deepcopy(plain).eval(),
-                       torch.ao.quantization.get_default_qconfig_mapping(engine),
-                       example_inputs=(calib[0],))
+    with proxy_unpacking():  # torch 1.13's FX on Python 3.11 (VisionTransformer)
+        model = prepare_fx(copy.deepcopy(plain).eval(),
+                           torch.ao.quantization.get_default_qconfig_mapping(engine),
+                           example_inputs=(calib[0],))
     with torch.no_grad():
         for x in calib:
             model(x)
@@ -283,8 +291,8 @@ def export(name, shape, path):
     """`python -m qnt export` of the benchmark's model (float_models: the
     quantizable variant where there is one), its weights passed by --weights."""
     plain, quantizable = float_models(name)
-    if name == "mlp":
-        spec = "bench_models:mlp"
+    if name in bench_models.MODELS:
+        spec = f"bench_models:{name}"
     elif quantizable is not None:
         spec = f"torchvision.quantization:{name}"
     else:
@@ -783,8 +791,9 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(CNNS + ("mlp",)),
-                        help="comma-separated: torchvision model names and/or mlp")
+    parser.add_argument("--models", default=",".join(CNNS + ("vit_s_16", "mlp")),
+                        help="comma-separated: torchvision model names, vit_s_16 and/or mlp "
+                             "(bench/bench_models.py)")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--runs", type=int, default=20, help="timed runs (batch 8: half)")
     parser.add_argument("--threads", type=int, default=2)

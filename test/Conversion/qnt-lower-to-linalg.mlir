@@ -183,3 +183,34 @@ func.func @resize(%x: tensor<1x2x2x1x!q>) -> (tensor<1x3x3x1x!q>, tensor<1x4x4x1
   %b = qnt.resize %x {align_corners = false, mode = #qnt.resize_mode<bilinear>, scale = array<f32: 0.5, 0.5>} : tensor<1x2x2x1x!q> -> tensor<1x4x4x1x!q>
   return %n, %b : tensor<1x3x3x1x!q>, tensor<1x4x4x1x!q>
 }
+
+// -----
+
+!q = !quant.uniform<u8<0:127>:f32, 0.5:3>
+
+// Per-tensor 8-bit quantize and dequantize as the runtime computes them:
+// x * f32(1/S), clamped to [qmin - Z, qmax - Z] (NaN to qmin - Z), rounded
+// half to even with 1.5 * 2^23, + Z; f32(q - Z) * S. Per-axis casts stay
+// (runtime calls).
+// CHECK-LABEL: func.func @casts
+// CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<2x4xf32>) outs(%{{.*}} : tensor<2x4xi8>)
+// CHECK: arith.mulf %{{.*}}, %cst{{.*}} : f32
+// CHECK: arith.maxnumf %{{.*}}, %cst{{.*}} : f32
+// CHECK: arith.minnumf %{{.*}}, %cst{{.*}} : f32
+// CHECK: arith.addf
+// CHECK: arith.subf
+// CHECK: arith.fptosi
+// CHECK: arith.addi %{{.*}}, %c3_i32
+// CHECK: arith.trunci %{{.*}} : i32 to i8
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<2x4xf32>)
+// CHECK: arith.extui
+// CHECK: arith.subi %{{.*}}, %c3_i32
+// CHECK: arith.sitofp
+// CHECK: arith.mulf %{{.*}}, %cst{{.*}} : f32
+// CHECK: quant.qcast %arg1 : tensor<3x2xf32> to tensor<3x2x!quant.uniform<i8:f32:1, {5.000000e-01,2.500000e-01}>>
+func.func @casts(%x: tensor<2x4xf32>, %y: tensor<3x2xf32>) -> (tensor<2x4xf32>, tensor<3x2x!quant.uniform<i8:f32:1, {0.5, 0.25}>>) {
+  %q = quant.qcast %x : tensor<2x4xf32> to tensor<2x4x!q>
+  %d = quant.dcast %q : tensor<2x4x!q> to tensor<2x4xf32>
+  %p = quant.qcast %y : tensor<3x2xf32> to tensor<3x2x!quant.uniform<i8:f32:1, {0.5, 0.25}>>
+  return %d, %p : tensor<2x4xf32>, tensor<3x2x!quant.uniform<i8:f32:1, {0.5, 0.25}>>
+}

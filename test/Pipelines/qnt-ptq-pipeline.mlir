@@ -17,10 +17,14 @@
 // PTQ: %[[R:.*]] = quant.dcast %[[Y]]
 // PTQ: return %[[R]]
 
+// Per-tensor quantize and dequantize are generated code (the runtime's
+// formulas; they fuse with float neighbours), the conv a kernel call.
 // LLVM: llvm.func @main
-// LLVM: llvm.call @qnt_rt_quantize
+// LLVM-NOT: llvm.call @qnt_rt_quantize
+// LLVM: llvm.fmul
 // LLVM: llvm.call @qnt_rt_conv2d
-// LLVM: llvm.call @qnt_rt_dequantize
+// LLVM-NOT: llvm.call @qnt_rt_dequantize
+// LLVM: llvm.sitofp
 func.func @main(%x: tensor<1x4x4x1xf32>) -> tensor<1x4x4x2xf32> {
   %s = qnt.quant_stub %x : tensor<1x4x4x1xf32>
   %w = "tosa.const"() {values = dense<[[[[0.5]]], [[[-0.25]]]]> : tensor<2x1x1x1xf32>} : () -> tensor<2x1x1x1xf32>

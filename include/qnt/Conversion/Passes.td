@@ -56,7 +56,10 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
                 "kernels";
   let description = [{
     The integer codegen of qnt: `qnt.table`, quantized `qnt.mul`,
-    `qnt.add`, `qnt.avg_pool2d`, `qnt.batch_norm` (and float `qnt.mul`)
+    `qnt.add`, `qnt.avg_pool2d`, `qnt.batch_norm` (and float `qnt.mul`),
+    and per-tensor 8-bit `quant.qcast` / `quant.dcast` (the runtime's
+    formulas, so that they fuse with the float code around them: a layer
+    norm or softmax between int8 tensors is one loop nest with its casts)
     become `linalg.generic` ops on
     the storage integers with `arith` / `math` bodies, and a quantized
     `tosa.concat` `tensor.insert_slice`s into one result (so its inputs
@@ -67,8 +70,8 @@ def QntLowerToLinalgPass : Pass<"qnt-lower-to-linalg", "mlir::func::FuncOp"> {
     them across threads, and `qnt-outline-parallel-loops` runs them on the
     runtime's threads (all in `--qnt-lower-to-llvm`), for x86-64 and
     AArch64 alike. Run before `qnt-lower-to-runtime`
-    (which lowers what the kernel libraries do: conv2d, linear, add,
-    pooling, quantize / dequantize).
+    (which lowers what the kernel libraries do: conv2d, linear, batched
+    matmul, float add, pooling, per-axis quantize / dequantize).
 
     Before:
     ```mlir

@@ -538,6 +538,74 @@ struct ResizeLowering : OpRewritePattern<ResizeOp> {
   }
 };
 
+/// A static tensor of per-tensor 8-bit quantized type, or null.
+static RankedTensorType get8BitPerTensor(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  auto qtype =
+      tensor ? dyn_cast<quant::UniformQuantizedType>(tensor.getElementType())
+             : nullptr;
+  if (!qtype || !tensor.hasStaticShape() ||
+      qtype.getStorageTypeIntegralWidth() != 8 ||
+      !qtype.getExpressedType().isF32())
+    return nullptr;
+  return tensor;
+}
+
+/// Per-tensor 8-bit `quant.qcast` as the runtime's quantize,
+/// `clamp(rint(x * f32(1/S)) + Z)` (NaN to qmin), in generated code: it
+/// fuses with the float code that makes `x` (a layer norm's or softmax's
+/// last step) instead of being one more pass over memory.
+struct QuantizeCastLowering : OpRewritePattern<quant::QuantizeCastOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(quant::QuantizeCastOp op,
+                                PatternRewriter &rewriter) const override {
+    RankedTensorType resultType = get8BitPerTensor(op.getType());
+    if (!resultType || !getElementTypeOrSelf(op.getInput().getType()).isF32())
+      return rewriter.notifyMatchFailure(op, "not f32 to 8-bit per tensor");
+    auto out = getUniformType(resultType);
+    AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
+    rewriter.replaceOp(
+        op, buildElementwise(
+                rewriter, op.getLoc(), resultType, op.getInput(), id,
+                [&](OpBuilder &b, Location loc, ValueRange args) {
+                  Value v = arith::MulFOp::create(
+                      b, loc, args[0],
+                      f32Constant(b, loc,
+                                  1.0f / static_cast<float>(out.getScale())));
+                  linalg::YieldOp::create(
+                      b, loc,
+                      roundToStorage(b, loc, v, out, out.getStorageTypeMin()));
+                }));
+    return success();
+  }
+};
+
+/// Per-tensor 8-bit `quant.dcast`, `f32(q - Z) * f32(S)` as the runtime
+/// computes it, in generated code that fuses with its float consumer.
+struct DequantizeCastLowering : OpRewritePattern<quant::DequantizeCastOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(quant::DequantizeCastOp op,
+                                PatternRewriter &rewriter) const override {
+    RankedTensorType inputType = get8BitPerTensor(op.getInput().getType());
+    if (!inputType)
+      return rewriter.notifyMatchFailure(op, "not 8-bit per tensor");
+    auto in = getUniformType(inputType);
+    auto resultType = cast<RankedTensorType>(op.getType());
+    AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
+    rewriter.replaceOp(
+        op,
+        buildElementwise(rewriter, op.getLoc(), resultType,
+                         toStorage(rewriter, op.getLoc(), op.getInput()), id,
+                         [&](OpBuilder &b, Location loc, ValueRange args) {
+                           linalg::YieldOp::create(
+                               b, loc, dequantize(b, loc, args[0], in));
+                         }));
+    return success();
+  }
+};
+
 struct QntLowerToLinalgPass
     : qnt::impl::QntLowerToLinalgPassBase<QntLowerToLinalgPass> {
   void runOnOperation() override {
@@ -556,6 +624,7 @@ struct QntLowerToLinalgPass
 
 void qnt::populateQntToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<TableLowering, MulLowering, AddLowering, AvgPoolLowering,
-               BatchNormLowering, ConcatLowering, ResizeLowering>(
+               BatchNormLowering, ConcatLowering, ResizeLowering,
+               QuantizeCastLowering, DequantizeCastLowering>(
       patterns.getContext());
 }
