@@ -202,7 +202,8 @@ struct LiftBatchMatmul : OpRewritePattern<tosa::MatMulOp> {
     }
     auto matmul = rewriter.replaceOpWithNewOp<BatchMatmulOp>(
         op, op.getType(), lhs, rhs, transposeB);
-    // The frontend's marks (qnt.float_in_pytorch) stay with the op.
+    // The frontend's marks (qnt.float_in_pytorch) stay with the op, as with
+    // every lifted op.
     matmul->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     return success();
   }
@@ -224,8 +225,9 @@ struct LiftAdd : OpRewritePattern<tosa::AddOp> {
       return rewriter.notifyMatchFailure(op, "not a same-shape f32 add");
     if (matchPattern(lhs, m_Constant()) || matchPattern(rhs, m_Constant()))
       return rewriter.notifyMatchFailure(op, "adds a constant");
-    rewriter.replaceOpWithNewOp<AddOp>(op, op.getType(), lhs, rhs,
-                                       Activation::none);
+    auto add = rewriter.replaceOpWithNewOp<AddOp>(op, op.getType(), lhs, rhs,
+                                                  Activation::none);
+    add->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     return success();
   }
 };
@@ -250,8 +252,9 @@ struct LiftMul : OpRewritePattern<tosa::MulOp> {
       return rewriter.notifyMatchFailure(op, "multiplies by a constant");
     if (getUnaryFunction(op.getResult()))
       return rewriter.notifyMatchFailure(op, "part of a unary function");
-    rewriter.replaceOpWithNewOp<MulOp>(op, op.getType(), lhs, rhs,
-                                       Activation::none);
+    auto mul = rewriter.replaceOpWithNewOp<MulOp>(op, op.getType(), lhs, rhs,
+                                                  Activation::none);
+    mul->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     return success();
   }
 };

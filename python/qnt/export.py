@@ -264,6 +264,7 @@ class _Emitter:
         self.qat_grid = {}    # QAT: value name -> the FakeQuantize whose grid it is on
         self.arguments = {}   # placeholder node -> its argument Value
         self._composite = None  # the float composite being emitted (`composite`)
+        self._float_in_pytorch = False  # inside `float_in_pytorch()`
 
     # -- the node being converted ------------------------------------------
 
@@ -290,6 +291,8 @@ class _Emitter:
             element = data.element if data is not None else "f32"
         if self._composite:
             attrs = dict(attrs or {}, **{"qnt.float_composite": f'"{self._composite}"'})
+        if self._float_in_pytorch:
+            attrs = dict(attrs or {}, **{"qnt.float_in_pytorch": "unit"})
         return self.b.op(name, operands, shape, attrs, loc=self.loc,
                          hint=hint or self.loc, nhwc=nhwc, element=element)
 
@@ -346,6 +349,18 @@ class _Emitter:
             yield
         finally:
             self._composite = saved
+
+    @contextlib.contextmanager
+    def float_in_pytorch(self):
+        """Marks the ops emitted inside with ``qnt.float_in_pytorch``: a
+        module PyTorch 1.13's FX quantization leaves float
+        (``nn.MultiheadAttention``), which ``--qnt-prepare``'s
+        ``float-in-pytorch=true`` keeps float too."""
+        saved, self._float_in_pytorch = self._float_in_pytorch, True
+        try:
+            yield
+        finally:
+            self._float_in_pytorch = saved
 
     def shape(self, dims):
         return self.b.shape(dims)

@@ -160,18 +160,20 @@ func.func @not_lifted(%x: tensor<1x4x4x1xi8>) -> tensor<1x4x4x2xi32> {
 
 // A matmul of two computed tensors (attention) is a qnt.batch_matmul; a
 // transpose of the right operand's last two dimensions becomes transpose_b
-// and the frontend's marks stay. A constant operand of a batched matmul (no
+// and the frontend's marks stay (on every lifted op). A constant operand of a batched matmul (no
 // linear layer: several batches) and a dynamic shape stay TOSA.
 // CHECK-LABEL: func.func @batch_matmul
 // CHECK: %[[S:.*]] = qnt.batch_matmul %arg0, %arg1 {qnt.float_in_pytorch, transpose_b} : (tensor<2x3x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
-// CHECK: qnt.batch_matmul %[[S]], %arg2 : (tensor<2x3x5xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
+// CHECK: %[[M:.*]] = qnt.add %[[S]], %arg4 {qnt.float_in_pytorch}
+// CHECK: qnt.batch_matmul %[[M]], %arg2 : (tensor<2x3x5xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
 // CHECK: tosa.matmul %arg0, %{{.*}} : (tensor<2x3x4xf32>, tensor<2x4x2xf32>
 // CHECK: tosa.matmul %arg3, %arg3
-func.func @batch_matmul(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %v: tensor<2x5x4xf32>, %d: tensor<?x4x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3x2xf32>, tensor<?x4x4xf32>) {
+func.func @batch_matmul(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %v: tensor<2x5x4xf32>, %d: tensor<?x4x4xf32>, %mask: tensor<2x3x5xf32>) -> (tensor<2x3x4xf32>, tensor<2x3x2xf32>, tensor<?x4x4xf32>) {
   %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
   %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : (tensor<2x5x4xf32>) -> tensor<2x4x5xf32>
   %s = tosa.matmul %q, %kt, %zp, %zp {qnt.float_in_pytorch} : (tensor<2x3x4xf32>, tensor<2x4x5xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x5xf32>
-  %c = tosa.matmul %s, %v, %zp, %zp : (tensor<2x3x5xf32>, tensor<2x5x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x4xf32>
+  %sm = tosa.add %s, %mask {qnt.float_in_pytorch} : (tensor<2x3x5xf32>, tensor<2x3x5xf32>) -> tensor<2x3x5xf32>
+  %c = tosa.matmul %sm, %v, %zp, %zp : (tensor<2x3x5xf32>, tensor<2x5x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x4xf32>
   %w = "tosa.const"() {values = dense<1.0> : tensor<2x4x2xf32>} : () -> tensor<2x4x2xf32>
   %l = tosa.matmul %q, %w, %zp, %zp : (tensor<2x3x4xf32>, tensor<2x4x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<2x3x2xf32>
   %e = tosa.matmul %d, %d, %zp, %zp : (tensor<?x4x4xf32>, tensor<?x4x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<?x4x4xf32>

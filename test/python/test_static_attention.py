@@ -140,6 +140,11 @@ def test_attention_int8_and_fx_matching(tmp_path):
                            "--qnt-ptq-pipeline=qconfig=x86 float-in-pytorch=true")
     observed = {line.split('"')[1] for line in fx_matching.splitlines()
                 if "= qnt.observe" in line}
-    # Observers are named <op>:<role>; only the hand-written matmuls have them.
-    matmul_ids = {i.split(":")[0] for i in observed if "matmul" in i}
-    assert matmul_ids and not any("mha" in i for i in matmul_ids), sorted(observed)
+    # Observers are named <op>:<role>: nothing inside the MHA (its
+    # projections, scaling, matmuls) is observed, the hand-written matmuls
+    # are (their inputs: the MHA's output and v).
+    assert not any(i.startswith("mha") for i in observed), sorted(observed)
+    assert {"scores.matmul:in", "scores.matmul:out", "scores.matmul_1:in1"} <= observed, \
+        sorted(observed)
+    default = run_tool("quant-opt", fp32, "--qnt-ptq-pipeline=qconfig=x86")
+    assert any(f'"mha{role}' in default for role in (".in_proj:w", ":out"))

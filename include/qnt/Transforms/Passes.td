@@ -97,9 +97,9 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     op: none of its inner values is observed, so it computes in float
     between the quantized tensors around it, as PyTorch's quantized layer
     norm does (int8 in and out). `float-in-pytorch=true` also keeps in float
-    the linears and batched matmuls marked `qnt.float_in_pytorch`
-    (`nn.MultiheadAttention`'s projections, scores and context, which
-    PyTorch FX runs in float: the module is a leaf it does not quantize).
+    the ops marked `qnt.float_in_pytorch` (all of `nn.MultiheadAttention`:
+    projections, scaling, scores and context, which PyTorch FX runs in
+    float: the module is a leaf it does not quantize).
     Otherwise the attention matmuls are INT8 (`qnt.batch_matmul`, both
     operands observed), as FX quantizes a `torch.matmul` of activations.
 
@@ -140,9 +140,9 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
            "qnt.float_in_pytorch (attention projections), which PyTorch's "
            "quantize_dynamic leaves in float">,
     Option<"floatInPytorch", "float-in-pytorch", "bool", /*default=*/"false",
-           "mode=static: keep in float the linears and batched matmuls "
-           "marked qnt.float_in_pytorch (nn.MultiheadAttention's "
-           "projections, scores and context), as PyTorch 1.13 FX does">,
+           "mode=static: keep in float the ops marked "
+           "qnt.float_in_pytorch (all of nn.MultiheadAttention), as "
+           "PyTorch 1.13 FX does">,
     Option<"catObserver", "cat-observer", "std::string",
            /*default=*/"\"shared\"",
            "shared (a concatenation's inputs and result share one observer, "

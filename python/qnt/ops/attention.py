@@ -19,13 +19,10 @@ from .elementwise import gelu, logical_and, logical_not, masked_fill, relu, wher
 from .normalization import layer_norm_module
 
 
-def _matmul3(ctx, a, b, float_in_pytorch=False):
-    """``tosa.matmul`` of [N, M, K] and [N, K, W]. ``float_in_pytorch``
-    marks the matmuls of ``nn.MultiheadAttention``, which PyTorch 1.13's
-    FX quantization leaves in float (qnt.float_in_pytorch)."""
+def _matmul3(ctx, a, b):
+    """``tosa.matmul`` of [N, M, K] and [N, K, W]."""
     zp = ctx.b.zero_point()
-    attrs = {"qnt.float_in_pytorch": "unit"} if float_in_pytorch else None
-    return ctx.op("tosa.matmul", [a, b, zp, zp], (a.shape[0], a.shape[1], b.shape[2]), attrs)
+    return ctx.op("tosa.matmul", [a, b, zp, zp], (a.shape[0], a.shape[1], b.shape[2]))
 
 
 def matmul(ctx, a, b):
@@ -158,7 +155,15 @@ def multi_head_attention(ctx, m, query, key, value, key_padding_mask=None, need_
     """PyTorch's multi_head_attention_forward in eval mode: projections,
     ``softmax(q / sqrt(d) @ k^T + masks) @ v`` per head, out_proj. Masks are
     additive float tensors (attn_mask [L, S] or [N * heads, L, S],
-    key_padding_mask [N, S])."""
+    key_padding_mask [N, S]). Every op is marked qnt.float_in_pytorch: FX
+    leaves the module float."""
+    with ctx.float_in_pytorch():
+        return _multi_head_attention(ctx, m, query, key, value, key_padding_mask, need_weights,
+                                     attn_mask, average_attn_weights)
+
+
+def _multi_head_attention(ctx, m, query, key, value, key_padding_mask, need_weights, attn_mask,
+                          average_attn_weights):
     if m.bias_k is not None or m.add_zero_attn:
         raise ctx.error("MultiheadAttention with add_bias_kv or add_zero_attn is not supported")
     query, key, value = (ctx.to_torch(v) for v in (query, key, value))
@@ -173,7 +178,7 @@ def multi_head_attention(ctx, m, query, key, value, key_padding_mask=None, need_
                                      [(batch, source)])
     q, k, v = (_heads(ctx, x, heads) for x in _projections(ctx, m, query, key, value))
     q = ctx.mul(q, 1.0 / math.sqrt(embed // heads))
-    scores = _matmul3(ctx, q, ctx.permute(k, (0, 2, 1)), float_in_pytorch=True)
+    scores = _matmul3(ctx, q, ctx.permute(k, (0, 2, 1)))
     if attn_mask is not None:
         scores = ctx.add(scores, attn_mask)
     if key_padding_mask is not None:
@@ -181,7 +186,7 @@ def multi_head_attention(ctx, m, query, key, value, key_padding_mask=None, need_
         padded = ctx.add(per_batch, ctx.reshape(key_padding_mask, (batch, 1, 1, source)))
         scores = ctx.reshape(padded, (batch * heads, length, source))
     attn = softmax(ctx, scores, -1)
-    context = _matmul3(ctx, attn, v, float_in_pytorch=True)  # [N * heads, L, d]
+    context = _matmul3(ctx, attn, v)  # [N * heads, L, d]
     context = ctx.reshape(ctx.permute(context, (1, 0, 2)), (length * batch, embed))
     out = ctx.reshape(_child(ctx, m, "out_proj", linear_module, context), (length, batch, embed))
     if m.batch_first:

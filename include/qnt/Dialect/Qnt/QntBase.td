@@ -20,9 +20,9 @@ def Qnt_Dialect : Dialect {
     Discardable attribute `qnt.float_in_pytorch` (unit): the PyTorch
     frontend marks the `tosa.matmul` of a linear that is not an `nn.Linear`
     module (`nn.MultiheadAttention`'s projections, `F.linear`, a matmul with
-    a parameter) and the scores and context matmuls of
-    `nn.MultiheadAttention`; `qnt-fuse` keeps it on the `qnt.linear` or
-    `qnt.batch_matmul`, and
+    a parameter) and every op of `nn.MultiheadAttention` (its scores and
+    context matmuls, scaling, masks); `qnt-fuse` keeps it on the ops it
+    lifts (`qnt.linear`, `qnt.batch_matmul`, `qnt.add`, `qnt.mul`), and
     `qnt-prepare="mode=dynamic"` leaves such a layer in float, as PyTorch
     1.13's `quantize_dynamic` does (and `qnt-prepare`'s
     `float-in-pytorch=true` in static mode, as PyTorch FX does with
