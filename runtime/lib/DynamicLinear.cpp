@@ -220,13 +220,35 @@ private:
   std::string impl_;
 };
 
-/// The product as a loop over int32 (exact on every CPU).
+/// sum_k x[k] * w[k] of u8 x s8 in int32: exact for k <= kMaxExactK (255 *
+/// 128 * k < 2^31), and a loop the compiler vectorizes with widening
+/// multiplies (NEON smlal / umlal on AArch64, vpmaddwd on x86).
+constexpr int64_t kMaxExactK = (int64_t(1) << 31) / (255 * 128) - 1;
+
+QNT_RT_VECTOR_CLONES int32_t dot(const uint8_t *x, const int8_t *w, int64_t k) {
+  int32_t acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < k; ++i)
+    acc += int32_t(x[i]) * int32_t(w[i]);
+  return acc;
+}
+
+/// The product as portable loops (exact on every CPU; the path on
+/// AArch64, where XNNPACK 2022 has no dynamically quantized fully
+/// connected operator): acc[m, n] = x[m] . w[n] - zp * sum(w[n]), threads
+/// over output channels, each weight row reused across all input rows.
 class RefDynamicLinear final : public DynamicLinear {
 public:
   RefDynamicLinear(const qnt_rt_linear_params &p, const CommonSpec &s,
                    const int8_t *weight, const float *bias, std::string why)
-      : DynamicLinear(p, s), weight_(weight, weight + p.n * p.k),
+      : DynamicLinear(p, s), weight_(weight, weight + p.n * p.k), rowSums_(p.n),
         why_(std::move(why)) {
+    if (p.k > kMaxExactK)
+      fatal("linear_dynamic: k = " + std::to_string(p.k) + " exceeds " +
+            std::to_string(kMaxExactK) + " (int32 accumulator)");
+    for (int64_t n = 0; n < p.n; ++n)
+      for (int64_t k = 0; k < p.k; ++k)
+        rowSums_[n] += weight[n * p.k + k];
     if (bias)
       bias_.assign(bias, bias + p.n);
   }
@@ -235,25 +257,27 @@ public:
 
 private:
   void multiply(const uint8_t *x, DynamicParams q, float *dst) const override {
-    for (int64_t m = 0; m < p_.m; ++m) {
-      const uint8_t *row = x + m * p_.k;
-#pragma omp parallel for if (p_.n * p_.k >= (1 << 16))
-      for (int64_t n = 0; n < p_.n; ++n) {
-        const int8_t *w = weight_.data() + n * p_.k;
-        int64_t acc = 0;
-        for (int64_t k = 0; k < p_.k; ++k)
-          acc += (int32_t(row[k]) - q.zeroPoint) * int32_t(w[k]);
-        float v = float(acc) * (q.scale * s_.scale(n));
+    const int64_t rows = p_.m, cols = p_.n, k = p_.k;
+#pragma omp parallel for if (rows * cols * k >= (1 << 16))
+    for (int64_t n = 0; n < cols; ++n) {
+      const int8_t *w = weight_.data() + n * k;
+      // acc = x . w - zp * sum(w), in int64: |zp * sum(w)| may exceed int32.
+      const int64_t offset = int64_t(q.zeroPoint) * rowSums_[n];
+      const float scale = q.scale * s_.scale(n);
+      for (int64_t m = 0; m < rows; ++m) {
+        int64_t acc = int64_t(dot(x + m * k, w, k)) - offset;
+        float v = float(acc) * scale;
         if (!bias_.empty())
           v += bias_[n];
         if (s_.activation == QNT_RT_ACT_RELU)
           v = v < 0.0f ? 0.0f : v;
-        dst[m * p_.n + n] = v;
+        dst[m * cols + n] = v;
       }
     }
   }
 
   std::vector<int8_t> weight_;
+  std::vector<int64_t> rowSums_;
   std::vector<float> bias_;
   std::string why_;
 };
