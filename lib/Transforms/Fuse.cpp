@@ -200,11 +200,12 @@ struct LiftBatchMatmul : OpRewritePattern<tosa::MatMulOp> {
       rhs = transpose.getInput1();
       transposeB = true;
     }
+    // The frontend's marks (qnt.float_in_pytorch) stay with the op, as with
+    // every lifted op (read before `op` is erased).
+    DictionaryAttr marks = op->getDiscardableAttrDictionary();
     auto matmul = rewriter.replaceOpWithNewOp<BatchMatmulOp>(
         op, op.getType(), lhs, rhs, transposeB);
-    // The frontend's marks (qnt.float_in_pytorch) stay with the op, as with
-    // every lifted op.
-    matmul->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+    matmul->setDiscardableAttrs(marks);
     return success();
   }
 };
@@ -225,9 +226,11 @@ struct LiftAdd : OpRewritePattern<tosa::AddOp> {
       return rewriter.notifyMatchFailure(op, "not a same-shape f32 add");
     if (matchPattern(lhs, m_Constant()) || matchPattern(rhs, m_Constant()))
       return rewriter.notifyMatchFailure(op, "adds a constant");
+    // The frontend's marks (qnt.float_in_pytorch) stay with the op.
+    DictionaryAttr marks = op->getDiscardableAttrDictionary();
     auto add = rewriter.replaceOpWithNewOp<AddOp>(op, op.getType(), lhs, rhs,
                                                   Activation::none);
-    add->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+    add->setDiscardableAttrs(marks);
     return success();
   }
 };
@@ -252,9 +255,11 @@ struct LiftMul : OpRewritePattern<tosa::MulOp> {
       return rewriter.notifyMatchFailure(op, "multiplies by a constant");
     if (getUnaryFunction(op.getResult()))
       return rewriter.notifyMatchFailure(op, "part of a unary function");
+    // The frontend's marks (qnt.float_in_pytorch) stay with the op.
+    DictionaryAttr marks = op->getDiscardableAttrDictionary();
     auto mul = rewriter.replaceOpWithNewOp<MulOp>(op, op.getType(), lhs, rhs,
                                                   Activation::none);
-    mul->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+    mul->setDiscardableAttrs(marks);
     return success();
   }
 };
