@@ -120,7 +120,8 @@ private:
 class RefBatchMatmul final : public BatchMatmulKernel {
 public:
   RefBatchMatmul(const Params &p, float multiplier, std::string why)
-      : p_(p), m_(multiplier), why_(std::move(why)) {}
+      : p_(p), m_(multiplier), rq_(int8Spec(p, multiplier)),
+        why_(std::move(why)) {}
 
   void run(const void *a, const void *b, void *dst) override {
     if (p_.dtype == QNT_RT_U8)
@@ -135,7 +136,6 @@ public:
 
 private:
   template <typename T> void runImpl(const T *a, const T *b, T *dst) const {
-    Requant rq(int8Spec(p_, m_));
     const int64_t m = p_.m, k = p_.k, n = p_.n;
     for (int64_t i = 0; i < p_.batch; ++i) {
       const T *ai = a + i * m * k, *bi = b + i * k * n;
@@ -146,13 +146,14 @@ private:
             int64_t bv = p_.b_transposed ? bi[j * k + t] : bi[t * n + j];
             acc += (int64_t(ai[r * k + t]) - p_.a_zp) * (bv - p_.b_zp);
           }
-          dst[(i * m + r) * n + j] = static_cast<T>(rq(acc, m_));
+          dst[(i * m + r) * n + j] = static_cast<T>(rq_(acc, m_));
         }
     }
   }
 
   Params p_;
   float m_;
+  Requant rq_;
   std::string why_;
 };
 

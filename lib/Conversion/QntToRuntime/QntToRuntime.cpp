@@ -220,6 +220,13 @@ static QuantLayout getQuantLayout(RankedTensorType type) {
   return layout;
 }
 
+/// The requantization multiplier M = S_a * S_b / S_out of an integer
+/// product, each scale first rounded to f32 (docs/numerics.md).
+static float getMultiplier(double aScale, double bScale, double outScale) {
+  return static_cast<float>((double)(float)aScale * (double)(float)bScale /
+                            (double)(float)outScale);
+}
+
 /// Integer bounds of the output once the fused activation's float bounds
 /// are mapped through the output's scale and zero point.
 static std::pair<int64_t, int64_t>
@@ -340,8 +347,7 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
   QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
   p.num_scales = w.scales.size();
   for (float ws : w.scales)
-    fparams.push_back(static_cast<float>((double)(float)in.getScale() * ws /
-                                         (double)(float)out.getScale()));
+    fparams.push_back(getMultiplier(in.getScale(), ws, out.getScale()));
   return success();
 }
 
@@ -542,9 +548,7 @@ struct BatchMatmulLowering : RuntimePattern<BatchMatmulOp> {
       p.b_qmax = b.getStorageTypeMax();
       p.dst_zp = out.getZeroPoint(), p.dst_qmin = out.getStorageTypeMin();
       p.dst_qmax = out.getStorageTypeMax();
-      fparams = {static_cast<float>((double)(float)a.getScale() *
-                                    (double)(float)b.getScale() /
-                                    (double)(float)out.getScale())};
+      fparams = {getMultiplier(a.getScale(), b.getScale(), out.getScale())};
     }
     rewriter.replaceOp(op, lowerBatchMatmul(rewriter, calls, op.getLoc(), p,
                                             fparams, adaptor.getLhs(),
