@@ -52,6 +52,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import bench_models  # noqa: E402
 import onnx_export  # noqa: E402
+from ort import DEFAULT_DIR as ORT_DIR, Ort  # noqa: E402
 from timing import torch_median_ms  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "eval"))
@@ -71,7 +72,6 @@ TARGETS_PT_INT8 = ((("resnet18", "mobilenet_v2"), (1,)),
                    (("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),
                    (("vit_s_16",), (1,)))
 TARGETS_ORT_INT8 = ((("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),)
-ORT_MISSING = "not installed: run scripts/ort-setup.sh"
 
 
 def log(msg):
@@ -218,35 +218,6 @@ def int8_model(name, engine, calib):
 # ---------------------------------------------------------------------------
 # ONNX Runtime
 # ---------------------------------------------------------------------------
-
-class Ort:
-    """bench/ort_run.js with onnxruntime-node from scripts/ort-setup.sh.
-    `status` is None when usable, else the text of the ORT cells."""
-
-    def __init__(self, want, ort_dir):
-        self.dir = Path(ort_dir)
-        self.status = None
-        self.version = None
-        pkg = self.dir / "node_modules" / "onnxruntime-node" / "package.json"
-        if want is False:
-            self.status = "not measured (--no-ort)"
-        elif not shutil.which("node") or not pkg.exists():
-            self.status = ORT_MISSING
-            log(f"ONNX Runtime: {ORT_MISSING} (looked for {pkg} and node)")
-        else:
-            self.version = json.loads(pkg.read_text()).get("version")
-
-    def bench(self, onnx, npy, runs, threads, out=None):
-        cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(npy), str(runs), str(threads)]
-        if out:
-            cmd += ["--output", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True,
-                           env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
-        if r.returncode:
-            raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
-                               f"{r.stderr.strip()[-1000:]}")
-        return float(json.loads(r.stdout)["median_ms"])
-
 
 def db(v):
     return "n/a (shapes differ)" if v is None else f"{v:.1f} dB"
@@ -812,8 +783,7 @@ def main():
     parser.add_argument("--ort", action=argparse.BooleanOptionalAction, default=None,
                         help="measure ONNX Runtime (default: when scripts/ort-setup.sh has "
                              "installed it)")
-    parser.add_argument("--ort-dir",
-                        default=os.environ.get("QNT_ORT_DIR", str(ROOT / "build" / "ort")),
+    parser.add_argument("--ort-dir", default=ORT_DIR,
                         help="onnxruntime-node's install directory (scripts/ort-setup.sh)")
     args = parser.parse_args()
 

@@ -2,8 +2,11 @@
 """Static PTQ with qnt vs PyTorch 1.13's FX graph mode (prepare_fx / convert_fx).
 
 For torchvision's efficientnet_b0, densenet121, mobilenet_v3_large and
-googlenet, and with --models vit_small a 4-layer ViT-S on 64x64 images
-(eval/ptq_vs_pytorch.py's SMALL_MODELS) (torchvision.models, not the quantizable variants: FX needs no
+googlenet, with --models vit_small a 4-layer ViT-S on 64x64 images, and
+with --models bert_encoder a BERT-base-shaped nn.TransformerEncoder (12
+layers, 768, GELU) on 128 token embeddings (eval/ptq_vs_pytorch.py's
+SMALL_MODELS; PyTorch FX traces its layers as _TraceableEncoderLayer, the
+same computation) (torchvision.models, not the quantizable variants: FX needs no
 stubs; googlenet with aux_logits=False, init_weights=True; random weights,
 batch norms from eval/ptq_vs_pytorch.py's realistic_batch_norms, eval
 mode), per qconfig x86 and onednn, with the same calibration images (one
@@ -33,7 +36,8 @@ per forward, batch 1) and the same evaluation images on both sides:
   worth (docs/accuracy.md, "PyTorch FX").
 
 Metrics over all logits of the evaluation images: SQNR of INT8 vs FP32
-(10 log10(sum ref^2 / sum (ref - x)^2)) and top-1 agreement with FP32.
+(10 log10(sum ref^2 / sum (ref - x)^2)) and top-1 agreement with FP32
+(bert_encoder: of the argmax over the features of each token).
 Target: ours FX-matching at most 0.5 dB below PyTorch FX (PASS/FAIL).
 Also lists the observers each side used.
 
@@ -98,6 +102,40 @@ def describe_observer(obs):
     return f"{type(obs).__name__} {dtype}{rng} {qscheme}".strip()
 
 
+class _TraceableEncoderLayer(torch.nn.Module):
+    """nn.TransformerEncoderLayer's computation (its slow path, eval mode:
+    no dropout) on the same submodules, without the fast-path checks on the
+    input that symbolic tracing cannot take (`src.dim() == 3 and ...`)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.self_attn, self.linear1, self.linear2 = layer.self_attn, layer.linear1, layer.linear2
+        self.norm1, self.norm2, self.activation = layer.norm1, layer.norm2, layer.activation
+        self.norm_first = layer.norm_first
+
+    def _sa(self, x):
+        return self.self_attn(x, x, x, need_weights=False)[0]
+
+    def _ff(self, x):
+        return self.linear2(self.activation(self.linear1(x)))
+
+    def forward(self, x):
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x))
+            return x + self._ff(self.norm2(x))
+        x = self.norm1(x + self._sa(x))
+        return self.norm2(x + self._ff(x))
+
+
+def fx_traceable(model):
+    """model, or for an nn.TransformerEncoder (which prepare_fx cannot trace)
+    the same computation as an nn.Sequential of _TraceableEncoderLayer."""
+    if not isinstance(model, torch.nn.TransformerEncoder):
+        return model
+    layers = [_TraceableEncoderLayer(layer) for layer in model.layers]
+    return torch.nn.Sequential(*layers, *([model.norm] if model.norm is not None else []))
+
+
 def pytorch_fx_int8(model, qconfig, calib):
     """prepare_fx with get_default_qconfig_mapping(qconfig), one forward per
     calibration sample, convert_fx. Returns (quantized GraphModule,
@@ -109,7 +147,8 @@ def pytorch_fx_int8(model, qconfig, calib):
         warnings.simplefilter("ignore")   # reduce_range deprecation, tracing
         mapping = get_default_qconfig_mapping(qconfig)
         with proxy_unpacking():  # torch 1.13 on Python 3.11
-            prepared = prepare_fx(copy.deepcopy(model).eval(), mapping, (calib[:1],))
+            prepared = prepare_fx(fx_traceable(copy.deepcopy(model).eval()), mapping,
+                                  (calib[:1],))
         observers = {id(m): describe_observer(m) for m in prepared.modules()
                      if isinstance(m, ObserverBase)}
         weights = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in prepared.modules())
@@ -185,6 +224,10 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
     pvp.qdata.save(calib_npz, {arg: calib}, expect=info)
     pvp.qdata.save(eval_npz, {arg: images}, expect=info)
     fp32 = pvp.pytorch_outputs(model, images, batch=64)
+    width = pvp.SEQUENCE_MODELS.get(name)
+
+    def agree(a, b):
+        return pvp.agree(a, b, width)
 
     res = OrderedDict()
     for qc in qconfigs:
@@ -196,7 +239,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
         t = time.monotonic()
         q, observers, quantizes = pytorch_fx_int8(model, qc, calib)
         pt = pvp.pytorch_outputs(q, images, engine=ENGINE)
-        r.update(sqnr_pytorch=pvp.sqnr(fp32, pt), top1_pytorch=pvp.agree(pt, fp32),
+        r.update(sqnr_pytorch=pvp.sqnr(fp32, pt), top1_pytorch=agree(pt, fp32),
                  observers_pytorch=dict(observers), quantize_pytorch=quantizes,
                  seconds_pytorch=time.monotonic() - t)
         t = time.monotonic()
@@ -207,7 +250,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
             prep_text = prep.read_text()
             r["observers_ours"] = dict(observer_census(prep_text))
             stats, int8, ours = ours_variant(tools, work, prep, calib_npz, eval_npz, f"{qc}_fx")
-            r.update(sqnr_ours=pvp.sqnr(fp32, ours), top1_ours=pvp.agree(ours, fp32),
+            r.update(sqnr_ours=pvp.sqnr(fp32, ours), top1_ours=agree(ours, fp32),
                      sqnr_ours_pytorch=pvp.sqnr(pt, ours), census_ours=pvp.op_census(int8))
         except pvp.ToolError as e:
             errors.append(f"{name} {qc} (ours, FX-matching): {e}")
@@ -223,7 +266,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
             else:
                 _s, int8_d, default = ours_variant(tools, work, prep_default, calib_npz, eval_npz,
                                                    f"{qc}_default")
-                r.update(sqnr_default=pvp.sqnr(fp32, default), top1_default=pvp.agree(default, fp32),
+                r.update(sqnr_default=pvp.sqnr(fp32, default), top1_default=agree(default, fp32),
                          census_default=pvp.op_census(int8_d))
         except pvp.ToolError as e:
             errors.append(f"{name} {qc} (ours, default): {e}")
@@ -235,7 +278,7 @@ def evaluate_model(tools, work, name, qconfigs, args, errors):
                      " cat-observer=own"])
                 _s, int8_o, out_o = ours_variant(tools, work, prep_own, calib_npz, eval_npz,
                                                  f"{qc}_own")
-                r.update(sqnr_own=pvp.sqnr(fp32, out_o), top1_own=pvp.agree(out_o, fp32),
+                r.update(sqnr_own=pvp.sqnr(fp32, out_o), top1_own=agree(out_o, fp32),
                          concats=prep_text.count("tosa.concat"),
                          tables_own=int8_o.read_text().count("qnt.table"))
             except pvp.ToolError as e:
@@ -341,6 +384,18 @@ def layer_tables(results):
     return out
 
 
+def data_description(models, args):
+    n = f"{args.calib_samples} calibration and {args.eval_samples} evaluation"
+    parts = []
+    if any(m not in pvp.SEQUENCE_MODELS for m in models):
+        parts.append("torchvision.models with random weights and realistic batch norms, "
+                     f"{n} images 3x64x64 (structured random)")
+    if any(m in pvp.SEQUENCE_MODELS for m in models):
+        parts.append("bert_encoder: random weights normal(0, 0.02), "
+                     f"{n} sequences of 128 token embeddings (pvp.token_embeddings)")
+    return "; ".join(parts) + "; one per forward, the same on both sides."
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all four)")
@@ -390,10 +445,9 @@ def main(argv=None):
         "",
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, PyTorch engine "
         f"`{ENGINE}`; `eval/fx_vs_pytorch.py` (method: docs/accuracy.md, \"PyTorch FX\"). "
-        f"torchvision.models with random weights and realistic batch norms, {args.calib_samples} "
-        f"calibration and {args.eval_samples} evaluation images 3x64x64 (structured random, one "
-        "per forward, the same on both sides). SQNR over all logits vs FP32 PyTorch; top-1: "
-        "agreement of the argmax with FP32.",
+        f"{data_description(models, args)} SQNR over all outputs vs FP32 PyTorch; top-1: "
+        "agreement of the argmax with FP32 (sequence models: over the features of each "
+        "token).",
         "",
         f"## FX-matching: PyTorch `prepare_fx`/`convert_fx` vs ours `--qnt-prepare=\"qconfig=Q "
         f"{FX_MATCHING}\"`",

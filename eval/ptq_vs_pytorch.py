@@ -362,9 +362,40 @@ def _vit_small():
     return model
 
 
+BERT_SEQUENCE, BERT_WIDTH = 128, 768
+
+
+def _bert_encoder():
+    """A BERT-base-shaped encoder: nn.TransformerEncoder, 12 post-norm
+    layers, d_model 768, 12 heads, feed-forward 3072, GELU, batch first;
+    weights normal(0, 0.02) as BERT initializes them, distinct per layer."""
+    model = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(BERT_WIDTH, 12, 3072, activation="gelu", batch_first=True),
+        12)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" not in name:
+                p.normal_(0.0, 0.02)
+    return model
+
+
+def token_embeddings(n, seed, sequence=BERT_SEQUENCE, width=BERT_WIDTH, vocab=1000):
+    """BERT-like encoder inputs [n, sequence, width]: layer-normalized sums
+    of token embeddings (random ids into a random table, normal(0, 1), the
+    same table for every seed) and position embeddings."""
+    table = torch.randn(vocab, width, generator=torch.Generator().manual_seed(1234))
+    positions = 0.5 * torch.randn(sequence, width, generator=torch.Generator().manual_seed(4321))
+    ids = torch.randint(0, vocab, (n, sequence), generator=torch.Generator().manual_seed(seed))
+    return nn.functional.layer_norm(table[ids] + positions, (width,)).contiguous()
+
+
 # Configurations of torchvision's model classes that are not in
-# torchvision.models.
-SMALL_MODELS = {"vit_small": _vit_small}
+# torchvision.models, and torch.nn models.
+SMALL_MODELS = {"vit_small": _vit_small, "bert_encoder": _bert_encoder}
+# Models on token sequences: {name: feature width}. Their data are
+# token_embeddings; their "top-1" is the argmax over the features of each
+# token.
+SEQUENCE_MODELS = {"bert_encoder": BERT_WIDTH}
 
 
 def torchvision_model(name, n_calib=32, n_eval=32, quantizable=True):
@@ -384,6 +415,8 @@ def torchvision_model(name, n_calib=32, n_eval=32, quantizable=True):
     else:
         kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
         model = getattr(torchvision.models, name)(**kwargs)
+    if name in SEQUENCE_MODELS:
+        return model.eval(), token_embeddings(n_calib, 1), token_embeddings(n_eval, 2)
     realistic_batch_norms(model)
     return model, structured_images(n_calib, 1), structured_images(n_eval, 2)
 
@@ -430,7 +463,11 @@ def sqnr(ref, x):
     return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
 
 
-def agree(a, b):
+def agree(a, b, width=None):
+    """% of rows of a and b [S, N] with the same argmax; with `width`, of
+    the rows of width elements (the tokens of a sequence model's outputs)."""
+    if width:
+        a, b = np.reshape(a, (-1, width)), np.reshape(b, (-1, width))
     return float(np.mean(np.argmax(a, 1) == np.argmax(b, 1)) * 100)
 
 

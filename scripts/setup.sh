@@ -16,7 +16,7 @@ qnt_packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   libdnnl-dev libxnnpack-dev libpthreadpool-dev libgtest-dev zlib1g-dev
   python3 python3-numpy python3-pytest
-  python3-torch python3-torchvision dataset-fashion-mnist
+  python3-torch python3-torchvision python3-onnx dataset-fashion-mnist
   # The libFuzzer targets (fuzz/libfuzzer.sh): clang and its sanitizer runtimes.
   clang-22 libclang-rt-22-dev
 )

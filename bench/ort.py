@@ -1,0 +1,44 @@
+"""ONNX Runtime for the benchmarks: bench/ort_run.js with onnxruntime-node,
+which scripts/ort-setup.sh installs (into build/ort or $QNT_ORT_DIR)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+DEFAULT_DIR = os.environ.get("QNT_ORT_DIR", str(BENCH.parent / "build" / "ort"))
+MISSING = "not installed: run scripts/ort-setup.sh"
+
+
+class Ort:
+    """`status` is None when usable, else the text of the ORT cells."""
+
+    def __init__(self, want, ort_dir=DEFAULT_DIR):
+        self.dir = Path(ort_dir)
+        self.status = None
+        self.version = None
+        pkg = self.dir / "node_modules" / "onnxruntime-node" / "package.json"
+        if want is False:
+            self.status = "not measured (--no-ort)"
+        elif not shutil.which("node") or not pkg.exists():
+            self.status = MISSING
+            print(f"ONNX Runtime: {MISSING} (looked for {pkg} and node)", file=sys.stderr,
+                  flush=True)
+        else:
+            self.version = json.loads(pkg.read_text()).get("version")
+
+    def bench(self, onnx, npy, runs, threads, out=None):
+        """Median ms of `runs` runs on `threads` threads; `out`: where to
+        write the first output (.npy)."""
+        cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(npy), str(runs), str(threads)]
+        if out:
+            cmd += ["--output", str(out)]
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
+        if r.returncode:
+            raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
+                               f"{r.stderr.strip()[-1000:]}")
+        return float(json.loads(r.stdout)["median_ms"])
