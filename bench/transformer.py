@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 import qnt  # noqa: E402
 from qnt import data as qdata  # noqa: E402
 from ort import DEFAULT_DIR as ORT_DIR, Ort  # noqa: E402
-from timing import torch_median_ms  # noqa: E402
+from timing import quant_run_median_ms, torch_median_ms  # noqa: E402
 import ptq_vs_pytorch as pvp  # noqa: E402  (Tools, the PTQ pipeline, SQNR)
 
 
@@ -103,7 +103,7 @@ def bench_batch(args, model, engines, tools, ort, tmp, batch):
     np.savez(inputs, **{name: x.numpy()})
     qdata.save(samples, {name: x.numpy()[None]}, batch=None)
     qdata.save(calib, {name: torch.randn(args.calib, 128, batch, 768).numpy()}, batch=None)
-    row["qnt FP32"] = tools_bench(tools, fp32, inputs, args)
+    row["qnt FP32"] = quant_run_median(tools, fp32, inputs, args)
     variants = []
     for label, extra in (("qnt dynamic", ""), ("qnt dynamic, all linears", " all-linears=true")):
         int8 = work / f"{label.replace(' ', '_').replace(',', '')}.mlir"
@@ -111,7 +111,7 @@ def bench_batch(args, model, engines, tools, ort, tmp, batch):
         variants.append((label, int8))
     variants.append(("qnt static INT8", pvp.ours_int8(tools, work, fp32, calib, ["x86"])["x86"]))
     for label, int8 in variants:
-        row[label] = tools_bench(tools, int8, inputs, args)
+        row[label] = quant_run_median(tools, int8, inputs, args)
         sqnr[label] = pvp.sqnr(ref.reshape(1, -1),
                                pvp.ours_run(tools, int8, samples, work / "out.npz"))
     best = min(row[f"PyTorch dynamic ({e})"] for e in engines)
@@ -123,10 +123,9 @@ def bench_batch(args, model, engines, tools, ort, tmp, batch):
     return row, sqnr
 
 
-def tools_bench(tools, mlir, inputs, args):
-    out = tools.run("quant-run", mlir, "-i", inputs, "--bench", args.runs, "--warmup", 2,
-                    "--num-threads", args.threads)
-    return float(out.split("median ")[1].split(" ms")[0])
+def quant_run_median(tools, mlir, inputs, args):
+    return quant_run_median_ms(tools.path("quant-run"), mlir, inputs, args.runs, args.threads,
+                               warmup=2)
 
 
 def table(rows):
