@@ -2,11 +2,11 @@
 //
 // PyTorch's dynamic quantization of a linear layer: the input's quantization
 // parameters are chosen per call from its range, the product is exact in
-// int32, the result is float. The range scan, the quantization and the
-// dequantizing epilogue are vectorized loops (split across the kernels'
-// threads when long); the product runs on oneDNN's int8 matmul (weights
-// packed once, the source zero point passed at execution) where oneDNN is
-// exact, else on the runtime's loop.
+// int32, the result is float. The range scan and the quantization are
+// vectorized loops (split across the kernels' threads when long); the
+// product runs on oneDNN's int8 matmul (weights packed once, the source zero
+// point passed at execution, the dequantization fused into its output)
+// where oneDNN is exact, else on the runtime's loop.
 //
 //===----------------------------------------------------------------------===//
 
@@ -109,23 +109,6 @@ QNT_RT_VECTOR_CLONES void quantize(const float *x, int64_t n, float inverse,
   }
 }
 
-/// The epilogue: dst[m, n] = max(float(acc[m, n]) * scales[n] + bias[n], lo)
-/// (lo: 0 for relu, else -inf, which keeps every value).
-QNT_RT_VECTOR_CLONES void dequantize(const int32_t *acc, int64_t rows,
-                                     int64_t cols, const float *scales,
-                                     const float *bias, float lo, float *dst) {
-#pragma omp parallel for if (rows * cols >= kParallelElements)
-  for (int64_t m = 0; m < rows; ++m) {
-    const int32_t *a = acc + m * cols;
-    float *d = dst + m * cols;
-#pragma omp simd
-    for (int64_t n = 0; n < cols; ++n) {
-      float v = float(a[n]) * scales[n] + bias[n];
-      d[n] = v < lo ? lo : v;
-    }
-  }
-}
-
 /// A per-thread buffer of at least `count` elements (calls on one thread
 /// run one at a time; concurrent calls on other threads have their own).
 template <typename T> T *threadBuffer(size_t count) {
@@ -165,25 +148,36 @@ protected:
   CommonSpec s_;
 };
 
-/// The product on oneDNN's int8 matmul into int32 (its brgemm kernels
-/// need the output scales at creation, and S_in changes per call), then the
-/// epilogue.
+/// The product and the epilogue in one oneDNN int8 matmul: the source zero
+/// point is a runtime value, and the dequantization runs on the int32
+/// accumulators as they leave the kernel (dst = float(acc), then binary
+/// post-ops * scales[n] and + bias[n], then relu), so no int32 product is
+/// written to memory and read again. The per-call scales S_in * S_w[n] are a
+/// post-op operand, passed at execution: oneDNN's brgemm kernels take output
+/// scales only at creation, and S_in changes per call. Multiply, then add,
+/// then clamp, each rounded: the portable epilogue's order.
 class DnnlDynamicLinear final : public DynamicLinear {
 public:
   DnnlDynamicLinear(const qnt_rt_linear_params &p, const CommonSpec &s,
                     const int8_t *weight, const float *bias)
       : DynamicLinear(p, s) {
-    // No bias: zeros (float(acc) * scale is never -0, so + 0 is exact).
-    bias_.assign(p.n, 0.0f);
-    if (bias)
-      bias_.assign(bias, bias + p.n);
     srcMd_ = memory::desc({p.m, p.k}, dt::u8, tag::ab);
-    accMd_ = memory::desc({p.m, p.n}, dt::s32, tag::ab);
+    dstMd_ = memory::desc({p.m, p.n}, dt::f32, tag::ab);
+    rowMd_ = memory::desc({1, p.n}, dt::f32, tag::ab);
     memory::desc weiAny({p.k, p.n}, dt::s8, tag::any);
     memory::desc weiUser({p.k, p.n}, dt::s8, tag::ba);
     dnnl::primitive_attr attr = concurrentAttr();
     attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-    dnnl::matmul::desc d(srcMd_, weiAny, memory::desc(), accMd_);
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_mul, rowMd_);
+    if (bias) {
+      ops.append_binary(dnnl::algorithm::binary_add, rowMd_);
+      bias_ = copyTo(bias, rowMd_);
+    }
+    if (s.activation == QNT_RT_ACT_RELU)
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+    dnnl::matmul::desc d(srcMd_, weiAny, memory::desc(), dstMd_);
     dnnl::matmul::primitive_desc pd(d, attr, cpuEngine());
     impl_ = pd.impl_info_str();
     prim_ = dnnl::matmul(pd);
@@ -197,26 +191,26 @@ public:
 
 private:
   void multiply(const uint8_t *x, DynamicParams q, float *dst) const override {
-    int32_t *acc = threadBuffer<int32_t>(size_t(p_.m * p_.n));
+    float *scales = threadBuffer<float>(size_t(p_.n));
+    for (int64_t n = 0; n < p_.n; ++n)
+      scales[n] = q.scale * s_.scale(n);
     int32_t zp = q.zeroPoint;
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, memory(srcMd_, cpuEngine(), const_cast<uint8_t *>(x))},
         {DNNL_ARG_WEIGHTS, wei_},
-        {DNNL_ARG_DST, memory(accMd_, cpuEngine(), acc)},
+        {DNNL_ARG_DST, memory(dstMd_, cpuEngine(), dst)},
         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
-         memory(memory::desc({1}, dt::s32, tag::x), cpuEngine(), &zp)}};
+         memory(memory::desc({1}, dt::s32, tag::x), cpuEngine(), &zp)},
+        {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+         memory(rowMd_, cpuEngine(), scales)}};
+    if (bias_)
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, bias_);
     execute(prim_, scratchpadMd_, args);
-    float *scales = threadBuffer<float>(size_t(p_.n));
-    for (int64_t n = 0; n < p_.n; ++n)
-      scales[n] = q.scale * s_.scale(n);
-    dequantize(acc, p_.m, p_.n, scales, bias_.data(),
-               s_.activation == QNT_RT_ACT_RELU ? 0.0f : -INFINITY, dst);
   }
 
   dnnl::matmul prim_;
-  memory::desc srcMd_, accMd_, scratchpadMd_;
-  memory wei_;
-  std::vector<float> bias_;
+  memory::desc srcMd_, dstMd_, rowMd_, scratchpadMd_;
+  memory wei_, bias_;
   std::string impl_;
 };
 
