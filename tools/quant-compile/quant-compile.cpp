@@ -455,19 +455,27 @@ std::string generateApi(StringRef name, StringRef symbol,
     os << kMemrefCopy;
   os << kMessages;
   os << R"c(
-/* Copies a (possibly strided) rank-`rank` result into a dense array. */
+/* Copies a (possibly strided) rank-`rank` result into a dense array: the
+   innermost dimensions that are dense in the result are one memcpy per
+   position of the outer ones (a whole dense result is one memcpy). */
 static void copy_out(const float *base, int64_t offset, const int64_t *sizes,
                      const int64_t *strides, int rank, float *dst) {
   int64_t n = 1;
   for (int i = 0; i < rank; ++i)
     n *= sizes[i];
-  for (int64_t linear = 0; linear < n; ++linear) {
+  if (n == 0)
+    return;
+  int64_t run = 1;
+  int outer = rank;
+  while (outer > 0 && (sizes[outer - 1] == 1 || strides[outer - 1] == run))
+    run *= sizes[--outer];
+  for (int64_t linear = 0; linear < n / run; ++linear) {
     int64_t rem = linear, at = offset;
-    for (int i = rank - 1; i >= 0; --i) {
+    for (int i = outer - 1; i >= 0; --i) {
       at += (rem % sizes[i]) * strides[i];
       rem /= sizes[i];
     }
-    dst[linear] = base[at];
+    memcpy(dst + linear * run, base + at, (size_t)run * sizeof(float));
   }
 }
 
