@@ -414,13 +414,20 @@ struct FoldChannelAdd : OpRewritePattern<tosa::AddOp> {
   }
 };
 
-/// Absorbs `tosa.clamp` after a compute op as relu, relu6 or clamp.
+/// Absorbs `tosa.clamp` after a compute op as relu, relu6 or clamp, also
+/// through a single-use reshape between them (a lifted linear layer of a
+/// rank-3 activation: `clamp(reshape(qnt.linear))`; an elementwise clamp
+/// commutes with the reshape).
 struct AbsorbClamp : OpRewritePattern<tosa::ClampOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(tosa::ClampOp clamp,
                                 PatternRewriter &rewriter) const override {
-    auto op = clamp.getInput().getDefiningOp<QuantizableOpInterface>();
+    Value input = clamp.getInput();
+    if (auto reshape = input.getDefiningOp<tosa::ReshapeOp>();
+        reshape && reshape->hasOneUse())
+      input = reshape.getInput1();
+    auto op = input.getDefiningOp<QuantizableOpInterface>();
     if (!op || !op->hasOneUse() ||
         op.getFusedActivation() != Activation::none ||
         !isF32Tensor(clamp.getInput()))
@@ -446,7 +453,7 @@ struct AbsorbClamp : OpRewritePattern<tosa::ClampOp> {
       else
         op.setFusedActivation(activation, std::nullopt, std::nullopt);
     });
-    rewriter.replaceOp(clamp, op->getResult(0));
+    rewriter.replaceOp(clamp, clamp.getInput());
     return success();
   }
 };

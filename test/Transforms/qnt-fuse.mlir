@@ -238,3 +238,47 @@ func.func @float_composite(%a: tensor<2x8xf32>, %b: tensor<2x8xf32>) -> tensor<2
   %s = tosa.add %m, %a {qnt.float_composite = "layer_norm"} : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
   return %s : tensor<2x8xf32>
 }
+
+// -----
+
+// A linear layer of a rank-3 activation (the frontend's form: reshape to
+// rank 2, matmul, bias, reshape back) absorbs the relu after the reshape.
+// CHECK-LABEL: func.func @linear_rank3_relu
+// CHECK: %[[L:.*]] = qnt.linear %{{.*}}, %{{.*}}, %{{.*}} {activation = #qnt.activation<relu>} : (tensor<8x3xf32>, tensor<2x3xf32>, tensor<2xf32>) -> tensor<8x2xf32>
+// CHECK-NEXT: %[[R:.*]] = tosa.reshape %[[L]]
+// CHECK-NEXT: return %[[R]]
+func.func @linear_rank3_relu(%x: tensor<2x4x3xf32>) -> tensor<2x4x2xf32> {
+  %s3 = tosa.const_shape {values = dense<[1, 8, 3]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %x3 = tosa.reshape %x, %s3 : (tensor<2x4x3xf32>, !tosa.shape<3>) -> tensor<1x8x3xf32>
+  %w = "tosa.const"() {values = dense<[[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]> : tensor<1x3x2xf32>} : () -> tensor<1x3x2xf32>
+  %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %mm = tosa.matmul %x3, %w, %zp, %zp : (tensor<1x8x3xf32>, tensor<1x3x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x2xf32>
+  %s2 = tosa.const_shape {values = dense<[8, 2]> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %y = tosa.reshape %mm, %s2 : (tensor<1x8x2xf32>, !tosa.shape<2>) -> tensor<8x2xf32>
+  %b = "tosa.const"() {values = dense<[[0.5, -0.5]]> : tensor<1x2xf32>} : () -> tensor<1x2xf32>
+  %z = tosa.add %y, %b : (tensor<8x2xf32>, tensor<1x2xf32>) -> tensor<8x2xf32>
+  %s = tosa.const_shape {values = dense<[2, 4, 2]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %z3 = tosa.reshape %z, %s : (tensor<8x2xf32>, !tosa.shape<3>) -> tensor<2x4x2xf32>
+  %r = tosa.clamp %z3 {min_val = 0.0 : f32, max_val = 3.40282347E+38 : f32} : (tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
+  return %r : tensor<2x4x2xf32>
+}
+
+// -----
+
+// Negative: the reshaped value is also used before the relu, so the
+// linear's own result must stay unclamped.
+// CHECK-LABEL: func.func @linear_rank3_relu_reshape_shared
+// CHECK: qnt.linear
+// CHECK-NOT: activation
+// CHECK: tosa.clamp
+func.func @linear_rank3_relu_reshape_shared(%x: tensor<8x3xf32>) -> (tensor<2x4x2xf32>, tensor<2x4x2xf32>) {
+  %s3 = tosa.const_shape {values = dense<[1, 8, 3]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %x3 = tosa.reshape %x, %s3 : (tensor<8x3xf32>, !tosa.shape<3>) -> tensor<1x8x3xf32>
+  %w = "tosa.const"() {values = dense<[[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]> : tensor<1x3x2xf32>} : () -> tensor<1x3x2xf32>
+  %zp = "tosa.const"() {values = dense<0.0> : tensor<1xf32>} : () -> tensor<1xf32>
+  %mm = tosa.matmul %x3, %w, %zp, %zp : (tensor<1x8x3xf32>, tensor<1x3x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x2xf32>
+  %s = tosa.const_shape {values = dense<[2, 4, 2]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %y = tosa.reshape %mm, %s : (tensor<1x8x2xf32>, !tosa.shape<3>) -> tensor<2x4x2xf32>
+  %r = tosa.clamp %y {min_val = 0.0 : f32, max_val = 3.40282347E+38 : f32} : (tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
+  return %r, %y : tensor<2x4x2xf32>, tensor<2x4x2xf32>
+}
