@@ -1,11 +1,11 @@
 """FP32 parity of python/qnt/ops/embedding.py (nn.Embedding, F.embedding) and
-of models that take token ids and masks as inputs, within TIGHT_TOLERANCE
+of models that take token ids and masks as inputs, within TOLERANCE
 (1e-5) of PyTorch; the ids' valid range on the exported argument."""
 
 import re
 
 import pytest
-from frontend_util import (TIGHT_TOLERANCE, F, check_inputs, nn, np, qnt, quant_run, run_tool,
+from frontend_util import (TOLERANCE, F, check_inputs, nn, np, qnt, quant_run, run_tool,
                            torch)
 
 
@@ -83,7 +83,7 @@ def valid_ranges(text):
 def test_embedding(dtype, tmp_path):
     torch.manual_seed(0)
     err, text = check_inputs(Lookup(padding_idx=0), ids((2, 5), 11).to(dtype), tmp_path=tmp_path)
-    assert err <= TIGHT_TOLERANCE
+    assert err <= TOLERANCE
     assert '"tosa.gather"' in text
     assert valid_ranges(text) == {"ids": (0, 11)}
 
@@ -93,14 +93,14 @@ def test_embedding_of_reshaped_ids(tmp_path):
     torch.manual_seed(0)
     module = Lookup(ids=lambda i: i.view(-1).long())
     err, text = check_inputs(module, ids((3, 4), 11).int(), tmp_path=tmp_path)
-    assert err <= TIGHT_TOLERANCE
+    assert err <= TOLERANCE
     assert valid_ranges(text) == {"ids": (0, 11)}
 
 
 def test_functional_embedding(tmp_path):
     torch.manual_seed(0)
     err, text = check_inputs(FunctionalLookup(), ids((4,), 9), tmp_path=tmp_path)
-    assert err <= TIGHT_TOLERANCE
+    assert err <= TOLERANCE
     assert valid_ranges(text) == {"ids": (0, 9)}
 
 
@@ -125,7 +125,7 @@ def test_tiny_lm(tmp_path):
     """Positions and the causal mask are computed from no input: constants."""
     torch.manual_seed(0)
     err, text = check_inputs(TinyLM(), ids((2, 7), 50), tmp_path=tmp_path)
-    assert err <= TIGHT_TOLERANCE
+    assert err <= TOLERANCE
     # pos(arange(t)).unsqueeze(0) is a constant table, the causal mask a
     # bool constant.
     assert '%unsqueeze.value = "tosa.const"' in text
@@ -145,7 +145,7 @@ def test_tiny_bert_with_padding(padding, tmp_path):
     else:
         mask[1, :3] = 0
     err, text = check_inputs(TinyBert(), ids((3, 6), 40), mask, tmp_path=tmp_path)
-    assert err <= TIGHT_TOLERANCE
+    assert err <= TOLERANCE
     assert valid_ranges(text) == {"ids": (0, 40)}
 
 
@@ -161,7 +161,7 @@ def test_masks_as_inputs_run_through_quant_run(tmp_path):
                        tmp_path)
     with torch.no_grad():
         want = module(token_ids, mask).numpy()
-    assert np.abs(got - want).max() <= TIGHT_TOLERANCE * np.abs(want).max()
+    assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()
     # The PTQ and dynamic pipelines leave the integer edges alone.
     for pipeline in ("--qnt-ptq-pipeline=qconfig=x86", "--qnt-dynamic-pipeline=qconfig=x86"):
         run_tool("quant-opt", path, pipeline, "-o", tmp_path / "q.mlir")
@@ -186,7 +186,7 @@ def test_data_set_keeps_ids_and_masks(tmp_path):
     got = np.load(tmp_path / "o.npz")["output"]
     with torch.no_grad():
         want = np.stack([module(token_ids[i:i + 2], mask[i:i + 2]).numpy() for i in (0, 2)])
-    assert np.abs(got - want).max() <= TIGHT_TOLERANCE * np.abs(want).max()
+    assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()
     for dtype in (np.float64, np.uint8):
         qnt.data.save(tmp_path / "f.npz", {"x": np.zeros((2, 3), dtype)})
         assert np.load(tmp_path / "f.npz")["x"].dtype == np.float32

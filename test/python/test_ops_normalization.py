@@ -1,7 +1,7 @@
 """FP32 parity of python/qnt/ops/normalization.py: batch norm (folded) and
-layer norm (within TIGHT_TOLERANCE, 1e-5)."""
+layer norm (within TOLERANCE, 1e-5)."""
 
-from frontend_util import (TIGHT_TOLERANCE, F, Fn, check_case, conv, nn, parametrize_cases, qnt,
+from frontend_util import (TOLERANCE, F, Fn, check_case, conv, nn, parametrize_cases, qnt,
                            torch)
 
 CASES = [
@@ -32,7 +32,7 @@ def test_op(factory, shapes, expect, tmp_path):
 
 @parametrize_cases(LAYER_NORM_CASES)
 def test_layer_norm(factory, shapes, expect, tmp_path):
-    check_case(factory, shapes, expect, tmp_path, tolerance=TIGHT_TOLERANCE)
+    check_case(factory, shapes, expect, tmp_path, tolerance=TOLERANCE)
 
 
 def test_layer_norm_is_a_float_composite():
