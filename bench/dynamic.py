@@ -9,9 +9,9 @@ Models: the LSTM language-model shape and the transformer-style MLP block of
 test/python/test_dynamic_models.py. Prints a markdown table; numbers move
 with machine load, so compare within one run. The last column is the
 multiply-accumulates of the linear (and LSTM) layers per second of the
-faster qnt dynamic model, against the machine's INT8 ceiling: 450 GMAC/s per
-core with AVX-512 VNNI (vpdpbusd), 110 with AVX2 (vpmaddubsw), as measured
-in ../shared/KERNELS.md."""
+faster qnt dynamic model, against the machine's INT8 ceiling on the same
+threads, measured by bench/ceiling.c before the models run (AVX-512 VNNI
+`vpdpbusd` where the CPU has it, else AVX2 `vpmaddubsw`)."""
 
 import argparse
 import os
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "test" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 import qnt  # noqa: E402
 from test_dynamic_models import LstmLM, MlpBlock  # noqa: E402
-from timing import quant_run_median_ms, torch_median_ms  # noqa: E402
+from timing import best_ceiling, quant_run_median_ms, torch_median_ms  # noqa: E402
 
 
 def count_macs(model, x):
@@ -55,12 +55,6 @@ def count_macs(model, x):
     return sum(macs)
 
 
-def int8_ceiling_gmacs(threads):
-    flags = open("/proc/cpuinfo").read()
-    per_core, isa = (450, "AVX-512 VNNI") if "avx512_vnni" in flags else (110, "AVX2")
-    return per_core * min(threads, os.cpu_count()), isa
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -76,6 +70,7 @@ def main():
                if e in torch.backends.quantized.supported_engines]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        ceiling, isa = best_ceiling(tmp, args.threads)
         for name, model, shape in (("lstm_lm", LstmLM(), (1, 8, 32)),
                                    ("mlp_block", MlpBlock(), (1, 16, 64)),
                                    # BERT-base's feed-forward block, sequence 128
@@ -105,9 +100,8 @@ def main():
             row["qnt dynamic GMAC/s"] = count_macs(model, x) / best / 1e6
             rows.append(row)
     columns = list(rows[0])
-    ceiling, isa = int8_ceiling_gmacs(args.threads)
     print(f"Dynamic quantization, batch 1, {args.threads} threads, median of {args.runs} (ms); "
-          f"INT8 ceiling {ceiling} GMAC/s ({isa})\n")
+          f"INT8 ceiling {ceiling:.0f} GMAC/s ({isa}, bench/ceiling.c)\n")
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:

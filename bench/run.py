@@ -53,7 +53,7 @@ sys.path.insert(0, str(BENCH))
 import bench_models  # noqa: E402
 import onnx_export  # noqa: E402
 from ort import DEFAULT_DIR as ORT_DIR, Ort  # noqa: E402
-from timing import torch_median_ms  # noqa: E402
+from timing import ceiling, torch_median_ms  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "eval"))
 import ptq_vs_pytorch as pvp  # noqa: E402  (realistic_batch_norms)
@@ -122,20 +122,6 @@ def wait_quiet(max_load, max_wait):
     if load1() >= max_load:
         log(f"warning: load average still {load1():.2f}; timings may be noisy")
     return load1()
-
-
-def ceiling(tmp, threads):
-    """{(isa, threads): GMAC/s} from bench/ceiling.c."""
-    exe = Path(tmp) / "ceiling"
-    cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O2", "-mavx2", "-pthread", str(BENCH / "ceiling.c"), "-o", str(exe)],
-                   check=True)
-    out = subprocess.run([str(exe), str(threads)], check=True, capture_output=True,
-                         text=True).stdout
-    res = {}
-    for m in re.finditer(r"CEILING isa=(\S+) threads=(\d+) gmacs=([0-9.]+)", out):
-        res[(m.group(1), int(m.group(2)))] = float(m.group(3))
-    return res
 
 
 # ---------------------------------------------------------------------------

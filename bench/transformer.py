@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT / "eval"))
 import qnt  # noqa: E402
 from qnt import data as qdata  # noqa: E402
 from ort import DEFAULT_DIR as ORT_DIR, Ort  # noqa: E402
-from timing import quant_run_median_ms, torch_median_ms  # noqa: E402
+from timing import (best_ceiling, linear_gmacs, quant_run_median_ms,  # noqa: E402
+                    quant_run_profile, torch_median_ms)
 import ptq_vs_pytorch as pvp  # noqa: E402  (Tools, the PTQ pipeline, SQNR)
 
 
@@ -110,17 +111,21 @@ def bench_batch(args, model, engines, tools, ort, tmp, batch):
         tools.run("quant-opt", fp32, f"--qnt-dynamic-pipeline=qconfig=x86{extra}", "-o", int8)
         variants.append((label, int8))
     variants.append(("qnt static INT8", pvp.ours_int8(tools, work, fp32, calib, ["x86"])["x86"]))
+    gmacs = {"batch": batch}
     for label, int8 in variants:
         row[label] = quant_run_median(tools, int8, inputs, args)
         sqnr[label] = pvp.sqnr(ref.reshape(1, -1),
                                pvp.ours_run(tools, int8, samples, work / "out.npz"))
+        # Profiled apart, so the timed runs carry no profiling cost.
+        gmacs[label] = linear_gmacs(quant_run_profile(tools.path("quant-run"), int8, inputs,
+                                                      args.runs, args.threads, work))
     best = min(row[f"PyTorch dynamic ({e})"] for e in engines)
     for label in ("qnt dynamic", "qnt static INT8"):
         row[f"{label} / PyTorch dynamic"] = row[label] / best
     if "ORT dynamic INT8" in row:
         row["qnt dynamic, all linears / ORT dynamic INT8"] = (row["qnt dynamic, all linears"]
                                                               / row["ORT dynamic INT8"])
-    return row, sqnr
+    return row, sqnr, gmacs
 
 
 def quant_run_median(tools, mlir, inputs, args):
@@ -135,7 +140,7 @@ def table(rows):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(
-            "–" if c not in row else str(row[c]) if c == "batch" else
+            "–" if c not in row else str(row[c]) if c == "batch" or isinstance(row[c], str) else
             f"{row[c]:.2f}" if "/" in c else f"{row[c]:.1f}" for c in columns) + " |")
     return "\n".join(lines)
 
@@ -170,18 +175,25 @@ def main():
         for p in model.parameters():
             p.normal_(0.0, 0.02)
     engines = [e for e in ("qnnpack", "onednn") if e in torch.backends.quantized.supported_engines]
-    rows, sqnrs = [], []
+    rows, sqnrs, linear_rates = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
+        ceiling, isa = best_ceiling(tmp, args.threads)
         for batch in (int(b) for b in args.batches.split(",")):
-            row, sqnr = bench_batch(args, model, engines, tools, ort, tmp, batch)
+            row, sqnr, gmacs = bench_batch(args, model, engines, tools, ort, tmp, batch)
             rows.append(row)
             sqnrs.append(dict({"batch": batch}, **sqnr))
+            linear_rates.append(gmacs)
     print(f"BERT-base-shaped encoder ({args.layers} layers, sequence 128), "
           f"{args.threads} threads, median (ms)"
           + ("" if not ort.status else f"; ONNX Runtime {ort.status}") + "\n")
     print(table(rows))
     print("\nSQNR of the INT8 output vs PyTorch FP32 (dB)\n")
     print(table(sqnrs))
+    print(f"\nqnt's INT8 linear kernels (QNT_RT_PROFILE: their multiply-accumulates per second "
+          f"of kernel time), GMAC/s; the {args.threads}-thread INT8 ceiling is {ceiling:.0f} "
+          f"({isa}, bench/ceiling.c)\n")
+    print(table([{k: v if k == "batch" else f"{v:.0f} ({v / ceiling:.0%})"
+                  for k, v in r.items()} for r in linear_rates]))
 
 
 if __name__ == "__main__":
