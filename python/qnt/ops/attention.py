@@ -105,16 +105,35 @@ def _child(ctx, parent, name, handler, *args):
         return handler(ctx, getattr(parent, name), *args)
 
 
-def _heads(ctx, x, heads):
-    """[L, N, E] -> [N * heads, L, E / heads], as PyTorch's
-    ``view(L, N * heads, d).transpose(0, 1)``."""
-    length, batch, embed = x.shape
-    return ctx.permute(ctx.reshape(x, (length, batch * heads, embed // heads)), (1, 0, 2))
+def _heads(ctx, x, heads, batch_first):
+    """[L, N, E] (batch_first: [N, L, E]) -> [N * heads, L, E / heads], as
+    PyTorch's ``view(L, N * heads, d).transpose(0, 1)``. The heads are split
+    off before the transpose, so the transpose reads its input where it lies
+    (a slice of the fused q/k/v projection included) instead of a copy."""
+    if batch_first:
+        batch, length, embed = x.shape
+        split, perm = (batch, length, heads, embed // heads), (0, 2, 1, 3)
+    else:
+        length, batch, embed = x.shape
+        split, perm = (length, batch, heads, embed // heads), (1, 2, 0, 3)
+    per_head = ctx.permute(ctx.reshape(x, split), perm)  # [N, heads, L, d]
+    return ctx.reshape(per_head, (batch * heads, length, embed // heads))
+
+
+def _merge_heads(ctx, context, batch, batch_first):
+    """[N * heads, L, d] -> [L * N, E] (batch_first: [N * L, E]), the
+    layout of the input rows."""
+    count, length, d = context.shape
+    heads = count // batch
+    per_head = ctx.reshape(context, (batch, heads, length, d))
+    rows = ctx.permute(per_head, (0, 2, 1, 3) if batch_first else (2, 0, 1, 3))
+    return ctx.reshape(rows, (batch * length, heads * d))
 
 
 def _projections(ctx, m, query, key, value):
-    """q, k, v of [L or S, N, E]: one linear for self-attention (query, key
-    and value the same tensor), else one per input."""
+    """q, k, v of [L or S, N, E] (batch_first: [N, L or S, E]): one linear
+    for self-attention (query, key and value the same tensor), else one per
+    input."""
     embed = m.embed_dim
     bias = _param(m.in_proj_bias) if m.in_proj_bias is not None else None
     if m._qkv_same_embed_dim:
@@ -123,8 +142,8 @@ def _projections(ctx, m, query, key, value):
         if query.name == key.name == value.name:
             with ctx.scope("in_proj"):
                 qkv = _linear(ctx, query, weight, bias, float_in_pytorch=True)
-            length, batch, _ = query.shape
-            return [ctx.slice(qkv, [0, 0, i * embed], [length, batch, embed]) for i in range(3)]
+            rows, columns, _ = query.shape
+            return [ctx.slice(qkv, [0, 0, i * embed], [rows, columns, embed]) for i in range(3)]
     else:
         weights = [_param(getattr(m, f"{n}_proj_weight")) for n in "qkv"]
     out = []
@@ -167,16 +186,21 @@ def _multi_head_attention(ctx, m, query, key, value, key_padding_mask, need_weig
     if m.bias_k is not None or m.add_zero_attn:
         raise ctx.error("MultiheadAttention with add_bias_kv or add_zero_attn is not supported")
     query, key, value = (ctx.to_torch(v) for v in (query, key, value))
+    # batch_first inputs keep their layout: the head split and merge below
+    # transpose them anyway.
     if m.batch_first:
-        query, key, value = (ctx.permute(v, (1, 0, 2)) for v in (query, key, value))
-    length, batch, embed = query.shape
-    source = key.shape[0]
+        batch, length, embed = query.shape
+        source = key.shape[1]
+    else:
+        length, batch, embed = query.shape
+        source = key.shape[0]
     heads = m.num_heads
     attn_mask = _mask_operand(ctx, attn_mask, "attn_mask",
                               [(length, source), (batch * heads, length, source)])
     key_padding_mask = _mask_operand(ctx, key_padding_mask, "key_padding_mask",
                                      [(batch, source)])
-    q, k, v = (_heads(ctx, x, heads) for x in _projections(ctx, m, query, key, value))
+    q, k, v = (_heads(ctx, x, heads, m.batch_first)
+               for x in _projections(ctx, m, query, key, value))
     q = ctx.mul(q, 1.0 / math.sqrt(embed // heads))
     scores = _matmul3(ctx, q, ctx.permute(k, (0, 2, 1)))
     if attn_mask is not None:
@@ -187,10 +211,9 @@ def _multi_head_attention(ctx, m, query, key, value, key_padding_mask, need_weig
         scores = ctx.reshape(padded, (batch * heads, length, source))
     attn = softmax(ctx, scores, -1)
     context = _matmul3(ctx, attn, v)  # [N * heads, L, d]
-    context = ctx.reshape(ctx.permute(context, (1, 0, 2)), (length * batch, embed))
-    out = ctx.reshape(_child(ctx, m, "out_proj", linear_module, context), (length, batch, embed))
-    if m.batch_first:
-        out = ctx.permute(out, (1, 0, 2))
+    context = _merge_heads(ctx, context, batch, m.batch_first)
+    out = ctx.reshape(_child(ctx, m, "out_proj", linear_module, context),
+                      query.shape)
     if not need_weights:
         return out, None
     weights = ctx.reshape(attn, (batch, heads, length, source))
