@@ -290,3 +290,30 @@ func.func @bool_select(%m: tensor<64x64xi1>, %x: tensor<64x64xf32>) -> tensor<64
   } -> tensor<64x64xf32>
   return %r : tensor<64x64xf32>
 }
+
+// -----
+
+// Attention's head split: a transpose (a named op) of a q/k/v slice of the
+// fused projection, seen through its expand_shape into heads. It becomes
+// vector loops over the head dimension (contiguous on both sides) and is
+// not collapsed: merging the batch and head dimensions of the strided
+// slice would copy it.
+// CHECK-LABEL: func.func @head_split
+// CHECK-NOT: linalg.transpose
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: vector.transfer_read %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c0], %{{.*}} {in_bounds = [true]} : tensor<16x2x4x16xf32>, vector<16xf32>
+// CHECK-NOT: linalg.transpose
+// SEQ-LABEL: func.func @head_split
+// SEQ: vector<16xf32>
+// BUF-LABEL: func.func @head_split
+// BUF-NOT: memref.copy
+// BUF: memref.expand_shape %{{.*}} {{\[}}[0], [1], [2, 3]] output_shape [16, 2, 4, 16] : memref<16x2x64xf32, strided<[?, ?, ?], offset: ?>>
+// BUF-NOT: memref.copy
+// BUF: return
+func.func @head_split(%qkv: tensor<16x2x192xf32>) -> tensor<2x4x16x16xf32> {
+  %s = tensor.extract_slice %qkv[0, 0, 64] [16, 2, 64] [1, 1, 1] : tensor<16x2x192xf32> to tensor<16x2x64xf32>
+  %x = tensor.expand_shape %s [[0], [1], [2, 3]] output_shape [16, 2, 4, 16] : tensor<16x2x64xf32> into tensor<16x2x4x16xf32>
+  %e = tensor.empty() : tensor<2x4x16x16xf32>
+  %t = linalg.transpose ins(%x : tensor<16x2x4x16xf32>) outs(%e : tensor<2x4x16x16xf32>) permutation = [1, 2, 0, 3]
+  return %t : tensor<2x4x16x16xf32>
+}

@@ -126,7 +126,9 @@ def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
   let description = [{
     The vector code generation of qnt, for the `linalg.generic` ops on
     static shapes that `qnt-lower-to-linalg` and the TOSA lowerings leave
-    (tables, requantizations, pooling sums, float elementwise chains):
+    (tables, requantizations, pooling sums, float elementwise chains) and
+    the transposes (`linalg.transpose`, generalized first: attention's
+    head split and merge):
 
     0. a concatenation's input that is not computed in place into its
        slice of the result (a kernel's output) gets an explicit copy loop
@@ -136,8 +138,9 @@ def QntVectorizePass : Pass<"qnt-vectorize", "mlir::func::FuncOp"> {
     1. unit dimensions are dropped and runs of dimensions that every
        operand keeps contiguous are collapsed into one (an elementwise op on
        `8x112x112x16` becomes one loop over 1605632 elements), unless an
-       operand is a slice of a larger tensor (a concatenation's input
-       written in place);
+       operand is a slice of a larger tensor, or of one split by an
+       `expand_shape` (a concatenation's input written in place, a q/k/v
+       slice of attention's fused projection);
     2. the leading parallel dimensions are tiled with `scf.forall`, which
        `qnt-outline-parallel-loops` turns into a call of the runtime's
        parallel loop (the threads of the kernels), when the op is large

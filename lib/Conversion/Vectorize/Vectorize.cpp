@@ -61,10 +61,14 @@ static bool hasBoolOperand(linalg::GenericOp op) {
   });
 }
 
-/// True when an operand is a slice of a larger tensor: collapsing it would
-/// need a copy (a concatenation's input written in place into its result).
+/// True when an operand is a slice of a larger tensor, also through an
+/// expand_shape of one: collapsing it would need a copy (a concatenation's
+/// input written in place into its result, attention's q/k/v slices of
+/// the fused projection split into heads).
 static bool hasSliceOperand(linalg::GenericOp op) {
   return llvm::any_of(op->getOperands(), [](Value v) {
+    if (auto expand = v.getDefiningOp<tensor::ExpandShapeOp>())
+      v = expand.getSrc();
     return v.getDefiningOp<tensor::ExtractSliceOp>() != nullptr;
   });
 }
@@ -267,6 +271,17 @@ struct QntVectorizePass : qnt::impl::QntVectorizePassBase<QntVectorizePass> {
         [&](tensor::InsertSliceOp op) { inserts.push_back(op); });
     for (tensor::InsertSliceOp op : inserts)
       materializeCopy(rewriter, op);
+    // TOSA's transposes (attention's head split and merge) are named ops:
+    // as generic ops they are tiled and vectorized like the rest (the
+    // innermost dimension usually stays in place, so the vectors are
+    // contiguous on both sides) instead of becoming scalar loops.
+    SmallVector<linalg::TransposeOp> transposes;
+    getOperation().walk(
+        [&](linalg::TransposeOp op) { transposes.push_back(op); });
+    for (linalg::TransposeOp op : transposes) {
+      rewriter.setInsertionPoint(op);
+      (void)linalg::generalizeNamedOp(rewriter, op);
+    }
     SmallVector<linalg::GenericOp> candidates;
     getOperation().walk([&](linalg::GenericOp op) {
       if (hasStaticTensorOperands(op) && op.getNumLoops() > 0 &&
