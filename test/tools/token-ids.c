@@ -84,6 +84,11 @@ int main(int argc, char **argv) {
       model_run_tensors(model, tensors, 2, outputs, message, sizeof message);
   expect_error("int32 ids", status, message);
   tensors[0].dtype = MODEL_INT64;
+  tensors[1].dtype = MODEL_FLOAT32;
+  status =
+      model_run_tensors(model, tensors, 2, outputs, message, sizeof message);
+  expect_error("float mask", status, message);
+  tensors[1].dtype = MODEL_BOOL;
   tensors[1].rank = 1;
   status =
       model_run_tensors(model, tensors, 2, outputs, message, sizeof message);
