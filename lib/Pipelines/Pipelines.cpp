@@ -78,6 +78,9 @@ void qnt::buildLowerToLLVMPipeline(OpPassManager &pm) {
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
   pm.addPass(createConvertBufferizationToMemRefPass());
+  // Each buffer is freed after its last use, not at the end of the model,
+  // so the runtime's allocator reuses it for the next tensors.
+  pm.addNestedPass<func::FuncOp>(createQntEarlyDeallocPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   // Parallel chunks run on the kernels' threads; what is left (dynamic

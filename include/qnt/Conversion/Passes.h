@@ -4,6 +4,7 @@
 #define QNT_CONVERSION_PASSES_H
 
 #include "qnt/Conversion/ApproximateMath.h"
+#include "qnt/Conversion/EarlyDealloc.h"
 #include "qnt/Conversion/OutlineParallelLoops.h"
 #include "qnt/Conversion/QntToLinalg.h"
 #include "qnt/Conversion/QntToRuntime.h"

@@ -204,4 +204,41 @@ def QntOutlineParallelLoopsPass
     "::mlir::LLVM::LLVMDialect", "::mlir::scf::SCFDialect"];
 }
 
+def QntEarlyDeallocPass : Pass<"qnt-early-dealloc", "mlir::func::FuncOp"> {
+  let summary = "Free each buffer right after its last use";
+  let description = [{
+    MLIR's buffer deallocation pipeline frees a block's buffers at the end
+    of the block, so every intermediate tensor of a model lives until the
+    model returns (a 12-layer BERT-base encoder at batch 8: 1 GB per call,
+    which the runtime's allocator cannot keep for reuse, so each call
+    page-faults it in again). This pass moves each `memref.dealloc` of a
+    `memref.alloc` of the same block to just after the last op of the block
+    that uses the buffer or a value derived from it: views, the pointers
+    `qnt-lower-to-runtime` passes to the kernels, values loaded through
+    them; uses inside a region count at the op that holds the region. A
+    buffer whose pointer is stored to memory (`llvm.store`) keeps its
+    dealloc where it is. Run after `convert-bufferization-to-memref`.
+
+    Before:
+    ```mlir
+    %a = memref.alloc() : memref<64xf32>
+    linalg.fill ins(%c : f32) outs(%a : memref<64xf32>)
+    %b = memref.alloc() : memref<64xf32>
+    memref.copy %a, %b : memref<64xf32> to memref<64xf32>
+    ...
+    memref.dealloc %a : memref<64xf32>
+    ```
+    After:
+    ```mlir
+    %a = memref.alloc() : memref<64xf32>
+    linalg.fill ins(%c : f32) outs(%a : memref<64xf32>)
+    %b = memref.alloc() : memref<64xf32>
+    memref.copy %a, %b : memref<64xf32> to memref<64xf32>
+    memref.dealloc %a : memref<64xf32>
+    ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // QNT_CONVERSION_PASSES_TD
