@@ -2,8 +2,9 @@
 """Size and memory of a compiled transformer: a BERT-base-shaped encoder
 (nn.TransformerEncoder, d_model 768, 12 heads, feed-forward 3072, sequence
 128, batch 1; random weights) compiled by quant-compile in FP32, dynamic
-INT8 (`--qnt-dynamic-pipeline`, PyTorch's linears) and dynamic INT8 with
-all linears; for each: the library's size, its read-only data, and the
+INT8 (`--qnt-dynamic-pipeline`, PyTorch's linears), dynamic INT8 with all
+linears and static INT8 (`--qnt-ptq-pipeline=qconfig=x86`, calibrated on
+2 random inputs); for each: the library's size, its read-only data, and the
 peak resident memory (max RSS) of a process that creates the model and runs
 it once (examples/aot/run_model.c), next to PyTorch's saved state dicts
 (FP32 and quantize_dynamic).
@@ -25,7 +26,10 @@ import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "eval"))
 import qnt  # noqa: E402
+from qnt import data as qdata  # noqa: E402
+import ptq_vs_pytorch as pvp  # noqa: E402  (Tools, the PTQ pipeline)
 
 
 def log(message):
@@ -99,17 +103,28 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         fp32 = tmp / "fp32.mlir"
-        qnt.export(model, (x,), fp32)
+        info = qnt.export(model, (x,), fp32)
         x.numpy().astype("<f4").tofile(tmp / "x.f32")
-        for label, pipeline in (("qnt FP32", None),
-                                ("qnt dynamic INT8", "qconfig=x86"),
-                                ("qnt dynamic INT8, all linears", "qconfig=x86 all-linears=true")):
+
+        def dynamic(options):
+            mlir = tmp / "int8.mlir"
+            subprocess.run([str(bin_dir / "quant-opt"), str(fp32),
+                            f"--qnt-dynamic-pipeline={options}", "-o", str(mlir)], check=True)
+            return mlir
+
+        def static():
+            calib = tmp / "calib.npz"
+            qdata.save(calib, {info.inputs[0][0]: torch.randn(2, 128, 1, 768).numpy()},
+                       batch=None)
+            return pvp.ours_int8(pvp.Tools(args.build_dir), tmp, fp32, calib, ["x86"])["x86"]
+
+        for label, make in (("qnt FP32", lambda: fp32),
+                            ("qnt dynamic INT8", lambda: dynamic("qconfig=x86")),
+                            ("qnt dynamic INT8, all linears",
+                             lambda: dynamic("qconfig=x86 all-linears=true")),
+                            ("qnt static INT8", static)):
             log(f"== {label}")
-            mlir = fp32
-            if pipeline:
-                mlir = tmp / "int8.mlir"
-                subprocess.run([str(bin_dir / "quant-opt"), str(fp32),
-                                f"--qnt-dynamic-pipeline={pipeline}", "-o", str(mlir)], check=True)
+            mlir = make()
             out = tmp / label.replace(" ", "_").replace(",", "")
             out.mkdir()
             library = out / "libmodel.so"

@@ -45,9 +45,11 @@ def quant_run_profile(quant_run, mlir, inputs, runs, threads, tmp):
 
 
 def linear_gmacs(sites):
-    """GMAC/s of the linear layers' kernels (linear, linear_dynamic) in a
+    """GMAC/s of the INT8 linear layers' kernels (linear_dynamic, and linear
+    on quantized types; not the float linears a dynamic model keeps) in a
     profile, over all their calls; None without such kernels."""
-    linears = [s for s in sites if s["op"] in ("linear", "linear_dynamic")]
+    linears = [s for s in sites if s["op"] == "linear_dynamic"
+               or (s["op"] == "linear" and not s["desc"].startswith("linear f32"))]
     ns = sum(s["total_ns"] for s in linears)
     return sum(s["macs_per_call"] * s["calls"] for s in linears) / ns if ns else None
 
