@@ -109,3 +109,50 @@ func.func @not_an_alloc(%x: f32, %a: memref<4xf32>, %out: memref<4xf32>) {
   memref.dealloc %a : memref<4xf32>
   return
 }
+
+// -----
+
+// Negative: the buffer's address stored as data by memref.store escapes as
+// well.
+// CHECK-LABEL: func.func @address_stored
+// CHECK: linalg.fill
+// CHECK-NEXT: memref.dealloc
+// CHECK-NEXT: return
+func.func @address_stored(%x: f32, %slots: memref<1xindex>, %out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %a = memref.alloc() : memref<4xf32>
+  %i = memref.extract_aligned_pointer_as_index %a : memref<4xf32> -> index
+  memref.store %i, %slots[%c0] : memref<1xindex>
+  linalg.fill ins(%x : f32) outs(%out : memref<4xf32>)
+  memref.dealloc %a : memref<4xf32>
+  return
+}
+
+// -----
+
+// A view yielded by an scf.if is an alias: its use after the if counts; a
+// value loaded through the buffer is data and does not.
+// CHECK-LABEL: func.func @yielded_view
+// CHECK: %[[V:.*]] = scf.if
+// CHECK: memref.copy %[[V]], %arg2
+// CHECK-NEXT: memref.dealloc
+// CHECK-NEXT: %[[S:.*]] = arith.addf %[[L:.*]], %arg0
+func.func @yielded_view(%x: f32, %c: i1, %out: memref<4xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  %a = memref.alloc() : memref<8xf32>
+  linalg.fill ins(%x : f32) outs(%a : memref<8xf32>)
+  %l = memref.load %a[%c0] : memref<8xf32>
+  %v = scf.if %c -> memref<4xf32, strided<[1], offset: ?>> {
+    %lo = memref.subview %a[0] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1]>>
+    %lc = memref.cast %lo : memref<4xf32, strided<[1]>> to memref<4xf32, strided<[1], offset: ?>>
+    scf.yield %lc : memref<4xf32, strided<[1], offset: ?>>
+  } else {
+    %hi = memref.subview %a[4] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: 4>>
+    %hc = memref.cast %hi : memref<4xf32, strided<[1], offset: 4>> to memref<4xf32, strided<[1], offset: ?>>
+    scf.yield %hc : memref<4xf32, strided<[1], offset: ?>>
+  }
+  memref.copy %v, %out : memref<4xf32, strided<[1], offset: ?>> to memref<4xf32>
+  %s = arith.addf %l, %x : f32
+  memref.dealloc %a : memref<8xf32>
+  return %s : f32
+}

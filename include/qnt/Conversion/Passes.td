@@ -213,11 +213,15 @@ def QntEarlyDeallocPass : Pass<"qnt-early-dealloc", "mlir::func::FuncOp"> {
     which the runtime's allocator cannot keep for reuse, so each call
     page-faults it in again). This pass moves each `memref.dealloc` of a
     `memref.alloc` of the same block to just after the last op of the block
-    that uses the buffer or a value derived from it: views, the pointers
-    `qnt-lower-to-runtime` passes to the kernels, values loaded through
-    them; uses inside a region count at the op that holds the region. A
-    buffer whose pointer is stored to memory (`llvm.store`) keeps its
-    dealloc where it is. Run after `convert-bufferization-to-memref`.
+    that uses the buffer or an alias of it: views, its address as an
+    index, integer or pointer (what `qnt-lower-to-runtime` passes to the
+    kernels), a region result it is yielded into; uses inside a region count
+    at the op that holds the region. Values loaded through the buffer are
+    data, not aliases. A call uses the pointers it takes only while it runs
+    (the runtime's kernels keep none). A buffer whose alias goes where its
+    uses cannot be followed (its address stored to memory, yielded by an op
+    without results, used by an op with unknown effects) keeps its dealloc
+    where it is. Run after `convert-bufferization-to-memref`.
 
     Before:
     ```mlir

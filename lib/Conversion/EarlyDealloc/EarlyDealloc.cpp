@@ -6,7 +6,8 @@
 // more than the runtime's allocator keeps for reuse, so every call
 // page-faulted half of it in again. This pass moves each `memref.dealloc`
 // of an allocation of the same block to just after the last use of the
-// buffer, its views and the pointers taken from it; the allocator then
+// buffer, its views and the addresses taken from it (calls use those only
+// while they run: the runtime's kernels keep no pointer); the allocator then
 // hands the same memory to the next tensors (peak live memory: the widest
 // layer, not the whole model).
 //
@@ -16,6 +17,9 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/CallInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace qnt {
 #define GEN_PASS_DEF_QNTEARLYDEALLOCPASS
@@ -26,11 +30,26 @@ using namespace mlir;
 
 namespace {
 
-/// The last op of `block` that uses `buffer` or a value derived from it
-/// (a view, a pointer, a value loaded through one; uses inside a region
-/// count at the op of `block` that holds them), other than `dealloc`.
-/// Failure when a derived value escapes into memory (an llvm.store of a
-/// pointer): its later readers are not visible as uses.
+/// True when `user` reads or writes through `value` (a load, store, copy
+/// or linalg op on the buffer): what it returns is data, not an alias (an
+/// address stored as data was refused where it was stored).
+bool isAccessThrough(Operation *user, Value value) {
+  auto effects = dyn_cast<MemoryEffectOpInterface>(user);
+  if (!effects || isa<ViewLikeOpInterface>(user))
+    return false;
+  SmallVector<MemoryEffects::EffectInstance> instances;
+  effects.getEffectsOnValue(value, instances);
+  return !instances.empty();
+}
+
+/// The last op of `block` that uses `buffer` or an alias of it (a view,
+/// its address as an index, integer or pointer, a region result it flows
+/// into; uses inside a region count at the op of `block` that holds them),
+/// other than `dealloc`. Values loaded through the buffer are data, not
+/// aliases. Calls take pointers for their duration (the runtime's kernels
+/// keep none). Failure when an alias goes where its uses cannot be seen:
+/// stored to memory, yielded by an op without results, used by an op with
+/// unknown effects, or outside `block`.
 FailureOr<Operation *> lastUseInBlock(Value buffer, Operation *dealloc,
                                       Block &block) {
   Operation *last = nullptr;
@@ -47,18 +66,32 @@ FailureOr<Operation *> lastUseInBlock(Value buffer, Operation *dealloc,
       Operation *user = use.getOwner();
       if (user == dealloc)
         continue;
-      if (auto store = dyn_cast<LLVM::StoreOp>(user);
-          store && store.getValue() == value)
-        return failure();
       Operation *ancestor = block.findAncestorOpInBlock(*user);
       if (!ancestor)
-        return failure(); // used outside the block (cannot happen for a
-                          // value of the block; be safe)
+        return failure();
       if (!last || last->isBeforeInBlock(ancestor))
         last = ancestor;
+      if (isa<CallOpInterface>(user) || isAccessThrough(user, value))
+        continue;
+      if (user->hasTrait<OpTrait::IsTerminator>()) {
+        // A yielded alias lives on in the results of the region's op.
+        Operation *parent = user->getParentOp();
+        if (parent->getNumResults() == 0)
+          return failure();
+        follow(parent->getResults());
+        continue;
+      }
+      if (user->getNumRegions() > 0) {
+        // Its uses of the region's arguments are inside it; an alias may
+        // come out of its results.
+        follow(user->getResults());
+        continue;
+      }
+      if (!isa<ViewLikeOpInterface>(user) && !isMemoryEffectFree(user) &&
+          !isa<memref::ExtractAlignedPointerAsIndexOp,
+               memref::ExtractStridedMetadataOp>(user))
+        return failure(); // e.g. the address stored as data
       follow(user->getResults());
-      if (ancestor != user)
-        follow(ancestor->getResults());
     }
   }
   return last;
