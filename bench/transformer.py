@@ -192,7 +192,7 @@ def main():
     print(f"\nqnt's INT8 linear kernels (QNT_RT_PROFILE: their multiply-accumulates per second "
           f"of kernel time), GMAC/s; the {args.threads}-thread INT8 ceiling is {ceiling:.0f} "
           f"({isa}, bench/ceiling.c)\n")
-    print(table([{k: v if k == "batch" else f"{v:.0f} ({v / ceiling:.0%})"
+    print(table([{k: v if k == "batch" else "–" if v is None else f"{v:.0f} ({v / ceiling:.0%})"
                   for k, v in r.items()} for r in linear_rates]))
 
 
