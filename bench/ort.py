@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_DIR = os.environ.get("QNT_ORT_DIR", str(BENCH.parent / "build" / "ort"))
@@ -42,3 +45,22 @@ class Ort:
             raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
                                f"{r.stderr.strip()[-1000:]}")
         return float(json.loads(r.stdout)["median_ms"])
+
+    def outputs(self, onnx, inputs, threads=2):
+        """Every output of one run of ``onnx`` on ``inputs`` (arrays, one per
+        model input in the model's order), as numpy arrays."""
+        with tempfile.TemporaryDirectory(prefix="qnt-ort-") as tmp:
+            tmp = Path(tmp)
+            (tmp / "in").mkdir()
+            for i, x in enumerate(inputs):
+                np.save(tmp / "in" / f"input_{i}.npy", np.ascontiguousarray(x))
+            cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(tmp / "in"), "1",
+                   str(threads), "--warmup", "0", "--output-dir", str(tmp / "out")]
+            r = subprocess.run(cmd, capture_output=True, text=True,
+                               env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
+            if r.returncode:
+                raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
+                                   f"{r.stderr.strip()[-1000:]}")
+            files = sorted((tmp / "out").glob("output_*.npy"),
+                           key=lambda f: int(f.stem.split("_")[1]))
+            return [np.load(f) for f in files]

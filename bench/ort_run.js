@@ -4,14 +4,18 @@
 //
 //   node bench/ort_run.js MODEL.onnx INPUT [RUNS [THREADS]]
 //       [--runs N] [--threads T] [--warmup W] [--shape 1,3,224,224] [--output OUT.npy]
+//       [--output-dir DIR]
 //
 // INPUT is a .npy file (float32, C order), or a raw little-endian float32
-// file with --shape. It feeds the model's first input. The session uses
+// file with --shape: it feeds the model's first input. Or INPUT is a
+// directory with input_0.npy, input_1.npy, ...: one per model input, in the
+// model's order (float32, int64, int32, bool, uint8 or int8). The session uses
 // intraOpNumThreads = THREADS (default 2), interOpNumThreads 1, execution
 // mode sequential, graphOptimizationLevel 'all'. After WARMUP (default 5)
 // runs it times RUNS (default 20) runs of session.run and prints
 //   {"median_ms": .., "min_ms": .., "runs": .., "threads": .., ...}
-// --output writes the first output as a float32 .npy (for comparisons).
+// --output writes the first output as a float32 .npy (for comparisons);
+// --output-dir writes every output as DIR/output_<i>.npy (their own dtype).
 //
 // onnxruntime-node is looked up in $QNT_ORT_DIR/node_modules, then in
 // <repo>/build/ort/node_modules (where scripts/ort-setup.sh installs it by
@@ -24,16 +28,18 @@ const path = require('path');
 
 function usage(msg) {
   process.stderr.write(`ort_run.js: ${msg}\nusage: node bench/ort_run.js MODEL.onnx INPUT ` +
-    '[RUNS [THREADS]] [--runs N] [--threads T] [--warmup W] [--shape D,D,..] [--output OUT.npy]\n');
+    '[RUNS [THREADS]] [--runs N] [--threads T] [--warmup W] [--shape D,D,..] [--output OUT.npy] ' +
+    '[--output-dir DIR]\n');
   process.exit(1);
 }
 
 function parseArgs(argv) {
-  const opts = { runs: 20, threads: 2, warmup: 5, shape: null, output: null };
+  const opts = { runs: 20, threads: 2, warmup: 5, shape: null, output: null,
+    'output-dir': null };
   const pos = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) { pos.push(a); continue; }
     const key = m[1];
     if (!(key in opts)) usage(`unknown option ${a}`);
@@ -74,8 +80,17 @@ function loadOrt() {
   }
 }
 
-// A float32 array and its shape from a .npy file (version 1-3, '<f4', C order).
-function readNpy(file) {
+// .npy element types: descr -> [ORT tensor type, typed array, bytes per element].
+const NPY_TYPES = {
+  '<f4': ['float32', Float32Array, 4], '<i8': ['int64', BigInt64Array, 8],
+  '<i4': ['int32', Int32Array, 4], '|b1': ['bool', Uint8Array, 1],
+  '|u1': ['uint8', Uint8Array, 1], '|i1': ['int8', Int8Array, 1],
+};
+const NPY_DESCR = Object.fromEntries(Object.entries(NPY_TYPES).map(([d, [t]]) => [t, d]));
+
+// An array, its ORT type and its shape from a .npy file (version 1-3, C
+// order); only float32 unless `anyType`.
+function readNpy(file, anyType) {
   const buf = fs.readFileSync(file);
   if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') {
     throw new Error(`${file}: not a .npy file`);
@@ -88,12 +103,21 @@ function readNpy(file) {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header);
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
   if (!descr || !fortran || !shape) throw new Error(`${file}: bad .npy header ${header}`);
-  if (descr[1] !== '<f4' && descr[1] !== '=f4') {
-    throw new Error(`${file}: dtype ${descr[1]}, expected float32 ('<f4')`);
+  const key = descr[1].replace(/^=/, '<');
+  if (!(key in NPY_TYPES) || (!anyType && key !== '<f4')) {
+    throw new Error(`${file}: dtype ${descr[1]}, expected ` +
+      (anyType ? Object.keys(NPY_TYPES).join(' ') : "float32 ('<f4')"));
   }
   if (fortran[1] === 'True') throw new Error(`${file}: Fortran order is not supported`);
   const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s).map(Number);
-  return { data: floatsOf(buf.subarray(start + hlen), file), dims };
+  const [type, Typed, size] = NPY_TYPES[key];
+  const bytes = buf.subarray(start + hlen);
+  if (bytes.length !== dims.reduce((a, b) => a * b, 1) * size) {
+    throw new Error(`${file}: ${bytes.length} data bytes do not match the shape (${dims})`);
+  }
+  const data = new Typed(bytes.length / size);
+  Buffer.from(data.buffer).set(bytes); // copy: the Buffer's offset need not be aligned
+  return { data, dims, type };
 }
 
 function floatsOf(bytes, file) {
@@ -103,9 +127,10 @@ function floatsOf(bytes, file) {
   return out;
 }
 
-function writeNpy(file, data, dims) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(', ')}` +
-    `${dims.length === 1 ? ',' : ''}), }`;
+function writeNpy(file, data, dims, type = 'float32') {
+  if (!(type in NPY_DESCR)) throw new Error(`${file}: cannot write ${type} as .npy`);
+  let header = `{'descr': '${NPY_DESCR[type]}', 'fortran_order': False, 'shape': (` +
+    `${dims.join(', ')}${dims.length === 1 ? ',' : ''}), }`;
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
   const head = Buffer.alloc(10);
@@ -126,8 +151,24 @@ function median(xs) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const ort = loadOrt();
+  const session = await ort.InferenceSession.create(opts.model, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: opts.threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const inName = session.inputNames[0];
+  const outName = session.outputNames[0];
+  const feeds = {};
   let input;
-  if (opts.input.endsWith('.npy')) {
+  if (fs.existsSync(opts.input) && fs.statSync(opts.input).isDirectory()) {
+    session.inputNames.forEach((name, i) => {
+      const t = readNpy(path.join(opts.input, `input_${i}.npy`), true);
+      feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      if (i === 0) input = t;
+    });
+  } else if (opts.input.endsWith('.npy')) {
     input = readNpy(opts.input);
     if (opts.shape) {
       const want = opts.shape.reduce((a, b) => a * b, 1);
@@ -142,16 +183,7 @@ async function main() {
       throw new Error(`${opts.input}: ${input.data.length} floats, --shape needs ${want}`);
     }
   }
-  const session = await ort.InferenceSession.create(opts.model, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: opts.threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
-  const inName = session.inputNames[0];
-  const outName = session.outputNames[0];
-  const feeds = { [inName]: new ort.Tensor('float32', input.data, input.dims) };
+  if (!(inName in feeds)) feeds[inName] = new ort.Tensor('float32', input.data, input.dims);
   let result;
   for (let i = 0; i < opts.warmup; i++) result = await session.run(feeds);
   const times = [];
@@ -164,6 +196,13 @@ async function main() {
   if (opts.output) {
     if (out.type !== 'float32') throw new Error(`output ${outName} is ${out.type}, not float32`);
     writeNpy(opts.output, out.data, out.dims);
+  }
+  if (opts['output-dir']) {
+    fs.mkdirSync(opts['output-dir'], { recursive: true });
+    session.outputNames.forEach((name, i) => {
+      const t = result[name];
+      writeNpy(path.join(opts['output-dir'], `output_${i}.npy`), t.data, t.dims, t.type);
+    });
   }
   let version = null;
   try {

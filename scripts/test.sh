@@ -11,6 +11,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 qnt_build_aarch64
+# ONNX Runtime (onnxruntime-node from npm): the oracle of the ONNX import tests.
+bash "$QNT_ROOT/scripts/ort-setup.sh"
 
 passed=0
 failed=0

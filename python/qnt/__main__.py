@@ -1,8 +1,9 @@
-"""Command line: ``python -m qnt export|fashion-mnist|compare ...``.
+"""Command line: ``python -m qnt export|import-onnx|fashion-mnist|compare ...``.
 
   python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       [--weights FILE] [--seed N] -o model.mlir
   python -m qnt export --model mypkg.lm:tiny --input-shape 1,128:int64 -o lm.mlir
+  python -m qnt import-onnx model.onnx [--input-shape NAME=1,3,224,224] -o model.mlir
   python -m qnt fashion-mnist --split test --limit 500 [--name input] -o eval.npz
   python -m qnt compare model.mlir int8.mlir data.npz     (per-layer SQNR, worst first)
 
@@ -95,6 +96,36 @@ def cmd_export(args):
           f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
 
 
+def parse_named_shape(text):
+    """``1,3,224,224`` or ``NAME=1,3,224,224``: (name or None, shape)."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1 or (sep and not name):
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers like 1,3,224,224, optionally after the input's "
+            f"name (input_ids=1,128), got {text!r}")
+    return name or None, shape
+
+
+def cmd_import_onnx(args):
+    from .onnx import import_onnx
+    shapes = {}
+    for name, shape in args.input_shape or []:
+        if name in shapes:
+            raise CommandError(f"--input-shape given twice for "
+                               f"{repr(name) if name else 'the input'}")
+        shapes[name] = shape
+    start = time.perf_counter()
+    info = import_onnx(args.model, args.output, shapes)
+    signature = ", ".join(f"{n}: {'x'.join(map(str, s))}" for n, s in info.inputs)
+    results = ", ".join("x".join(map(str, s)) for s in info.outputs)
+    print(f"wrote {args.output}: @main({signature}) -> {results} "
+          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+
 def cmd_fashion_mnist(args):
     from . import data, datasets
     images, labels = datasets.fashion_mnist(args.split, args.root, limit=args.limit)
@@ -125,6 +156,19 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True, help="the .mlir file to write")
     p.set_defaults(run=cmd_export)
 
+    p = commands.add_parser(
+        "import-onnx", help="import an ONNX model (FP32 or QDQ) as TOSA MLIR",
+        description="Imports an ONNX model (opsets 13-18; FP32, or QDQ-quantized with "
+        "QuantizeLinear/DequantizeLinear pairs, whose scales become qnt.fake_quant) as the "
+        "FP32 TOSA IR that `export` writes. QDQ models then compile with quant-opt "
+        "--qnt-fuse --qnt-fold-fake-quant --qnt-convert. See docs/onnx.md.")
+    p.add_argument("model", help="the .onnx file (external data next to it is read)")
+    p.add_argument("--input-shape", type=parse_named_shape, action="append",
+                   help="shape of an input with dynamic dimensions: NAME=1,3,224,224 "
+                        "(or just the dimensions for a single input); repeat for each")
+    p.add_argument("-o", "--output", required=True, help="the .mlir file to write")
+    p.set_defaults(run=cmd_import_onnx)
+
     p = commands.add_parser("fashion-mnist", help="write a Fashion-MNIST data set (.npz)")
     p.add_argument("--split", choices=("train", "test"), default="test")
     p.add_argument("--limit", type=int, help="first N images (default: all)")
@@ -148,9 +192,10 @@ def main(argv=None):
     from .compare import CompareError
     from .datasets import DatasetNotFoundError
     from .export import ExportError
+    from .onnx import OnnxImportError
     try:
         args.run(args)
-    except (CommandError, CompareError, ExportError, DatasetNotFoundError,
+    except (CommandError, CompareError, ExportError, OnnxImportError, DatasetNotFoundError,
             ValueError, OSError) as e:
         print(f"qnt: error: {e}", file=sys.stderr)
         return 1

@@ -158,6 +158,11 @@ class _Tracer(fx.Tracer):
 
 
 def _trace(module):
+    if isinstance(module, fx.GraphModule) and getattr(module, "qnt_prebuilt", False):
+        # A graph built by an importer (qnt.onnx): used as it is, its nodes
+        # located by meta["qnt_loc"] and its inputs named by meta["qnt_name"].
+        module.__dict__["qnt_root"] = module
+        return module
     parameters = inspect.signature(module.forward).parameters.values()
     if any(p.kind == p.VAR_POSITIONAL for p in parameters):
         raise ExportError(f"{_qualified_name(type(module))}.forward(*args) cannot be traced: "
@@ -242,7 +247,10 @@ _SHAPE_FUNCTIONS = {getattr, len}
 
 def _location(node):
     """The PyTorch path an op comes from: the module's qualified name, or
-    ``<enclosing module>.<node name>`` for functions and methods."""
+    ``<enclosing module>.<node name>`` for functions and methods; an
+    imported graph's own names (meta["qnt_loc"]) first."""
+    if "qnt_loc" in node.meta:
+        return node.meta["qnt_loc"]
     if "qnt_path" in node.meta:
         return node.meta["qnt_path"]
     if node.op in ("call_module", "get_attr", "placeholder"):
@@ -659,7 +667,7 @@ def _emit(gm, placeholders, example_inputs):
     env = {}
     inputs = []
     for node, example in zip(placeholders, example_inputs):
-        name = str(node.target).lstrip("*")
+        name = node.meta.get("qnt_name", str(node.target).lstrip("*"))
         env[node] = ctx.b.argument(name, tuple(example.shape), ELEMENTS[example.dtype])
         ctx.arguments[node] = env[node]
         inputs.append((name, tuple(example.shape)))

@@ -83,6 +83,47 @@ def fake_quant(ctx, fq, x, observe=None, axis=None):
     return y
 
 
+class FixedFakeQuantize(FakeQuantizeBase):
+    """A fake quant with given parameters and no observer: a QuantizeLinear /
+    DequantizeLinear pair of an imported ONNX model (`qnt.onnx`).
+
+    ``scale`` and ``zero_point`` have one element, or one per slice along
+    ``axis``; ``dtype`` is torch.quint8 or torch.qint8; the range is the
+    dtype's whole range, as ONNX clamps."""
+
+    def __init__(self, scale, zero_point, dtype, axis=None):
+        super().__init__()
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(-1))
+        self.register_buffer("zero_point",
+                             torch.as_tensor(zero_point, dtype=torch.int64).reshape(-1))
+        self.dtype = dtype
+        self.quant_min, self.quant_max = (0, 255) if dtype == torch.quint8 else (-128, 127)
+        self.ch_axis = axis if axis is not None else -1
+        symmetric = dtype == torch.qint8 and not self.zero_point.any()
+        self.qscheme = ({True: torch.per_channel_symmetric, False: torch.per_channel_affine}
+                        if axis is not None else
+                        {True: torch.per_tensor_symmetric, False: torch.per_tensor_affine}
+                        )[bool(symmetric)]
+        self.disable_observer()
+
+    def forward(self, x):
+        if self.ch_axis >= 0:
+            return torch.fake_quantize_per_channel_affine(
+                x, self.scale, self.zero_point.to(torch.int32), self.ch_axis, self.quant_min,
+                self.quant_max)
+        return torch.fake_quantize_per_tensor_affine(
+            x, float(self.scale[0]), int(self.zero_point[0]), self.quant_min, self.quant_max)
+
+    def calculate_qparams(self):
+        return self.scale, self.zero_point
+
+    def same_grid(self, other):
+        """Whether ``other`` quantizes to the same grid."""
+        return (isinstance(other, FixedFakeQuantize) and self.dtype == other.dtype
+                and self.ch_axis == other.ch_axis and torch.equal(self.scale, other.scale)
+                and torch.equal(self.zero_point, other.zero_point))
+
+
 def fake_quant_module(ctx, m, x):
     """A FakeQuantize called as a module."""
     return fake_quant(ctx, m, x)
@@ -186,6 +227,7 @@ MODULES = {
     FakeQuantize: fake_quant_module,
     FusedMovingAvgObsFakeQuantize: fake_quant_module,
     FixedQParamsFakeQuantize: fake_quant_module,
+    FixedFakeQuantize: fake_quant_module,
 }
 FUNCTIONS = {}
 METHODS = {}

@@ -1,0 +1,743 @@
+"""The ONNX op table: one converter per op type, ``CONVERTERS[op_type](b,
+node, inputs, attrs)`` -> the output `Tensor` (or a list, one per output).
+
+A converter builds with `Builder.call` / ``method`` / ``module`` (PyTorch
+functions and modules that `qnt.export` has handlers for), reads constant
+inputs with `const` and raises `Unsupported` for what it cannot express.
+`fuse_patterns` first rewrites multi-node idioms of exporters (the erf
+GELU) into single synthetic nodes.
+"""
+
+import math
+import operator
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.nn.qat as nnqat
+from torch.ao.quantization import default_qat_qconfig
+
+from ..ops.quantization import FixedFakeQuantize
+from .importer import Tensor, Unsupported, np_dtype
+
+
+def const(t, what):
+    """The constant value of input ``t`` (a torch tensor)."""
+    if t is None or not t.const:
+        raise Unsupported(f"{what} must be a constant (an initializer or computed from "
+                          f"constants and shapes only)")
+    return t.value
+
+
+def ints(t, what):
+    return [int(v) for v in const(t, what).reshape(-1).tolist()]
+
+
+def optional_input(ins, i):
+    return ins[i] if len(ins) > i and ins[i] is not None else None
+
+
+def _axes_of(b, ins, a, index=1):
+    """``axes``: an attribute, or an input from opset 13 (Squeeze, Unsqueeze,
+    ReduceSum) / 18 (the other reductions) on."""
+    t = optional_input(ins, index)
+    if t is not None:
+        return ints(t, "axes")
+    return [int(v) for v in a["axes"]] if "axes" in a else None
+
+
+# ---------------------------------------------------------------------------
+# Convolution, linear, normalization
+# ---------------------------------------------------------------------------
+
+def _same_pads(in_size, kernel, stride, dilation, upper):
+    pads_begin, pads_end = [], []
+    for i, k, s, d in zip(in_size, kernel, stride, dilation):
+        out = -(-i // s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - i)
+        small, big = total // 2, total - total // 2
+        pads_begin.append(small if upper else big)
+        pads_end.append(big if upper else small)
+    return pads_begin + pads_end
+
+
+def _window(x, a, kernel):
+    """(strides, dilations, pads [begin..., end...]) of a conv / pool node."""
+    rank = len(kernel)
+    strides = list(a.get("strides", [1] * rank))
+    dilations = list(a.get("dilations", [1] * rank))
+    auto_pad = a.get("auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pads = _same_pads(x.shape[2:], kernel, strides, dilations, auto_pad == "SAME_UPPER")
+    elif auto_pad == "VALID":
+        pads = [0] * (2 * rank)
+    else:
+        pads = list(a.get("pads", [0] * (2 * rank)))
+    return strides, dilations, pads
+
+
+def _torch_pad(pads):
+    """ONNX pads [x1_begin, x2_begin, ..., x1_end, ...] of the trailing dims
+    -> F.pad's list (last dimension first)."""
+    rank = len(pads) // 2
+    out = []
+    for d in reversed(range(rank)):
+        out += [pads[d], pads[rank + d]]
+    return out
+
+
+def _weight_fake_quant(t, axis):
+    """A dequantized weight's fake quant, per channel along ``axis`` of the
+    weight as the module holds it."""
+    fq = t.fq
+    if fq is None or fq.ch_axis < 0:
+        return fq
+    return FixedFakeQuantize(fq.scale, fq.zero_point, fq.dtype, axis)
+
+
+def conv(b, node, ins, a):
+    x, w, bias = ins[0], ins[1], optional_input(ins, 2)
+    weight = const(w, "the weight")
+    rank = weight.dim() - 2
+    if rank not in (1, 2) or x.rank != rank + 2:
+        raise Unsupported(f"a {rank}-D convolution is not supported (1-D and 2-D are)")
+    kernel = list(a.get("kernel_shape", weight.shape[2:]))
+    strides, dilations, pads = _window(x, a, kernel)
+    groups = int(a.get("group", 1))
+    if pads[:rank] != pads[rank:]:
+        x = b.call(F.pad, x, _torch_pad(pads))
+        pads = [0] * (2 * rank)
+    out_channels, in_per_group = weight.shape[:2]
+    args = (in_per_group * groups, out_channels, kernel)
+    kwargs = dict(stride=strides, padding=pads[:rank], dilation=dilations, groups=groups,
+                  bias=True)
+    if w.fq is not None:
+        if rank != 2:
+            raise Unsupported("a quantized 1-D convolution is not supported")
+        if w.fq.ch_axis not in (-1, 0):
+            raise Unsupported(f"a convolution weight quantized along axis {w.fq.ch_axis} "
+                              f"(per output channel is axis 0)")
+        m = nnqat.Conv2d(*args, **kwargs, qconfig=default_qat_qconfig)
+        m.weight_fake_quant = _weight_fake_quant(w, 0)
+    else:
+        m = (nn.Conv2d if rank == 2 else nn.Conv1d)(*args, **kwargs)
+    with torch.no_grad():
+        m.weight.copy_(weight)
+        m.bias.copy_(const(bias, "the bias") if bias is not None else 0)
+    return b.module(m, x)
+
+
+def _linear_module(weight, bias, fq):
+    """nn.Linear of weight [N, K] (nn.qat.Linear with the weight's fake quant)."""
+    n, k = weight.shape
+    if fq is not None:
+        m = nnqat.Linear(k, n, bias=True, qconfig=default_qat_qconfig)
+        m.weight_fake_quant = fq
+    else:
+        m = nn.Linear(k, n, bias=bias is not None)
+    with torch.no_grad():
+        m.weight.copy_(weight)
+        if m.bias is not None:
+            m.bias.copy_(bias if bias is not None else 0)
+    return m
+
+
+def gemm(b, node, ins, a):
+    x, w, c = ins[0], ins[1], optional_input(ins, 2)
+    alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+    if a.get("transA", 0):
+        x = b.call(torch.permute, x, (1, 0))
+    if not w.const:
+        y = b.call(torch.matmul, x, w if a.get("transB", 0) == 0
+                   else b.call(torch.permute, w, (1, 0)))
+        if alpha != 1.0:
+            y = b.call(torch.mul, y, alpha)
+        if c is not None:
+            y = b.call(torch.add, y, c if beta == 1.0 else b.call(torch.mul, c, beta))
+        return y
+    weight = w.value if a.get("transB", 0) else w.value.t()
+    fq = _weight_fake_quant(w, 0 if a.get("transB", 0) else 1) if w.fq is not None else None
+    if fq is not None and fq.ch_axis >= 0:
+        fq = FixedFakeQuantize(fq.scale, fq.zero_point, fq.dtype,
+                               0 if (a.get("transB", 0) == 0) == (w.fq.ch_axis == 1) else 1)
+        if fq.ch_axis != 0:
+            raise Unsupported("a Gemm weight quantized along its input dimension")
+    if alpha != 1.0:
+        if fq is not None:
+            raise Unsupported("a quantized Gemm with alpha != 1")
+        weight = weight * alpha
+    n = weight.shape[0]
+    bias = None
+    if c is not None:
+        cv = const(c, "C") * beta
+        if cv.numel() in (1, n) and (cv.dim() == 0 or cv.shape[-1] in (1, n)):
+            bias = cv.reshape(-1).expand(n).clone()
+        else:
+            return b.call(torch.add, b.module(_linear_module(weight, None, fq), x), c)
+    return b.module(_linear_module(weight.contiguous(), bias, fq), x)
+
+
+def matmul(b, node, ins, a):
+    x, w = ins
+    if w.const and w.rank == 2 and x.rank >= 2 and w.value.dtype == torch.float32:
+        fq = None
+        if w.fq is not None:
+            if w.fq.ch_axis == 0:
+                raise Unsupported("a MatMul weight quantized along its input dimension")
+            fq = _weight_fake_quant(w, 0)
+        m = _linear_module(w.value.t().contiguous(), None, fq)
+        y = b.module(m, x)
+        y.linear = m
+        return y
+    return b.call(torch.matmul, x, w)
+
+
+def batch_norm(b, node, ins, a):
+    x = ins[0]
+    if a.get("training_mode", 0):
+        raise Unsupported("BatchNormalization in training mode")
+    scale, bias, mean, var = (const(t, n) for t, n in
+                              zip(ins[1:5], ("scale", "B", "input_mean", "input_var")))
+    if x.rank not in (2, 3, 4):
+        raise Unsupported(f"BatchNormalization of a rank-{x.rank} tensor")
+    m = (nn.BatchNorm2d if x.rank == 4 else nn.BatchNorm1d)(
+        scale.numel(), eps=float(a.get("epsilon", 1e-5)))
+    with torch.no_grad():
+        m.weight.copy_(scale)
+        m.bias.copy_(bias)
+        m.running_mean.copy_(mean)
+        m.running_var.copy_(var)
+    return b.module(m, x)
+
+
+def layer_norm(b, node, ins, a):
+    x, scale, bias = ins[0], ins[1], optional_input(ins, 2)
+    axis = int(a.get("axis", -1)) % x.rank
+    return b.call(F.layer_norm, x, x.shape[axis:], scale, bias, float(a.get("epsilon", 1e-5)))
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------
+
+def _pool_args(x, a):
+    kernel = list(a["kernel_shape"])
+    if len(kernel) != 2 or x.rank != 4:
+        raise Unsupported(f"{len(kernel)}-D pooling is not supported (2-D is)")
+    strides, dilations, pads = _window(x, a, kernel)
+    if dilations != [1, 1]:
+        raise Unsupported("pooling with dilations")
+    if pads[:2] != pads[2:]:
+        raise Unsupported(f"pooling with asymmetric pads {pads}")
+    return kernel, strides, pads[:2], bool(a.get("ceil_mode", 0))
+
+
+def max_pool(b, node, ins, a):
+    if len([o for o in node.output if o]) > 1:
+        raise Unsupported("MaxPool's Indices output")
+    kernel, strides, pads, ceil = _pool_args(ins[0], a)
+    return b.call(F.max_pool2d, ins[0], kernel, strides, pads, ceil_mode=ceil)
+
+
+def average_pool(b, node, ins, a):
+    kernel, strides, pads, ceil = _pool_args(ins[0], a)
+    return b.call(F.avg_pool2d, ins[0], kernel, strides, pads, ceil_mode=ceil,
+                  count_include_pad=bool(a.get("count_include_pad", 0)))
+
+
+def global_average_pool(b, node, ins, a):
+    x = ins[0]
+    if x.rank == 4:
+        return b.call(F.adaptive_avg_pool2d, x, 1)
+    return b.call(torch.mean, x, tuple(range(2, x.rank)), keepdim=True)
+
+
+def global_max_pool(b, node, ins, a):
+    x = ins[0]
+    return b.call(torch.amax, x, tuple(range(2, x.rank)), keepdim=True)
+
+
+# ---------------------------------------------------------------------------
+# Elementwise
+# ---------------------------------------------------------------------------
+
+def _binary(fn):
+    def convert(b, node, ins, a):
+        x, y = ins
+        return b.call(fn, x, y)
+    return convert
+
+
+def div(b, node, ins, a):
+    x, y = ins
+    if not x.value.dtype.is_floating_point and not y.value.dtype.is_floating_point:
+        return b.call(torch.div, x, y, rounding_mode="trunc")
+    return b.call(torch.div, x, y)
+
+
+def add(b, node, ins, a):
+    """Add; a MatMul's bias-less linear absorbs a constant vector as its bias
+    (the MatMul + Add an nn.Linear of a 3-D input exports as)."""
+    x, y = ins
+    if y.linear is not None and x.const:
+        x, y = y, x
+    m = x.linear
+    if (m is not None and y.const and m.bias is None
+            and b.single_use(node.input[0 if x is ins[0] else 1])
+            and y.value.numel() == m.out_features and y.value.shape[-1] == m.out_features
+            and y.rank <= 1):
+        m.bias = nn.Parameter(y.value.reshape(-1).clone())
+        return Tensor(x.node, x.value + y.value)
+    return b.call(torch.add, x, y)
+
+
+def _unary(fn):
+    def convert(b, node, ins, a):
+        return b.call(fn, ins[0])
+    return convert
+
+
+def clip(b, node, ins, a):
+    x = ins[0]
+    lo, hi = a.get("min"), a.get("max")
+    if optional_input(ins, 1) is not None:
+        lo = float(const(ins[1], "min"))
+    if optional_input(ins, 2) is not None:
+        hi = float(const(ins[2], "max"))
+    if lo == 0.0 and hi == 6.0:
+        return b.call(F.relu6, x)
+    if lo == 0.0 and hi is None:
+        return b.call(torch.relu, x)
+    return b.call(torch.clamp, x, lo, hi)
+
+
+def hard_sigmoid(b, node, ins, a):
+    alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+    if np.float32(alpha) == np.float32(1 / 6) and beta == 0.5:
+        return b.call(F.hardsigmoid, ins[0])
+    y = b.call(torch.add, b.call(torch.mul, ins[0], alpha), beta)
+    return b.call(torch.clamp, y, 0.0, 1.0)
+
+
+def gelu(b, node, ins, a):
+    return b.call(F.gelu, ins[0], approximate=a.get("approximate", "none"))
+
+
+def pow_(b, node, ins, a):
+    x, y = ins
+    if y.const and y.value.numel() == 1 and not x.const:
+        return b.call(torch.pow, x, float(y.value.reshape(-1)[0]))
+    return b.call(torch.pow, x, y)
+
+
+def softmax(fn):
+    def convert(b, node, ins, a):
+        return b.call(fn, ins[0], int(a.get("axis", -1)))
+    return convert
+
+
+def _reduce(fn):
+    def convert(b, node, ins, a):
+        x = ins[0]
+        axes = _axes_of(b, ins, a)
+        if not axes:
+            if a.get("noop_with_empty_axes", 0):
+                return x
+            axes = list(range(x.rank))
+        return b.call(fn, x, tuple(int(d) for d in axes), keepdim=bool(a.get("keepdims", 1)))
+    return convert
+
+
+def where(b, node, ins, a):
+    return b.call(torch.where, *ins)
+
+
+_CAST_DTYPES = {np.dtype("float32"): torch.float32, np.dtype("int64"): torch.int64,
+                np.dtype("int32"): torch.int32, np.dtype("bool"): torch.bool}
+
+
+def cast(b, node, ins, a):
+    x = ins[0]
+    dtype = np.dtype(np_dtype(int(a["to"])))
+    if x.q is not None:  # QuantizeLinear -> Cast to its own type (PyTorch's exports)
+        if _QDTYPES.get(dtype) != x.q[1].dtype:
+            raise Unsupported(f"Cast of a QuantizeLinear output to {dtype}")
+        return x
+    if x.const:
+        return Tensor(None, torch.from_numpy(x.value.numpy().astype(dtype)))
+    if dtype not in _CAST_DTYPES:
+        raise Unsupported(f"Cast to {dtype}")
+    return b.method("to", x, _CAST_DTYPES[dtype])
+
+
+def identity(b, node, ins, a):
+    return ins[0]
+
+
+def dropout(b, node, ins, a):
+    if len([o for o in node.output if o]) > 1:
+        raise Unsupported("Dropout's mask output")
+    return ins[0]
+
+
+# ---------------------------------------------------------------------------
+# Shapes and constants
+# ---------------------------------------------------------------------------
+
+def _reshaped(b, x, shape):
+    shape = tuple(int(d) for d in shape)
+    if shape == x.shape:
+        return x
+    return b.call(torch.reshape, x, shape)
+
+
+def reshape(b, node, ins, a):
+    x, target = ins[0], ints(ins[1], "the shape")
+    if not a.get("allowzero", 0):
+        target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
+    if -1 in target:
+        known = math.prod(d for d in target if d != -1)
+        target[target.index(-1)] = x.value.numel() // max(known, 1)
+    return _reshaped(b, x, target)
+
+
+def flatten(b, node, ins, a):
+    x = ins[0]
+    axis = int(a.get("axis", 1)) % (x.rank + 1) if x.rank else 0
+    return _reshaped(b, x, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
+
+
+def squeeze(b, node, ins, a):
+    x = ins[0]
+    axes = _axes_of(b, ins, a)
+    axes = {d % x.rank for d in axes} if axes else {d for d in range(x.rank) if x.shape[d] == 1}
+    return _reshaped(b, x, [d for i, d in enumerate(x.shape) if i not in axes])
+
+
+def unsqueeze(b, node, ins, a):
+    x = ins[0]
+    axes = _axes_of(b, ins, a)
+    rank = x.rank + len(axes)
+    axes = sorted(d % rank for d in axes)
+    shape = list(x.shape)
+    for d in axes:
+        shape.insert(d, 1)
+    return _reshaped(b, x, shape)
+
+
+def transpose(b, node, ins, a):
+    x = ins[0]
+    perm = [int(p) for p in a.get("perm", reversed(range(x.rank)))]
+    if perm == list(range(x.rank)):
+        return x
+    return b.call(torch.permute, x, tuple(perm))
+
+
+def concat(b, node, ins, a):
+    return b.call(torch.cat, [t for t in ins if t is not None], int(a["axis"]))
+
+
+def split(b, node, ins, a):
+    x = ins[0]
+    axis = int(a.get("axis", 0)) % x.rank
+    outputs = len(node.output)
+    sizes = optional_input(ins, 1)
+    sizes = ints(sizes, "split") if sizes is not None else list(a.get("split", []))
+    if not sizes:
+        size = -(-x.shape[axis] // outputs)
+        sizes = [min(size, x.shape[axis] - i * size) for i in range(outputs)]
+    parts = b.call(torch.split, x, sizes, axis)
+    return [b.call(operator.getitem, parts, i) for i in range(outputs)]
+
+
+def slice_(b, node, ins, a):
+    x = ins[0]
+    starts, ends = ints(ins[1], "starts"), ints(ins[2], "ends")
+    axes = ints(ins[3], "axes") if optional_input(ins, 3) is not None else list(
+        range(len(starts)))
+    steps = ints(ins[4], "steps") if optional_input(ins, 4) is not None else [1] * len(starts)
+    index = [slice(None)] * x.rank
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        index[axis % x.rank] = slice(start, end, step)
+    if x.const:
+        return Tensor(None, torch.from_numpy(np.ascontiguousarray(x.value.numpy()[tuple(index)])))
+    if any(s.step not in (None, 1) for s in index):
+        raise Unsupported("Slice with a step other than 1")
+    return b.call(operator.getitem, x, tuple(index))
+
+
+def gather(b, node, ins, a):
+    data, indices = ins
+    axis = int(a.get("axis", 0)) % data.rank
+    if data.const and indices.const:
+        return Tensor(None, torch.from_numpy(np.take(data.value.numpy(),
+                                                     indices.value.numpy(), axis=axis)))
+    if data.const and axis == 0 and data.rank == 2 and data.value.is_floating_point():
+        return b.call(F.embedding, indices, data)
+    idx = const(indices, "Gather's indices of a computed tensor")
+    if idx.dim() == 0:
+        index = [slice(None)] * axis + [int(idx)]
+        return b.call(operator.getitem, data, tuple(index))
+    flat = [int(i) % data.shape[axis] for i in idx.reshape(-1).tolist()]
+    if idx.dim() == 1 and flat == list(range(flat[0], flat[0] + len(flat))):
+        index = [slice(None)] * axis + [slice(flat[0], flat[0] + len(flat))]
+        return b.call(operator.getitem, data, tuple(index))
+    raise Unsupported("Gather of a computed tensor with indices other than one integer or "
+                      "a contiguous range")
+
+
+def shape(b, node, ins, a):
+    dims = list(ins[0].shape)
+    start, end = int(a.get("start", 0)), a.get("end")
+    return Tensor(None, torch.tensor(dims[start:None if end is None else int(end)],
+                                     dtype=torch.int64))
+
+
+def size(b, node, ins, a):
+    return Tensor(None, torch.tensor(ins[0].value.numel(), dtype=torch.int64))
+
+
+def constant(b, node, ins, a):
+    for key, value in a.items():
+        if key == "value":
+            return Tensor(None, torch.from_numpy(np.array(value)))
+        if key in ("value_float", "value_int"):
+            return Tensor(None, torch.tensor(value, dtype=torch.float32 if key == "value_float"
+                                             else torch.int64))
+        if key in ("value_floats", "value_ints"):
+            return Tensor(None, torch.tensor(list(value), dtype=torch.float32
+                                             if key == "value_floats" else torch.int64))
+    raise Unsupported(f"Constant with attributes {sorted(a)}")
+
+
+def constant_of_shape(b, node, ins, a):
+    dims = ints(ins[0], "the shape")
+    value = np.array(a["value"]).reshape(-1) if "value" in a else np.zeros(1, np.float32)
+    return Tensor(None, torch.from_numpy(np.full(dims, value[0], dtype=value.dtype)))
+
+
+def range_(b, node, ins, a):
+    start, limit, delta = (const(t, n).item() for t, n in zip(ins, ("start", "limit", "delta")))
+    return Tensor(None, torch.arange(start, limit, delta, dtype=ins[0].value.dtype))
+
+
+def expand(b, node, ins, a):
+    x, target = ins[0], ints(ins[1], "the shape")
+    out = torch.broadcast_shapes(x.shape, tuple(target))
+    if x.const:
+        return Tensor(None, x.value.expand(out).clone())
+    if out == x.shape:
+        return x
+    return b.method("expand", x, *out)
+
+
+def pad(b, node, ins, a):
+    x = ins[0]
+    mode = a.get("mode", "constant")
+    if mode != "constant":
+        raise Unsupported(f"Pad with mode '{mode}'")
+    pads = ints(ins[1], "pads") if len(ins) > 1 else list(a["pads"])
+    value = optional_input(ins, 2)
+    value = float(const(value, "constant_value")) if value is not None else float(
+        a.get("value", 0.0))
+    axes = ints(ins[3], "axes") if optional_input(ins, 3) is not None else None
+    if axes is not None:
+        full = [0] * (2 * x.rank)
+        for i, d in enumerate(axes):
+            full[d % x.rank], full[x.rank + d % x.rank] = pads[i], pads[len(axes) + i]
+        pads = full
+    if min(pads) < 0:
+        raise Unsupported("Pad with negative pads")
+    return b.call(F.pad, x, _torch_pad(pads), value=value)
+
+
+def resize(b, node, ins, a):
+    x = ins[0]
+    mode = a.get("mode", "nearest")
+    transform = a.get("coordinate_transformation_mode", "half_pixel")
+    scales, sizes = optional_input(ins, 2), optional_input(ins, 3)
+    if sizes is not None:
+        out = ints(sizes, "sizes")
+    elif scales is not None and const(scales, "scales").numel():
+        out = [int(math.floor(d * s)) for d, s in
+               zip(x.shape, const(scales, "scales").tolist())]
+    else:
+        raise Unsupported("Resize without scales or sizes")
+    if x.rank != 4 or out[:2] != list(x.shape[:2]):
+        raise Unsupported("Resize of other than the spatial dimensions of an NCHW tensor")
+    if mode == "nearest" and transform == "asymmetric" and a.get(
+            "nearest_mode", "round_prefer_floor") == "floor":
+        return b.call(F.interpolate, x, size=tuple(out[2:]), mode="nearest")
+    if mode == "linear" and transform in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        return b.call(F.interpolate, x, size=tuple(out[2:]), mode="bilinear",
+                      align_corners=transform == "align_corners")
+    raise Unsupported(f"Resize with mode '{mode}' and coordinate_transformation_mode "
+                      f"'{transform}' (nearest/asymmetric/floor and linear/half_pixel or "
+                      f"align_corners are supported)")
+
+
+# ---------------------------------------------------------------------------
+# Quantization (QDQ)
+# ---------------------------------------------------------------------------
+
+_QDTYPES = {np.dtype("uint8"): torch.quint8, np.dtype("int8"): torch.qint8}
+
+
+def _qparams(ins, a, x_rank, dtype=None):
+    """FixedFakeQuantize of a QuantizeLinear / DequantizeLinear's scale,
+    zero point and axis (``dtype``: of the integer data, when known)."""
+    scale = const(ins[1], "the scale").to(torch.float32)
+    zp = optional_input(ins, 2)
+    zp_value = const(zp, "the zero point") if zp is not None else None
+    if dtype is None:
+        dtype = np.dtype(zp_value.numpy().dtype) if zp_value is not None else np.dtype("uint8")
+    if dtype not in _QDTYPES:
+        raise Unsupported(f"quantization to {dtype} (uint8 and int8 are supported)")
+    zero = zp_value.to(torch.int64) if zp_value is not None else torch.zeros_like(
+        scale, dtype=torch.int64)
+    if (scale <= 0).any() or not torch.isfinite(scale).all():
+        raise Unsupported("a scale that is not positive and finite")
+    axis = None
+    if scale.numel() > 1 or scale.dim() == 1 and "axis" in a:
+        axis = int(a.get("axis", 1)) % x_rank
+    return FixedFakeQuantize(scale, zero, _QDTYPES[dtype], axis)
+
+
+def quantize_linear(b, node, ins, a):
+    x = ins[0]
+    fq = _qparams(ins, a, x.rank)
+    values = fq(x.value) if x.value.is_floating_point() else x.value
+    return Tensor(None, values, q=(x, fq))
+
+
+def dequantize_linear(b, node, ins, a):
+    x = ins[0]
+    if x.q is not None:
+        source, fq = x.q
+        fq_here = _qparams(ins, a, x.rank, np.dtype(
+            {torch.quint8: "uint8", torch.qint8: "int8"}[fq.dtype]))
+        if not fq.same_grid(fq_here):
+            raise Unsupported("DequantizeLinear with other parameters than its QuantizeLinear")
+        if source.const:
+            return Tensor(None, fq(source.value), fq=fq)
+        return b.module(fq, source)
+    data = const(x, "the input of a DequantizeLinear not fed by a QuantizeLinear")
+    dtype = np.dtype(data.numpy().dtype)
+    if dtype == np.int32:  # a bias: dequantized, convert quantizes it again
+        fq = _qparams(ins, a, max(x.rank, 1), np.dtype("int8"))  # for the broadcast only
+        return Tensor(None, _dequantize(data, fq))
+    fq = _qparams(ins, a, max(x.rank, 1), dtype)
+    return Tensor(None, _dequantize(data, fq), fq=fq)
+
+
+def _dequantize(data, fq):
+    shape = [1] * data.dim()
+    if fq.ch_axis >= 0 and data.dim():
+        shape[fq.ch_axis] = -1
+    scale = fq.scale.reshape(shape) if data.dim() else fq.scale[0]
+    zp = fq.zero_point.reshape(shape) if data.dim() else fq.zero_point[0]
+    return ((data.to(torch.int64) - zp).to(torch.float32) * scale).to(torch.float32)
+
+
+# ---------------------------------------------------------------------------
+# Patterns
+# ---------------------------------------------------------------------------
+
+def _gelu_node(nodes, i, producers, consumers, constant_value):
+    """If nodes[i] is the Erf of ``x * 0.5 * (1 + erf(x / sqrt(2)))`` (as
+    torch.onnx exports F.gelu before opset 20): (nodes to drop, Gelu node)."""
+    from onnx import helper
+    erf = nodes[i]
+    scaled = producers.get(erf.input[0])
+    if scaled is None or scaled.op_type not in ("Div", "Mul"):
+        return None
+    c = constant_value(scaled.input[1])
+    want = math.sqrt(2) if scaled.op_type == "Div" else 1 / math.sqrt(2)
+    if c is None or c.size != 1 or not math.isclose(float(c.reshape(-1)[0]), want,
+                                                    rel_tol=1e-6):
+        return None
+    x = scaled.input[0]
+
+    def only_user(name):
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 else None
+
+    plus = only_user(erf.output[0])
+    if plus is None or plus.op_type != "Add":
+        return None
+    one = constant_value(plus.input[1] if plus.input[0] == erf.output[0] else plus.input[0])
+    if one is None or one.size != 1 or float(one.reshape(-1)[0]) != 1.0:
+        return None
+    times = only_user(plus.output[0])
+    if times is None or times.op_type != "Mul" or x not in times.input:
+        return None
+    half = only_user(times.output[0])
+    if half is None or half.op_type != "Mul":
+        return None
+    h = constant_value(half.input[1] if half.input[0] == times.output[0] else half.input[0])
+    if h is None or h.size != 1 or float(h.reshape(-1)[0]) != 0.5:
+        return None
+    if len(consumers.get(scaled.output[0], [])) != 1:
+        return None
+    name = erf.name.rsplit("/", 1)[0] + "/Gelu" if "/" in erf.name else erf.name + "_gelu"
+    return ({id(scaled), id(erf), id(plus), id(times), id(half)},
+            helper.make_node("Gelu", [x], [half.output[0]], name=name), half)
+
+
+def fuse_patterns(nodes, graph):
+    """``nodes`` with exporter idioms replaced by single nodes (the fused
+    node takes the place of the idiom's last node)."""
+    from onnx import numpy_helper
+    producers = {o: n for n in nodes for o in n.output}
+    consumers = {}
+    for n in nodes:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    initializers = {t.name: t for t in graph.initializer}
+
+    def constant_value(name):
+        if name in initializers:
+            return numpy_helper.to_array(initializers[name])
+        p = producers.get(name)
+        if p is not None and p.op_type == "Constant" and p.attribute and \
+                p.attribute[0].name == "value":
+            return numpy_helper.to_array(p.attribute[0].t)
+        return None
+
+    drop, replace = set(), {}
+    for i, n in enumerate(nodes):
+        if n.op_type == "Erf":
+            found = _gelu_node(nodes, i, producers, consumers, constant_value)
+            if found:
+                dropped, fused, last = found
+                drop |= dropped
+                replace[id(last)] = fused
+    return [replace.get(id(n), n) for n in nodes if id(n) not in drop or id(n) in replace]
+
+
+CONVERTERS = {
+    "Conv": conv, "Gemm": gemm, "MatMul": matmul, "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
+    "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
+    "GlobalMaxPool": global_max_pool,
+    "Relu": _unary(torch.relu), "Sigmoid": _unary(torch.sigmoid), "Tanh": _unary(torch.tanh),
+    "HardSwish": _unary(F.hardswish), "HardSigmoid": hard_sigmoid, "Clip": clip, "Gelu": gelu,
+    "Sqrt": _unary(torch.sqrt), "Reciprocal": _unary(torch.reciprocal),
+    "Neg": _unary(torch.neg), "Exp": _unary(torch.exp), "Log": _unary(torch.log),
+    "Abs": _unary(torch.abs), "Not": _unary(torch.logical_not),
+    "Add": add, "Sub": _binary(torch.sub), "Mul": _binary(torch.mul), "Div": div, "Pow": pow_,
+    "Equal": _binary(torch.eq), "Less": _binary(torch.lt), "Greater": _binary(torch.gt),
+    "LessOrEqual": _binary(torch.le), "GreaterOrEqual": _binary(torch.ge),
+    "And": _binary(torch.logical_and), "Or": _binary(torch.logical_or),
+    "Softmax": softmax(torch.softmax), "LogSoftmax": softmax(torch.log_softmax),
+    "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
+    "ReduceMax": _reduce(torch.amax), "ReduceMin": _reduce(torch.amin),
+    "Where": where, "Cast": cast, "Identity": identity, "Dropout": dropout,
+    "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
+    "Transpose": transpose, "Concat": concat, "Split": split, "Slice": slice_,
+    "Gather": gather, "Shape": shape, "Size": size, "Constant": constant,
+    "ConstantOfShape": constant_of_shape, "Range": range_, "Expand": expand, "Pad": pad,
+    "Resize": resize,
+    "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
+}
