@@ -18,7 +18,10 @@ For every model and batch size, median latency of:
     INT8 model (onednn engine; QDQ, fused by ORT into QLinearConv etc.);
   * qnt FP32: the model exported by `python -m qnt export`, run by quant-run;
   * qnt INT8: the README's pipeline with the x86 preset (prepare, calibrate
-    with quant-run, fold-calibration + convert), run by quant-run.
+    with quant-run, fold-calibration + convert), run by quant-run;
+  * qnt on ORT's INT8 model: that QDQ .onnx file imported (`python -m qnt
+    import-onnx`, the file's scales) and compiled with --qnt-fuse
+    --qnt-fold-fake-quant --qnt-convert: the same integers on two engines.
 All of them run the same weights (random, with realistic batch norms as in
 eval/ptq_vs_pytorch.py) and calibrate on the same samples, with the same
 thread count (default 2). Inputs are random: latency does not depend on the
@@ -72,6 +75,8 @@ TARGETS_PT_INT8 = ((("resnet18", "mobilenet_v2"), (1,)),
                    (("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),
                    (("vit_s_16",), (1,)))
 TARGETS_ORT_INT8 = ((("mobilenet_v3_large", "efficientnet_b0"), (1, 8)),)
+# qnt on ORT's own INT8 model (imported QDQ) <= 0.8x ORT on it (issue 13)
+TARGETS_ONNX_INT8 = ((("resnet18", "mobilenet_v2"), (1, 8)),)
 
 
 def log(msg):
@@ -272,6 +277,16 @@ def export(name, shape, path):
     return m.group(1) if m else "arg0"
 
 
+def ours_onnx_int8(tools, work, onnx_path):
+    """ORT's INT8 model imported and compiled: the int8 .mlir."""
+    from qnt.onnx import import_onnx
+    mlir, int8 = work / "ort_int8.mlir", work / "ort_int8.int8.mlir"
+    import_onnx(onnx_path, mlir)
+    tools.run("quant-opt", mlir, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
+              "-o", int8)
+    return int8
+
+
 def ours_int8(tools, work, fp32_mlir, calib_npz):
     prep, stats, int8 = work / "prepared.mlir", work / "stats.json", work / "int8.mlir"
     tools.run("quant-opt", fp32_mlir, "--qnt-ptq-pipeline=qconfig=x86",
@@ -386,6 +401,22 @@ def bench_one(tools, ort, tmp, name, batch, runs, threads, calib_n, engines, pro
                     note += f"; SQNR of the output vs PyTorch FP32 {db(sqnr_db(ref32, ort_out))}"
             except Exception as e:  # noqa: BLE001
                 failed(key, label, e)
+            if key == "ort_int8" and row.get(key) is not None:
+                try:
+                    int8 = ours_onnx_int8(tools, work, onnx)
+                    np.savez(work / "ort_input.npz", input=x.numpy())
+                    timed("ours_onnx_int8", lambda m=int8: tools.bench(
+                        m, work / "ort_input.npz", runs, threads, backend="auto"))
+                    tools.run("quant-run", int8, "-i", work / "ort_input.npz", "-o",
+                              work / "ours_onnx_out.npz", "--quiet")
+                    ours = np.load(work / "ours_onnx_out.npz")["output"]
+                    step = np.diff(np.unique(ort_out)).min() if ort_out.size > 1 else 1.0
+                    note += (f"; qnt on this file vs ORT on it: SQNR "
+                             f"{db(sqnr_db(ort_out, ours))}, max difference "
+                             f"{np.abs(ours - ort_out).max() / step:.0f} output steps, top-1 "
+                             f"agreement {np.mean(ours.argmax(-1) == ort_out.argmax(-1)):.0%}")
+                except Exception as e:  # noqa: BLE001
+                    failed("ours_onnx_int8", "qnt on ORT's INT8 model", e)
             row["ort_notes"][key] = note
             log(f"  {label}: {note}")
 
@@ -624,8 +655,8 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
     out.append("## Latency (ms, median; lower is better)\n")
     header = ["model", "batch", "PyTorch FP32", "PyTorch INT8 method", "PyTorch INT8 onednn",
               "PyTorch INT8 qnnpack", "ORT FP32", "ORT INT8", "qnt FP32", "qnt INT8 oneDNN",
-              "qnt INT8 XNNPACK", "qnt INT8 auto",
-              "qnt INT8 / PT INT8 onednn", "qnt INT8 / PT INT8 qnnpack", "qnt INT8 / ORT INT8",
+              "qnt INT8 XNNPACK", "qnt INT8 auto", "qnt on ORT's INT8 model",
+              "qnt on ORT's INT8 model / ORT INT8", "qnt INT8 / PT INT8 onednn", "qnt INT8 / PT INT8 qnnpack", "qnt INT8 / ORT INT8",
               "qnt INT8 / PT FP32", "qnt FP32 / PT FP32"]
     trows = []
     for r in rows:
@@ -633,7 +664,8 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
                       cell(r, "pt_int8_onednn"), cell(r, "pt_int8_qnnpack"),
                       cell(r, "ort_fp32"), cell(r, "ort_int8"), cell(r, "ours_fp32"),
                       cell(r, "ours_int8_onednn"), cell(r, "ours_int8_xnnpack"),
-                      cell(r, "ours_int8"),
+                      cell(r, "ours_int8"), cell(r, "ours_onnx_int8"),
+                      ratio(r.get("ours_onnx_int8"), r["ort_int8"]),
                       ratio(r["ours_int8"], r["pt_int8_onednn"]),
                       ratio(r["ours_int8"], r["pt_int8_qnnpack"]),
                       ratio(r["ours_int8"], r["ort_int8"]),
@@ -652,7 +684,10 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
                "execution, graph optimization level all) on `torch.onnx.export` of the float "
                "model and of the PyTorch INT8 model (onednn engine): QuantizeLinear / "
                "DequantizeLinear pairs that ONNX Runtime fuses into QLinearConv, QLinearAdd, "
-               "... All of them include the input quantization and output dequantization.\n")
+               "... \"qnt on ORT's INT8 model\" imports that same QDQ file (`python -m qnt "
+               "import-onnx`, its scales and zero points) and compiles it: the same "
+               "integers on two engines. All of them include the input quantization and "
+               "output dequantization.\n")
     labels = {"ort_fp32": "ORT FP32", "ort_int8": "ORT INT8"}
     notes = [f"{r['model']} batch {r['batch']}, {labels[k]}: {v}"
              for r in rows for k, v in r.get("ort_notes", {}).items()]
@@ -680,13 +715,13 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
     out.append("## Targets (issue)\n")
     targets = []  # (text, measured, met (None: not measured), model, batch)
 
-    def vs(name, batch, key, limit, peer):
+    def vs(name, batch, key, limit, peer, mine="ours_int8", label="qnt INT8"):
         r = get(name, batch)
-        text = f"{name} batch {batch}: qnt INT8 <= {limit}x {peer}"
-        if r is None or r["ours_int8"] is None or r.get(key) is None:
+        text = f"{name} batch {batch}: {label} <= {limit}x {peer}"
+        if r is None or r.get(mine) is None or r.get(key) is None:
             targets.append((text, "not measured", None, name, batch))
         else:
-            v = r["ours_int8"] / r[key]
+            v = r[mine] / r[key]
             targets.append((text, f"{v:.2f}x", v <= limit, name, batch))
 
     for names, batches in TARGETS_PT_INT8:
@@ -697,6 +732,11 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
         for name in names:
             for batch in batches:
                 vs(name, batch, "ort_int8", TARGET_VS_ORT_INT8, "ONNX Runtime INT8")
+    for names, batches in TARGETS_ONNX_INT8:
+        for name in names:
+            for batch in batches:
+                vs(name, batch, "ort_int8", TARGET_VS_ORT_INT8, "ONNX Runtime INT8 on it",
+                   mine="ours_onnx_int8", label="qnt on ORT's INT8 model")
     r = get("resnet18", 1)
     if r and r["ours_int8"] and r["pt_fp32"]:
         v = r["pt_fp32"] / r["ours_int8"]

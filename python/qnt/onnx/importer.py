@@ -94,6 +94,7 @@ class Builder:
         self._names = set()
         self._attr_nodes = {}  # id(constant Tensor) -> get_attr node
         self.uses = {}  # ONNX value name -> how many nodes and graph outputs read it
+        self.dequantized = {}  # id(QuantizeLinear output Tensor) -> its fake quant Tensor
 
     def single_use(self, name):
         return self.uses.get(name, 0) == 1

@@ -621,7 +621,11 @@ def dequantize_linear(b, node, ins, a):
             raise Unsupported("DequantizeLinear with other parameters than its QuantizeLinear")
         if source.const:
             return Tensor(None, fq(source.value), fq=fq)
-        return b.module(fq, source)
+        # One fake quant per QuantizeLinear, however many DequantizeLinear
+        # read it (a residual's two branches): one quantized value in the IR.
+        if id(x) not in b.dequantized:
+            b.dequantized[id(x)] = b.module(fq, source)
+        return b.dequantized[id(x)]
     data = const(x, "the input of a DequantizeLinear not fed by a QuantizeLinear")
     dtype = np.dtype(data.numpy().dtype)
     if dtype == np.int32:  # a bias: dequantized, convert quantizes it again
