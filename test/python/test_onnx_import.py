@@ -234,20 +234,16 @@ def test_qdq_ir_carries_the_file_scales(tmp_path):
     assert "qnt.fake_quant" not in folded
 
 
-@pytest.fixture(scope="module")
-def pytorch_qdq_resnet18(tmp_path_factory):
-    """torchvision's quantizable resnet18 (random weights), eager PTQ with
-    the onednn qconfig (per-channel weights), exported by torch.onnx."""
-    import copy
-    tmp = tmp_path_factory.mktemp("r18")
+def pytorch_qdq(name, tmp):
+    """torchvision's quantizable NAME (random weights), eager PTQ with the
+    onednn qconfig (per-channel weights), exported by torch.onnx: (path, x)."""
     torch.manual_seed(0)
     torch.backends.quantized.engine = "onednn"
-    model = torchvision.models.quantization.resnet18(quantize=False).eval()
+    model = getattr(torchvision.models.quantization, name)(quantize=False).eval()
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
-    model = copy.deepcopy(model)
     model.fuse_model()
     model.qconfig = torch.ao.quantization.get_default_qconfig("onednn")
     torch.ao.quantization.prepare(model, inplace=True)
@@ -256,7 +252,12 @@ def pytorch_qdq_resnet18(tmp_path_factory):
             model(torch.randn(2, 3, 64, 64))
     torch.ao.quantization.convert(model, inplace=True)
     x = torch.randn(2, 3, 64, 64)
-    return torch_export(model, (x,), tmp / "r18.int8.onnx"), x.numpy()
+    return torch_export(model, (x,), tmp / f"{name}.int8.onnx"), x.numpy()
+
+
+@pytest.fixture(scope="module")
+def pytorch_qdq_resnet18(tmp_path_factory):
+    return pytorch_qdq("resnet18", tmp_path_factory.mktemp("r18"))
 
 
 def test_pytorch_qdq_first_block_within_one_step(pytorch_qdq_resnet18, ort, tmp_path):
@@ -282,16 +283,25 @@ def test_pytorch_qdq_first_block_within_one_step(pytorch_qdq_resnet18, ort, tmp_
     assert (np.abs(got - want) > step / 2).mean() < 1e-3
 
 
-def test_pytorch_qdq_resnet18_vs_ort(pytorch_qdq_resnet18, ort, tmp_path):
-    """The whole model: one-step differences of rounding (docs/numerics.md,
-    "ONNX Runtime") compound over 20 layers as they do between ORT and
-    PyTorch's own INT8 model; held to a high SQNR and top-1 agreement."""
-    path, x = pytorch_qdq_resnet18
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_pytorch_qdq_model_vs_ort(name, pytorch_qdq_resnet18, ort, tmp_path):
+    """The whole model: one-step differences of rounding (docs/onnx.md,
+    "Parity with ONNX Runtime") compound over the layers as they do between
+    ORT and PyTorch's own INT8 model; held to a high SQNR and top-1
+    agreement. Every conv is INT8: the IR is quantized from the input's
+    quantize to the output's dequantize (a residual's two DequantizeLinear
+    of one QuantizeLinear are one value)."""
+    path, x = (pytorch_qdq_resnet18 if name == "resnet18"
+               else pytorch_qdq(name, tmp_path))
     want = ort.outputs(path, [x])[0]
     got = run_imported(path, [x], tmp_path, int8=True)
     sqnr = 10 * np.log10((want ** 2).sum() / ((got - want) ** 2).sum())
     assert sqnr >= 30, sqnr
     assert (got.argmax(1) == want.argmax(1)).all()
+    text = (tmp_path / "int8.mlir").read_text()
+    float_convs = [line for line in text.splitlines()
+                   if "qnt.conv2d" in line and "!quant.uniform" not in line]
+    assert not float_convs, float_convs[:2]
 
 
 # ---------------------------------------------------------------------------
