@@ -156,13 +156,12 @@ def gemm(b, node, ins, a):
         if c is not None:
             y = b.call(torch.add, y, c if beta == 1.0 else b.call(torch.mul, c, beta))
         return y
-    weight = w.value if a.get("transB", 0) else w.value.t()
-    fq = _weight_fake_quant(w, 0 if a.get("transB", 0) else 1) if w.fq is not None else None
-    if fq is not None and fq.ch_axis >= 0:
-        fq = FixedFakeQuantize(fq.scale, fq.zero_point, fq.dtype,
-                               0 if (a.get("transB", 0) == 0) == (w.fq.ch_axis == 1) else 1)
-        if fq.ch_axis != 0:
-            raise Unsupported("a Gemm weight quantized along its input dimension")
+    trans_b = bool(a.get("transB", 0))
+    weight = w.value if trans_b else w.value.t()
+    # B's output dimension N is axis 0 with transB, else axis 1.
+    if w.fq is not None and w.fq.ch_axis >= 0 and w.fq.ch_axis != (0 if trans_b else 1):
+        raise Unsupported("a Gemm weight quantized along its input dimension")
+    fq = _weight_fake_quant(w, 0)
     if alpha != 1.0:
         if fq is not None:
             raise Unsupported("a quantized Gemm with alpha != 1")
