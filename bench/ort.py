@@ -46,9 +46,10 @@ class Ort:
                                f"{r.stderr.strip()[-1000:]}")
         return float(json.loads(r.stdout)["median_ms"])
 
-    def outputs(self, onnx, inputs, threads=2):
+    def outputs(self, onnx, inputs, threads=2, optimized=None):
         """Every output of one run of ``onnx`` on ``inputs`` (arrays, one per
-        model input in the model's order), as numpy arrays."""
+        model input in the model's order), as numpy arrays; ``optimized``: a
+        path where ORT writes the graph it runs (its fusions)."""
         with tempfile.TemporaryDirectory(prefix="qnt-ort-") as tmp:
             tmp = Path(tmp)
             (tmp / "in").mkdir()
@@ -56,6 +57,8 @@ class Ort:
                 np.save(tmp / "in" / f"input_{i}.npy", np.ascontiguousarray(x))
             cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(tmp / "in"), "1",
                    str(threads), "--warmup", "0", "--output-dir", str(tmp / "out")]
+            if optimized:
+                cmd += ["--optimized", str(optimized)]
             r = subprocess.run(cmd, capture_output=True, text=True,
                                env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
             if r.returncode:

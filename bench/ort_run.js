@@ -4,7 +4,7 @@
 //
 //   node bench/ort_run.js MODEL.onnx INPUT [RUNS [THREADS]]
 //       [--runs N] [--threads T] [--warmup W] [--shape 1,3,224,224] [--output OUT.npy]
-//       [--output-dir DIR]
+//       [--output-dir DIR] [--optimized OPT.onnx]
 //
 // INPUT is a .npy file (float32, C order), or a raw little-endian float32
 // file with --shape: it feeds the model's first input. Or INPUT is a
@@ -16,6 +16,8 @@
 //   {"median_ms": .., "min_ms": .., "runs": .., "threads": .., ...}
 // --output writes the first output as a float32 .npy (for comparisons);
 // --output-dir writes every output as DIR/output_<i>.npy (their own dtype).
+// --optimized writes the graph ORT runs after its optimizations (which ops
+// it fused: QLinearConv, ...) to OPT.onnx.
 //
 // onnxruntime-node is looked up in $QNT_ORT_DIR/node_modules, then in
 // <repo>/build/ort/node_modules (where scripts/ort-setup.sh installs it by
@@ -29,13 +31,13 @@ const path = require('path');
 function usage(msg) {
   process.stderr.write(`ort_run.js: ${msg}\nusage: node bench/ort_run.js MODEL.onnx INPUT ` +
     '[RUNS [THREADS]] [--runs N] [--threads T] [--warmup W] [--shape D,D,..] [--output OUT.npy] ' +
-    '[--output-dir DIR]\n');
+    '[--output-dir DIR] [--optimized OPT.onnx]\n');
   process.exit(1);
 }
 
 function parseArgs(argv) {
   const opts = { runs: 20, threads: 2, warmup: 5, shape: null, output: null,
-    'output-dir': null };
+    'output-dir': null, optimized: null };
   const pos = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -157,6 +159,7 @@ async function main() {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    ...(opts.optimized ? { optimizedModelFilePath: opts.optimized } : {}),
   });
   const inName = session.inputNames[0];
   const outName = session.outputNames[0];

@@ -1,9 +1,10 @@
-"""Command line: ``python -m qnt export|import-onnx|fashion-mnist|compare ...``.
+"""Command line: ``python -m qnt export|import-onnx|export-onnx|fashion-mnist|compare ...``.
 
   python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       [--weights FILE] [--seed N] -o model.mlir
   python -m qnt export --model mypkg.lm:tiny --input-shape 1,128:int64 -o lm.mlir
   python -m qnt import-onnx model.onnx [--input-shape NAME=1,3,224,224] -o model.mlir
+  python -m qnt export-onnx int8.mlir -o model.int8.onnx     (QDQ; FP32 modules too)
   python -m qnt fashion-mnist --split test --limit 500 [--name input] -o eval.npz
   python -m qnt compare model.mlir int8.mlir data.npz     (per-layer SQNR, worst first)
 
@@ -126,6 +127,19 @@ def cmd_import_onnx(args):
           f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
 
 
+def cmd_export_onnx(args):
+    from .onnx import export_onnx
+    start = time.perf_counter()
+    model = export_onnx(args.module, args.output, build_dir=args.build_dir,
+                        exact=args.form == "exact")
+    ops = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    summary = ", ".join(f"{n} {op}" for op, n in sorted(ops.items(), key=lambda kv: -kv[1]))
+    print(f"wrote {args.output}: {len(model.graph.node)} nodes ({summary}) "
+          f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+
 def cmd_fashion_mnist(args):
     from . import data, datasets
     images, labels = datasets.fashion_mnist(args.split, args.root, limit=args.limit)
@@ -169,6 +183,25 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True, help="the .mlir file to write")
     p.set_defaults(run=cmd_import_onnx)
 
+    p = commands.add_parser(
+        "export-onnx", help="export a qnt module (quantized or FP32) as ONNX",
+        description="Writes a qnt module as ONNX (opset 13): quantized values as "
+        "QuantizeLinear/DequantizeLinear around each op (the QDQ form ONNX Runtime fuses "
+        "into QLinearConv, QGemm, ...), with qnt's rounding where no fused operator "
+        "follows, so ORT's outputs equal quant-run's; FP32 modules as plain ops. "
+        "See docs/onnx.md.")
+    p.add_argument("module", help="the .mlir file (after --qnt-convert, or an FP32 module)")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--form", choices=("exact", "qdq"), default="exact",
+                   help="exact (default): qnt's rounding written out where ORT fuses no "
+                   "operator, so ORT's outputs equal quant-run's; qdq: QuantizeLinear(S, Z) "
+                   "everywhere, the canonical form other QDQ tools write, which import-onnx "
+                   "reads back to the same integers (ORT then rounds its own way: within a "
+                   "step per op)")
+    p.add_argument("--build-dir", help="qnt build directory, for quant-opt (default: "
+                   "$QNT_BUILD_DIR or <repo>/build)")
+    p.set_defaults(run=cmd_export_onnx)
+
     p = commands.add_parser("fashion-mnist", help="write a Fashion-MNIST data set (.npz)")
     p.add_argument("--split", choices=("train", "test"), default="test")
     p.add_argument("--limit", type=int, help="first N images (default: all)")
@@ -192,10 +225,11 @@ def main(argv=None):
     from .compare import CompareError
     from .datasets import DatasetNotFoundError
     from .export import ExportError
-    from .onnx import OnnxImportError
+    from .onnx import OnnxExportError, OnnxImportError
     try:
         args.run(args)
-    except (CommandError, CompareError, ExportError, OnnxImportError, DatasetNotFoundError,
+    except (CommandError, CompareError, ExportError, OnnxImportError, OnnxExportError,
+            DatasetNotFoundError,
             ValueError, OSError) as e:
         print(f"qnt: error: {e}", file=sys.stderr)
         return 1

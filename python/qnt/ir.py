@@ -98,6 +98,17 @@ def dense_attr(array):
 _ELEMENT_OF_TYPE = re.compile(r"x?([a-z]+[0-9]+)>$")
 
 
+def unique_name(base, taken):
+    """``base``, or ``base_1``, ``base_2``, ... : the first not in the set
+    ``taken``, which it joins."""
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    taken.add(name)
+    return name
+
+
 def location(name):
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f'loc("{escaped}")'
@@ -159,12 +170,7 @@ class FunctionBuilder:
         base = _SSA_INVALID.sub("_", hint) or "v"
         if base[0].isdigit():
             base = "_" + base
-        name, i = base, 0
-        while name in self._names:
-            i += 1
-            name = f"{base}_{i}"
-        self._names.add(name)
-        return name
+        return unique_name(base, self._names)
 
     # -- arguments, results ------------------------------------------------
 

@@ -12,14 +12,22 @@ imported with the file's scales, compiled by --qnt-fuse --qnt-fold-fake-quant
 --qnt-convert and compared with ORT's INT8 run of the same file in output
 steps (the scale of the output's last DequantizeLinear).
 
-Errors: unsupported nodes (all listed), malformed and truncated files,
-missing external data, dynamic dimensions without --input-shape; no output
-file is written then.
+Operator forms: QLinearConv, QLinearMatMul and com.microsoft QLinear ops
+written with the onnx helper API, against ORT in output steps as QDQ;
+ORT's dynamic form (DynamicQuantizeLinear -> MatMulInteger / ConvInteger)
+imported as float layers and compiled by qnt's dynamic pipeline, against
+ORT with the tolerance the weight requantization explains.
+
+Errors: unsupported nodes (all listed, com.microsoft ones with their
+domain), misused operator forms, malformed and truncated files, missing
+external data, dynamic dimensions without --input-shape; no output file is
+written then.
 
 Needs python3-onnx and onnxruntime-node (scripts/ort-setup.sh, which
 scripts/test.sh runs): without ORT these tests fail, they never skip.
 """
 
+import re
 import subprocess
 import warnings
 
@@ -32,6 +40,7 @@ import sys
 from frontend_util import REPO_ROOT, TOLERANCE, np, pytest, rel_err, run_tool, torch, torchvision
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
+import onnx_dynamic  # noqa: E402
 from ort import Ort  # noqa: E402
 
 from qnt.onnx import OnnxImportError, import_onnx  # noqa: E402
@@ -305,6 +314,245 @@ def test_pytorch_qdq_model_vs_ort(name, pytorch_qdq_resnet18, ort, tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# Operator forms
+# ---------------------------------------------------------------------------
+
+MICROSOFT = helper.make_operatorsetid("com.microsoft", 1)
+
+
+class GraphMaker:
+    """Initializers and nodes of a model written with the onnx helper API."""
+
+    def __init__(self, seed=0):
+        self.rng = np.random.default_rng(seed)
+        self.inits, self.nodes = [], []
+
+    def init(self, name, array):
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def qparams(self, name, scale, zp):
+        """(scale, zero point) initializers of a u8 activation."""
+        return self.init(name + "_s", np.float32(scale)), self.init(name + "_z", np.uint8(zp))
+
+    def weight(self, name, shape, scales):
+        """(w, scale, zero point): random s8 integers, symmetric."""
+        self.init(name, self.rng.integers(-127, 128, size=shape).astype(np.int8))
+        scales = np.asarray(scales, np.float32)
+        self.init(name + "_s", scales)
+        self.init(name + "_z", np.zeros(scales.shape, np.int8))
+        return name, name + "_s", name + "_z"
+
+    def node(self, op, ins, out, domain=None, name=None, **attrs):
+        self.nodes.append(helper.make_node(op, ins, [out], name=name or out, domain=domain,
+                                           **attrs))
+        return out
+
+    def model(self, in_shape, out_shape, opsets=()):
+        graph = helper.make_graph(
+            self.nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)], self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), *opsets])
+        onnx.checker.check_model(model)
+        return model
+
+
+def qoperator_model():
+    """Quantize (u8) -> QLinearConv (s8 per tensor, int32 bias; output zero
+    point 0: a folded relu) -> QLinearConv (s8 per channel, int32 bias) ->
+    com.microsoft QLinearAdd of both (a residual) -> MaxPool and Flatten on
+    the u8 integers -> QLinearMatMul (s8 per column) -> DequantizeLinear."""
+    g = GraphMaker()
+    x = g.qparams("in", 0.02, 128)
+    a1, a2, a3, out = (g.qparams("a1", 0.05, 0), g.qparams("a2", 0.08, 120),
+                       g.qparams("a3", 0.1, 100), g.qparams("out", 0.08, 128))
+    g.node("QuantizeLinear", ["input", *x], "in_q")
+    for name, (src, src_q), dst_q, cin, per_channel in (
+            ("conv1", ("in_q", x), a1, 3, False), ("conv2", ("conv1", a1), a2, 8, True)):
+        w = g.weight(name + "_w", (8, cin, 3, 3),
+                     g.rng.uniform(0.002, 0.02, size=8) if per_channel else [0.01])
+        bias = g.init(name + "_b", g.rng.integers(-2000, 2000, size=8).astype(np.int32))
+        g.node("QLinearConv", [src, *src_q, *w, *dst_q, bias], name, pads=[1, 1, 1, 1])
+    g.node("QLinearAdd", ["conv1", *a1, "conv2", *a2, *a3], "add", domain="com.microsoft")
+    g.node("MaxPool", ["add"], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    g.node("Flatten", ["pool"], "flatten")
+    w = g.weight("fc_w", (128, 10), g.rng.uniform(0.0001, 0.0004, size=10))
+    g.node("QLinearMatMul", ["flatten", *a3, *w, *out], "fc")
+    g.node("DequantizeLinear", ["fc", *out], "output")
+    return g.model([2, 3, 8, 8], [2, 10], [MICROSOFT])
+
+
+def i8_constants(text):
+    """The i8 constants of an MLIR file (printed as hex), by shape."""
+    found = {}
+    for data, shape in re.findall(r'dense<"0x([0-9A-F]+)"> : tensor<([0-9x]+)xi8>', text):
+        dims = tuple(int(d) for d in shape.split("x"))
+        found[dims] = np.frombuffer(bytes.fromhex(data), np.int8).reshape(dims)
+    return found
+
+
+def assert_within_one_step(got, want, step):
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= step * 1.0001, np.abs(got - want).max() / step
+    assert np.allclose((got / step) - np.round(got / step), 0, atol=1e-3)  # on the grid
+
+
+def test_qoperator_model_vs_ort(ort, tmp_path):
+    """QLinearConv -> QLinearConv -> QLinearAdd -> QLinearMatMul: every
+    output within one step of ORT's (measured: equal), every conv and
+    linear INT8 with the file's integer weights and biases."""
+    path = tmp_path / "qop.onnx"
+    model = qoperator_model()
+    onnx.save(model, str(path))
+    x = np.random.default_rng(1).uniform(-2.5, 2.5, size=(2, 3, 8, 8)).astype(np.float32)
+    want = ort.outputs(path, [x])[0]
+    got = run_imported(path, [x], tmp_path, int8=True)
+    assert np.abs(want).max() < 10.0  # the output is not saturated
+    assert_within_one_step(got, want, 0.08)
+    text = (tmp_path / "int8.mlir").read_text()
+    compute = [line for line in text.splitlines() if re.search(r"qnt\.(conv2d|linear) ", line)]
+    assert len(compute) == 3 and all("!quant.uniform" in line for line in compute)
+    assert "tosa.conv2d" not in text and "tosa.matmul" not in text and "qnt.add" in text
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    weights = i8_constants(text)
+    for name in ("conv1_w", "conv2_w"):  # OIHW -> OHWI
+        np.testing.assert_array_equal(weights[(8, 3, 3, 8 if name == "conv2_w" else 3)],
+                                      inits[name].transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(weights[(10, 128)], inits["fc_w"].T)
+    for name in ("conv1_b", "conv2_b"):
+        assert "dense<[" + ", ".join(map(str, inits[name])) + "]> : tensor<8xi32>" in text
+
+
+def microsoft_model():
+    """QLinearConv -> com.microsoft QLinearSigmoid, QLinearMul (x * sigmoid(x)),
+    QLinearLeakyRelu, QLinearConcat of both, QLinearGlobalAveragePool."""
+    g = GraphMaker()
+    x, c, s, m, leaky, cat, gap = (
+        g.qparams("in", 0.02, 128), g.qparams("c", 0.1, 128), g.qparams("sig", 1 / 256, 0),
+        g.qparams("mul", 0.05, 128), g.qparams("leaky", 0.05, 100), g.qparams("cat", 0.06, 110),
+        g.qparams("gap", 0.02, 100))
+    ms = "com.microsoft"
+    g.node("QuantizeLinear", ["input", *x], "in_q")
+    g.node("QLinearConv", ["in_q", *x, *g.weight("w", (8, 3, 3, 3), [0.01]), *c], "conv",
+           pads=[1, 1, 1, 1])
+    g.node("QLinearSigmoid", ["conv", *c, *s], "sigmoid", ms)
+    g.node("QLinearMul", ["conv", *c, "sigmoid", *s, *m], "silu", ms)
+    g.node("QLinearLeakyRelu", ["conv", *c, *leaky], "leaky", ms, alpha=0.1)
+    g.node("QLinearConcat", [*cat, "silu", *m, "leaky", *leaky], "concat", ms, axis=1)
+    g.node("QLinearGlobalAveragePool", ["concat", *cat, *gap], "gap", ms, channels_last=0)
+    g.node("DequantizeLinear", ["gap", *gap], "output")
+    return g.model([2, 3, 8, 8], [2, 16, 1, 1], [MICROSOFT])
+
+
+def test_microsoft_qlinear_ops_vs_ort(ort, tmp_path):
+    """Measured: 2 of the 32 outputs one step from ORT's."""
+    path = tmp_path / "ms.onnx"
+    onnx.save(microsoft_model(), str(path))
+    x = np.random.default_rng(1).uniform(-2.5, 2.5, size=(2, 3, 8, 8)).astype(np.float32)
+    want = ort.outputs(path, [x])[0]
+    assert_within_one_step(run_imported(path, [x], tmp_path, int8=True), want, 0.02)
+    text = (tmp_path / "int8.mlir").read_text()
+    assert "qnt.conv2d" in text and "qnt.mul" in text and "qnt.table" in text
+
+
+def dynamic_mlp():
+    """MatMul + Add -> Relu -> Gemm (FP32), then rewritten as ORT's
+    quantize_dynamic writes it (bench/onnx_dynamic.py): DynamicQuantizeLinear
+    -> MatMulInteger (s8 weights, max|W| / 127) -> Cast -> Mul by the scales
+    -> Add of the bias, twice."""
+    g = GraphMaker()
+    w1, b1 = g.rng.normal(size=(64, 128)) * 0.1, g.rng.normal(size=128) * 0.1
+    w2, b2 = g.rng.normal(size=(10, 128)) * 0.1, g.rng.normal(size=10) * 0.1
+    for name, value in (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)):
+        g.init(name, value.astype(np.float32))
+    g.node("MatMul", ["input", "w1"], "fc1")
+    g.node("Add", ["fc1", "b1"], "fc1_bias")
+    g.node("Relu", ["fc1_bias"], "relu")
+    g.node("Gemm", ["relu", "w2", "b2"], "output", name="fc2", transB=1)
+    quantized, count = onnx_dynamic.quantize_dynamic(g.model([4, 64], [4, 10]))
+    assert count == 2
+    return quantized
+
+
+def test_dynamic_matmul_integer_vs_ort(ort, tmp_path):
+    """Imported as float linears of the file's dequantized weights and
+    compiled by qnt's dynamic pipeline. ORT's DynamicQuantizeLinear and
+    qnt's run-time u8 parameters (qnnpack: [0, 255]) agree, but qnt
+    quantizes the weights again with its symmetric min-max observer,
+    max|W| / 127.5, where the file has max|W| / 127: the integers stay
+    (but -127 -> -128) and each layer's weight scale is 127 / 127.5 of the
+    file's, 0.39 % smaller, 0.78 % over the two layers (measured: 0.71 % of
+    the largest output; ORT itself is 1.2 % from FP32). Held to 1 %; and to
+    0.3 % against ORT's arithmetic emulated with qnt's weight scales (the
+    rest: the first layer's difference moves the second layer's range)."""
+    path = tmp_path / "dyn.onnx"
+    model = dynamic_mlp()
+    onnx.save(model, str(path))
+    x = np.random.default_rng(1).normal(size=(4, 64)).astype(np.float32)
+    want = ort.outputs(path, [x])[0]
+    mlir = tmp_path / "model.mlir"
+    import_onnx(path, mlir)
+    run_tool("quant-opt", mlir, "--qnt-dynamic-pipeline=qconfig=qnnpack", "-o",
+             tmp_path / "dyn8.mlir")
+    text = (tmp_path / "dyn8.mlir").read_text()
+    assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
+    np.savez(tmp_path / "in.npz", input=x)
+    run_tool("quant-run", tmp_path / "dyn8.mlir", "-i", tmp_path / "in.npz", "-o",
+             tmp_path / "out.npz", "--quiet")
+    got = np.load(tmp_path / "out.npz")["output"]
+    largest = np.abs(want).max()
+    assert np.abs(got - want).max() <= 0.01 * largest
+
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+    def ort_arithmetic(weight_factor):
+        y = x
+        for layer, bias in (("fc1", "b1"), ("fc2", "b2")):
+            lo, hi = min(0.0, y.min()), max(0.0, y.max())
+            scale = np.float32((hi - lo) / 255)
+            zp = np.clip(np.rint(-lo / scale), 0, 255)
+            q = np.clip(np.rint(y / scale) + zp, 0, 255)
+            acc = (q - zp) @ inits[f"{layer}_qnt_W_q"].astype(np.float64)
+            w_scale = np.float32(inits[f"{layer}_qnt_W_scale"] * weight_factor)
+            y = acc.astype(np.float32) * np.float32(scale * w_scale) + inits[bias]
+            y = np.maximum(y, 0) if layer == "fc1" else y
+        return y
+
+    assert np.array_equal(ort_arithmetic(1.0), want)  # the emulation is exact
+    assert np.abs(got - ort_arithmetic(127 / 127.5)).max() <= 0.003 * largest
+    weights = i8_constants(text)
+    for layer in ("fc1", "fc2"):
+        file_q = inits[f"{layer}_qnt_W_q"].T
+        ours = weights[file_q.shape]
+        assert (ours != file_q).sum() == (file_q == -127).sum()  # -127 -> -128 only
+
+
+def test_dynamic_conv_integer_vs_ort(ort, tmp_path):
+    """ConvInteger: a float conv of the dequantized weight (qnt's dynamic
+    quantization is linear-only, the conv stays float), within ORT's own
+    input rounding: |W| summed over the window times half an input step."""
+    g = GraphMaker()
+    w = g.weight("w", (4, 3, 3, 3), [0.01])[0]
+    g.node("DynamicQuantizeLinear", ["input"], "xq")
+    g.nodes[-1].output.extend(["x_s", "x_z"])
+    g.node("ConvInteger", ["xq", w, "x_z"], "acc", pads=[1, 1, 1, 1])
+    g.node("Cast", ["acc"], "acc_f", to=TensorProto.FLOAT)
+    g.node("Mul", ["x_s", "w_s"], "scale")
+    g.node("Mul", ["acc_f", "scale"], "output")
+    path = tmp_path / "conv_int.onnx"
+    model = g.model([1, 3, 8, 8], [1, 4, 8, 8])
+    onnx.save(model, str(path))
+    x = np.random.default_rng(1).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    want = ort.outputs(path, [x])[0]
+    got = run_imported(path, [x], tmp_path)
+    step = (max(x.max(), 0) - min(x.min(), 0)) / 255
+    weight = numpy_helper.to_array(model.graph.initializer[0]).astype(np.float32) * 0.01
+    bound = np.abs(weight).sum(axis=(1, 2, 3)).reshape(1, 4, 1, 1) * step / 2
+    assert (np.abs(got - want) <= bound * 1.001 + 1e-6).all()
+    assert np.abs(got - want).max() > 0  # ORT did quantize
+
+
+# ---------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------
 
@@ -329,6 +577,51 @@ def test_unsupported_nodes_are_listed_together(tmp_path):
     assert "'celu_1': Celu (ai.onnx opset 13)" in r.stderr
     assert "'einsum_1': Einsum (ai.onnx opset 13)" in r.stderr
     assert not (tmp_path / "u.mlir").exists()
+
+
+def test_unsupported_microsoft_ops_are_listed_with_their_domain(tmp_path):
+    """com.microsoft ops other than the QLinear ops qnt reads are listed as
+    unsupported, with their domain and opset; QLinearAdd is not."""
+    g = GraphMaker()
+    x = g.qparams("x", 0.02, 128)
+    g.node("QuantizeLinear", ["input", *x], "xq")
+    g.node("QLinearAdd", ["xq", *x, "xq", *x, *x], "add", "com.microsoft")
+    g.node("QLinearSoftmax", ["add", *x, *x], "softmax", "com.microsoft", axis=-1, opset=13)
+    g.node("DequantizeLinear", ["softmax", *x], "dq")
+    g.node("FusedGemm", ["dq", "dq"], "output", "com.microsoft", transB=1)
+    path = tmp_path / "ms.onnx"
+    onnx.save(g.model([2, 2], [2, 2], [MICROSOFT]), str(path))
+    r = _cli(path, "-o", tmp_path / "ms.mlir")
+    assert r.returncode == 1 and "2 unsupported nodes" in r.stderr
+    assert "'softmax': QLinearSoftmax (com.microsoft opset 1)" in r.stderr
+    assert "'output': FusedGemm (com.microsoft opset 1)" in r.stderr
+    assert "QLinearAdd" not in r.stderr and not (tmp_path / "ms.mlir").exists()
+
+
+def test_misused_operator_forms_are_errors(tmp_path):
+    """A QLinear op's integer output read by a float op, and a MatMulInteger
+    of other than a DynamicQuantizeLinear's output: errors naming the node."""
+    g = GraphMaker()
+    x = g.qparams("x", 0.02, 128)
+    g.node("QuantizeLinear", ["input", *x], "xq")
+    g.node("QLinearAdd", ["xq", *x, "xq", *x, *x], "add", "com.microsoft")
+    g.node("Relu", ["add"], "output")
+    path = tmp_path / "relu.onnx"
+    onnx.save(g.model([2, 2], [2, 2], [MICROSOFT]), str(path))
+    with pytest.raises(OnnxImportError, match="node 'output' \\(Relu\\): the integer output "
+                       "of a QuantizeLinear or QLinear op is used by another op"):
+        import_onnx(path, tmp_path / "m.mlir")
+    g = GraphMaker()
+    w = g.weight("w", (2, 2), [0.01])
+    g.node("QuantizeLinear", ["input", *g.qparams("x", 0.02, 128)], "xq")
+    g.node("MatMulInteger", ["xq", w[0], "x_z", w[2]], "acc")
+    g.node("Cast", ["acc"], "output", to=TensorProto.FLOAT)
+    path = tmp_path / "mmi.onnx"
+    onnx.save(g.model([2, 2], [2, 2]), str(path))
+    with pytest.raises(OnnxImportError, match="node 'acc' \\(MatMulInteger\\): MatMulInteger "
+                       "of other than the integers of a DynamicQuantizeLinear"):
+        import_onnx(path, tmp_path / "m.mlir")
+    assert not (tmp_path / "m.mlir").exists()
 
 
 def _small_model(tmp_path, dims=(1, 3), external=False):

@@ -14,6 +14,12 @@ zero point); a ``DequantizeLinear`` of a constant int8 weight becomes the
 float weight on its grid plus its fake quant, which the conv / linear
 converters keep as a QAT weight fake quant. ``--qnt-fold-fake-quant`` turns
 them into ``quant.qcast`` / ``quant.dcast``, ``--qnt-convert`` into INT8 ops.
+The operator forms (``QLinearConv``, ``QLinearMatMul``, ``com.microsoft``
+``QLinearAdd`` ...) are read as their QDQ equivalent: dequantized inputs,
+the float op, a quantized output. ORT's dynamic quantization
+(``DynamicQuantizeLinear`` -> ``MatMulInteger`` -> ``Cast`` -> ``Mul`` by the
+scales) becomes the float linear of the dequantized weight, which qnt's
+dynamic pipeline quantizes.
 """
 
 import keyword
@@ -39,6 +45,13 @@ class Unsupported(Exception):
     """Raised by a converter: the node cannot be imported (located by the caller)."""
 
 
+QUANTIZED_USE = ("the integer output of a QuantizeLinear or QLinear op is used by another op "
+                 "than DequantizeLinear or a QLinear op")
+DYNAMIC_USE = ("an output of a DynamicQuantizeLinear is used by another op than MatMulInteger "
+               "/ ConvInteger (its integers and zero point) or the Mul of the result by its "
+               "scale")
+
+
 def np_dtype(elem_type):
     """numpy dtype of an ONNX TensorProto element type (None if it has none)."""
     from onnx import mapping
@@ -52,18 +65,23 @@ class Tensor:
     constant, or the value on the example inputs (shapes, dtypes);
     ``fq``: a dequantized constant weight's `FixedFakeQuantize`;
     ``q``: (float source Tensor, FixedFakeQuantize) of a ``QuantizeLinear``
-    output, which only a ``DequantizeLinear`` (or a ``Cast`` to its own type)
-    may use; ``linear``: the bias-less ``nn.Linear`` a ``MatMul`` became
-    (a following ``Add`` of a constant vector becomes its bias)."""
+    or QLinear op's output, which only the ops of ``ops.READS_QUANTIZED``
+    (``DequantizeLinear``, QLinear ops, a ``Cast`` to its own type) may use;
+    ``linear``: the bias-less ``nn.Linear`` a ``MatMul`` became (a
+    following ``Add`` of a constant vector becomes its bias); ``dyn``: an
+    ``ops.Dynamic`` for the outputs of a ``DynamicQuantizeLinear`` and what
+    ``MatMulInteger`` / ``ConvInteger`` and the ``Mul`` of their scales make
+    of them."""
 
-    __slots__ = ("node", "value", "fq", "q", "linear")
+    __slots__ = ("node", "value", "fq", "q", "linear", "dyn")
 
-    def __init__(self, node, value, fq=None, q=None, linear=None):
+    def __init__(self, node, value, fq=None, q=None, linear=None, dyn=None):
         self.node, self.value, self.fq, self.q, self.linear = node, value, fq, q, linear
+        self.dyn = dyn
 
     @property
     def const(self):
-        return self.node is None and self.q is None
+        return self.node is None and self.q is None and self.dyn is None
 
     @property
     def shape(self):
@@ -115,8 +133,9 @@ class Builder:
     def node_of(self, t):
         """The fx node of ``t`` (a get_attr of a buffer for a constant)."""
         if t.q is not None:
-            raise Unsupported("the integer output of a QuantizeLinear is used by another op "
-                              "than DequantizeLinear")
+            raise Unsupported(QUANTIZED_USE)
+        if t.dyn is not None:
+            raise Unsupported(DYNAMIC_USE)
         if t.node is not None:
             return t.node
         if id(t) not in self._attr_nodes:
@@ -300,7 +319,7 @@ def build(path, input_shapes=None):
     graph = model.graph
     nodes = ops.fuse_patterns(list(graph.node), graph)
     unsupported = [(n.name, n.op_type, n.domain or "ai.onnx") for n in nodes
-                   if n.domain not in ("", "ai.onnx") or n.op_type not in ops.CONVERTERS]
+                   if ops.converter(n) is None]
     if unsupported:
         versions = {o.domain or "ai.onnx": o.version for o in model.opset_import}
         raise OnnxImportError(
@@ -330,12 +349,13 @@ def build(path, input_shapes=None):
             raise OnnxImportError(f"node '{b.loc}' ({node.op_type}) reads {e}, which no node "
                                   f"before it computes") from None
         try:
-            if node.op_type not in ("DequantizeLinear", "Cast", "Identity"):
+            if node.op_type not in ops.READS_QUANTIZED:
                 for t in ins:
                     if t is not None and t.q is not None:
-                        raise Unsupported("the integer output of a QuantizeLinear is used by "
-                                          "another op than DequantizeLinear")
-            outs = ops.CONVERTERS[node.op_type](b, node, ins, _attributes(node))
+                        raise Unsupported(QUANTIZED_USE)
+                    if t is not None and t.dyn is not None:
+                        raise Unsupported(DYNAMIC_USE)
+            outs = ops.converter(node)(b, node, ins, _attributes(node))
         except (Unsupported, OnnxImportError) as e:
             raise OnnxImportError(f"node '{b.loc}' ({node.op_type}): {e}") from None
         except Exception as e:  # noqa: BLE001 (torch's shape errors while running the node)
@@ -350,9 +370,10 @@ def build(path, input_shapes=None):
         t = env.get(o.name)
         if t is None:
             raise OnnxImportError(f"graph output '{o.name}' is computed by no node")
-        if t.q is not None:
+        if t.q is not None or t.dyn is not None:
             raise OnnxImportError(f"graph output '{o.name}' is the integer output of a "
-                                  f"QuantizeLinear (qnt's models return float)")
+                                  f"QuantizeLinear, QLinear op or DynamicQuantizeLinear "
+                                  f"(qnt's models return float)")
         outputs.append(t)
     return b.graph_module(outputs), tuple(examples)
 

@@ -19,7 +19,7 @@ import torch.nn.qat as nnqat
 from torch.ao.quantization import default_qat_qconfig
 
 from ..ops.quantization import FixedFakeQuantize
-from .importer import Tensor, Unsupported, np_dtype
+from .importer import DYNAMIC_USE, Tensor, Unsupported, np_dtype
 
 
 def const(t, what):
@@ -97,7 +97,13 @@ def _weight_fake_quant(t, axis):
 
 
 def conv(b, node, ins, a):
-    x, w, bias = ins[0], ins[1], optional_input(ins, 2)
+    x, m = _conv_module(b, ins[0], ins[1], optional_input(ins, 2), a)
+    return b.module(m, x)
+
+
+def _conv_module(b, x, w, bias, a):
+    """(input, module) of a Conv node: ``x`` padded first when the pads are
+    asymmetric; nn.qat.Conv2d when the weight ``w`` has a fake quant."""
     weight = const(w, "the weight")
     rank = weight.dim() - 2
     if rank not in (1, 2) or x.rank != rank + 2:
@@ -125,7 +131,7 @@ def conv(b, node, ins, a):
     with torch.no_grad():
         m.weight.copy_(weight)
         m.bias.copy_(const(bias, "the bias") if bias is not None else 0)
-    return b.module(m, x)
+    return x, m
 
 
 def _linear_module(weight, bias, fq):
@@ -359,6 +365,10 @@ _CAST_DTYPES = {np.dtype("float32"): torch.float32, np.dtype("int64"): torch.int
 def cast(b, node, ins, a):
     x = ins[0]
     dtype = np.dtype(np_dtype(int(a["to"])))
+    if x.dyn is not None:  # MatMulInteger / ConvInteger -> Cast to float (ORT's dynamic form)
+        if x.dyn.role != "acc" or dtype != np.float32:
+            raise Unsupported(DYNAMIC_USE)
+        return x
     if x.q is not None:  # QuantizeLinear -> Cast to its own type (PyTorch's exports)
         if _QDTYPES.get(dtype) != x.q[1].dtype:
             raise Unsupported(f"Cast of a QuantizeLinear output to {dtype}")
@@ -603,35 +613,77 @@ def _qparams(ins, a, x_rank, dtype=None):
     return FixedFakeQuantize(scale, zero, _QDTYPES[dtype], axis)
 
 
-def quantize_linear(b, node, ins, a):
-    x = ins[0]
-    fq = _qparams(ins, a, x.rank)
+_NP_QDTYPES = {v: k for k, v in _QDTYPES.items()}
+
+
+def _quantized(x, fq):
+    """``x`` quantized by ``fq``: the integer output of a QuantizeLinear or a
+    QLinear op (the float ``x`` and ``fq`` become a fake quant where a
+    DequantizeLinear or QLinear op reads it)."""
     values = fq(x.value) if x.value.is_floating_point() else x.value
     return Tensor(None, values, q=(x, fq))
 
 
-def dequantize_linear(b, node, ins, a):
+def quantize_linear(b, node, ins, a):
+    return _quantized(ins[0], _qparams(ins, a, ins[0].rank))
+
+
+def _fake_quantized(b, x):
+    """The float value of quantized ``x``: its source's fake quant, one per
+    quantized value however many ops read it (a residual's two branches are
+    one quantized value in the IR)."""
+    source, fq = x.q
+    if source.const:
+        return Tensor(None, fq(source.value), fq=fq)
+    if id(x) not in b.dequantized:
+        b.dequantized[id(x)] = b.module(fq, source)
+    return b.dequantized[id(x)]
+
+
+def _dequantized(b, ins, a, what):
+    """The float value of ``ins[0]`` read with the scale ``ins[1]`` and zero
+    point ``ins[2]`` (``a``: the axis attribute), as DequantizeLinear reads
+    it: a quantized value's `_fake_quantized`, or a dequantized constant
+    (an int8 / uint8 weight keeps its fake quant in ``fq``, an int32 bias is
+    only dequantized: --qnt-convert quantizes it again)."""
     x = ins[0]
     if x.q is not None:
-        source, fq = x.q
-        fq_here = _qparams(ins, a, x.rank, np.dtype(
-            {torch.quint8: "uint8", torch.qint8: "int8"}[fq.dtype]))
-        if not fq.same_grid(fq_here):
-            raise Unsupported("DequantizeLinear with other parameters than its QuantizeLinear")
-        if source.const:
-            return Tensor(None, fq(source.value), fq=fq)
-        # One fake quant per QuantizeLinear, however many DequantizeLinear
-        # read it (a residual's two branches): one quantized value in the IR.
-        if id(x) not in b.dequantized:
-            b.dequantized[id(x)] = b.module(fq, source)
-        return b.dequantized[id(x)]
-    data = const(x, "the input of a DequantizeLinear not fed by a QuantizeLinear")
+        fq = x.q[1]
+        if not fq.same_grid(_qparams(ins, a, x.rank, _NP_QDTYPES[fq.dtype])):
+            raise Unsupported(f"{what} is read with other parameters than the QuantizeLinear "
+                              f"or QLinear op that made it")
+        return _fake_quantized(b, x)
+    if not x.const:
+        raise Unsupported(f"{what} is neither the output of a QuantizeLinear or QLinear op "
+                          f"nor a constant")
+    data = x.value
     dtype = np.dtype(data.numpy().dtype)
     if dtype == np.int32:  # a bias: dequantized, convert quantizes it again
         fq = _qparams(ins, a, max(x.rank, 1), np.dtype("int8"))  # for the broadcast only
         return Tensor(None, _dequantize(data, fq))
     fq = _qparams(ins, a, max(x.rank, 1), dtype)
     return Tensor(None, _dequantize(data, fq), fq=fq)
+
+
+def _on_integers(convert):
+    """An op that moves or picks values (MaxPool, Reshape, ...), which ORT's
+    operator-form models run on the quantized integers: on a quantized input,
+    the op of its float value, quantized again with the same per-tensor
+    parameters (exact: the values stay on the grid)."""
+    def wrapped(b, node, ins, a):
+        x = ins[0]
+        if x is None or x.q is None:
+            return convert(b, node, ins, a)
+        fq = x.q[1]
+        if fq.ch_axis >= 0:
+            raise Unsupported(f"{node.op_type} of a per-axis quantized tensor")
+        y = convert(b, node, [_fake_quantized(b, x), *ins[1:]], a)
+        return _quantized(y, fq)
+    return wrapped
+
+
+def dequantize_linear(b, node, ins, a):
+    return _dequantized(b, ins, a, "the input of the DequantizeLinear")
 
 
 def _dequantize(data, fq):
@@ -641,6 +693,202 @@ def _dequantize(data, fq):
     scale = fq.scale.reshape(shape) if data.dim() else fq.scale[0]
     zp = fq.zero_point.reshape(shape) if data.dim() else fq.zero_point[0]
     return ((data.to(torch.int64) - zp).to(torch.float32) * scale).to(torch.float32)
+
+
+# ---------------------------------------------------------------------------
+# Quantization: operator forms (QLinear*, as QDQ: dequantize, float op, quantize)
+# ---------------------------------------------------------------------------
+
+def _read(b, ins, i, what, axis=None):
+    """`_dequantized` of the (data, scale, zero point) inputs at ``i`` of an
+    operator form; ``axis``: of per-channel scales."""
+    triple = [ins[i], ins[i + 1], optional_input(ins, i + 2)]
+    per_channel = axis is not None and const(ins[i + 1], "the scale").numel() > 1
+    return _dequantized(b, triple, {"axis": axis} if per_channel else {}, what)
+
+
+def _write(y, ins, i):
+    """Float ``y`` quantized with the (scale, zero point) inputs at ``i``:
+    an operator form's output."""
+    return _quantized(y, _qparams([y, ins[i], optional_input(ins, i + 1)], {}, y.rank))
+
+
+def qlinear_conv(b, node, ins, a):
+    """QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B.
+    B (int32) is dequantized with x_scale * w_scale (float32, as ORT)."""
+    x = _read(b, ins, 0, "QLinearConv's x")
+    w = _read(b, ins, 3, "QLinearConv's w", axis=0)
+    bias = optional_input(ins, 8)
+    if bias is not None:
+        data = const(bias, "QLinearConv's B")
+        if data.dtype != torch.int32:
+            raise Unsupported(f"QLinearConv's B of type {data.dtype} (int32 expected)")
+        scale = (const(ins[1], "x_scale").to(torch.float32).reshape(-1) *
+                 const(ins[4], "w_scale").to(torch.float32).reshape(-1))
+        bias = Tensor(None, data.to(torch.float32) * scale)
+    return _write(conv(b, node, [x, w, bias], a), ins, 6)
+
+
+def qlinear_matmul(b, node, ins, a):
+    """QLinearMatMul: a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp; a
+    constant 2-D b (scales per tensor or per column) becomes a linear."""
+    x = _read(b, ins, 0, "QLinearMatMul's a")
+    w = _read(b, ins, 3, "QLinearMatMul's b", axis=ins[3].rank - 1)
+    return _write(matmul(b, node, [x, w], a), ins, 6)
+
+
+def _qlinear_binary(fn):
+    """com.microsoft QLinearAdd / QLinearMul: A, A_scale, A_zp, B, B_scale,
+    B_zp, C_scale, C_zp."""
+    def convert(b, node, ins, a):
+        x = _read(b, ins, 0, f"{node.op_type}'s A")
+        y = _read(b, ins, 3, f"{node.op_type}'s B")
+        return _write(b.call(fn, x, y), ins, 6)
+    return convert
+
+
+def _qlinear_unary(fn):
+    """com.microsoft QLinear ops of one input: X, X_scale, X_zp, Y_scale,
+    Y_zp; ``fn(b, x, attrs)`` builds the float op."""
+    def convert(b, node, ins, a):
+        return _write(fn(b, _read(b, ins, 0, f"{node.op_type}'s X"), a), ins, 3)
+    return convert
+
+
+def _leaky_relu(b, x, a):
+    negative = b.call(torch.mul, x, float(a.get("alpha", 0.01)))
+    return b.call(torch.where, b.call(torch.ge, x, 0.0), x, negative)
+
+
+def _mean_pool(b, x, a):
+    if a.get("channels_last", 0):
+        return b.call(torch.mean, x, tuple(range(1, x.rank - 1)), keepdim=True)
+    return global_average_pool(b, None, [x], a)
+
+
+def qlinear_concat(b, node, ins, a):
+    """com.microsoft QLinearConcat: Y_scale, Y_zp, then (X, X_scale, X_zp)
+    per input."""
+    xs = [_read(b, ins, i, f"QLinearConcat's input {(i - 2) // 3}")
+          for i in range(2, len(ins), 3)]
+    return _write(b.call(torch.cat, xs, int(a["axis"])), ins, 0)
+
+
+# ---------------------------------------------------------------------------
+# Quantization: ORT's dynamic form (DynamicQuantizeLinear -> MatMulInteger /
+# ConvInteger -> Cast -> Mul by the input's scale times the weight's)
+# ---------------------------------------------------------------------------
+
+class Dynamic:
+    """What a value of ORT's dynamic quantization of the float ``source``
+    (the input of its DynamicQuantizeLinear) stands for: ``role`` "q" (the
+    integers), "zero_point", "scale" (times the constant ``factor``), or
+    "acc" (a MatMulInteger / ConvInteger result: the float ``module`` on
+    ``source`` whose weight is the integer weight minus its zero point,
+    times the constants multiplied in so far)."""
+
+    __slots__ = ("role", "source", "factor", "module")
+
+    def __init__(self, role, source, factor=None, module=None):
+        self.role, self.source, self.factor, self.module = role, source, factor, module
+
+
+def dynamic_quantize_linear(b, node, ins, a):
+    x = ins[0]
+    return [Tensor(None, x.value, dyn=Dynamic("q", x)),
+            Tensor(None, torch.ones(()), dyn=Dynamic("scale", x, torch.ones(()))),
+            Tensor(None, torch.zeros((), dtype=torch.uint8), dyn=Dynamic("zero_point", x))]
+
+
+def _dynamic_source(ins, op):
+    """The float input of the DynamicQuantizeLinear that made ``ins[0]``
+    (whose zero point must be ``ins[2]``)."""
+    q, zp = ins[0], optional_input(ins, 2)
+    if q.dyn is None or q.dyn.role != "q":
+        raise Unsupported(f"{op} of other than the integers of a DynamicQuantizeLinear")
+    if zp is None or zp.dyn is None or zp.dyn.role != "zero_point" or \
+            zp.dyn.source is not q.dyn.source:
+        raise Unsupported(f"{op} without the zero point of the DynamicQuantizeLinear of its "
+                          f"input")
+    return q.dyn.source
+
+
+def _integer_weight(ins, op, rank):
+    """A MatMulInteger / ConvInteger weight minus its zero point (per tensor,
+    or per output channel: B's columns, w's axis 0), as float."""
+    data = const(ins[1], f"{op}'s weight")
+    if data.dtype not in (torch.int8, torch.uint8) or data.dim() != rank:
+        raise Unsupported(f"{op} with a weight of type {data.dtype} and rank {data.dim()} "
+                          f"(an int8 or uint8 constant of rank {rank} is supported)")
+    zp = optional_input(ins, 3)
+    zp = const(zp, f"{op}'s weight zero point").to(torch.int64) if zp is not None else \
+        torch.zeros(())
+    if zp.numel() > 1:
+        zp = zp.reshape(-1) if rank == 2 else zp.reshape(-1, *[1] * (rank - 1))
+    return (data.to(torch.int64) - zp).to(torch.float32)
+
+
+def _accumulator(b, x, source, m):
+    y = b.module(m, x)
+    return Tensor(y.node, y.value, dyn=Dynamic("acc", source, module=m))
+
+
+def matmul_integer(b, node, ins, a):
+    """MatMulInteger(DynamicQuantizeLinear's integers, constant 2-D B): a
+    float linear on the DynamicQuantizeLinear's input, scaled by the Mul."""
+    x = _dynamic_source(ins, "MatMulInteger")
+    weight = _integer_weight(ins, "MatMulInteger", 2)
+    return _accumulator(b, x, x, _linear_module(weight.t().contiguous(), None, None))
+
+
+def conv_integer(b, node, ins, a):
+    """ConvInteger(DynamicQuantizeLinear's integers, constant w): a float
+    conv on the DynamicQuantizeLinear's input, scaled by the Mul."""
+    source = _dynamic_source(ins, "ConvInteger")
+    weight = _integer_weight(ins, "ConvInteger", ins[1].rank)
+    x, m = _conv_module(b, source, Tensor(None, weight), None, a)
+    return _accumulator(b, x, source, m)
+
+
+def _scale_accumulator(t, factor):
+    """The value of accumulator ``t`` times constant ``factor`` (one value,
+    or one per output channel), multiplied into its module's weight."""
+    m = t.dyn.module
+    axis = t.rank - 1 if isinstance(m, nn.Linear) else 1
+    channels = t.shape[axis]
+    f = factor.to(torch.float32)
+    shape = [1] * (t.rank - f.dim()) + list(f.shape)
+    if f.dim() > t.rank or f.numel() not in (1, channels) or (
+            f.numel() > 1 and shape[axis] != channels):
+        raise Unsupported(f"a MatMulInteger / ConvInteger result multiplied by a constant of "
+                          f"shape {list(f.shape)} (one value or one per output channel is "
+                          f"supported)")
+    f = f.reshape(-1).expand(channels)
+    with torch.no_grad():
+        m.weight.mul_(f.reshape(-1, *[1] * (m.weight.dim() - 1)))
+    return t.value * f.reshape([channels if d == axis else 1 for d in range(t.rank)])
+
+
+def mul(b, node, ins, a):
+    """Mul; in ORT's dynamic form, the Mul of a DynamicQuantizeLinear's
+    scale by a constant (the weight's scale) and of a MatMulInteger /
+    ConvInteger result by constants and that scale, which all fold into the
+    float module's weight."""
+    x, y = ins
+    if x.dyn is None and y.dyn is None:
+        return b.call(torch.mul, x, y)
+    if x.dyn is None or y.dyn is not None and y.dyn.role == "acc":
+        x, y = y, x
+    if y.dyn is None and y.const and x.dyn.role == "scale":
+        return Tensor(None, x.value, dyn=Dynamic("scale", x.dyn.source, x.dyn.factor * y.value))
+    if y.dyn is None and y.const and x.dyn.role == "acc":
+        return Tensor(x.node, _scale_accumulator(x, y.value), dyn=x.dyn)
+    if x.dyn.role == "acc" and y.dyn is not None and y.dyn.role == "scale" and \
+            y.dyn.source is x.dyn.source:
+        m = x.dyn.module
+        return Tensor(x.node, _scale_accumulator(x, y.dyn.factor),
+                      linear=m if isinstance(m, nn.Linear) else None)
+    raise Unsupported(DYNAMIC_USE)
 
 
 # ---------------------------------------------------------------------------
@@ -722,14 +970,15 @@ def fuse_patterns(nodes, graph):
 CONVERTERS = {
     "Conv": conv, "Gemm": gemm, "MatMul": matmul, "BatchNormalization": batch_norm,
     "LayerNormalization": layer_norm,
-    "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
+    "MaxPool": _on_integers(max_pool), "AveragePool": average_pool,
+    "GlobalAveragePool": global_average_pool,
     "GlobalMaxPool": global_max_pool,
     "Relu": _unary(torch.relu), "Sigmoid": _unary(torch.sigmoid), "Tanh": _unary(torch.tanh),
     "HardSwish": _unary(F.hardswish), "HardSigmoid": hard_sigmoid, "Clip": clip, "Gelu": gelu,
     "Sqrt": _unary(torch.sqrt), "Reciprocal": _unary(torch.reciprocal),
     "Neg": _unary(torch.neg), "Exp": _unary(torch.exp), "Log": _unary(torch.log),
     "Abs": _unary(torch.abs), "Not": _unary(torch.logical_not),
-    "Add": add, "Sub": _binary(torch.sub), "Mul": _binary(torch.mul), "Div": div, "Pow": pow_,
+    "Add": add, "Sub": _binary(torch.sub), "Mul": mul, "Div": div, "Pow": pow_,
     "Equal": _binary(torch.eq), "Less": _binary(torch.lt), "Greater": _binary(torch.gt),
     "LessOrEqual": _binary(torch.le), "GreaterOrEqual": _binary(torch.ge),
     "And": _binary(torch.logical_and), "Or": _binary(torch.logical_or),
@@ -737,10 +986,36 @@ CONVERTERS = {
     "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
     "ReduceMax": _reduce(torch.amax), "ReduceMin": _reduce(torch.amin),
     "Where": where, "Cast": cast, "Identity": identity, "Dropout": dropout,
-    "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
-    "Transpose": transpose, "Concat": concat, "Split": split, "Slice": slice_,
+    "Reshape": _on_integers(reshape), "Flatten": _on_integers(flatten),
+    "Squeeze": _on_integers(squeeze), "Unsqueeze": _on_integers(unsqueeze),
+    "Transpose": _on_integers(transpose), "Concat": concat, "Split": split, "Slice": slice_,
     "Gather": gather, "Shape": shape, "Size": size, "Constant": constant,
     "ConstantOfShape": constant_of_shape, "Range": range_, "Expand": expand, "Pad": pad,
     "Resize": resize,
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
+    "QLinearConv": qlinear_conv, "QLinearMatMul": qlinear_matmul,
+    "DynamicQuantizeLinear": dynamic_quantize_linear, "MatMulInteger": matmul_integer,
+    "ConvInteger": conv_integer,
 }
+
+# The com.microsoft ops (ONNX Runtime's contrib ops) that are supported.
+MICROSOFT_CONVERTERS = {
+    "QLinearAdd": _qlinear_binary(torch.add), "QLinearMul": _qlinear_binary(torch.mul),
+    "QLinearSigmoid": _qlinear_unary(lambda b, x, a: b.call(torch.sigmoid, x)),
+    "QLinearLeakyRelu": _qlinear_unary(_leaky_relu),
+    "QLinearGlobalAveragePool": _qlinear_unary(_mean_pool),
+    "QLinearConcat": qlinear_concat,
+}
+
+# Op types whose converters take quantized (`Tensor.q`) or dynamically
+# quantized (`Tensor.dyn`) inputs; the importer rejects them elsewhere.
+READS_QUANTIZED = {"DequantizeLinear", "Cast", "Identity", "QLinearConv", "QLinearMatMul",
+                   "MatMulInteger", "ConvInteger", "Mul", "MaxPool", "Reshape", "Flatten",
+                   "Squeeze", "Unsqueeze", "Transpose", *MICROSOFT_CONVERTERS}
+
+
+def converter(node):
+    """The converter of ``node``'s domain and op type, or None."""
+    table = {"": CONVERTERS, "ai.onnx": CONVERTERS,
+             "com.microsoft": MICROSOFT_CONVERTERS}.get(node.domain, {})
+    return table.get(node.op_type)

@@ -1,0 +1,216 @@
+"""qnt.onnx export (``python -m qnt export-onnx``) against ONNX Runtime.
+
+A quantized module (after --qnt-convert) is written as QDQ ONNX; ORT loads
+it, fuses every conv into QLinearConv (and the linear into QGemm: checked on
+the graph ORT writes after its optimizations) and its outputs must equal
+quant-run's on the same module: the exporter writes qnt's rounding where no
+fused operator follows (docs/onnx.md, "Export"), so the two engines agree
+to the integer. The models: PyTorch-quantized resnet18 and mobilenet_v2
+(imported QDQ, full-range u8), and a CNN that qnt's own static pipeline
+quantized with the x86 preset (7-bit activations: an integer Clip after each
+QuantizeLinear), with max pooling, residual adds, depthwise convs, a
+hardswish table, concat, average pooling and a linear. FP32 modules: within
+the frontend's 1e-5. Errors: unsupported ops listed, unreadable files, no
+output written.
+
+Needs python3-onnx and onnxruntime-node (scripts/ort-setup.sh): without ORT
+these tests fail, they never skip.
+"""
+
+import collections
+import subprocess
+import sys
+
+import onnx
+
+from frontend_util import REPO_ROOT, TOLERANCE, np, pytest, rel_err, run_tool, torch, torchvision
+from test_onnx_import import PYTHON, ort, pytorch_qdq  # noqa: F401 (ort: a fixture)
+from test_static_attention import ours_int8
+import qnt
+import qnt.data as qdata
+
+from qnt.onnx import OnnxExportError, export_onnx, import_onnx
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+
+def quant_run(mlir, x, tmp_path, name="input"):
+    np.savez(tmp_path / "in.npz", **{name: x})
+    run_tool("quant-run", mlir, "-i", tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--quiet")
+    out = np.load(tmp_path / "out.npz")
+    return out[out.files[0]]
+
+
+def ort_run(ort, path, x, tmp_path):
+    """ORT's first output and the op types of the graph it ran."""
+    optimized = tmp_path / "ort-optimized.onnx"
+    got = ort.outputs(path, [x], optimized=optimized)[0]
+    return got, collections.Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
+
+
+def assert_same_integers(ours, theirs, int8_mlir):
+    """Equal outputs (the output's dequantize of equal integers), with
+    the number of steps in the message when not."""
+    step = np.diff(np.unique(ours)).min()
+    steps = np.abs(ours - theirs).max() / step
+    assert np.array_equal(ours, theirs), f"{steps:.2f} steps apart ({int8_mlir})"
+
+
+def count(mlir, op):
+    text = mlir.read_text()
+    return sum(1 for line in text.splitlines() if f"= {op} " in line)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_pytorch_quantized_models_on_ort(name, ort, tmp_path):
+    path, x = pytorch_qdq(name, tmp_path)
+    mlir, int8 = tmp_path / "model.mlir", tmp_path / "int8.mlir"
+    import_onnx(path, mlir)
+    run_tool("quant-opt", mlir, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
+             "-o", int8)
+    exported = tmp_path / "exported.onnx"
+    export_onnx(int8, exported)
+    theirs, ops = ort_run(ort, exported, x, tmp_path)
+    assert_same_integers(quant_run(int8, x, tmp_path), theirs, int8)
+    assert ops["QLinearConv"] == count(int8, "qnt.conv2d") > 0, ops
+    assert ops["Conv"] == 0 and ops["QGemm"] == 1, ops
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_round_trip_compiles_to_the_same_integers(name, ort, tmp_path):
+    """import(export(m)) with --form=qdq (QuantizeLinear(S, Z) everywhere)
+    compiles to the module's integers: the same outputs, bit for bit. ORT
+    runs that form with its own rounding (QLinearAdd's scale ratios...):
+    a high SQNR and the same top-1, not equality."""
+    path, x = pytorch_qdq(name, tmp_path)
+    mlir, int8 = tmp_path / "model.mlir", tmp_path / "int8.mlir"
+    import_onnx(path, mlir)
+    run_tool("quant-opt", mlir, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
+             "-o", int8)
+    qdq, again, again8 = tmp_path / "qdq.onnx", tmp_path / "again.mlir", tmp_path / "again8.mlir"
+    export_onnx(int8, qdq, exact=False)
+    assert not any(n.op_type == "Mul" for n in onnx.load(str(qdq)).graph.node)
+    import_onnx(qdq, again)
+    run_tool("quant-opt", again, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
+             "-o", again8)
+    ours = quant_run(int8, x, tmp_path)
+    assert np.array_equal(ours, quant_run(again8, x, tmp_path))
+    theirs, ops = ort_run(ort, qdq, x, tmp_path)
+    assert ops["QLinearConv"] == count(int8, "qnt.conv2d"), ops
+    sqnr = 10 * np.log10((ours ** 2).sum() / max(((ours - theirs) ** 2).sum(), 1e-30))
+    assert sqnr >= 35 and (ours.argmax(1) == theirs.argmax(1)).all(), sqnr
+
+
+class SmallCnn(torch.nn.Module):
+    """Every exporter path of a CNN: conv-bn-relu, max pool, depthwise
+    relu6, residual add, hardswish (a table), concat, average pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6())
+        self.pw = nn.Conv2d(8, 8, 1)
+        self.act = nn.Hardswish()
+        self.side = nn.Conv2d(8, 4, 1, stride=2)
+        self.gap = nn.AvgPool2d(2)
+        self.fc = nn.Linear(12 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.pool(self.stem(x))
+        y = self.act(self.pw(self.dw(x)) + x)
+        z = torch.cat([self.gap(y), self.side(y)], 1)
+        return self.fc(torch.flatten(z, 1))
+
+
+def x86_int8(model, calib, tmp_path):
+    """qnt's static pipeline, x86 preset, the types clamped to the 7-bit
+    range (--qnt-fold-calibration's clamp-to-quant-range)."""
+    fp32, prepared, stats, int8 = (tmp_path / n for n in (
+        "model.mlir", "prepared.mlir", "stats.json", "int8.mlir"))
+    qnt.export(model, calib[0], fp32)
+    qdata.save(tmp_path / "calib.npz", {"x": torch.cat([c[0] for c in calib]).numpy()},
+               batch=calib[0][0].shape[0])
+    run_tool("quant-opt", fp32, "--qnt-ptq-pipeline=qconfig=x86", "-o", prepared)
+    run_tool("quant-run", prepared, "--calibrate", tmp_path / "calib.npz", "--stats-file", stats,
+             "--quiet")
+    run_tool("quant-opt", prepared, f"--qnt-fold-calibration=stats={stats} clamp-to-quant-range",
+             "--qnt-convert", "-o", int8)
+    return int8
+
+
+def test_qnt_static_x86_model_on_ort(ort, tmp_path):
+    torch.manual_seed(0)
+    model = SmallCnn().eval()
+    calib = [(torch.randn(2, 3, 16, 16),) for _ in range(4)]
+    int8 = x86_int8(model, calib, tmp_path)
+    assert "u8<0:127>" in int8.read_text()  # the 7-bit activations of reduce_range
+    exported = tmp_path / "exported.onnx"
+    export_onnx(int8, exported)
+    x = torch.randn(2, 3, 16, 16).numpy() * 3  # beyond the calibrated range: clamping
+    theirs, ops = ort_run(ort, exported, x, tmp_path)
+    assert_same_integers(quant_run(int8, x, tmp_path, "x"), theirs, int8)
+    assert ops["QLinearConv"] == count(int8, "qnt.conv2d") > 0, ops
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_fp32_models_on_ort(name, ort, tmp_path):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)().eval()
+    x = torch.randn(1, 3, 64, 64)
+    qnt.export(model, (x,), tmp_path / "model.mlir")
+    export_onnx(tmp_path / "model.mlir", tmp_path / "model.onnx")
+    theirs, _ = ort_run(ort, tmp_path / "model.onnx", x.numpy(), tmp_path)
+    ours = quant_run(tmp_path / "model.mlir", x.numpy(), tmp_path, "x")
+    assert rel_err(ours, theirs) <= TOLERANCE
+
+
+def _cli(*args):
+    return subprocess.run([PYTHON, "-m", "qnt", "export-onnx", *map(str, args)],
+                          capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO_ROOT / "python"), "PATH": "/usr/bin"})
+
+
+def test_cli_writes_the_model(tmp_path):
+    torch.manual_seed(0)
+    model = SmallCnn().eval()
+    int8, _ = ours_int8(model, [(torch.randn(2, 3, 16, 16),)], "x86", tmp_path)
+    assert "qnt.table" in int8.read_text()
+    r = _cli(int8, "-o", tmp_path / "m.onnx")
+    assert r.returncode == 0, r.stderr
+    assert "QuantizeLinear" in r.stderr and (tmp_path / "m.onnx").exists()
+    onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")), full_check=True)
+
+
+def test_unsupported_ops_are_listed_together(tmp_path):
+    src = tmp_path / "m.mlir"
+    src.write_text("""
+func.func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %a = qnt.observe %x {id = "a", kind = #qnt.observer<minmax>,
+      qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+      : tensor<1x4xf32> loc("obs_a")
+  %b = qnt.observe %a {id = "b", kind = #qnt.observer<minmax>,
+      qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+      : tensor<1x4xf32> loc("obs_b")
+  return %b : tensor<1x4xf32>
+}
+""")
+    with pytest.raises(OnnxExportError) as e:
+        export_onnx(src, tmp_path / "m.onnx")
+    text = str(e.value)
+    assert "2 op(s)" in text and "obs_a" in text and "obs_b" in text and "qnt.observe" in text
+    r = _cli(src, "-o", tmp_path / "m.onnx")
+    assert r.returncode == 1 and "qnt: error:" in r.stderr and "obs_b" in r.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("content", ["", "func.func @f(", "not mlir at all"])
+def test_unreadable_modules(content, tmp_path):
+    src = tmp_path / "bad.mlir"
+    src.write_text(content)
+    r = _cli(src, "-o", tmp_path / "m.onnx")
+    assert r.returncode == 1 and "qnt: error:" in r.stderr
+    assert not (tmp_path / "m.onnx").exists()
+    r = _cli(tmp_path / "missing.mlir", "-o", tmp_path / "m.onnx")
+    assert r.returncode == 1 and "no such file" in r.stderr
