@@ -17,6 +17,8 @@ qnt_packages=(
   libdnnl-dev libxnnpack-dev libpthreadpool-dev libgtest-dev zlib1g-dev
   python3 python3-numpy python3-pytest
   python3-torch python3-torchvision python3-onnx dataset-fashion-mnist
+  # Sharded calibration on a Dask cluster (qnt.calibration, quantize_static(client=...)).
+  python3-distributed
   # The libFuzzer targets (fuzz/libfuzzer.sh): clang and its sanitizer runtimes.
   clang-22 libclang-rt-22-dev
 )

@@ -1,4 +1,7 @@
-"""Command line: ``python -m qnt export|import-onnx|export-onnx|fashion-mnist|compare ...``.
+"""Command line: ``python -m qnt quantize|export|import-onnx|export-onnx|fashion-mnist|compare ...``.
+
+  python -m qnt quantize --model torchvision:resnet18 --input-shape 1,3,224,224 \\
+      --calib calib.npz [--mode static|dynamic] [--qconfig x86] -o out/
 
   python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       [--weights FILE] [--seed N] -o model.mlir
@@ -76,6 +79,22 @@ def parse_shape(text):
     return shape, dtype or "float32"
 
 
+def example_inputs(args):
+    """--input-shape's tensors: float inputs random, integer ones zeros (a
+    valid token id), bools False."""
+    import torch
+    return tuple(torch.randn(shape) if dtype == "float32" else
+                 torch.zeros(shape, dtype=getattr(torch, dtype))
+                 for shape, dtype in args.input_shape)
+
+
+def cmd_quantize(args):
+    import torch
+    from . import cli_quantize
+    torch.manual_seed(args.seed)
+    cli_quantize.run(args, load_model, load_weights, example_inputs)
+
+
 def cmd_export(args):
     import torch
     from .export import export
@@ -83,10 +102,7 @@ def cmd_export(args):
     model = load_model(args.model)
     if args.weights:
         load_weights(model, args.weights)
-    # Float inputs random, integer ones zeros (a valid token id), bools False.
-    inputs = tuple(torch.randn(shape) if dtype == "float32" else
-                   torch.zeros(shape, dtype=getattr(torch, dtype))
-                   for shape, dtype in args.input_shape)
+    inputs = example_inputs(args)
     start = time.perf_counter()
     info = export(model, inputs, args.output)
     signature = ", ".join(f"{n}: {'x'.join(map(str, s))}"
@@ -171,6 +187,40 @@ def main(argv=None):
     p.set_defaults(run=cmd_export)
 
     p = commands.add_parser(
+        "quantize", help="quantize and compile a PyTorch model in one command",
+        description="Exports, prepares, calibrates, folds, converts and compiles a PyTorch "
+        "model (qnt.quantize_static / quantize_dynamic), then prints a summary: ops "
+        "quantized and kept float, weight size, FP32-vs-INT8 agreement on held-out "
+        "samples of --calib, latency of both. -o gets libmodel.so, model.h, "
+        "manifest.json, the modules and summary.txt (qnt.load(DIR) loads it). "
+        "See docs/python-api.md.")
+    p.add_argument("--model", required=True,
+                   help="torchvision:NAME, torchvision.quantization:NAME or package.module:factory")
+    p.add_argument("--input-shape", type=parse_shape, action="append", required=True,
+                   help="shape of one forward() argument, batch included (as for export)")
+    p.add_argument("--calib", help="calibration data set (.npz, quant-run's format: "
+                   "[samples, batch, ...] per input); the last --holdout samples are kept "
+                   "for the FP32-vs-INT8 check")
+    p.add_argument("--mode", choices=("static", "dynamic"), default="static")
+    p.add_argument("--qconfig", default="x86",
+                   choices=("x86", "fbgemm", "onednn", "qnnpack", "xnnpack"))
+    p.add_argument("--observer", choices=("minmax", "moving_average_minmax", "histogram",
+                                          "percentile", "entropy"),
+                   help="activation observer instead of the preset's (static)")
+    p.add_argument("--per-channel", action="store_true", help="per-channel weights")
+    p.add_argument("--exclude", action="append", help="op or module path kept in float "
+                   "(repeat for each; static)")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="held-out samples (default: a fifth of --calib, at most 16)")
+    p.add_argument("--runs", type=int, default=50, help="runs per latency measurement")
+    p.add_argument("--weights", help="state_dict saved with torch.save (default: random init)")
+    p.add_argument("--seed", type=int, default=0, help="torch seed for the random init")
+    p.add_argument("--build-dir", help="qnt build directory (default: $QNT_BUILD_DIR "
+                   "or <repo>/build)")
+    p.add_argument("-o", "--output", required=True, help="the directory to write (new or empty)")
+    p.set_defaults(run=cmd_quantize)
+
+    p = commands.add_parser(
         "import-onnx", help="import an ONNX model (FP32 or QDQ) as TOSA MLIR",
         description="Imports an ONNX model (opsets 13-18; FP32, or QDQ-quantized with "
         "QuantizeLinear/DequantizeLinear pairs, whose scales become qnt.fake_quant) as the "
@@ -226,10 +276,12 @@ def main(argv=None):
     from .datasets import DatasetNotFoundError
     from .export import ExportError
     from .onnx import OnnxExportError, OnnxImportError
+    from .api import QuantizeError
+    from .tools import ToolError
     try:
         args.run(args)
     except (CommandError, CompareError, ExportError, OnnxImportError, OnnxExportError,
-            DatasetNotFoundError,
+            ToolError, QuantizeError, DatasetNotFoundError,
             ValueError, OSError) as e:
         print(f"qnt: error: {e}", file=sys.stderr)
         return 1

@@ -12,9 +12,10 @@ import os
 import subprocess
 import tempfile
 from collections import namedtuple
-from pathlib import Path
 
 import numpy as np
+
+from .tools import ToolError, tool
 
 LayerError = namedtuple("LayerError", "name sqnr_db max_abs_error shape")
 LayerError.__doc__ = """One layer: SQNR in dB (inf when exact), the largest
@@ -38,13 +39,10 @@ def sqnr_db(reference, actual):
 
 
 def _tools(build_dir):
-    build = Path(build_dir or os.environ.get(
-        "QNT_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
-    tools = build / "bin" / "quant-opt", build / "bin" / "quant-run"
-    for tool in tools:
-        if not tool.exists():
-            raise CompareError(f"{tool} not found: build qnt first")
-    return [str(t) for t in tools]
+    try:
+        return [tool("quant-opt", build_dir), tool("quant-run", build_dir)]
+    except ToolError as e:
+        raise CompareError(str(e)) from None
 
 
 def _run(command):

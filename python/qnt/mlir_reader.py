@@ -14,12 +14,12 @@ returned values. Types are `TensorType` (shape, element) with element a
 builtin name (``f32``, ``i8``, ...) or a `UniformType`.
 """
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from .tools import ToolError, run
 
 
 class MlirReadError(Exception):
@@ -350,25 +350,14 @@ def _parse_op(line, lineno):
               result_types=result_types, attrs=attrs, loc=loc, line=lineno)
 
 
-def _tool(build_dir, name):
-    build = Path(build_dir or os.environ.get(
-        "QNT_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
-    tool = build / "bin" / name
-    if not tool.exists():
-        raise MlirReadError(f"{tool} not found: build qnt first (or set QNT_BUILD_DIR)")
-    return str(tool)
-
-
 def generic_text(path, build_dir=None):
     """The module at ``path`` printed by quant-opt in the generic form."""
-    result = subprocess.run(
-        [_tool(build_dir, "quant-opt"), str(path), "--mlir-print-op-generic",
-         "--mlir-print-local-scope", "--mlir-print-debuginfo",
-         "--mlir-print-elementsattrs-with-hex-if-larger=1"],
-        capture_output=True, text=True)
-    if result.returncode:
-        raise MlirReadError(f"quant-opt cannot read {path}:\n{result.stderr.strip()}")
-    return result.stdout
+    try:
+        return run(f"reading {path}", "quant-opt", path, "--mlir-print-op-generic",
+                   "--mlir-print-local-scope", "--mlir-print-debuginfo",
+                   "--mlir-print-elementsattrs-with-hex-if-larger=1", build=build_dir)
+    except ToolError as e:
+        raise MlirReadError(str(e)) from None
 
 
 def read_module(path, build_dir=None):

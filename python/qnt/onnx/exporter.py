@@ -22,12 +22,9 @@ A storage range narrower than the type's (``u8<0:127>``, reduce_range) is
 exact: QuantizeLinear then an integer Clip to [qmin, qmax].
 """
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
+from .._files import atomic_output
 from ..ir import unique_name
 from ..mlir_reader import MlirReadError, TensorType, UniformType, read_module
 
@@ -693,13 +690,6 @@ def export_onnx(path, out, build_dir=None, exact=True):
     """Write the qnt module at ``path`` as ONNX to ``out`` (written whole or
     not at all); returns the ModelProto. ``exact``: see `Exporter`."""
     model = to_onnx(path, build_dir, exact)
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_output(out, "wb") as f:
+        f.write(model.SerializeToString())
     return model
