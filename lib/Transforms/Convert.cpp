@@ -246,6 +246,30 @@ struct PushDequantizeThroughSameScale
   }
 };
 
+/// `qcast(dcast(q))` to q's own type -> `q`: an 8-bit value dequantized and
+/// quantized again with the same parameters is itself (|q - Z| <= 255, so
+/// `(q - Z) * S * (1 / S)` rounds back to `q - Z`). QDQ models write such
+/// pairs where one op's output and the next op's input have their own
+/// QuantizeLinear with equal parameters (PyTorch's max pool, flatten).
+struct FoldRequantizeToSameType : OpRewritePattern<quant::QuantizeCastOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(quant::QuantizeCastOp qcast,
+                                PatternRewriter &rewriter) const override {
+    auto dcast = qcast.getInput().getDefiningOp<quant::DequantizeCastOp>();
+    if (!dcast || dcast.getInput().getType() != qcast.getType() ||
+        getStorageWidth(qcast.getType()) != 8)
+      return rewriter.notifyMatchFailure(qcast, "not an 8-bit round trip");
+    rewriter.replaceOp(qcast, dcast.getInput());
+    return success();
+  }
+
+  static unsigned getStorageWidth(Type type) {
+    auto qtype = dyn_cast<quant::QuantizedType>(getElementTypeOrSelf(type));
+    return qtype ? qtype.getStorageTypeIntegralWidth() : 0;
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // Ops without weights: integer forms
 //===----------------------------------------------------------------------===//
@@ -563,10 +587,11 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<ConvertComputeOp, ConvertDynamicLinear,
-                 PushDequantizeThroughSameScale, ConvertUnaryFunction,
-                 ConvertSharedQParamsClamp, ConvertConcat, ConvertAvgPool,
-                 ConvertPad, ConvertResize, EraseStub<QuantStubOp>,
-                 EraseStub<DequantStubOp>>(&getContext());
+                 PushDequantizeThroughSameScale, FoldRequantizeToSameType,
+                 ConvertUnaryFunction, ConvertSharedQParamsClamp, ConvertConcat,
+                 ConvertAvgPool, ConvertPad, ConvertResize,
+                 EraseStub<QuantStubOp>, EraseStub<DequantStubOp>>(
+        &getContext());
     if (failed(
             applyPatternsWithoutFolding(getOperation(), std::move(patterns))))
       return signalPassFailure();

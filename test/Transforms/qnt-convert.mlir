@@ -148,3 +148,31 @@ func.func @dynamic_linear(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   %y = qnt.linear %x, %wd, %b {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.1:10>
+!q2 = !quant.uniform<u8:f32, 0.2:10>
+
+// A dequantize-quantize round trip to the same type is the value itself
+// (as a QDQ model writes between a max pool and the next op); to other
+// parameters it stays a requantization.
+// CHECK-LABEL: func.func @round_trip
+// CHECK: %[[P:.*]] = tosa.max_pool2d %{{.*}} : (tensor<1x4x4x1x!quant.uniform<u8:f32, 1.000000e-01:10>>)
+// CHECK-NOT: quant.qcast
+// CHECK: qnt.add %[[P]], %[[P]]
+func.func @round_trip(%x: tensor<1x4x4x1xf32>) -> (tensor<1x2x2x1xf32>, tensor<1x2x2x1xf32>) {
+  %xq = quant.qcast %x : tensor<1x4x4x1xf32> to tensor<1x4x4x1x!q>
+  %xd = quant.dcast %xq : tensor<1x4x4x1x!q> to tensor<1x4x4x1xf32>
+  %p = tosa.max_pool2d %xd {kernel = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 2, 2>} : (tensor<1x4x4x1xf32>) -> tensor<1x2x2x1xf32>
+  %pq = quant.qcast %p : tensor<1x2x2x1xf32> to tensor<1x2x2x1x!q>
+  %pd = quant.dcast %pq : tensor<1x2x2x1x!q> to tensor<1x2x2x1xf32>
+  %rq = quant.qcast %pd : tensor<1x2x2x1xf32> to tensor<1x2x2x1x!q>
+  %rd = quant.dcast %rq : tensor<1x2x2x1x!q> to tensor<1x2x2x1xf32>
+  %s = qnt.add %rd, %rd : (tensor<1x2x2x1xf32>, tensor<1x2x2x1xf32>) -> tensor<1x2x2x1xf32>
+  %sq = quant.qcast %s : tensor<1x2x2x1xf32> to tensor<1x2x2x1x!q>
+  %sd = quant.dcast %sq : tensor<1x2x2x1x!q> to tensor<1x2x2x1xf32>
+  %oq = quant.qcast %pd : tensor<1x2x2x1xf32> to tensor<1x2x2x1x!q2>
+  %od = quant.dcast %oq : tensor<1x2x2x1x!q2> to tensor<1x2x2x1xf32>
+  return %sd, %od : tensor<1x2x2x1xf32>, tensor<1x2x2x1xf32>
+}

@@ -287,6 +287,9 @@ def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
     here from dequantize -> f -> quantize; a concatenation runs on the
     quantized inputs, each requantized to the result's parameters (a
     table); average pooling without padding becomes `qnt.avg_pool2d`.
+    A `quant.qcast` of a `quant.dcast` back to the same 8-bit type (QDQ
+    models write one where two ops' QuantizeLinear have equal parameters)
+    is the value itself and is removed.
     `report-float` emits a remark on each op left in float and why.
     Region markers (`qnt.quant_stub`, `qnt.dequant_stub`) are removed.
 
