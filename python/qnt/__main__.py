@@ -238,13 +238,13 @@ def main(argv=None):
         description="Writes a qnt module as ONNX (opset 13): quantized values as "
         "QuantizeLinear/DequantizeLinear around each op (the QDQ form ONNX Runtime fuses "
         "into QLinearConv, QGemm, ...), with qnt's rounding where no fused operator "
-        "follows, so ORT's outputs equal quant-run's; FP32 modules as plain ops. "
+        "follows, so ORT's outputs match quant-run's; FP32 modules as plain ops. "
         "See docs/onnx.md.")
     p.add_argument("module", help="the .mlir file (after --qnt-convert, or an FP32 module)")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     p.add_argument("--form", choices=("exact", "qdq"), default="exact",
                    help="exact (default): qnt's rounding written out where ORT fuses no "
-                   "operator, so ORT's outputs equal quant-run's; qdq: QuantizeLinear(S, Z) "
+                   "operator, so ORT's outputs match quant-run's; qdq: QuantizeLinear(S, Z) "
                    "everywhere, the canonical form other QDQ tools write, which import-onnx "
                    "reads back to the same integers (ORT then rounds its own way: within a "
                    "step per op)")

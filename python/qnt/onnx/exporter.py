@@ -86,7 +86,7 @@ _NP_STORAGE = {"i8": np.int8, "u8": np.uint8, "i32": np.int32}
 
 class Exporter:
     """``exact``: write qnt's rounding where ORT fuses nothing (ORT's
-    outputs then equal quant-run's); else the canonical QDQ form,
+    outputs then match quant-run's, docs/onnx.md); else the canonical QDQ form,
     QuantizeLinear(S, Z) everywhere (what other QDQ tools write and
     `import_onnx` reads back to the same module)."""
 
@@ -351,6 +351,61 @@ def _bias(ex, op, ins, x, w):
                                          ex.init(zp, "bias_zero_point")], **attrs)]
 
 
+def qnt_multipliers(x_scale, w_scales, y_scale):
+    """qnt's requantization multipliers: f32(S_x * S_w[c] / S_y) computed in
+    double from the f32 scales (docs/numerics.md)."""
+    f = lambda v: np.asarray(v, np.float32).astype(np.float64)  # noqa: E731
+    return (f(x_scale) * f(w_scales) / f(y_scale)).astype(np.float32)
+
+
+def ort_multipliers(x_scale, w_scales, y_scale):
+    """ONNX Runtime's (QLinearConv, QGemm): ``X_scale * W_scale[c] / Y_scale``
+    in f32, rounded after each operation."""
+    return ((np.float32(x_scale) * np.asarray(w_scales, np.float32)).astype(np.float32)
+            / np.float32(y_scale)).astype(np.float32)
+
+
+def ort_matching_scales(x_scale, w_scales, y_scale, max_ulps=8):
+    """``w_scales`` (f32), each moved by the fewest ulps (at most
+    ``max_ulps``) for which ORT's multiplier equals qnt's; unchanged where
+    they already agree or no such scale is that near."""
+    scales = np.asarray(w_scales, np.float32)
+    want = qnt_multipliers(x_scale, scales, y_scale)
+    best = scales.copy()
+    done = ort_multipliers(x_scale, scales, y_scale) == want
+    for k in range(1, max_ulps + 1):
+        for sign in (1, -1):
+            trial = (scales.view(np.int32) + sign * k).view(np.float32)
+            hit = ~done & (ort_multipliers(x_scale, trial, y_scale) == want)
+            best[hit], done = trial[hit], done | hit
+    return best
+
+
+def _fused_weight(ex, op, x, w):
+    """``w`` with weight scales that make ORT's multipliers equal qnt's.
+
+    ORT's fused conv / gemm requantizes with `ort_multipliers`, qnt with
+    `qnt_multipliers`; they differ by an ulp for some channels, which moves
+    a value at a .5 boundary by one step. Exact export moves such a
+    channel's weight scale by the fewest ulps (at most 8) that give qnt's
+    multiplier through ORT's formula: the integers are kept, the float
+    reading of the weight moves by ~1e-7 relative. Not every multiplier is
+    reachable so (about a fifth of the differing channels of resnet18 are
+    not, whatever the distance): those keep ORT's."""
+    out = op.result_type
+    if not (ex.exact and x.type.quantized and out.quantized and (w.dq or w).type.quantized):
+        return w
+    q = (w.dq or w).qtype
+    scales = np.array(q.scales, np.float32)
+    best = ort_matching_scales(x.qtype.scales[0], scales, out.element.scales[0])
+    if np.array_equal(best, scales):
+        return w
+    adjusted = UniformType(q.storage, q.qmin, q.qmax, q.axis, [float(v) for v in best],
+                           q.zero_points)
+    quantized = Value(TensorType((w.dq or w).type.shape, adjusted), array=(w.dq or w).array)
+    return Value(w.type, dq=quantized) if w.dq is not None else quantized
+
+
 def _weight(ex, w, perm):
     """A constant weight in layout ``perm`` (integers + DequantizeLinear)."""
     if w.dq is None:
@@ -379,7 +434,8 @@ def _onnx_pads(op, x, kernel, stride, dilation=(1, 1)):
 def conv2d(ex, op, ins, groups=None):
     """qnt.conv2d and tosa.conv2d (OHWI weight, pad [top, bottom, left,
     right]; TOSA's zero-point operands are 0 in float)."""
-    x, w = ins[0], ins[1]
+    x = ins[0]
+    w = _fused_weight(ex, op, x, ins[1])
     kernel = w.type.shape[1:3]
     stride, dilation = [int(s) for s in op.attrs["stride"]], [int(d) for d in op.attrs["dilation"]]
     y = ex.node("Conv", [ex.dequantized(x, NCHW), _weight(ex, w, NCHW)] + _bias(ex, op, ins, x, w),
@@ -402,7 +458,8 @@ def depthwise_conv2d(ex, op, ins):
 
 
 def linear(ex, op, ins):
-    x, w = ins[0], ins[1]
+    x = ins[0]
+    w = _fused_weight(ex, op, x, ins[1])
     if "dynamic_qspec" in op.attrs:
         raise Unsupported("dynamic quantization (export the float model instead)")
     if x.type.rank != 2:
