@@ -1,0 +1,90 @@
+"""ONNX Runtime's INT8 arithmetic, pinned down as executable facts.
+
+docs/onnx.md ("Parity with ONNX Runtime") explains qnt's differences from
+ORT on imported models by three rules of ORT's; these tests check two of
+them against ORT itself (the third, the conv multiplier
+f32(f32(S_x * S_w) / S_y), is measured in docs/onnx.md): an emulation in
+numpy must give ORT's integers exactly, and qnt's own rule must not.
+
+* QuantizeLinear divides: ``rint(x / S) + Z`` (qnt: ``rint(x * f32(1/S))``).
+* QLinearAdd (what ORT fuses DequantizeLinear x2 -> Add -> QuantizeLinear
+  into; MLAS's AVX2 kernel): ``r_a = f32(S_a / S_c)``, ``r_b = f32(S_b /
+  S_c)``, ``k = f32(Z_c - (r_a Z_a + r_b Z_b))``, then
+  ``rint(fma(a, r_a, fma(b, r_b, k)))`` saturated (qnt:
+  ``rint((f32(a - Z_a) S_a + f32(b - Z_b) S_b) * f32(1 / S_c)) + Z_c``).
+"""
+
+import sys
+
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from frontend_util import REPO_ROOT, np, pytest
+from test_onnx_import import ort  # noqa: F401 (a fixture)
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+f32 = np.float32
+N = 1 << 16
+
+
+def _model(path, nodes, inputs, output, inits):
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, t, [N]) for n, t in inputs],
+        [helper.make_tensor_value_info(output, TensorProto.UINT8, [N])],
+        initializer=[numpy_helper.from_array(np.asarray(v, d), n) for n, v, d in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_operatorsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def _fma(a, b, c):
+    """f32 fused multiply-add (exact in f64 for these magnitudes)."""
+    return (np.float64(a) * np.float64(b) + np.float64(c)).astype(np.float32)
+
+
+def test_quantize_linear_divides(ort, tmp_path):
+    rng = np.random.default_rng(0)
+    scale, zp = f32(0.0123), 128
+    # Values at and around the .5 boundaries, where the two rules can part.
+    q = rng.integers(-128, 127, N)
+    x = ((q + 0.5) * np.float64(scale) + rng.normal(0, 1e-7, N)).astype(np.float32)
+    path = _model(tmp_path / "q.onnx", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+                  [("x", TensorProto.FLOAT)], "y",
+                  [("s", scale, np.float32), ("z", zp, np.uint8)])
+    got = ort.outputs(path, [x])[0]
+    division = np.clip(np.rint(x / scale) + zp, 0, 255)
+    reciprocal = np.clip(np.rint(x * (f32(1) / scale)) + zp, 0, 255)
+    assert np.array_equal(got, division)
+    assert not np.array_equal(got, reciprocal)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_qlinear_add_arithmetic(ort, tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    sa, sb = (f32(rng.uniform(0.005, 0.05)) for _ in range(2))
+    sc = f32((sa + sb) * rng.uniform(0.5, 1.0))  # mostly within range
+    za, zb, zc = (int(rng.integers(0, 256)) for _ in range(3))
+    # Every pair of inputs once.
+    a, b = (g.reshape(-1).astype(np.uint8) for g in np.meshgrid(np.arange(256), np.arange(256)))
+    nodes = [helper.make_node("DequantizeLinear", ["a", "sa", "za"], ["af"]),
+             helper.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bf"]),
+             helper.make_node("Add", ["af", "bf"], ["cf"]),
+             helper.make_node("QuantizeLinear", ["cf", "sc", "zc"], ["c"])]
+    path = _model(tmp_path / "add.onnx", nodes,
+                  [("a", TensorProto.UINT8), ("b", TensorProto.UINT8)], "c",
+                  [("sa", sa, np.float32), ("za", za, np.uint8), ("sb", sb, np.float32),
+                   ("zb", zb, np.uint8), ("sc", sc, np.float32), ("zc", zc, np.uint8)])
+    optimized = tmp_path / "opt.onnx"
+    got = ort.outputs(path, [a, b], optimized=optimized)[0]
+    assert [n.op_type for n in onnx.load(str(optimized)).graph.node] == ["QLinearAdd"]
+    ra, rb = f32(sa / sc), f32(sb / sc)
+    k = f32(f32(zc) - f32(f32(ra * f32(za)) + f32(rb * f32(zb))))
+    t = _fma(a.astype(np.float32), ra, _fma(b.astype(np.float32), rb, k))
+    assert np.array_equal(got, np.clip(np.rint(t), 0, 255))
+    # qnt's add (docs/numerics.md) parts from it on some elements.
+    r = (a.astype(np.float32) - za) * sa + (b.astype(np.float32) - zb) * sb
+    ours = np.clip(np.rint(r * (f32(1) / sc)) + zc, 0, 255)
+    print(f"qnt's add differs on {(ours != got).sum()} of {N} input pairs")
+    assert (ours != got).mean() < 0.01
