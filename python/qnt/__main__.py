@@ -201,7 +201,9 @@ def main(argv=None):
     p.add_argument("--calib", help="calibration data set (.npz, quant-run's format: "
                    "[samples, batch, ...] per input); the last --holdout samples are kept "
                    "for the FP32-vs-INT8 check")
-    p.add_argument("--mode", choices=("static", "dynamic"), default="static")
+    p.add_argument("--mode", choices=("static", "dynamic"), default="static",
+                   help="static: calibrated activations (needs --calib); dynamic: linear "
+                   "layers, activations quantized at run time")
     p.add_argument("--qconfig", default="x86",
                    choices=("x86", "fbgemm", "onednn", "qnnpack", "xnnpack"))
     p.add_argument("--observer", choices=("minmax", "moving_average_minmax", "histogram",
