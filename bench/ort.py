@@ -36,15 +36,18 @@ class Ort:
     def bench(self, onnx, npy, runs, threads, out=None):
         """Median ms of `runs` runs on `threads` threads; `out`: where to
         write the first output (.npy)."""
-        cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(npy), str(runs), str(threads)]
-        if out:
-            cmd += ["--output", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True,
+        args = [onnx, npy, runs, threads] + (["--output", out] if out else [])
+        return float(json.loads(self._run(args))["median_ms"])
+
+    def _run(self, args):
+        """ort_run.js ARGS: its stdout (RuntimeError with its stderr on failure)."""
+        r = subprocess.run(["node", str(BENCH / "ort_run.js"), *map(str, args)],
+                           capture_output=True, text=True,
                            env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
         if r.returncode:
             raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
                                f"{r.stderr.strip()[-1000:]}")
-        return float(json.loads(r.stdout)["median_ms"])
+        return r.stdout
 
     def outputs(self, onnx, inputs, threads=2, optimized=None):
         """Every output of one run of ``onnx`` on ``inputs`` (arrays, one per
@@ -55,15 +58,8 @@ class Ort:
             (tmp / "in").mkdir()
             for i, x in enumerate(inputs):
                 np.save(tmp / "in" / f"input_{i}.npy", np.ascontiguousarray(x))
-            cmd = ["node", str(BENCH / "ort_run.js"), str(onnx), str(tmp / "in"), "1",
-                   str(threads), "--warmup", "0", "--output-dir", str(tmp / "out")]
-            if optimized:
-                cmd += ["--optimized", str(optimized)]
-            r = subprocess.run(cmd, capture_output=True, text=True,
-                               env=dict(os.environ, QNT_ORT_DIR=str(self.dir)))
-            if r.returncode:
-                raise RuntimeError(f"ort_run.js failed (exit {r.returncode}): "
-                                   f"{r.stderr.strip()[-1000:]}")
+            self._run([onnx, tmp / "in", 1, threads, "--warmup", 0, "--output-dir", tmp / "out"]
+                      + (["--optimized", optimized] if optimized else []))
             files = sorted((tmp / "out").glob("output_*.npy"),
                            key=lambda f: int(f.stem.split("_")[1]))
             return [np.load(f) for f in files]

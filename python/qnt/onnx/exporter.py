@@ -141,8 +141,8 @@ class Exporter:
 
     def qparams(self, q, perm):
         """(scale, zero point) initializers and the ONNX axis of ``q``."""
-        dtype = _NP_STORAGE[q.storage] if q.storage in _NP_STORAGE else None
-        if dtype is None or q.storage == "i32":
+        dtype = _NP_STORAGE.get(q.storage) if q.storage != "i32" else None
+        if dtype is None:
             raise Unsupported(f"storage type {q.storage} (ONNX quantizes to u8 and i8)")
         if q.axis is None:
             scale, zp, axis = np.float32(q.scales[0]), dtype(q.zero_points[0]), None
@@ -277,13 +277,10 @@ def constant(ex, op, ins):
 
 
 def alias(ex, op, ins):
+    """The operand under another type: stubs, identity, quant.scast (the same
+    integers)."""
     v = ins[0]
     return Value(op.result_type, v.name, v.perm, v.array)
-
-
-def storage_cast(ex, op, ins):
-    """quant.scast: the same integers, another type."""
-    return alias(ex, op, ins)
 
 
 def _quantized_const(array, qtype):
@@ -698,7 +695,7 @@ def cast(ex, op, ins):
 
 HANDLERS = {
     "arith.constant": constant, "tosa.const": constant, "tosa.const_shape": constant,
-    "quant.qcast": qcast, "quant.dcast": dcast, "quant.scast": storage_cast,
+    "quant.qcast": qcast, "quant.dcast": dcast, "quant.scast": alias,
     "qnt.quant_stub": alias, "qnt.dequant_stub": alias, "tosa.identity": alias,
     "qnt.fake_quant": fake_quant,
     "qnt.conv2d": conv2d, "tosa.conv2d": conv2d, "tosa.depthwise_conv2d": depthwise_conv2d,

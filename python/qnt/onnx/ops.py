@@ -914,20 +914,20 @@ def _gelu_node(nodes, i, producers, consumers, constant_value):
         users = consumers.get(name, [])
         return users[0] if len(users) == 1 else None
 
+    def other_operand_is(node, name, value):
+        """The operand of binary ``node`` beside ``name`` is the scalar ``value``."""
+        c = constant_value(node.input[1] if node.input[0] == name else node.input[0])
+        return c is not None and c.size == 1 and float(c.reshape(-1)[0]) == value
+
     plus = only_user(erf.output[0])
-    if plus is None or plus.op_type != "Add":
-        return None
-    one = constant_value(plus.input[1] if plus.input[0] == erf.output[0] else plus.input[0])
-    if one is None or one.size != 1 or float(one.reshape(-1)[0]) != 1.0:
+    if plus is None or plus.op_type != "Add" or not other_operand_is(plus, erf.output[0], 1.0):
         return None
     times = only_user(plus.output[0])
     if times is None or times.op_type != "Mul" or x not in times.input:
         return None
     half = only_user(times.output[0])
-    if half is None or half.op_type != "Mul":
-        return None
-    h = constant_value(half.input[1] if half.input[0] == times.output[0] else half.input[0])
-    if h is None or h.size != 1 or float(h.reshape(-1)[0]) != 0.5:
+    if half is None or half.op_type != "Mul" or \
+            not other_operand_is(half, times.output[0], 0.5):
         return None
     if len(consumers.get(scaled.output[0], [])) != 1:
         return None
