@@ -280,7 +280,7 @@ def alias(ex, op, ins):
     """The operand under another type: stubs, identity, quant.scast (the same
     integers)."""
     v = ins[0]
-    return Value(op.result_type, v.name, v.perm, v.array)
+    return Value(op.result_type, v.name, v.perm, v.array, v.dq)
 
 
 def _quantized_const(array, qtype):
