@@ -136,7 +136,7 @@ def cmd_import_onnx(args):
                                f"{repr(name) if name else 'the input'}")
         shapes[name] = shape
     start = time.perf_counter()
-    info = import_onnx(args.model, args.output, shapes)
+    info = import_onnx(args.model, args.output, shapes, numerics=args.numerics)
     signature = ", ".join(f"{n}: {'x'.join(map(str, s))}" for n, s in info.inputs)
     results = ", ".join("x".join(map(str, s)) for s in info.outputs)
     print(f"wrote {args.output}: @main({signature}) -> {results} "
@@ -212,6 +212,9 @@ def main(argv=None):
     p.add_argument("--per-channel", action="store_true", help="per-channel weights")
     p.add_argument("--exclude", action="append", help="op or module path kept in float "
                    "(repeat for each; static)")
+    p.add_argument("--numerics", default="qnt", choices=("qnt", "onnxruntime"),
+                   help="whose integer arithmetic the model computes (static): qnt's "
+                   "(docs/numerics.md) or ONNX Runtime's, for a model also exported to ORT")
     p.add_argument("--holdout", type=int, default=0,
                    help="held-out samples (default: a fifth of --calib, at most 16)")
     p.add_argument("--runs", type=int, default=50, help="runs per latency measurement")
@@ -232,6 +235,11 @@ def main(argv=None):
     p.add_argument("--input-shape", type=parse_named_shape, action="append",
                    help="shape of an input with dynamic dimensions: NAME=1,3,224,224 "
                         "(or just the dimensions for a single input); repeat for each")
+    p.add_argument("--numerics", choices=["onnxruntime", "qnt"],
+                   help="whose integer arithmetic a quantized model compiles to: ONNX "
+                        "Runtime's (the default; its outputs then match ORT's) or qnt's "
+                        "own (docs/numerics.md); a file from export-onnx says which in its "
+                        "metadata")
     p.add_argument("-o", "--output", required=True, help="the .mlir file to write")
     p.set_defaults(run=cmd_import_onnx)
 

@@ -31,6 +31,7 @@ from .tools import ToolError, run
 
 QCONFIGS = ("x86", "fbgemm", "onednn", "qnnpack", "xnnpack")
 OBSERVERS = ("minmax", "moving_average_minmax", "histogram", "percentile", "entropy")
+NUMERICS = ("qnt", "onnxruntime")  # the module's qnt.numerics (docs/numerics.md)
 
 
 class QuantizeError(RuntimeError):
@@ -132,8 +133,8 @@ def _export(steps, model, example_inputs, name="model.fp32.mlir"):
 
 def quantize_static(model, example_inputs, calibration_data, qconfig="x86", *,
                     observer=None, per_channel=None, exclude=(), override=None,
-                    limit=None, client=None, shards=None, out_dir=None, num_threads=0,
-                    build_dir=None, log=None, progress=None):
+                    limit=None, client=None, shards=None, numerics="qnt", out_dir=None,
+                    num_threads=0, build_dir=None, log=None, progress=None):
     """Static post-training quantization (PyTorch's prepare / calibrate /
     convert) of ``model`` traced on ``example_inputs`` (a tensor or a tuple,
     one per forward() argument: their shapes, the batch included, are the
@@ -153,6 +154,10 @@ def quantize_static(model, example_inputs, calibration_data, qconfig="x86", *,
         qconfig} presets for some ops (quant-opt --qnt-prepare's options).
     client: a dask.distributed Client: calibration shards run on its
         workers (``shards`` of them, default one per worker).
+    numerics: whose integer arithmetic the model computes: "qnt"
+        (docs/numerics.md) or "onnxruntime" (ONNX Runtime's, for a model
+        also deployed there: `qnt.onnx.export_onnx` of it then runs on ORT
+        to the same integers; --qnt-set-numerics).
     out_dir: where the library, header and manifest go (default: a
         temporary directory removed with the model; `CompiledModel.save`
         copies it). log(text): a line per step; progress(done, total):
@@ -171,6 +176,8 @@ def quantize_static(model, example_inputs, calibration_data, qconfig="x86", *,
         if preset not in QCONFIGS:
             raise ValueError(f"override {selector!r}: unknown qconfig {preset!r}")
         options.append(f"override={_option_list('override', [selector])[0]}={preset}")
+    if numerics not in NUMERICS:
+        raise ValueError(f"numerics must be one of {NUMERICS}, got {numerics!r}")
     if per_channel is False and qconfig in ("x86", "fbgemm", "onednn"):
         raise ValueError(f"the {qconfig} preset quantizes weights per channel; use qnnpack "
                          f"or xnnpack for per-tensor weights")
@@ -191,10 +198,12 @@ def quantize_static(model, example_inputs, calibration_data, qconfig="x86", *,
         convert = [f"--qnt-fold-calibration=stats={stats}"]
         if per_channel:
             convert.append("--qnt-per-channel")
+        if numerics != "qnt":
+            convert.append(f"--qnt-set-numerics=numerics={numerics}")
         steps.tool("convert", "quant-opt", prepared, *convert, "--qnt-convert", "-o", int8)
         return steps.finish(int8, fp32, out_dir, {
             "mode": "static", "qconfig": qconfig, "observer": observer,
-            "calibration_samples": calib["samples"]}, num_threads)
+            "numerics": numerics, "calibration_samples": calib["samples"]}, num_threads)
 
 
 def quantize_dynamic(model, example_inputs, qconfig_spec=None, dtype=None, *, qconfig="x86",

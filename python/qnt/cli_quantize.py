@@ -126,7 +126,7 @@ def run(args, load_model, load_weights, example_inputs):
             compiled = api.quantize_static(
                 model, inputs, calibration, args.qconfig, observer=args.observer,
                 exclude=args.exclude or (), per_channel=args.per_channel or None,
-                out_dir=target, build_dir=args.build_dir, log=log,
+                numerics=args.numerics, out_dir=target, build_dir=args.build_dir, log=log,
                 progress=Progress("calibrate"))
         else:
             compiled = api.quantize_dynamic(model, inputs, qconfig=args.qconfig,

@@ -701,13 +701,14 @@ def _emit(gm, placeholders, example_inputs):
     raise ExportError("the traced graph has no output")
 
 
-def to_mlir(module, example_inputs):
+def to_mlir(module, example_inputs, module_attributes=None):
     """The exported MLIR as a string (see `export`)."""
     builder, _ = _convert(module, example_inputs)
+    builder.module_attributes.update(module_attributes or {})
     return "\n".join(builder.lines()) + "\n"
 
 
-def export(module, example_inputs, path):
+def export(module, example_inputs, path, module_attributes=None):
     """Exports ``module`` (an ``nn.Module``, traced in eval mode with torch.fx)
     as an FP32 TOSA ``func.func @main`` to ``path``.
 
@@ -717,8 +718,10 @@ def export(module, example_inputs, path):
     (the values only drive shape propagation and tensors computed from no
     input).  Returns an
     `ExportInfo`.  Raises `ExportError` for an unsupported module, function
-    or argument; nothing is written then."""
+    or argument; nothing is written then. ``module_attributes``: ``{name:
+    attribute text}`` for the ``builtin.module`` (``qnt.numerics``)."""
     builder, info = _convert(module, example_inputs)
+    builder.module_attributes.update(module_attributes or {})
     with atomic_output(path) as f:
         for line in builder.lines():
             f.write(line)

@@ -163,6 +163,7 @@ class FunctionBuilder:
         self._lines = []
         self._results = []
         self._shared = {}    # key -> Value of constants without a location
+        self.module_attributes = {}  # name -> attribute text, on the builtin.module
 
     # -- names -------------------------------------------------------------
 
@@ -260,7 +261,11 @@ class FunctionBuilder:
                          for v, attrs in self._args)
         rtypes = [v.type for v in self._results]
         rtext = rtypes[0] if len(rtypes) == 1 else "(" + ", ".join(rtypes) + ")"
-        yield "module {"
+        if self.module_attributes:
+            yield ("module attributes {" + ", ".join(
+                f"{k} = {v}" for k, v in self.module_attributes.items()) + "} {")
+        else:
+            yield "module {"
         yield f"  func.func @{self.name}({args}) -> {rtext} {{"
         yield from self._lines
         yield ("    return " + ", ".join("%" + v.name for v in self._results)

@@ -92,11 +92,14 @@ class Op:
 
 
 class Function:
-    __slots__ = ("name", "args", "arg_names", "ops", "returns")
+    """The module's one function; ``module_attrs``: the ``builtin.module``'s
+    attributes (``qnt.numerics``)."""
+    __slots__ = ("name", "args", "arg_names", "ops", "returns", "module_attrs")
 
-    def __init__(self, name, args, arg_names, ops, returns):
+    def __init__(self, name, args, arg_names, ops, returns, module_attrs=None):
         self.name, self.args, self.arg_names = name, args, arg_names
         self.ops, self.returns = ops, returns
+        self.module_attrs = module_attrs or {}
 
 
 # ---------------------------------------------------------------------------
@@ -399,4 +402,19 @@ def parse_generic(text):
             ops.append(op)
     if returns is None:
         raise MlirReadError("the function has no return")
-    return Function(props.get("sym_name"), args, arg_names, ops, returns)
+    return Function(props.get("sym_name"), args, arg_names, ops, returns,
+                    _module_attributes(lines))
+
+
+def _module_attributes(lines):
+    """The attribute dictionary of the ``builtin.module`` (its closing line
+    ``}) {qnt.numerics = "..."} : () -> ()``)."""
+    if not lines or not lines[0].startswith('"builtin.module"'):
+        return {}
+    for line in reversed(lines):
+        if line.startswith("})"):
+            rest = line[2:].strip()
+            if rest.startswith("{"):
+                return parse_dict(rest[1:_matching(rest, 0) - 1])
+            return {}
+    return {}

@@ -200,13 +200,19 @@ void quantizeImpl(const qnt_rt_quant_params p, const float *scales,
                   const int64_t *zps, const float *src, Q *dst) {
   for (int64_t o = 0; o < p.outer; ++o)
     for (int64_t c = 0; c < p.channels; ++c) {
-      const float inv = 1.0f / scales[c];
+      const float scale = scales[c], inv = 1.0f / scale;
       const Quantizer<Q> quant(p.qmin, p.qmax, zps[c]);
       const int64_t base = (o * p.channels + c) * p.inner;
       const float *s = src + base;
       Q *d = dst + base;
-      parallelFor(p.inner,
-                  [=](int64_t i) { d[i] = static_cast<Q>(quant(s[i] * inv)); });
+      if (p.divide)
+        parallelFor(p.inner, [=](int64_t i) {
+          d[i] = static_cast<Q>(quant(s[i] / scale));
+        });
+      else
+        parallelFor(p.inner, [=](int64_t i) {
+          d[i] = static_cast<Q>(quant(s[i] * inv));
+        });
     }
 }
 

@@ -13,7 +13,7 @@
 // CHECK-DAG: func.func private @qnt_rt_dequantize(
 // CHECK-DAG: memref.global "private" constant @[[$CP:.*]] : memref<31xi64> = dense<[1, 4, 4, 3, 2, 3, 3, 2, 2, 2, 2, 1, 0, 1, 0, 1, 1, 1, 1, 2, 1, 2, 0, 3, 0, 127, 5, 5, 29, 2, 0]>
 // CHECK-DAG: memref.global "private" constant @[[$CF:.*]] : memref<4xf32> = dense<[0.000000e+00, 6.000000e+00, 2.500000e-01, 1.250000e-01]>
-// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<6xi64> = dense<[1, 1, 48, 1, 0, 127]>
+// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<7xi64> = dense<[1, 1, 48, 1, 0, 127, 0]>
 // CHECK-LABEL: func.func @conv
 // CHECK: call @qnt_rt_quantize
 // CHECK: memref.get_global @__qnt_handle
@@ -188,4 +188,19 @@ func.func @quantized_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x8x!q> {
 func.func @dynamic_linear(%x: tensor<1x2xf32>, %w: tensor<2x2x!wq>, %b: tensor<2xf32>) -> tensor<1x2xf32> {
   %y = qnt.linear %x, %w, %b {activation = #qnt.activation<relu>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2x!wq>, tensor<2xf32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
+}
+
+// -----
+
+!a = !quant.uniform<u8:f32, 0.5:3>
+
+// The runtime's add is qnt's arithmetic: under ONNX Runtime's numerics a
+// quantized add must be lowered by --qnt-lower-to-linalg first.
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @runtime_add(%a: tensor<1x4x!a>) -> tensor<1x4x!a> {
+    // expected-error @+2 {{the runtime's quantized add computes qnt's arithmetic}}
+    // expected-error @+1 {{failed to legalize operation 'qnt.add'}}
+    %s = qnt.add %a, %a : (tensor<1x4x!a>, tensor<1x4x!a>) -> tensor<1x4x!a>
+    return %s : tensor<1x4x!a>
+  }
 }

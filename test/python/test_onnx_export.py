@@ -7,7 +7,8 @@ quant-run's on the same module: the exporter writes qnt's rounding where no
 fused operator follows and gives the fused convs qnt's multipliers where a
 nearby weight scale does (docs/onnx.md, "Export"); on these models the two
 engines agree to the integer (deep models at batch 8 stay within 2 steps,
-measured in docs/onnx.md, not here). The models: PyTorch-quantized resnet18 and mobilenet_v2
+measured in docs/onnx.md, not here; with ONNX Runtime's numerics they are equal, tested
+below). The models: PyTorch-quantized resnet18 and mobilenet_v2
 (imported QDQ, full-range u8), and a CNN that qnt's own static pipeline
 quantized with the x86 preset (7-bit activations: an integer Clip after each
 QuantizeLinear), with max pooling, residual adds, depthwise convs, a
@@ -64,36 +65,46 @@ def count(mlir, op):
     return sum(1 for line in text.splitlines() if f"= {op} " in line)
 
 
+@pytest.mark.parametrize("numerics", ["onnxruntime", "qnt"])
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
-def test_pytorch_quantized_models_on_ort(name, ort, tmp_path):
+def test_pytorch_quantized_models_on_ort(name, numerics, ort, tmp_path):
+    """Imported with either numerics, exported, run by ORT: quant-run's
+    integers (ONNX Runtime's numerics: the canonical QDQ form; qnt's: the
+    exact form)."""
     path, x = pytorch_qdq(name, tmp_path)
     mlir, int8 = tmp_path / "model.mlir", tmp_path / "int8.mlir"
-    import_onnx(path, mlir)
+    import_onnx(path, mlir, numerics=numerics)
     run_tool("quant-opt", mlir, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
              "-o", int8)
     exported = tmp_path / "exported.onnx"
-    export_onnx(int8, exported)
+    model = export_onnx(int8, exported)
+    assert {p.key: p.value for p in model.metadata_props} == {"qnt.numerics": numerics}
     theirs, ops = ort_run(ort, exported, x, tmp_path)
     assert_same_integers(quant_run(int8, x, tmp_path), theirs, int8)
     assert ops["QLinearConv"] == count(int8, "qnt.conv2d") > 0, ops
     assert ops["Conv"] == 0 and ops["QGemm"] == 1, ops
+    # ORT's own QLinearAdd only where its arithmetic is the module's.
+    assert (ops["QLinearAdd"] > 0) == (numerics == "onnxruntime"), ops
 
 
+@pytest.mark.parametrize("numerics", ["onnxruntime", "qnt"])
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
-def test_round_trip_compiles_to_the_same_integers(name, ort, tmp_path):
+def test_round_trip_compiles_to_the_same_integers(name, numerics, ort, tmp_path):
     """import(export(m)) with --form=qdq (QuantizeLinear(S, Z) everywhere)
-    compiles to the module's integers: the same outputs, bit for bit. ORT
-    runs that form with its own rounding (QLinearAdd's scale ratios...):
-    a high SQNR and the same top-1, not equality."""
+    compiles to the module's integers: the same outputs, bit for bit (the
+    file's qnt.numerics metadata keeps the module's numerics). ORT runs
+    that form with its own rounding: a qnt-numerics module then only to a
+    high SQNR and the same top-1."""
     path, x = pytorch_qdq(name, tmp_path)
     mlir, int8 = tmp_path / "model.mlir", tmp_path / "int8.mlir"
-    import_onnx(path, mlir)
+    import_onnx(path, mlir, numerics=numerics)
     run_tool("quant-opt", mlir, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
              "-o", int8)
     qdq, again, again8 = tmp_path / "qdq.onnx", tmp_path / "again.mlir", tmp_path / "again8.mlir"
     export_onnx(int8, qdq, exact=False)
     assert not any(n.op_type == "Mul" for n in onnx.load(str(qdq)).graph.node)
     import_onnx(qdq, again)
+    assert again.read_text().startswith(f'module attributes {{qnt.numerics = "{numerics}"}}')
     run_tool("quant-opt", again, "--qnt-fuse", "--qnt-fold-fake-quant", "--qnt-convert",
              "-o", again8)
     ours = quant_run(int8, x, tmp_path)
@@ -155,6 +166,62 @@ def test_qnt_static_x86_model_on_ort(ort, tmp_path):
     theirs, ops = ort_run(ort, exported, x, tmp_path)
     assert_same_integers(quant_run(int8, x, tmp_path, "x"), theirs, int8)
     assert ops["QLinearConv"] == count(int8, "qnt.conv2d") > 0, ops
+
+
+class ResidualCnn(torch.nn.Module):
+    """The ops whose ORT arithmetic qnt.numerics = "onnxruntime" covers:
+    quantize, conv (relu), max pool, residual add, global average pool,
+    linear."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.MaxPool2d(2))
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(8, 8, 3, padding=1, groups=8))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head(torch.relu(self.body(x) + x))
+
+
+def test_qnt_model_with_onnxruntime_numerics_on_ort(ort, tmp_path):
+    """A module qnt quantized, compiled with ONNX Runtime's numerics
+    (--qnt-set-numerics): its canonical QDQ export (ORT fuses the add into
+    QLinearAdd, the pool into QLinearGlobalAveragePool, the input quantize
+    stays ORT's division) gives quant-run's integers on ORT, at a batch of
+    8."""
+    torch.manual_seed(0)
+    model = ResidualCnn().eval()
+    int8 = x86_int8(model, [(torch.randn(8, 3, 16, 16),) for _ in range(4)], tmp_path)
+    ort8 = tmp_path / "ort8.mlir"
+    run_tool("quant-opt", int8, "--qnt-set-numerics=numerics=onnxruntime", "-o", ort8)
+    exported = tmp_path / "exported.onnx"
+    model = export_onnx(ort8, exported)
+    assert not any("inv_scale" in i.name for i in model.graph.initializer)  # canonical form
+    x = torch.randn(8, 3, 16, 16).numpy() * 3
+    theirs, ops = ort_run(ort, exported, x, tmp_path)
+    assert ops["QLinearAdd"] == 1 and ops["QLinearConv"] == count(ort8, "qnt.conv2d"), ops
+    assert ort8.read_text().startswith('module attributes {qnt.numerics = "onnxruntime"}')
+    assert_same_integers(quant_run(ort8, x, tmp_path, "x"), theirs, ort8)
+
+
+def test_quantize_static_for_onnxruntime(ort, tmp_path):
+    """qnt.quantize_static(numerics="onnxruntime"): the compiled model's
+    outputs are ORT's on the exported module."""
+    torch.manual_seed(0)
+    model = ResidualCnn().eval()
+    x = torch.randn(2, 3, 16, 16)
+    calib = [torch.randn(2, 3, 16, 16) for _ in range(4)]
+    compiled = qnt.quantize_static(model, (x,), calib, numerics="onnxruntime",
+                                   out_dir=tmp_path / "model")
+    assert compiled.manifest["numerics"] == "onnxruntime"
+    int8 = tmp_path / "model" / "model.int8.mlir"
+    export_onnx(int8, tmp_path / "model.onnx")
+    theirs, _ = ort_run(ort, tmp_path / "model.onnx", x.numpy(), tmp_path)
+    assert_same_integers(compiled(x.numpy()), theirs, int8)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])

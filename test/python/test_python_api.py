@@ -105,6 +105,8 @@ def test_errors_name_the_step():
     x = torch.randn(1, 3, 16, 16)
     with pytest.raises(ValueError, match="qconfig"):
         qnt.quantize_static(model, (x,), calibration(), "nope")
+    with pytest.raises(ValueError, match="numerics must be one of"):
+        qnt.quantize_static(model, (x,), calibration(), numerics="ort")
     bad = calibration()
     bad[3][0, 0, 0, 0] = float("nan")
     with pytest.raises(QuantizeError, match="calibrate") as e:

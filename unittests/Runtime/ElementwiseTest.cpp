@@ -48,6 +48,27 @@ TEST(Quantize, TiesRoundHalfToEven) {
   EXPECT_EQ(q, (std::vector<int64_t>{12, 14, 8, 10, 10, 12, 8, 14}));
 }
 
+TEST(Quantize, DivideIsOnnxQuantizeLinear) {
+  // Values a hair around .5 steps, where x / S and x * f32(1 / S) round to
+  // different integers: `divide` must give ONNX's rint(x / S) on each.
+  const float s = 0.0123f;
+  const int64_t z = 128;
+  auto p = quantParams(1, 1, 0, QNT_RT_U8, 0, 255);
+  p.divide = 1;
+  std::vector<float> x;
+  for (int q = -100; q < 100; ++q)
+    for (float eps : {-1e-7f, 0.0f, 1e-7f})
+      x.push_back(static_cast<float>((q + 0.5) * double(s)) + eps);
+  p.inner = static_cast<int64_t>(x.size());
+  auto got = quantize(p, {s}, {z}, x);
+  int differs = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(got[i], clampI(rintf64(x[i] / s) + z, 0, 255)) << x[i];
+    differs += got[i] != refQuantize(x[i], s, z, 0, 255);
+  }
+  EXPECT_GT(differs, 0) << "no input tells division from the reciprocal";
+}
+
 TEST(Quantize, TiesS8AndS32) {
   const float s = 0.25f;
   std::vector<float> x = {2.5f * s, 3.5f * s, -2.5f * s, -3.5f * s};

@@ -270,6 +270,27 @@ def QntExposeActivationsPass
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }
 
+def QntSetNumericsPass : Pass<"qnt-set-numerics", "mlir::ModuleOp"> {
+  let summary = "Choose whose integer arithmetic the module lowers to";
+  let description = [{
+    Sets the module's `qnt.numerics` attribute (see the dialect): `qnt`
+    (docs/numerics.md, PyTorch's arithmetic) or `onnxruntime` (ONNX
+    Runtime's quantize, requantization multipliers and QLinearAdd, the
+    choice of `import-onnx` for quantized files). A module quantized by qnt
+    and meant to run on ONNX Runtime too sets `onnxruntime` before it is
+    compiled: quant-run's integers are then ORT's on the exported file.
+
+    ```mlir
+    module attributes {qnt.numerics = "onnxruntime"} { ... }
+    ```
+  }];
+  let options = [
+    Option<"numerics", "numerics", "std::string", /*default=*/"",
+           "qnt or onnxruntime">,
+  ];
+  let dependentDialects = ["::qnt::QntDialect"];
+}
+
 def QntConvertPass : Pass<"qnt-convert", "mlir::func::FuncOp"> {
   let summary = "Rewrite dcast -> float compute op -> qcast into the "
                 "quantized compute op";

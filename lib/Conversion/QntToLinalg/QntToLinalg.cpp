@@ -9,6 +9,7 @@
 #include "qnt/Conversion/Passes.h"
 #include "qnt/Dialect/Qnt/QntOps.h"
 
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -68,15 +69,18 @@ static Value dequantize(OpBuilder &b, Location loc, Value q,
 }
 
 /// `clamp(rint(v) + Z, lo, hi)` as storage: `v` is already divided by the
-/// scale. As the runtime's quantizer: clamp to [lo - Z, hi - Z] first (NaN
-/// becomes lo - Z), then round half to even with `(v + 1.5 * 2^23) - 1.5 *
-/// 2^23`, which is rint for |v| < 2^22 on every ISA (math.roundeven is a
-/// libm call without SSE4.1, e.g. for a portable x86-64 library, and keeps
-/// the loop scalar).
+/// scale (`withZeroPoint`: `v` already includes Z, and this is
+/// `clamp(rint(v), lo, hi)`, which differs at ties when Z is odd). As the
+/// runtime's quantizer: clamp to [lo - Z, hi - Z] first (NaN becomes lo -
+/// Z), then round half to even with `(v + 1.5 * 2^23) - 1.5 * 2^23`, which
+/// is rint for |v| < 2^22 on every ISA (math.roundeven is a libm call
+/// without SSE4.1, e.g. for a portable x86-64 library, and keeps the loop
+/// scalar).
 static Value roundToStorage(OpBuilder &b, Location loc, Value v,
                             quant::UniformQuantizedType type, int64_t lo,
-                            std::optional<int64_t> hi = std::nullopt) {
-  int64_t zp = type.getZeroPoint();
+                            std::optional<int64_t> hi = std::nullopt,
+                            bool withZeroPoint = false) {
+  int64_t zp = withZeroPoint ? 0 : type.getZeroPoint();
   int64_t top = hi.value_or(type.getStorageTypeMax());
   Value r = arith::MaxNumFOp::create(
       b, loc, v, f32Constant(b, loc, static_cast<float>(lo - zp)));
@@ -211,10 +215,39 @@ struct MulLowering : OpRewritePattern<MulOp> {
   }
 };
 
+/// MLAS's QLinearAdd, what ONNX Runtime runs for a quantized add (measured
+/// in test/python/test_ort_numerics.py): with `r_a = f32(S_a / S_c)`, `r_b =
+/// f32(S_b / S_c)` and `k = f32(Z_c - fma(r_a, Z_a, f32(r_b Z_b)))`,
+/// `t = fma(a, r_a, fma(b, r_b, k))` on the storage integers, then
+/// `clamp(rint(t))`: `t` includes Z_c, which is added before rounding.
+static Value addLikeOnnxRuntime(OpBuilder &b, Location loc, Value a, Value bv,
+                                quant::UniformQuantizedType aType,
+                                quant::UniformQuantizedType bType,
+                                quant::UniformQuantizedType out, int64_t lo) {
+  float sc = static_cast<float>(out.getScale());
+  float ra = static_cast<float>(aType.getScale()) / sc;
+  float rb = static_cast<float>(bType.getScale()) / sc;
+  float zc = static_cast<float>(out.getZeroPoint());
+  float rbZb = rb * static_cast<float>(bType.getZeroPoint());
+  float k = zc - std::fma(ra, static_cast<float>(aType.getZeroPoint()), rbZb);
+  auto toF32 = [&](Value q, quant::UniformQuantizedType type) -> Value {
+    return arith::SIToFPOp::create(b, loc, b.getF32Type(),
+                                   extendToI32(b, loc, q, type.isSigned()));
+  };
+  Value t =
+      math::FmaOp::create(b, loc, toF32(bv, bType), f32Constant(b, loc, rb),
+                          f32Constant(b, loc, k));
+  t = math::FmaOp::create(b, loc, toF32(a, aType), f32Constant(b, loc, ra), t);
+  return roundToStorage(b, loc, t, out, lo, std::nullopt,
+                        /*withZeroPoint=*/true);
+}
+
 /// Quantized `qnt.add` (a residual connection): the runtime's exact formula
 /// `clamp(rint(act(dq(a) + dq(b)) * f32(1/S_out)) + Z_out)` in generated
 /// code, which fuses with its neighbours and vectorizes (float adds stay
-/// with the kernel library).
+/// with the kernel library). Under `qnt.numerics = "onnxruntime"`, MLAS's
+/// formula instead, a ReLU clamping at Z_out (ORT folds a ReLU into the
+/// saturation of a quantize whose zero point is its minimum).
 struct AddLowering : OpRewritePattern<AddOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -228,12 +261,23 @@ struct AddLowering : OpRewritePattern<AddOp> {
     auto lhsType = getUniformType(op.getLhs().getType());
     auto rhsType = getUniformType(op.getRhs().getType());
     bool relu = op.getActivation() == Activation::relu;
+    bool onnxRuntime = getNumerics(op) == Numerics::onnxruntime;
     AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
     Value result = buildElementwise(
         rewriter, loc, resultType,
         ValueRange{toStorage(rewriter, loc, op.getLhs()),
                    toStorage(rewriter, loc, op.getRhs())},
         {id, id}, [&](OpBuilder &b, Location loc, ValueRange args) {
+          if (onnxRuntime) {
+            int64_t lo = out.getStorageTypeMin();
+            if (relu)
+              lo = std::max(lo, out.getZeroPoint());
+            linalg::YieldOp::create(b, loc,
+                                    addLikeOnnxRuntime(b, loc, args[0], args[1],
+                                                       lhsType, rhsType, out,
+                                                       lo));
+            return;
+          }
           Value sum = arith::AddFOp::create(
               b, loc, dequantize(b, loc, args[0], lhsType),
               dequantize(b, loc, args[1], rhsType));
@@ -253,7 +297,9 @@ struct AddLowering : OpRewritePattern<AddOp> {
 
 /// `qnt.avg_pool2d`: an i32 window sum (channels innermost, so the loop
 /// over channels vectorizes), then
-/// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`.
+/// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`
+/// (under `qnt.numerics = "onnxruntime"` the multiplier is ORT's,
+/// `f32(S_in / f32(S_out * K))`).
 struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -301,6 +347,11 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
     int64_t count = kh * kw;
     float multiplier = static_cast<float>(in.getScale() / out.getScale() /
                                           static_cast<double>(count));
+    // ONNX Runtime's QLinearGlobalAveragePool: f32(S_in / f32(S_out * K)).
+    if (getNumerics(op) == Numerics::onnxruntime)
+      multiplier =
+          static_cast<float>(in.getScale()) /
+          (static_cast<float>(out.getScale()) * static_cast<float>(count));
     Value result = buildElementwise(
         rewriter, loc, resultType, sum.getResult(0),
         {rewriter.getMultiDimIdentityMap(4)},
@@ -552,9 +603,10 @@ static RankedTensorType get8BitPerTensor(Type type) {
 }
 
 /// Per-tensor 8-bit `quant.qcast` as the runtime's quantize,
-/// `clamp(rint(x * f32(1/S)) + Z)` (NaN to qmin), in generated code: it
-/// fuses with the float code that makes `x` (a layer norm's or softmax's
-/// last step) instead of being one more pass over memory.
+/// `clamp(rint(x * f32(1/S)) + Z)` (NaN to qmin; under `qnt.numerics =
+/// "onnxruntime"` ONNX's `rint(x / S)`), in generated code: it fuses with
+/// the float code that makes `x` (a layer norm's or softmax's last step)
+/// instead of being one more pass over memory.
 struct QuantizeCastLowering : OpRewritePattern<quant::QuantizeCastOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -564,15 +616,20 @@ struct QuantizeCastLowering : OpRewritePattern<quant::QuantizeCastOp> {
     if (!resultType || !getElementTypeOrSelf(op.getInput().getType()).isF32())
       return rewriter.notifyMatchFailure(op, "not f32 to 8-bit per tensor");
     auto out = getUniformType(resultType);
+    bool divides = getNumerics(op) == Numerics::onnxruntime;
     AffineMap id = rewriter.getMultiDimIdentityMap(resultType.getRank());
     rewriter.replaceOp(
         op, buildElementwise(
                 rewriter, op.getLoc(), resultType, op.getInput(), id,
                 [&](OpBuilder &b, Location loc, ValueRange args) {
-                  Value v = arith::MulFOp::create(
-                      b, loc, args[0],
-                      f32Constant(b, loc,
-                                  1.0f / static_cast<float>(out.getScale())));
+                  float scale = static_cast<float>(out.getScale());
+                  Value v;
+                  if (divides)
+                    v = arith::DivFOp::create(b, loc, args[0],
+                                              f32Constant(b, loc, scale));
+                  else
+                    v = arith::MulFOp::create(
+                        b, loc, args[0], f32Constant(b, loc, 1.0f / scale));
                   linalg::YieldOp::create(
                       b, loc,
                       roundToStorage(b, loc, v, out, out.getStorageTypeMin()));

@@ -221,10 +221,16 @@ static QuantLayout getQuantLayout(RankedTensorType type) {
 }
 
 /// The requantization multiplier M = S_a * S_b / S_out of an integer
-/// product, each scale first rounded to f32 (docs/numerics.md).
-static float getMultiplier(double aScale, double bScale, double outScale) {
-  return static_cast<float>((double)(float)aScale * (double)(float)bScale /
-                            (double)(float)outScale);
+/// product, each scale first rounded to f32 (docs/numerics.md): computed in
+/// double and rounded once, or under `qnt.numerics = "onnxruntime"` as ONNX
+/// Runtime computes it, `f32(f32(S_a * S_b) / S_out)`.
+static float getMultiplier(double aScale, double bScale, double outScale,
+                           Numerics numerics) {
+  float a = static_cast<float>(aScale), b = static_cast<float>(bScale);
+  float out = static_cast<float>(outScale);
+  if (numerics == Numerics::onnxruntime)
+    return a * b / out;
+  return static_cast<float>((double)a * (double)b / (double)out);
 }
 
 /// Integer bounds of the output once the fused activation's float bounds
@@ -346,8 +352,10 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
   std::tie(p.dst_qmin, p.dst_qmax) = getQuantizedActivationRange(bounds, out);
   QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
   p.num_scales = w.scales.size();
+  Numerics numerics = getNumerics(op);
   for (float ws : w.scales)
-    fparams.push_back(getMultiplier(in.getScale(), ws, out.getScale()));
+    fparams.push_back(
+        getMultiplier(in.getScale(), ws, out.getScale(), numerics));
   return success();
 }
 
@@ -422,6 +430,12 @@ struct AddLowering : RuntimePattern<AddOp> {
   matchAndRewrite(AddOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
+    if (getUniformType(op.getType()) &&
+        getNumerics(op) == Numerics::onnxruntime)
+      return op.emitOpError(
+          "the runtime's quantized add computes qnt's arithmetic, not ONNX "
+          "Runtime's (qnt.numerics = \"onnxruntime\"): lower it with "
+          "--qnt-lower-to-linalg first");
     qnt_rt_add_params p{};
     p.numel = op.getType().getNumElements();
     p.dtype = getRuntimeDType(op.getType());
@@ -548,7 +562,8 @@ struct BatchMatmulLowering : RuntimePattern<BatchMatmulOp> {
       p.b_qmax = b.getStorageTypeMax();
       p.dst_zp = out.getZeroPoint(), p.dst_qmin = out.getStorageTypeMin();
       p.dst_qmax = out.getStorageTypeMax();
-      fparams = {getMultiplier(a.getScale(), b.getScale(), out.getScale())};
+      fparams = {getMultiplier(a.getScale(), b.getScale(), out.getScale(),
+                               getNumerics(op))};
     }
     rewriter.replaceOp(op, lowerBatchMatmul(rewriter, calls, op.getLoc(), p,
                                             fparams, adaptor.getLhs(),
@@ -590,12 +605,15 @@ struct TosaMatmulLowering : RuntimePattern<tosa::MatMulOp> {
 };
 
 /// quant.qcast / quant.dcast / qnt.fake_quant: one elementwise runtime call
-/// with the (per-tensor or per-axis) scales and zero points of `qtype`.
+/// with the (per-tensor or per-axis) scales and zero points of `qtype`
+/// (`divide`: quantize as ONNX's `rint(x / S)`).
 static Value lowerElementwiseQuant(ConversionPatternRewriter &rewriter,
                                    RuntimeCallBuilder &calls, Location loc,
                                    StringRef name, RankedTensorType qtype,
-                                   Value src, RankedTensorType resultType) {
+                                   Value src, RankedTensorType resultType,
+                                   bool divide = false) {
   QuantLayout layout = getQuantLayout(qtype);
+  layout.params.divide = divide;
   auto [buffer, dst] = calls.allocate(rewriter, loc, resultType);
   calls.call(rewriter, loc, name,
              {calls.getHandleSlot(rewriter, loc),
@@ -612,10 +630,11 @@ struct QuantizeCastLowering : RuntimePattern<quant::QuantizeCastOp> {
   matchAndRewrite(quant::QuantizeCastOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     auto qtype = cast<RankedTensorType>(op.getType());
-    rewriter.replaceOp(op, lowerElementwiseQuant(rewriter, calls, op.getLoc(),
-                                                 "qnt_rt_quantize", qtype,
-                                                 adaptor.getInput(),
-                                                 convertTensor(qtype)));
+    rewriter.replaceOp(
+        op, lowerElementwiseQuant(
+                rewriter, calls, op.getLoc(), "qnt_rt_quantize", qtype,
+                adaptor.getInput(), convertTensor(qtype),
+                /*divide=*/getNumerics(op) == Numerics::onnxruntime));
     return success();
   }
 };

@@ -3,6 +3,7 @@
 #include "qnt/Dialect/Qnt/QntOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -26,6 +27,33 @@ void QntDialect::initialize() {
 #define GET_OP_LIST
 #include "qnt/Dialect/Qnt/QntOps.cpp.inc"
       >();
+}
+
+LogicalResult QntDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  if (attr.getName() != NumericsAttrHelper::getNameStr())
+    return success();
+  if (!isa<ModuleOp>(op))
+    return op->emitError() << "'" << attr.getName().getValue()
+                           << "' belongs on the builtin.module";
+  auto value = dyn_cast<StringAttr>(attr.getValue());
+  if (!value || !symbolizeNumerics(value.getValue()))
+    return op->emitError() << "'" << attr.getName().getValue()
+                           << "' must be \"qnt\" or \"onnxruntime\", got "
+                           << attr.getValue();
+  return success();
+}
+
+Numerics qnt::getNumerics(Operation *op) {
+  auto module =
+      isa<ModuleOp>(op) ? cast<ModuleOp>(op) : op->getParentOfType<ModuleOp>();
+  if (!module)
+    return Numerics::qnt;
+  QntDialect::NumericsAttrHelper helper(op->getContext());
+  StringAttr value = helper.getAttr(module);
+  if (!value)
+    return Numerics::qnt;
+  return symbolizeNumerics(value.getValue()).value_or(Numerics::qnt);
 }
 
 static std::pair<int64_t, int64_t> getStorageRange(QuantDType dtype) {

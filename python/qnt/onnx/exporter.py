@@ -85,13 +85,18 @@ _NP_STORAGE = {"i8": np.int8, "u8": np.uint8, "i32": np.int32}
 
 
 class Exporter:
-    """``exact``: write qnt's rounding where ORT fuses nothing (ORT's
-    outputs then match quant-run's, docs/onnx.md); else the canonical QDQ form,
-    QuantizeLinear(S, Z) everywhere (what other QDQ tools write and
-    `import_onnx` reads back to the same module)."""
+    """``exact``: write qnt's rounding where ORT would otherwise round its own
+    way (ORT's outputs then match quant-run's, docs/onnx.md); else the
+    canonical QDQ form, QuantizeLinear(S, Z) everywhere (what other QDQ tools
+    write and `import_onnx` reads back to the same module). A module with
+    ``qnt.numerics = "onnxruntime"`` computes ORT's arithmetic: always the
+    canonical form. The model's metadata ``qnt.numerics`` records which."""
 
     def __init__(self, func, exact=True):
-        self.exact = exact
+        # A module compiled with ONNX Runtime's arithmetic (an imported
+        # model) is exactly the canonical QDQ form on ORT.
+        self.numerics = func.module_attrs.get("qnt.numerics", "qnt")
+        self.exact = exact and self.numerics == "qnt"
         from onnx import TensorProto, helper, numpy_helper
         self.helper, self.numpy_helper, self.TensorProto = helper, numpy_helper, TensorProto
         self.func = func
@@ -161,6 +166,17 @@ class Exporter:
         scale, zp, axis = self.qparams(v.qtype, perm)
         attrs = {} if axis is None else {"axis": axis}
         return self.node("DequantizeLinear", [self.storage(v, perm), scale, zp], **attrs)
+
+    def dequantized_exactly(self, v, perm):
+        """``dequantized``, but for a per-tensor quantized ``v`` in the exact
+        form as qnt's `f32(q - Z) * f32(S)` (Cast, Sub, Mul), which ORT
+        fuses into none of its integer operators."""
+        if not (self.exact and v.type.quantized and v.qtype.axis is None):
+            return self.dequantized(v, perm)
+        q = v.qtype
+        ints = self.node("Cast", [self.storage(v, perm)], to=self.TensorProto.FLOAT)
+        centered = self.node("Sub", [ints, self.init(np.float32(q.zero_points[0]), "zero_point")])
+        return self.node("Mul", [centered, self.init(np.float32(q.scales[0]), "scale")])
 
     def quantize(self, x, rtype, perm, exact=True, multiplier=None):
         """Float tensor ``x`` (layout ``perm``) quantized to ``rtype``.
@@ -258,6 +274,8 @@ class Exporter:
         model = self.helper.make_model(graph, producer_name="qnt", opset_imports=[
             self.helper.make_operatorsetid("", OPSET)])
         model.ir_version = 8
+        # Whose arithmetic the file's integers follow: import_onnx reads it back.
+        self.helper.set_model_props(model, {"qnt.numerics": self.numerics})
         return model
 
 
@@ -475,9 +493,15 @@ def _common_perm(ins):
 
 
 def binary(onnx_op):
+    """qnt.add / qnt.mul. Quantized and exact: qnt's formula, the operands
+    dequantized exactly (`Exporter.dequantized_exactly`) rather than in the
+    QDQ form ORT fuses into QLinearAdd / QLinearMul, whose arithmetic differs
+    (docs/numerics.md)."""
     def handler(ex, op, ins):
         perm = _common_perm(ins[:2])
-        y = ex.node(onnx_op, [ex.dequantized(v, perm) for v in ins[:2]])
+        dequantize = (ex.dequantized_exactly if op.result_type.quantized
+                      else ex.dequantized)
+        y = ex.node(onnx_op, [dequantize(v, perm) for v in ins[:2]])
         return ex.result(ex.activation(y, op), op.result_type, perm)
     return handler
 

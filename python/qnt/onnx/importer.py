@@ -20,6 +20,13 @@ the float op, a quantized output. ORT's dynamic quantization
 (``DynamicQuantizeLinear`` -> ``MatMulInteger`` -> ``Cast`` -> ``Mul`` by the
 scales) becomes the float linear of the dequantized weight, which qnt's
 dynamic pipeline quantizes.
+
+A quantized model's module carries ``qnt.numerics = "onnxruntime"``: the
+lowering then computes the integers ONNX Runtime computes for the file
+(QuantizeLinear's division, ORT's requantization multipliers and
+QLinearAdd; docs/numerics.md, "ONNX Runtime numerics"). ``numerics="qnt"``
+keeps qnt's own arithmetic; a file written by `export_onnx` says which it
+follows in its ``qnt.numerics`` metadata.
 """
 
 import keyword
@@ -35,6 +42,11 @@ from ..export import ExportError, export
 from ..export import to_mlir as _export_to_mlir
 
 OPSETS = range(13, 19)  # the default domain's versions the converters handle
+NUMERICS = ("onnxruntime", "qnt")  # values of the module's qnt.numerics
+NUMERICS_KEY = "qnt.numerics"      # the ONNX metadata_props key export_onnx writes
+# Op types whose presence makes a model quantized (any com.microsoft op too).
+_QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
+                  "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}
 
 
 class OnnxImportError(Exception):
@@ -307,10 +319,30 @@ def _example(name, shape, dtype):
     return torch.zeros(shape, dtype=_TORCH_DTYPES[dtype])
 
 
-def build(path, input_shapes=None):
-    """(GraphModule, example inputs) of the ONNX model at ``path``."""
+def _numerics(model, path, requested):
+    """The module's ``qnt.numerics``: ``requested``, else the file's
+    ``qnt.numerics`` metadata, else "onnxruntime" for a quantized model;
+    None for a float model."""
+    if requested is None:
+        requested = {p.key: p.value for p in model.metadata_props}.get(NUMERICS_KEY)
+        if requested is not None and requested not in NUMERICS:
+            raise OnnxImportError(f"{path}: metadata {NUMERICS_KEY} = {requested!r} is not "
+                                  f"one of {', '.join(NUMERICS)}")
+    elif requested not in NUMERICS:
+        raise ValueError(f"numerics must be one of {', '.join(NUMERICS)}, got {requested!r}")
+    if requested is not None:
+        return requested
+    quantized = any(n.op_type in _QUANTIZED_OPS or n.domain == "com.microsoft"
+                    for n in model.graph.node)
+    return "onnxruntime" if quantized else None
+
+
+def build(path, input_shapes=None, numerics=None):
+    """(GraphModule, example inputs, module attributes) of the ONNX model at
+    ``path`` (see `import_onnx`)."""
     from . import ops
     model = _load(path)
+    numerics = _numerics(model, path, numerics)
     opset = _opset(model)
     if opset not in OPSETS:
         raise OnnxImportError(f"{path}: opset {opset} of the default domain is not supported "
@@ -375,26 +407,30 @@ def build(path, input_shapes=None):
                                   f"QuantizeLinear, QLinear op or DynamicQuantizeLinear "
                                   f"(qnt's models return float)")
         outputs.append(t)
-    return b.graph_module(outputs), tuple(examples)
+    attributes = {"qnt.numerics": f'"{numerics}"'} if numerics else {}
+    return b.graph_module(outputs), tuple(examples), attributes
 
 
-def to_mlir(path, input_shapes=None):
-    """The imported MLIR as a string."""
-    gm, examples = build(path, input_shapes)
+def to_mlir(path, input_shapes=None, numerics=None):
+    """The imported MLIR as a string (see `import_onnx`)."""
+    gm, examples, attributes = build(path, input_shapes, numerics)
     try:
-        return _export_to_mlir(gm, examples)
+        return _export_to_mlir(gm, examples, attributes)
     except ExportError as e:
         raise OnnxImportError(str(e)) from None
 
 
-def import_onnx(path, out, input_shapes=None):
+def import_onnx(path, out, input_shapes=None, numerics=None):
     """Imports the ONNX model at ``path`` and writes the MLIR to ``out``
     (nothing is written when it fails). ``input_shapes``: ``{input name:
     shape}`` for inputs with dynamic dimensions (``{None: shape}`` for a
-    single input). Returns `qnt.export.ExportInfo`. Raises
+    single input). ``numerics``: whose integer arithmetic a quantized model
+    compiles to, "onnxruntime" (the default, unless the file's
+    ``qnt.numerics`` metadata says otherwise) or "qnt"; it becomes the
+    module's ``qnt.numerics``. Returns `qnt.export.ExportInfo`. Raises
     `OnnxImportError`."""
-    gm, examples = build(path, input_shapes)
+    gm, examples, attributes = build(path, input_shapes, numerics)
     try:
-        return export(gm, examples, out)
+        return export(gm, examples, out, attributes)
     except ExportError as e:
         raise OnnxImportError(str(e)) from None

@@ -188,13 +188,16 @@ void qnt_rt_add(void **slot, const int64_t *params, const float *fparams,
  * is unused. NaN quantizes to qmin.)
  * The tensor is viewed as [outer, channels, inner]; channel i uses
  * scale fparams[i] and zero point zero_points[i] (channels == 1: per tensor).
- *   quantize:   q = clamp(rint(x * (1 / S)) + Z, qmin, qmax)
+ *   quantize:   q = clamp(rint(x * (1 / S)) + Z, qmin, qmax), or with
+ *               `divide` clamp(rint(x / S) + Z, qmin, qmax) (ONNX's
+ *               QuantizeLinear, for qnt.numerics = "onnxruntime")
  *   dequantize: x = float(q - Z) * S
  *   fake_quant: dequantize(quantize(x)), float in and out. */
 typedef struct qnt_rt_quant_params {
   int64_t outer, channels, inner;
   int64_t qdtype; /* U8 / S8 / S32 */
   int64_t qmin, qmax;
+  int64_t divide; /* quantize only: 1 divides by S */
 } qnt_rt_quant_params;
 void qnt_rt_quantize(void **slot, const int64_t *params, const float *scales,
                      const int64_t *zero_points, const float *src, void *dst);

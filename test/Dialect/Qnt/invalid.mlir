@@ -638,3 +638,16 @@ func.func @f(%a: tensor<1x3x4x!u8>, %b: tensor<1x4x5xf32>) -> tensor<1x3x5x!u8> 
   %0 = qnt.batch_matmul %a, %b : (tensor<1x3x4x!u8>, tensor<1x4x5xf32>) -> tensor<1x3x5x!u8>
   return %0 : tensor<1x3x5x!u8>
 }
+
+// -----
+
+// expected-error @+1 {{'qnt.numerics' must be "qnt" or "onnxruntime", got "ort"}}
+module attributes {qnt.numerics = "ort"} {
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{'qnt.numerics' belongs on the builtin.module}}
+  func.func private @f() attributes {qnt.numerics = "qnt"}
+}

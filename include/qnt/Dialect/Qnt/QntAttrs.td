@@ -52,6 +52,14 @@ def Qnt_QuantScheme : I32EnumAttr<"QuantScheme", "quantization scheme", [
   let cppNamespace = "::qnt";
 }
 
+def Qnt_Numerics : I32EnumAttr<"Numerics", "integer arithmetic conventions", [
+    I32EnumAttrCase<"qnt", 0>,
+    I32EnumAttrCase<"onnxruntime", 1>,
+  ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::qnt";
+}
+
 def Qnt_Activation : I32EnumAttr<"Activation", "fused activation", [
     I32EnumAttrCase<"none", 0>,
     I32EnumAttrCase<"relu", 1>,

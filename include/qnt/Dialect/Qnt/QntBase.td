@@ -34,10 +34,21 @@ def Qnt_Dialect : Dialect {
     float between quantized tensors, as PyTorch's quantized layer norm
     does: `qnt-fuse` lifts none of its ops, no unary function reaches into
     it, and `qnt-prepare` observes none of its inner values.
+
+    Discardable attribute `qnt.numerics` (string, on the `builtin.module`):
+    whose integer arithmetic the lowering reproduces. `"qnt"` (the default
+    when absent) is docs/numerics.md's, PyTorch's; `"onnxruntime"`, which
+    `import-onnx` sets on quantized ONNX models, is ONNX Runtime's for the
+    three ops where it differs: quantize divides (`rint(x / S)`, the ONNX
+    QuantizeLinear definition), conv / linear requantize with ORT's
+    multiplier `f32(f32(S_x * S_w) / S_y)`, and a quantized add computes
+    MLAS's QLinearAdd (docs/numerics.md, "ONNX Runtime numerics").
   }];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
   let discardableAttrs = (ins "::mlir::UnitAttr":$float_in_pytorch,
-                              "::mlir::StringAttr":$float_composite);
+                              "::mlir::StringAttr":$float_composite,
+                              "::mlir::StringAttr":$numerics);
+  let hasOperationAttrVerify = 1;
   let useDefaultAttributePrinterParser = 1;
 }
 

@@ -37,6 +37,10 @@ bool isQuantizedTensor(mlir::Type type);
 /// !quant.uniform<u8:f32, 0.1:300> parses; no kernel can compute with it).
 llvm::LogicalResult verifyZeroPointsInStorageRange(mlir::Operation *op);
 
+/// Whose integer arithmetic `op`'s lowering reproduces: the `qnt.numerics`
+/// attribute of its enclosing module, `Numerics::qnt` when absent.
+Numerics getNumerics(mlir::Operation *op);
+
 } // namespace qnt
 
 #endif // QNT_DIALECT_QNT_QNTOPS_H
