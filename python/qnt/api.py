@@ -73,6 +73,8 @@ class _Steps:
         return result
 
     def tool(self, step, name, *args):
+        if name == "quant-opt":  # keep the locations: reports name layers by module path
+            args = (*args, "--mlir-print-debuginfo")
         self.commands.append(" ".join([name, *map(str, args)]))
         return self._timed(step, lambda: run(step, name, *args, build=self.build_dir))
 
