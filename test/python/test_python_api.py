@@ -55,6 +55,8 @@ def test_static_equals_the_command_line(tmp_path):
     assert isinstance(got, torch.Tensor)
     assert np.array_equal(got.numpy(), want)
     assert np.array_equal(model8(x.numpy()), want)  # numpy in, numpy out
+    # Layers are named by module path (the steps keep the locations).
+    assert sorted(e.name for e in model8.report([x])) == ["0", "4", "8"]
     manifest = model8.manifest
     assert manifest["mode"] == "static" and manifest["calibration_samples"] == 8
     assert any("--qnt-prepare=qconfig=x86" in c for c in manifest["pipeline"])
