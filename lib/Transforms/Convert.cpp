@@ -299,9 +299,12 @@ static float dequantizeScalar(int64_t q, quant::UniformQuantizedType type) {
 }
 
 /// `clamp(rint(y * f32(1/S)) + Z)`: quant.qcast as the runtime computes it
-/// (NaN becomes the storage minimum).
-static int64_t quantizeScalar(float y, quant::UniformQuantizedType type) {
-  float v = y * (1.0f / static_cast<float>(type.getScale()));
+/// (NaN becomes the storage minimum); under `qnt.numerics = "onnxruntime"`
+/// `y / S`, as ONNX Runtime quantizes (its lookup tables too).
+static int64_t quantizeScalar(float y, quant::UniformQuantizedType type,
+                              Numerics numerics) {
+  float scale = static_cast<float>(type.getScale());
+  float v = numerics == Numerics::onnxruntime ? y / scale : y * (1.0f / scale);
   float lo = static_cast<float>(type.getStorageTypeMin() - type.getZeroPoint());
   float hi = static_cast<float>(type.getStorageTypeMax() - type.getZeroPoint());
   v = !(v >= lo) ? lo : v > hi ? hi : v;
@@ -316,10 +319,11 @@ static Value buildTable(PatternRewriter &rewriter, Location loc,
                         llvm::function_ref<float(float)> f) {
   auto in = get8BitType(input.getType());
   auto out = get8BitType(resultType);
+  Numerics numerics = getNumerics(input.getParentRegion()->getParentOp());
   SmallVector<int8_t> table;
   for (int64_t q = in.getStorageTypeMin(), e = q + 256; q < e; ++q)
-    table.push_back(
-        static_cast<int8_t>(quantizeScalar(f(dequantizeScalar(q, in)), out)));
+    table.push_back(static_cast<int8_t>(
+        quantizeScalar(f(dequantizeScalar(q, in)), out, numerics)));
   return TableOp::create(rewriter, loc, resultType, input,
                          rewriter.getDenseI8ArrayAttr(table));
 }
@@ -479,8 +483,8 @@ struct ConvertPad : OpRewritePattern<tosa::PadOp> {
     Location loc = op.getLoc();
     Type storage = rewriter.getI8Type();
     auto fillType = RankedTensorType::get({1}, storage);
-    int8_t fillValue =
-        static_cast<int8_t>(quantizeScalar(fill.getSplatValue<float>(), qtype));
+    int8_t fillValue = static_cast<int8_t>(
+        quantizeScalar(fill.getSplatValue<float>(), qtype, getNumerics(op)));
     Value fillConst = tosa::ConstOp::create(
         rewriter, loc, fillType,
         DenseElementsAttr::get(fillType, ArrayRef<int8_t>(fillValue)));

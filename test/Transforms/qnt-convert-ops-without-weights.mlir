@@ -209,3 +209,35 @@ func.func @resize(%q: tensor<1x4x4x2x!q>) -> (tensor<1x6x6x2xf32>, tensor<1x8x8x
   %z = tosa.resize %x, %bs, %zo, %zb {mode = BILINEAR} : (tensor<1x4x4x2xf32>, !tosa.shape<4>, !tosa.shape<2>, !tosa.shape<2>) -> tensor<1x8x8x2xf32>
   return %n, %b, %a, %z : tensor<1x6x6x2xf32>, tensor<1x8x8x2xf32>, tensor<1x7x7x2xf32>, tensor<1x8x8x2xf32>
 }
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.1:0>
+
+// Quantization here follows the module's numerics: 1.55 / 0.1 rounds to 15
+// (ONNX Runtime divides), 1.55 * f32(1 / 0.1) to 16 (qnt's, below).
+// CHECK-LABEL: func.func @pad_onnxruntime
+// CHECK: "tosa.const"() <{values = dense<15> : tensor<1xi8>}>
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @pad_onnxruntime(%q: tensor<1x4x4x2x!q>) -> tensor<1x6x6x2xf32> {
+    %padding = tosa.const_shape {values = dense<[0, 0, 1, 1, 1, 1, 0, 0]> : tensor<8xindex>} : () -> !tosa.shape<8>
+    %fill = "tosa.const"() {values = dense<1.55> : tensor<1xf32>} : () -> tensor<1xf32>
+    %x = quant.dcast %q : tensor<1x4x4x2x!q> to tensor<1x4x4x2xf32>
+    %p = tosa.pad %x, %padding, %fill : (tensor<1x4x4x2xf32>, !tosa.shape<8>, tensor<1xf32>) -> tensor<1x6x6x2xf32>
+    return %p : tensor<1x6x6x2xf32>
+  }
+}
+
+// -----
+
+!q = !quant.uniform<u8:f32, 0.1:0>
+
+// CHECK-LABEL: func.func @pad_qnt
+// CHECK: "tosa.const"() <{values = dense<16> : tensor<1xi8>}>
+func.func @pad_qnt(%q: tensor<1x4x4x2x!q>) -> tensor<1x6x6x2xf32> {
+  %padding = tosa.const_shape {values = dense<[0, 0, 1, 1, 1, 1, 0, 0]> : tensor<8xindex>} : () -> !tosa.shape<8>
+  %fill = "tosa.const"() {values = dense<1.55> : tensor<1xf32>} : () -> tensor<1xf32>
+  %x = quant.dcast %q : tensor<1x4x4x2x!q> to tensor<1x4x4x2xf32>
+  %p = tosa.pad %x, %padding, %fill : (tensor<1x4x4x2xf32>, !tosa.shape<8>, tensor<1xf32>) -> tensor<1x6x6x2xf32>
+  return %p : tensor<1x6x6x2xf32>
+}
