@@ -63,25 +63,39 @@ def test_quantize_linear_divides(ort, tmp_path):
     assert not np.array_equal(got, reciprocal)
 
 
-@pytest.mark.parametrize("seed", [0, 6, 11])
-def test_qlinear_add_arithmetic(ort, tmp_path, seed):
-    rng = np.random.default_rng(seed)
-    sa, sb = (f32(rng.uniform(0.005, 0.05)) for _ in range(2))
-    sc = f32((sa + sb) * rng.uniform(0.5, 1.0))  # mostly within range
-    za, zb, zc = (int(rng.integers(0, 256)) for _ in range(3))
-    # Every pair of inputs once.
+def _run_binary(ort, tmp_path, op, sa, sb, sc, za, zb, zc):
+    """ORT's integers of DequantizeLinear x2 -> ``op`` -> QuantizeLinear on
+    every pair of u8 inputs (a, b), after checking ORT fused the four nodes
+    into its QLinear``op``: (a, b, c)."""
     a, b = (g.reshape(-1).astype(np.uint8) for g in np.meshgrid(np.arange(256), np.arange(256)))
     nodes = [helper.make_node("DequantizeLinear", ["a", "sa", "za"], ["af"]),
              helper.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bf"]),
-             helper.make_node("Add", ["af", "bf"], ["cf"]),
+             helper.make_node(op, ["af", "bf"], ["cf"]),
              helper.make_node("QuantizeLinear", ["cf", "sc", "zc"], ["c"])]
-    path = _model(tmp_path / "add.onnx", nodes,
+    path = _model(tmp_path / f"{op}.onnx", nodes,
                   [("a", TensorProto.UINT8), ("b", TensorProto.UINT8)], "c",
                   [("sa", sa, np.float32), ("za", za, np.uint8), ("sb", sb, np.float32),
                    ("zb", zb, np.uint8), ("sc", sc, np.float32), ("zc", zc, np.uint8)])
     optimized = tmp_path / "opt.onnx"
     got = ort.outputs(path, [a, b], optimized=optimized)[0]
-    assert [n.op_type for n in onnx.load(str(optimized)).graph.node] == ["QLinearAdd"]
+    assert [n.op_type for n in onnx.load(str(optimized)).graph.node] == [f"QLinear{op}"]
+    return a, b, got
+
+
+def _random_qparams(seed, output_scale):
+    """(S_a, S_b, S_c, Z_a, Z_b, Z_c), S_c = output_scale(S_a, S_b, rng)."""
+    rng = np.random.default_rng(seed)
+    sa, sb = (f32(rng.uniform(0.005, 0.05)) for _ in range(2))
+    sc = f32(output_scale(sa, sb, rng))
+    za, zb, zc = (int(rng.integers(0, 256)) for _ in range(3))
+    return sa, sb, sc, za, zb, zc
+
+
+@pytest.mark.parametrize("seed", [0, 6, 11])
+def test_qlinear_add_arithmetic(ort, tmp_path, seed):
+    sa, sb, sc, za, zb, zc = _random_qparams(
+        seed, lambda sa, sb, rng: (sa + sb) * rng.uniform(0.5, 1.0))  # mostly within range
+    a, b, got = _run_binary(ort, tmp_path, "Add", sa, sb, sc, za, zb, zc)
     ra, rb = f32(sa / sc), f32(sb / sc)
     k = f32(f32(zc) - _fma(ra, f32(za), f32(rb * f32(zb))))
     t = _fma(a.astype(np.float32), ra, _fma(b.astype(np.float32), rb, k))
@@ -99,22 +113,9 @@ def test_qlinear_mul_is_qnts_formula(ort, tmp_path, seed):
     QuantizeLinear into) gives qnt's own `rint(f32(a - Z_a) S_a * f32(b -
     Z_b) S_b * f32(1 / S_c)) + Z_c` on every input pair (measured on 6 scale
     sets): ONNX Runtime's numerics need no rule of their own for mul."""
-    rng = np.random.default_rng(seed)
-    sa, sb = (f32(rng.uniform(0.005, 0.05)) for _ in range(2))
-    sc = f32(sa * sb * rng.uniform(20, 60))
-    za, zb, zc = (int(rng.integers(0, 256)) for _ in range(3))
-    a, b = (g.reshape(-1).astype(np.uint8) for g in np.meshgrid(np.arange(256), np.arange(256)))
-    nodes = [helper.make_node("DequantizeLinear", ["a", "sa", "za"], ["af"]),
-             helper.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bf"]),
-             helper.make_node("Mul", ["af", "bf"], ["cf"]),
-             helper.make_node("QuantizeLinear", ["cf", "sc", "zc"], ["c"])]
-    path = _model(tmp_path / "mul.onnx", nodes,
-                  [("a", TensorProto.UINT8), ("b", TensorProto.UINT8)], "c",
-                  [("sa", sa, np.float32), ("za", za, np.uint8), ("sb", sb, np.float32),
-                   ("zb", zb, np.uint8), ("sc", sc, np.float32), ("zc", zc, np.uint8)])
-    optimized = tmp_path / "opt.onnx"
-    got = ort.outputs(path, [a, b], optimized=optimized)[0]
-    assert [n.op_type for n in onnx.load(str(optimized)).graph.node] == ["QLinearMul"]
+    sa, sb, sc, za, zb, zc = _random_qparams(
+        seed, lambda sa, sb, rng: sa * sb * rng.uniform(20, 60))
+    a, b, got = _run_binary(ort, tmp_path, "Mul", sa, sb, sc, za, zb, zc)
     fa = (a.astype(np.float32) - za) * sa
     fb = (b.astype(np.float32) - zb) * sb
     ours = np.clip(np.rint(fa * fb * (f32(1) / sc)) + zc, 0, 255)
