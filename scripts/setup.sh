@@ -19,6 +19,8 @@ qnt_packages=(
   python3-torch python3-torchvision python3-onnx dataset-fashion-mnist
   # Sharded calibration on a Dask cluster (qnt.calibration, quantize_static(client=...)).
   python3-distributed
+  # The PNG charts of python -m qnt analyze (qnt.accuracy.analyze) and bench/run.py.
+  python3-matplotlib
   # The libFuzzer targets (fuzz/libfuzzer.sh): clang and its sanitizer runtimes.
   clang-22 libclang-rt-22-dev
 )

@@ -1,7 +1,9 @@
-"""Command line: ``python -m qnt quantize|export|import-onnx|export-onnx|fashion-mnist|compare ...``.
+"""Command line: ``python -m qnt quantize|analyze|export|import-onnx|export-onnx|compare ...``.
 
   python -m qnt quantize --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       --calib calib.npz [--mode static|dynamic] [--qconfig x86] -o out/
+  python -m qnt analyze --model mypkg.models:cnn --input-shape 1,3,32,32 \\
+      --calib calib.npz [--eval eval.npz] [--qconfig qnnpack] -o analysis/
 
   python -m qnt export --model torchvision:resnet18 --input-shape 1,3,224,224 \\
       [--weights FILE] [--seed N] -o model.mlir
@@ -95,6 +97,13 @@ def cmd_quantize(args):
     cli_quantize.run(args, load_model, load_weights, example_inputs)
 
 
+def cmd_analyze(args):
+    import torch
+    from .accuracy.analyze import main
+    torch.manual_seed(args.seed)
+    main(args, load_model, load_weights, example_inputs)
+
+
 def cmd_export(args):
     import torch
     from .export import export
@@ -171,6 +180,33 @@ def cmd_compare(args):
     print(format_report(errors[:args.top] if args.top else errors))
 
 
+def add_model_options(p):
+    """The PyTorch model of `quantize` and `analyze`: --model, --input-shape,
+    --weights, --seed, --build-dir."""
+    p.add_argument("--model", required=True,
+                   help="torchvision:NAME, torchvision.quantization:NAME or package.module:factory")
+    p.add_argument("--input-shape", type=parse_shape, action="append", required=True,
+                   help="shape of one forward() argument, batch included (as for export)")
+    p.add_argument("--weights", help="state_dict saved with torch.save (default: random init)")
+    p.add_argument("--seed", type=int, default=0, help="torch seed for the random init")
+    p.add_argument("--build-dir", help="qnt build directory (default: $QNT_BUILD_DIR "
+                   "or <repo>/build)")
+
+
+def add_quantization_options(p, scope=""):
+    """Static quantization's choices (``scope``: when they apply, " (static)",
+    for the help)."""
+    when = f"; {scope.strip(' ()')}" if scope else ""
+    p.add_argument("--qconfig", default="x86",
+                   choices=("x86", "fbgemm", "onednn", "qnnpack", "xnnpack"))
+    p.add_argument("--observer", choices=("minmax", "moving_average_minmax", "histogram",
+                                          "percentile", "entropy"),
+                   help=f"activation observer instead of the preset's{scope}")
+    p.add_argument("--per-channel", action="store_true", help="per-channel weights")
+    p.add_argument("--exclude", action="append",
+                   help=f"op or module path kept in float (repeat for each{when})")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m qnt", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -194,36 +230,43 @@ def main(argv=None):
         "samples of --calib, latency of both. -o gets libmodel.so, model.h, "
         "manifest.json, the modules and summary.txt (qnt.load(DIR) loads it). "
         "See docs/python-api.md.")
-    p.add_argument("--model", required=True,
-                   help="torchvision:NAME, torchvision.quantization:NAME or package.module:factory")
-    p.add_argument("--input-shape", type=parse_shape, action="append", required=True,
-                   help="shape of one forward() argument, batch included (as for export)")
+    add_model_options(p)
     p.add_argument("--calib", help="calibration data set (.npz, quant-run's format: "
                    "[samples, batch, ...] per input); the last --holdout samples are kept "
                    "for the FP32-vs-INT8 check")
     p.add_argument("--mode", choices=("static", "dynamic"), default="static",
                    help="static: calibrated activations (needs --calib); dynamic: linear "
                    "layers, activations quantized at run time")
-    p.add_argument("--qconfig", default="x86",
-                   choices=("x86", "fbgemm", "onednn", "qnnpack", "xnnpack"))
-    p.add_argument("--observer", choices=("minmax", "moving_average_minmax", "histogram",
-                                          "percentile", "entropy"),
-                   help="activation observer instead of the preset's (static)")
-    p.add_argument("--per-channel", action="store_true", help="per-channel weights")
-    p.add_argument("--exclude", action="append", help="op or module path kept in float "
-                   "(repeat for each; static)")
+    add_quantization_options(p, " (static)")
     p.add_argument("--numerics", default="qnt", choices=("qnt", "onnxruntime"),
                    help="whose integer arithmetic the model computes (static): qnt's "
                    "(docs/numerics.md) or ONNX Runtime's, for a model also exported to ORT")
     p.add_argument("--holdout", type=int, default=0,
                    help="held-out samples (default: a fifth of --calib, at most 16)")
     p.add_argument("--runs", type=int, default=50, help="runs per latency measurement")
-    p.add_argument("--weights", help="state_dict saved with torch.save (default: random init)")
-    p.add_argument("--seed", type=int, default=0, help="torch seed for the random init")
-    p.add_argument("--build-dir", help="qnt build directory (default: $QNT_BUILD_DIR "
-                   "or <repo>/build)")
     p.add_argument("-o", "--output", required=True, help="the directory to write (new or empty)")
     p.set_defaults(run=cmd_quantize)
+
+    p = commands.add_parser(
+        "analyze", help="find which layers lose accuracy in INT8, why, and check fixes",
+        description="Quantizes a PyTorch model as `quantize` does (static), then per layer: "
+        "SQNR, the metric with only this layer and with all but this layer quantized, "
+        "saturation and clipping; for the worst layers a cause and a fix, each checked by "
+        "quantizing again. Prints markdown; -o gets analysis.md and analysis.png. "
+        "See docs/analyze.md.")
+    add_model_options(p)
+    p.add_argument("--calib", required=True, help="calibration data set (.npz, quant-run's "
+                   "format); without --eval its last --holdout samples are the eval set")
+    p.add_argument("--eval", help="eval data set (.npz; 'labels' for --metric top1)")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="held-out samples without --eval (default: a fifth, at most 16)")
+    p.add_argument("--metric", choices=("sqnr", "top1"), default="sqnr",
+                   help="sqnr: output SQNR vs FP32 PyTorch (dB); top1: accuracy on the labels")
+    add_quantization_options(p)
+    p.add_argument("--worst", type=int, default=3, help="layers to find causes and fixes for")
+    p.add_argument("--jobs", type=int, help="variants evaluated at once (default: min(4, CPUs))")
+    p.add_argument("-o", "--output", required=True, help="directory for analysis.md and .png")
+    p.set_defaults(run=cmd_analyze)
 
     p = commands.add_parser(
         "import-onnx", help="import an ONNX model (FP32 or QDQ) as TOSA MLIR",

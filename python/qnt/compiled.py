@@ -325,6 +325,15 @@ class CompiledModel:
                                             build_dir=build_dir)
         return errors[:top] if top is not None else errors
 
+    def analyze(self, calibration_data, eval_data, **options):
+        """Where this model (built by `qnt.quantize_static`) loses accuracy,
+        why, and the fixes that recover it, each checked by quantizing
+        again: `qnt.accuracy.analyze.analyze_compiled` with the settings of
+        the manifest's pipeline (options: metric, worst, max_workers,
+        out_dir, build_dir, log; docs/analyze.md). Returns an Analysis."""
+        from .accuracy.analyze import analyze_compiled
+        return analyze_compiled(self, calibration_data, eval_data, **options)
+
     def _data_set(self, data):
         if isinstance(data, dict):
             return data

@@ -140,3 +140,29 @@ def test_errors():
     with pytest.raises(ValueError, match=r"needs an eval-mode model \(call model.eval\(\)\); "
                                          r"in training mode: Sequential, 0, 1"):
         correct_biases(model.train(), EXAMPLE, calibration())
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        h = self.embed(x)
+        return self.head(self.attn(h, h, h, need_weights=False)[0])
+
+
+def test_attention_out_proj_is_skipped():
+    """nn.MultiheadAttention applies out_proj through its weights, never
+    its forward(): skipped with the reason; the linears around are
+    corrected."""
+    torch.manual_seed(0)
+    model = Attention().eval()
+    x = torch.randn(2, 5, 8)
+    _, report = correct_biases(model, (x,), [torch.randn(2, 5, 8) for _ in range(4)],
+                               qconfig="x86")
+    reasons = {s["name"]: s["reason"] for s in report["skipped"]}
+    assert "never calls its forward()" in reasons["attn.out_proj"]
+    assert {"embed", "head"} <= {layer["name"] for layer in report["layers"]}

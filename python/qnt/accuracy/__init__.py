@@ -1,6 +1,10 @@
-"""Float-model transforms that make INT8 quantization more accurate, applied
-before `qnt.quantize_static` (docs/accuracy.md).
+"""Accuracy tools: what loses INT8 accuracy, and float-model transforms
+that recover it, applied before `qnt.quantize_static` (docs/accuracy.md,
+docs/analyze.md).
 
+* `analyze`: per-layer diagnosis (SQNR, only-this / all-but-this layer
+  metrics, saturation), causes of the worst layers and fixes checked by
+  quantizing again (`python -m qnt analyze`, `CompiledModel.analyze`).
 * `equalize`: cross-layer equalization (Nagel et al., ICCV 2019) of conv
   pairs, after `fold_batch_norms`: per-channel weight ranges evened out so
   that per-tensor INT8 weights lose less.
@@ -11,9 +15,10 @@ before `qnt.quantize_static` (docs/accuracy.md).
   outliers migrated into the linear layers that read it.
 """
 
+from .analyze import Analysis, AnalyzeError, analyze
 from .bias_correction import correct_biases, format_report
 from .equalize import RELU6_CHOICES, equalize, fold_batch_norms
 from .smoothquant import find_smoothing_pairs, smooth
 
-__all__ = ["RELU6_CHOICES", "correct_biases", "equalize", "find_smoothing_pairs",
-           "fold_batch_norms", "format_report", "smooth"]
+__all__ = ["Analysis", "AnalyzeError", "RELU6_CHOICES", "analyze", "correct_biases", "equalize",
+           "find_smoothing_pairs", "fold_batch_norms", "format_report", "smooth"]

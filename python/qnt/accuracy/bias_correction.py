@@ -197,6 +197,23 @@ def _float_means(model, paths, samples):
     return {path: (sums[path] / len(samples)).numpy() for path in paths}
 
 
+def _uncalled(model, paths, sample):
+    """The module ``paths`` whose forward() one pass of ``model`` on
+    ``sample`` does not call (nn.MultiheadAttention applies its out_proj
+    through the weights): their outputs cannot be hooked."""
+    called, hooks = set(), []
+    for path in paths:
+        hooks.append(model.get_submodule(path).register_forward_hook(
+            lambda module, inputs, output, path=path: called.add(path)))
+    try:
+        with torch.no_grad():
+            model(*sample)
+    finally:
+        for h in hooks:
+            h.remove()
+    return set(paths) - called
+
+
 def _sequential_corrections(model, targets, errors, samples):
     """The bias corrections {layer: c} of one round, as if applied layer by
     layer: all layers' errors ``errors`` were measured at once, so layer
@@ -282,6 +299,10 @@ def correct_biases(model, example_inputs, calibration_data, *, qconfig="x86", it
             samples = [tuple(torch.from_numpy(arrays[n][i]) for n in names)
                        for i in range(len(arrays[names[0]]))]
         skipped = dict(found.skipped)
+        uncalled = _uncalled(model, set(found.targets.values()), samples[0])
+        skipped.update((n, "the model never calls its forward() (nn.MultiheadAttention "
+                           "applies out_proj through its weights)")
+                       for n, t in found.targets.items() if t in uncalled)
         if layers is not None:
             candidates = set(found.targets) | set(found.skipped)
             unknown = [n for n in layers if n not in candidates]
