@@ -301,6 +301,12 @@ static void printFloat(llvm::raw_ostream &os, float v) {
     os << "null";
     return;
   }
+  // As the runtime: "-0.0", which JSON readers keep negative ("-0" would
+  // read as the integer 0).
+  if (v == 0.0f && std::signbit(v)) {
+    os << "-0.0";
+    return;
+  }
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.9g", double(v)); // round-trips a float
   os << buf;

@@ -346,8 +346,19 @@ private:
 
 } // namespace
 
-/// Parses a .npy image; errors carry no file prefix (callers add it).
-static Expected<NpyArray> parseNpyImpl(StringRef bytes) {
+namespace {
+/// A parsed .npy header: the array without its data, and where the data
+/// starts in the image.
+struct NpyHeader {
+  NpyArray array;
+  uint64_t dataOffset = 0;
+  uint64_t dataBytes = 0; ///< What the shape and dtype need.
+};
+} // namespace
+
+/// Parses the header of a .npy image (`bytes` may end anywhere after it);
+/// errors carry no file prefix (callers add it).
+static Expected<NpyHeader> parseNpyHeader(StringRef bytes) {
   static constexpr char kMagic[] = "\x93NUMPY";
   constexpr size_t kMagicLen = 6;
   if (bytes.size() < kMagicLen || !bytes.starts_with(StringRef(kMagic, 6)))
@@ -424,17 +435,33 @@ static Expected<NpyArray> parseNpyImpl(StringRef bytes) {
   uint64_t elemSize = getNpyElementSize(array.dtype);
   if (!count || *count > UINT64_MAX / elemSize)
     return makeError("shape is too large");
-  uint64_t expected = *count * elemSize;
-  uint64_t found = bytes.size() - headerStart - headerLen;
+  return NpyHeader{std::move(array), headerStart + headerLen,
+                   *count * elemSize};
+}
+
+/// Checks that an image of `size` bytes holds exactly the header's data.
+static Error checkNpyDataSize(const NpyHeader &header, uint64_t size) {
+  uint64_t expected = header.dataBytes;
+  uint64_t found = size - header.dataOffset;
   if (found < expected)
     return makeError("truncated data: expected " + Twine(expected) +
                      " bytes, found " + Twine(found));
   if (found > expected)
     return makeError("trailing data: expected " + Twine(expected) +
                      " bytes, found " + Twine(found));
-  StringRef data = bytes.substr(headerStart + headerLen);
-  array.data.assign(data.bytes_begin(), data.bytes_end());
-  return array;
+  return Error::success();
+}
+
+/// Parses a .npy image; errors carry no file prefix (callers add it).
+static Expected<NpyArray> parseNpyImpl(StringRef bytes) {
+  Expected<NpyHeader> header = parseNpyHeader(bytes);
+  if (!header)
+    return header.takeError();
+  if (Error err = checkNpyDataSize(*header, bytes.size()))
+    return std::move(err);
+  StringRef data = bytes.substr(header->dataOffset);
+  header->array.data.assign(data.bytes_begin(), data.bytes_end());
+  return std::move(header->array);
 }
 
 Expected<NpyArray> parseNpy(StringRef bytes, StringRef what) {
@@ -676,8 +703,9 @@ static Error inflateRaw(StringRef input, uint64_t size, std::string &out) {
 
 /// Returns the uncompressed bytes of a member, either as a view into `file`
 /// (stored) or into `storage` (deflated), after checking its CRC.
-static Expected<StringRef>
-extractMember(StringRef file, const ZipMember &member, std::string &storage) {
+/// The raw (possibly compressed) bytes of a member inside `file`.
+static Expected<StringRef> locateMember(StringRef file,
+                                        const ZipMember &member) {
   if (member.flags & 0x41)
     return makeError("encrypted members are not supported");
   uint64_t offset = member.localHeaderOffset;
@@ -691,8 +719,15 @@ extractMember(StringRef file, const ZipMember &member, std::string &storage) {
                        read16(file, offset + 28);
   if (!inBounds(dataStart, member.compressedSize, file.size()))
     return makeError("member data lies outside the file (truncated?)");
-  StringRef raw = file.substr(dataStart, member.compressedSize);
+  return file.substr(dataStart, member.compressedSize);
+}
 
+static Expected<StringRef>
+extractMember(StringRef file, const ZipMember &member, std::string &storage) {
+  Expected<StringRef> located = locateMember(file, member);
+  if (!located)
+    return located.takeError();
+  StringRef raw = *located;
   StringRef data;
   if (member.method == 0) {
     if (member.compressedSize != member.uncompressedSize)
@@ -713,6 +748,18 @@ extractMember(StringRef file, const ZipMember &member, std::string &storage) {
   return data;
 }
 
+/// An .npz member must be a `.npy` file named once (`seen`: the names so
+/// far); `where` prefixes the error.
+static Error checkMemberName(const ZipMember &member, StringSet<> &seen,
+                             const std::string &where) {
+  StringRef name(member.name);
+  if (!name.ends_with(".npy"))
+    return makeError(where + "not a .npy file");
+  if (!seen.insert(name).second)
+    return makeError(where + "duplicate member");
+  return Error::success();
+}
+
 static Expected<std::vector<NpyArray>> readNpz(StringRef file, StringRef path) {
   std::string prefix = ("'" + path + "': ").str();
   Expected<std::vector<ZipMember>> members = readCentralDirectory(file);
@@ -723,11 +770,8 @@ static Expected<std::vector<NpyArray>> readNpz(StringRef file, StringRef path) {
   StringSet<> seen;
   for (const ZipMember &member : *members) {
     std::string where = prefix + "member '" + member.name + "': ";
-    StringRef name(member.name);
-    if (!name.ends_with(".npy"))
-      return makeError(where + "not a .npy file");
-    if (!seen.insert(name).second)
-      return makeError(where + "duplicate member");
+    if (Error err = checkMemberName(member, seen, where))
+      return std::move(err);
     std::string storage;
     Expected<StringRef> data = extractMember(file, member, storage);
     if (!data)
@@ -735,7 +779,7 @@ static Expected<std::vector<NpyArray>> readNpz(StringRef file, StringRef path) {
     Expected<NpyArray> array = parseNpyImpl(*data);
     if (!array)
       return prefixError(array.takeError(), where);
-    array->name = name.drop_back(4).str();
+    array->name = StringRef(member.name).drop_back(4).str();
     arrays.push_back(std::move(*array));
   }
   if (arrays.empty())
@@ -770,6 +814,161 @@ Expected<std::vector<NpyArray>> parseNpyOrNpz(StringRef bytes, StringRef what) {
     return makeError("'" + what + "': not a ZIP archive (bad magic)");
   return makeError("'" + what +
                    "': not a .npy file or .npz archive (bad magic)");
+}
+
+//===----------------------------------------------------------------------===//
+// Reading sample by sample
+//===----------------------------------------------------------------------===//
+
+NpySampleReader::~NpySampleReader() {
+  if (file != sys::fs::kInvalidFile)
+    sys::fs::closeFile(file);
+}
+
+Expected<std::unique_ptr<NpySampleReader>>
+NpySampleReader::open(StringRef path) {
+  // Large files are mapped: only the pages of the directory and the headers
+  // are touched here, and the mapping is gone when open() returns.
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
+      MemoryBuffer::getFile(path, /*IsText=*/false,
+                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return makeError("cannot read '" + path +
+                     "': " + buffer.getError().message());
+  StringRef bytes = (*buffer)->getBuffer();
+  std::unique_ptr<NpySampleReader> reader(new NpySampleReader);
+  reader->path = path.str();
+  std::string prefix = ("'" + path + "': ").str();
+
+  // Records the array of the .npy image `image`, at `base` in the file.
+  auto addArray = [&](StringRef image, uint64_t base, StringRef name,
+                      std::optional<uint32_t> crc,
+                      const Twine &where) -> Error {
+    Expected<NpyHeader> header = parseNpyHeader(image);
+    if (!header)
+      return prefixError(header.takeError(), where);
+    if (Error err = checkNpyDataSize(*header, image.size()))
+      return prefixError(std::move(err), where);
+    Location location;
+    location.dataOffset = base + header->dataOffset;
+    location.expectedCrc = crc;
+    location.crc = updateCrc(0, image.take_front(header->dataOffset));
+    NpyArray &array = header->array;
+    if (!array.shape.empty() && array.shape[0] > 0)
+      location.sampleBytes = header->dataBytes / uint64_t(array.shape[0]);
+    array.name = name.str();
+    reader->arrays.push_back(std::move(array));
+    reader->locations.push_back(location);
+    return Error::success();
+  };
+
+  if (bytes.starts_with("\x93NUMPY")) {
+    if (Error err =
+            addArray(bytes, 0, sys::path::stem(path), std::nullopt, prefix))
+      return std::move(err);
+  } else if (bytes.starts_with("PK\x03\x04") ||
+             bytes.starts_with("PK\x05\x06")) {
+    Expected<std::vector<ZipMember>> members = readCentralDirectory(bytes);
+    if (!members)
+      return prefixError(members.takeError(), prefix);
+    // Deflated members cannot be read in place: the whole archive, in
+    // memory.
+    if (llvm::any_of(*members,
+                     [](const ZipMember &m) { return m.method != 0; })) {
+      Expected<std::vector<NpyArray>> arrays = parseNpyOrNpz(bytes, path);
+      if (!arrays)
+        return arrays.takeError();
+      reader->arrays = std::move(*arrays);
+      reader->inMemory = true;
+      return reader;
+    }
+    StringSet<> seen;
+    for (const ZipMember &member : *members) {
+      std::string where = prefix + "member '" + member.name + "': ";
+      if (Error err = checkMemberName(member, seen, where))
+        return std::move(err);
+      Expected<StringRef> raw = locateMember(bytes, member);
+      if (!raw)
+        return prefixError(raw.takeError(), where);
+      if (member.compressedSize != member.uncompressedSize)
+        return makeError(where + "stored member has compressed size " +
+                         Twine(member.compressedSize) +
+                         " != uncompressed size " +
+                         Twine(member.uncompressedSize));
+      uint64_t base = raw->data() - bytes.data();
+      if (Error err = addArray(*raw, base, StringRef(member.name).drop_back(4),
+                               member.crc, where))
+        return std::move(err);
+    }
+    if (reader->arrays.empty())
+      return makeError(prefix + "no arrays");
+  } else {
+    // Not a .npy or .npz: parseNpyOrNpz names the problem.
+    return parseNpyOrNpz(bytes, path).takeError();
+  }
+
+  Expected<sys::fs::file_t> file = sys::fs::openNativeFileForRead(path);
+  if (!file)
+    return makeError("cannot read '" + path +
+                     "': " + toString(file.takeError()));
+  reader->file = *file;
+  return reader;
+}
+
+Error NpySampleReader::readSample(size_t index, int64_t sample,
+                                  NpyArray &into) {
+  const NpyArray &array = arrays[index];
+  if (array.shape.empty() || sample < 0 || sample >= array.shape[0])
+    return makeError("'" + path + "': array '" + array.name +
+                     "' has no sample " + Twine(sample));
+  into.name = array.name;
+  into.dtype = array.dtype;
+  into.shape.assign(array.shape.begin() + 1, array.shape.end());
+  if (inMemory) {
+    size_t bytes = array.data.size() / size_t(array.shape[0]);
+    into.data.assign(array.data.begin() + sample * bytes,
+                     array.data.begin() + (sample + 1) * bytes);
+    return Error::success();
+  }
+  Location &location = locations[index];
+  into.data.resize(location.sampleBytes);
+  MutableArrayRef<char> buffer(reinterpret_cast<char *>(into.data.data()),
+                               into.data.size());
+  uint64_t offset =
+      location.dataOffset + uint64_t(sample) * location.sampleBytes;
+  while (!buffer.empty()) {
+    Expected<size_t> read = sys::fs::readNativeFileSlice(file, buffer, offset);
+    if (!read)
+      return makeError("cannot read '" + path +
+                       "': " + toString(read.takeError()));
+    if (*read == 0)
+      return makeError("'" + path + "': array '" + array.name +
+                       "': the file ends inside sample " + Twine(sample) +
+                       " (truncated?)");
+    buffer = buffer.drop_front(*read);
+    offset += *read;
+  }
+  // The checksum covers the member when its samples are read in order.
+  if (sample == location.nextSample) {
+    location.crc =
+        updateCrc(location.crc,
+                  StringRef(reinterpret_cast<const char *>(into.data.data()),
+                            into.data.size()));
+    ++location.nextSample;
+  }
+  return Error::success();
+}
+
+Error NpySampleReader::verifyChecksums() const {
+  for (auto [array, location] : llvm::zip(arrays, locations)) {
+    if (!location.expectedCrc || array.shape.empty() ||
+        location.nextSample != array.shape[0])
+      continue;
+    if (location.crc != *location.expectedCrc)
+      return makeError("'" + path + "': member '" + array.name +
+                       ".npy': CRC mismatch");
+  }
+  return Error::success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -3,7 +3,9 @@
 ``write_shards`` streams calibration data into data-set files (`qnt.data`),
 ``calibrate`` runs ``quant-run --calibrate`` on each (one after the other,
 or one per Dask worker) and merges the statistics with ``quant-run
---merge-stats``:
+--merge-stats``; in this process it runs chunks of bounded size instead,
+each continuing the last one's statistics (``quant-run --resume-stats``),
+which gives one run's file bit for bit:
 
     stats = calibrate("prepared.mlir", loader, "stats.json", names=["x"], batch=1,
                       client=dask.distributed.Client(cluster))
@@ -32,6 +34,8 @@ from .tools import tool
 
 # Samples read at once from an .npz (at least one).
 _CHUNK_BYTES = 16 << 20
+# calibrate's default bound of one chunk's samples, in bytes.
+CALIBRATION_CHUNK_BYTES = 256 << 20
 
 
 def _as_array(name, value):
@@ -124,6 +128,7 @@ class _ShardWriter:
                       for s in range(shards)]
         self.layout = None  # (sample shape, dtype) per input
         self.count = 0
+        self.base = 0  # samples before this writer's (for messages)
 
     def add(self, parts):
         layout = [(p.shape[1:], p.dtype) for p in parts]
@@ -141,7 +146,8 @@ class _ShardWriter:
             if np.issubdtype(p.dtype, np.floating):
                 bad = ~np.isfinite(p.reshape(len(p), -1)).all(axis=1)
                 if bad.any():
-                    raise ValueError(f"input '{name}': sample {self.count + int(bad.argmax())} "
+                    raise ValueError(f"input '{name}': sample "
+                                     f"{self.base + self.count + int(bad.argmax())} "
                                      "has NaN or Inf values")
         for s in range(self.shards):
             first = (s - self.count) % self.shards
@@ -242,14 +248,101 @@ def _run_reporting(command, on_samples):
     return subprocess.CompletedProcess(command, process.returncode, "", "".join(other))
 
 
+def _sample_bytes(parts):
+    return sum(p.dtype.itemsize * math.prod(p.shape[1:]) for p in parts)
+
+
+def _calibrate_in_chunks(quant_run, prepared, data, names, batch, limit, work, chunk_samples,
+                         chunk_bytes, progress):
+    """Runs quant-run --calibrate on consecutive chunks of at most
+    ``chunk_samples`` samples (and ``chunk_bytes`` bytes of them), each
+    resuming the previous chunk's statistics; returns (statistics file,
+    samples, chunks).  One chunk on disk and one item in memory at a time."""
+    state = {"writer": None, "directory": None, "layout": None, "done": 0, "chunks": 0,
+             "stats": None}
+    per_chunk = None
+
+    def drop_writer():
+        state["writer"].close()
+        state["directory"].cleanup()
+        state.update(writer=None, directory=None)
+
+    def run_chunk(final):
+        writer = state["writer"]
+        writer.close()
+        n, done, index = writer.count, state["done"], state["chunks"]
+        path = work / f"chunk{index}.npz"
+        writer.finish([path])
+        drop_writer()
+        stats = work / f"stats{index % 2}.json"
+        command = [quant_run, prepared, "--calibrate", str(path), "--stats-file", str(stats)]
+        if state["stats"]:
+            command += ["--resume-stats", str(state["stats"])]
+        total = done + n if final else None
+        result = _run_reporting(command, lambda k: progress and progress(done + k, total))
+        path.unlink()
+        if result.returncode:
+            raise RuntimeError(f"calibration chunk {index} (samples {done}..{done + n - 1}): "
+                               f"quant-run exited with {result.returncode}:\n"
+                               f"{result.stderr.strip()}")
+        state.update(done=done + n, chunks=index + 1, stats=stats)
+
+    count = 0
+    try:
+        for parts in _chunks(data, names, batch):
+            if limit is not None:
+                parts = [p[:limit - count] for p in parts]
+            if per_chunk is None and len(parts[0]):
+                per_chunk = max(1, chunk_bytes // max(1, _sample_bytes(parts)))
+                if chunk_samples:
+                    per_chunk = min(per_chunk, chunk_samples)
+            while len(parts[0]):
+                if state["writer"] is None:
+                    directory = tempfile.TemporaryDirectory(dir=work, prefix=".chunk.")
+                    writer = _ShardWriter(names, 1, Path(directory.name))
+                    writer.layout, writer.base = state["layout"], state["done"]
+                    state.update(writer=writer, directory=directory)
+                writer = state["writer"]
+                take = per_chunk - writer.count
+                writer.add([p[:take] for p in parts])
+                state["layout"] = writer.layout
+                count += len(parts[0][:take])
+                parts = [p[take:] for p in parts]
+                if writer.count >= per_chunk:
+                    run_chunk(final=False)
+            if limit is not None and count >= limit:
+                break
+        if state["writer"] is not None and state["writer"].count:
+            run_chunk(final=True)
+    finally:
+        if state["writer"] is not None:
+            drop_writer()
+    if not state["done"]:
+        raise ValueError("no calibration samples")
+    if progress:
+        progress(state["done"], state["done"])
+    return state["stats"], state["done"], state["chunks"]
+
+
 def calibrate(prepared_mlir, data, stats_out, *, names, batch, client=None, shards=None,
-              limit=None, build_dir=None, progress=None):
+              limit=None, build_dir=None, progress=None, chunk_samples=None,
+              chunk_bytes=CALIBRATION_CHUNK_BYTES):
     """Runs the observers of ``prepared_mlir`` (after --qnt-prepare) over
     ``data`` (anything `write_shards` takes) and writes the statistics file
     ``stats_out`` (atomically).
 
-    Each shard runs ``quant-run --calibrate``: one after the other in this
-    process without ``client`` (1 shard unless ``shards``), else on the
+    Without ``client`` and ``shards`` (or shards=1) the data is calibrated
+    in chunks of at most ``chunk_samples`` samples and ``chunk_bytes``
+    bytes of samples (default 256 MiB; both None: one chunk), one after the
+    other, each ``quant-run --calibrate chunk.npz --resume-stats
+    previous.json``: the statistics equal one run over all samples in
+    order, bit for bit, for every observer kind, and only one chunk is on
+    disk (one item of the iterable in memory; quant-run reads one sample at
+    a time), whatever the data's size.  progress(done, total) gets total
+    None until the last chunk.
+
+    Otherwise each shard runs ``quant-run --calibrate``: one after the other in this
+    process without ``client`` (``shards`` of them), else on the
     workers of the dask.distributed ``client`` (one shard per worker unless
     ``shards``).  The shards and their statistics are files in a temporary
     directory beside ``stats_out``: workers must see that filesystem at the
@@ -272,18 +365,30 @@ def calibrate(prepared_mlir, data, stats_out, *, names, batch, client=None, shar
     quantization steps [3].  No bin-for-bin equality: the grids differ.
 
     progress: called as progress(done_samples, total_samples) as quant-run
-    reports (a tenth of a shard at a time here, a shard at a time on Dask).  Returns {"samples", "shards", "seconds", "stats"}.  A
-    failing quant-run is a RuntimeError naming the shard and quoting its
-    stderr; ``stats_out`` is not written then."""
+    reports (a tenth of a shard at a time here, a shard at a time on Dask).
+    Returns {"samples", "shards", "chunks", "seconds", "stats"}.  A
+    failing quant-run is a RuntimeError naming the shard (chunk) and quoting
+    its stderr; ``stats_out`` is not written then."""
+    if (chunk_samples is not None and chunk_samples < 1) or \
+            (chunk_bytes is not None and chunk_bytes < 1):
+        raise ValueError("chunk_samples and chunk_bytes must be positive (or None)")
     start = time.monotonic()
     quant_run = str(Path(tool("quant-run", build_dir)).resolve())
     prepared = str(Path(prepared_mlir).resolve())
     stats_out = Path(stats_out)
+    chunked = client is None and shards in (None, 1)
     if shards is None:
         shards = max(1, len(client.scheduler_info()["workers"])) if client else 1
     with tempfile.TemporaryDirectory(dir=stats_out.resolve().parent,
                                      prefix=".calibrate.") as work:
         work = Path(work)
+        if chunked:
+            stats, total, chunks = _calibrate_in_chunks(
+                quant_run, prepared, data, names, batch, limit, work, chunk_samples,
+                chunk_bytes or (1 << 62), progress)
+            os.replace(stats, stats_out)
+            return {"samples": total, "shards": 1, "chunks": chunks,
+                    "seconds": time.monotonic() - start, "stats": str(stats_out)}
         paths = write_shards(data, names, batch, work, shards=shards, limit=limit)
         sizes = [_samples(p) for p in paths]
         total = sum(sizes)
@@ -330,5 +435,5 @@ def calibrate(prepared_mlir, data, stats_out, *, names, batch, client=None, shar
             if result.returncode:
                 raise RuntimeError(f"quant-run --merge-stats of {len(paths)} shards failed:\n"
                                    f"{result.stderr.strip()}")
-    return {"samples": total, "shards": len(paths), "seconds": time.monotonic() - start,
-            "stats": str(stats_out)}
+    return {"samples": total, "shards": len(paths), "chunks": len(paths),
+            "seconds": time.monotonic() - start, "stats": str(stats_out)}

@@ -1,10 +1,11 @@
 //===- Observers.cpp - Calibration statistics -----------------------------===//
 //
 // qnt_rt_observe folds a tensor into a process-wide table keyed by observer
-// id; qnt_rt_stats_write_json writes the table. A call first reduces its
-// tensor (min / max) without any lock, then updates its observer under that
-// observer's own mutex (the histogram update is the expensive part), so
-// different observers never wait for each other.
+// id; qnt_rt_stats_write_json writes the table, qnt_rt_stats_restore refills
+// it from such a file (a calibration continued over more data). A call first
+// reduces its tensor (min / max) without any lock, then updates its observer
+// under that observer's own mutex (the histogram update is the expensive part),
+// so different observers never wait for each other.
 //
 // Each call is one forward() of the PyTorch 1.13 observer, replicated bit for
 // bit (float32 arithmetic in torch's order; see Histogram.h), except that
@@ -140,6 +141,12 @@ void appendEscaped(std::string &out, const std::string &s) {
 void appendFloat(std::string &out, float v) {
   if (!std::isfinite(v)) { // a bound that saw no finite value
     out += "null";
+    return;
+  }
+  // -0.0 keeps its sign when read back (JSON readers take "-0" for the
+  // integer 0), so that a resumed run continues from the same bits.
+  if (v == 0.0f && std::signbit(v)) {
+    out += "-0.0";
     return;
   }
   char buf[32];
@@ -349,6 +356,49 @@ void qnt_rt_observe(void **, const int64_t *params, const float *fparams,
                               mn[0], mx[0]);
     break;
   }
+}
+
+int qnt_rt_stats_restore(const char *id, const int64_t *params,
+                         float averaging_constant, const float *min,
+                         const float *max, const float *hist,
+                         const int64_t *counts, char *err, int64_t err_len) {
+  const auto &p = *reinterpret_cast<const qnt_rt_observe_params *>(params);
+  const std::string name = id ? id : "";
+  auto fail = [&](const std::string &message) {
+    setError(err, err_len, "observer '" + name + "': " + message);
+    return -1;
+  };
+  if (!id || p.kind < 0 || p.kind > QNT_RT_OBS_HISTOGRAM || p.channels <= 0)
+    return fail("invalid kind or channel count");
+  const bool histogram = p.kind == QNT_RT_OBS_HISTOGRAM;
+  if (histogram &&
+      (p.bins <= 0 || p.upsample_rate <= 0 || p.bins > (int64_t(1) << 24) ||
+       p.upsample_rate > (int64_t(1) << 24)))
+    return fail("invalid histogram bins / upsample_rate");
+  if (!histogram && p.channels > 1 && !isPerChannel(p.kind))
+    return fail("a per-tensor observer with several channels");
+  if (counts[0] < 0 || counts[1] < 0 || counts[2] < 0)
+    return fail("negative count");
+  // The same constructor arguments as qnt_rt_observe's, so that its check
+  // of kind and parameters holds for the observer's next call.
+  auto stats = std::make_shared<Stats>(
+      p.kind, p.channels, isMovingAverage(p.kind) ? averaging_constant : 0.0f,
+      histogram ? p.bins : 0, histogram ? p.upsample_rate : 0);
+  if (histogram) {
+    stats->histogram.hist.assign(hist, hist + p.bins);
+    stats->histogram.minVal = min[0];
+    stats->histogram.maxVal = max[0];
+  } else {
+    stats->min.assign(min, min + p.channels);
+    stats->max.assign(max, max + p.channels);
+  }
+  stats->count = counts[0];
+  stats->calls = counts[1];
+  stats->nonfinite = counts[2];
+  Table &t = table();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  t.observers[name] = std::move(stats);
+  return 0;
 }
 
 void qnt_rt_stats_reset(void) {

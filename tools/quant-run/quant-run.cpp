@@ -2,6 +2,8 @@
 //
 //   quant-run model.mlir -i input.npz -o output.npz
 //   quant-run prepared.mlir --calibrate calib.npz --stats-file stats.json
+//   quant-run prepared.mlir --calibrate more.npz --resume-stats stats.json
+//             --stats-file stats2.json
 //   quant-run model.mlir -i input.npz --bench 100
 //
 // The module may be at any level: float TOSA/qnt IR, quantized IR, or
@@ -44,6 +46,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -73,7 +76,14 @@ static cl::opt<std::string> entryPoint("entry",
 static cl::opt<std::string> calibrationData(
     "calibrate",
     cl::desc("Run every sample of this .npz (arrays with a leading sample "
-             "axis) through the observers and write --stats-file"),
+             "axis) through the observers and write --stats-file; stored "
+             "(np.savez) archives are read one sample at a time"),
+    cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> resumeStats(
+    "resume-stats",
+    cl::desc("With --calibrate: continue the observers from this statistics "
+             "file (written by --calibrate of the same module), as if its "
+             "samples had been run first in this process"),
     cl::value_desc("file"), cl::cat(category));
 static cl::list<std::string> mergeInputs(
     "merge-stats",
@@ -161,6 +171,14 @@ std::optional<qnt::NpyDType> getOutputDType(Type type) {
   return dtypes[0];
 }
 
+/// What the runtime records for one observer of the module (the
+/// parameters its qnt_rt_observe calls pass).
+struct ObserverInfo {
+  std::string statsKind; ///< The statistics file's kind.
+  qnt_rt_observe_params params{};
+  float averagingConstant = 0.0f;
+};
+
 class Runner {
 public:
   LogicalResult load(MLIRContext &context);
@@ -168,9 +186,12 @@ public:
                     std::vector<qnt::NpyArray> *outputs);
 
   std::vector<TensorSignature> arguments, results;
+  /// The module's observers by id (fixed_qparams ones record nothing).
+  llvm::StringMap<ObserverInfo> observers;
 
 private:
   LogicalResult readSignature(func::FuncOp func);
+  void collectObservers(ModuleOp module);
   std::unique_ptr<llvm::TargetMachine> hostMachine;
   /// ExecutionEngineOptions::transformer is a function_ref to this: it must
   /// live as long as the engine may call it.
@@ -224,6 +245,38 @@ static LogicalResult checkObservers(ModuleOp module) {
   return qnt::verifyObserverIds(module);
 }
 
+void Runner::collectObservers(ModuleOp module) {
+  module.walk([&](qnt::ObserveOp op) {
+    if (op.getKind() == qnt::ObserverKind::fixed_qparams)
+      return;
+    ObserverInfo info;
+    info.statsKind = op.isHistogramKind()
+                         ? qnt::stats_kind::kHistogram
+                         : qnt::stringifyObserverKind(op.getKind()).str();
+    qnt_rt_observe_params &p = info.params;
+    p.channels = 1;
+    if (qnt::isPerChannelStatsKind(info.statsKind))
+      if (std::optional<int64_t> axis = op.getQspec().getAxis())
+        p.channels = cast<RankedTensorType>(op.getType()).getDimSize(*axis);
+    if (op.isHistogramKind()) {
+      p.kind = QNT_RT_OBS_HISTOGRAM;
+      p.bins = op.getBinsOrDefault();
+      p.upsample_rate = op.getUpsampleRateOrDefault();
+    } else {
+      p.kind = info.statsKind == qnt::stats_kind::kMinMax ? QNT_RT_OBS_MINMAX
+               : info.statsKind == qnt::stats_kind::kPerChannelMinMax
+                   ? QNT_RT_OBS_PER_CHANNEL_MINMAX
+               : info.statsKind == qnt::stats_kind::kMovingAverageMinMax
+                   ? QNT_RT_OBS_MOVING_AVERAGE_MINMAX
+                   : QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX;
+      if (p.kind == QNT_RT_OBS_MOVING_AVERAGE_MINMAX ||
+          p.kind == QNT_RT_OBS_MOVING_AVERAGE_PER_CHANNEL_MINMAX)
+        info.averagingConstant = op.getAveragingConstantOrDefault();
+    }
+    observers[op.getId()] = std::move(info);
+  });
+}
+
 LogicalResult Runner::load(MLIRContext &context) {
   std::string error;
   auto file = openInputFile(inputFilename, &error);
@@ -246,6 +299,7 @@ LogicalResult Runner::load(MLIRContext &context) {
     return failure();
   if (failed(checkObservers(*module)))
     return failure();
+  collectObservers(*module);
 
   PassManager pm(&context);
   qnt::LowerPipelineOptions options;
@@ -373,7 +427,8 @@ std::string formatIndex(ArrayRef<int64_t> shape, int64_t linear) {
 /// outside the argument's qnt.valid_range (an embedding would read outside
 /// its table) and bools other than 0 and 1.
 llvm::Error checkValues(const TensorSignature &sig, const qnt::NpyArray &array,
-                        StringRef source) {
+                        StringRef source,
+                        std::optional<int64_t> sample = std::nullopt) {
   int64_t n = array.getNumElements();
   auto valueAt = [&](int64_t i) -> int64_t {
     switch (array.dtype) {
@@ -396,16 +451,23 @@ llvm::Error checkValues(const TensorSignature &sig, const qnt::NpyArray &array,
     range = {0, 2};
   if (!range)
     return llvm::Error::success();
+  // `array` is one sample of a data set: its index in the set's array.
+  auto indexOf = [&](ArrayRef<int64_t> shape, int64_t i) {
+    std::string index = formatIndex(shape, i);
+    if (sample)
+      index.insert(1, std::to_string(*sample) + (shape.empty() ? "" : ","));
+    return index;
+  };
   for (int64_t i = 0; i < n; ++i) {
     int64_t v = valueAt(i);
     if (v >= range->first && v < range->second)
       continue;
     if (array.dtype == qnt::NpyDType::Bool)
       return makeError("input '" + sig.name + "' in " + source + ": element " +
-                       formatIndex(array.shape, i) + " of a bool array is " +
+                       indexOf(array.shape, i) + " of a bool array is " +
                        std::to_string(v) + ", not 0 or 1");
     return makeError("input '" + sig.name + "' in " + source + ": element " +
-                     formatIndex(array.shape, i) + " is " + std::to_string(v) +
+                     indexOf(array.shape, i) + " is " + std::to_string(v) +
                      ", outside the valid range [" +
                      std::to_string(range->first) + ", " +
                      std::to_string(range->second) +
@@ -418,8 +480,8 @@ llvm::Error checkValues(const TensorSignature &sig, const qnt::NpyArray &array,
 /// a leading axis of samples.
 llvm::Expected<std::vector<const qnt::NpyArray *>>
 matchInputs(const std::vector<TensorSignature> &arguments,
-            const std::vector<qnt::NpyArray> &arrays, StringRef source,
-            bool sampleAxis, int64_t &numSamples) {
+            ArrayRef<qnt::NpyArray> arrays, StringRef source, bool sampleAxis,
+            int64_t &numSamples, bool checkData = true) {
   std::vector<const qnt::NpyArray *> matched;
   numSamples = -1;
   for (const TensorSignature &sig : arguments) {
@@ -456,8 +518,9 @@ matchInputs(const std::vector<TensorSignature> &arguments,
                        getNpyDescr(dtypes[0]) + " " + formatShape(expected) +
                        ", got " + getNpyDescr(found->dtype) + " " +
                        formatShape(found->shape));
-    if (llvm::Error error = checkValues(sig, *found, source))
-      return std::move(error);
+    if (checkData)
+      if (llvm::Error error = checkValues(sig, *found, source))
+        return std::move(error);
     matched.push_back(found);
   }
   return matched;
@@ -516,22 +579,25 @@ void printArray(const qnt::NpyArray &array) {
   llvm::outs() << "\n";
 }
 
-/// Runs every sample of `matched` (arrays with a leading sample axis),
-/// reporting progress as `verb`; with `outputs`, stacks the results along a
-/// new leading axis.
-LogicalResult runSamples(Runner &runner,
-                         ArrayRef<const qnt::NpyArray *> matched,
+/// Fills one argument's array of sample `s`.
+using SampleFetcher = llvm::function_ref<llvm::Error(size_t argument, int64_t s,
+                                                     qnt::NpyArray &)>;
+
+/// Runs every sample (`fetch` provides its arguments), reporting progress as
+/// `verb`; with `outputs`, stacks the results along a new leading axis.
+LogicalResult runSamples(Runner &runner, SampleFetcher fetch,
                          int64_t numSamples, StringRef verb,
                          std::vector<qnt::NpyArray> *outputs) {
-  std::vector<qnt::NpyArray> sample(matched.size());
+  std::vector<qnt::NpyArray> sample(runner.arguments.size());
   std::vector<const qnt::NpyArray *> pointers;
   for (qnt::NpyArray &array : sample)
     pointers.push_back(&array);
   int64_t step = std::max<int64_t>(1, numSamples / 10);
   std::vector<qnt::NpyArray> results;
   for (int64_t s = 0; s < numSamples; ++s) {
-    for (size_t i = 0; i < matched.size(); ++i)
-      sliceSample(*matched[i], s, sample[i]);
+    for (size_t i = 0; i < sample.size(); ++i)
+      if (llvm::Error error = fetch(i, s, sample[i]))
+        return fail(llvm::toString(std::move(error)));
     results.clear();
     if (failed(runner.run(pointers, outputs ? &results : nullptr)))
       return failure();
@@ -556,12 +622,13 @@ LogicalResult runSamples(Runner &runner,
   return success();
 }
 
-/// Reads a data set whose arrays carry a leading sample axis.
+/// Matches a data set whose arrays carry a leading sample axis (their
+/// values are checked unless `checkData` is false).
 FailureOr<std::vector<const qnt::NpyArray *>>
-matchSampleSet(Runner &runner, const std::vector<qnt::NpyArray> &arrays,
-               StringRef path, int64_t &numSamples) {
+matchSampleSet(Runner &runner, ArrayRef<qnt::NpyArray> arrays, StringRef path,
+               int64_t &numSamples, bool checkData = true) {
   auto matched = matchInputs(runner.arguments, arrays, path,
-                             /*sampleAxis=*/true, numSamples);
+                             /*sampleAxis=*/true, numSamples, checkData);
   if (!matched)
     return fail(llvm::toString(matched.takeError()));
   if (numSamples <= 0)
@@ -569,21 +636,126 @@ matchSampleSet(Runner &runner, const std::vector<qnt::NpyArray> &arrays,
   return std::move(*matched);
 }
 
+/// A float32 as the statistics file prints it (round-trips).
+std::string formatFloat(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", double(v));
+  return buf;
+}
+
+/// "'minmax' with 8 channels": an observer's kind and parameters, for messages.
+std::string describeObserver(StringRef kind, int64_t channels, int64_t bins,
+                             int64_t upsampleRate) {
+  std::string text = "'" + kind.str() + "'";
+  if (qnt::isPerChannelStatsKind(kind))
+    text += " with " + std::to_string(channels) + " channels";
+  if (kind == qnt::stats_kind::kHistogram)
+    text += " with bins = " + std::to_string(bins) +
+            ", upsample_rate = " + std::to_string(upsampleRate);
+  return text;
+}
+
+/// --resume-stats: loads the observers' state from `path` into the
+/// runtime's table; the observers must be the module's. Returns the
+/// file's sample count.
+FailureOr<int64_t> resumeObservers(Runner &runner, StringRef path) {
+  auto file = qnt::readStatsFile(path);
+  if (!file)
+    return fail(llvm::toString(file.takeError()));
+  auto mismatch = [&](StringRef id, const Twine &message) {
+    return fail("cannot resume from '" + path + "': observer '" + id + "' " +
+                message + " (statistics of another module or qconfig?)");
+  };
+  SmallVector<StringRef> ids;
+  for (const auto &entry : runner.observers)
+    ids.push_back(entry.getKey());
+  for (const auto &entry : file->observers)
+    if (!runner.observers.count(entry.getKey()))
+      ids.push_back(entry.getKey());
+  llvm::sort(ids);
+  for (StringRef id : ids) {
+    auto info = runner.observers.find(id);
+    auto stats = file->observers.find(id);
+    if (info == runner.observers.end())
+      return mismatch(id, "is not in '" + inputFilename + "'");
+    if (stats == file->observers.end())
+      return mismatch(id, "of '" + inputFilename + "' has no statistics");
+    const ObserverInfo &o = info->second;
+    qnt::ObserverStats &s = stats->second;
+    const int64_t channels = o.params.channels;
+    if (s.min.empty()) { // no finite value seen yet
+      s.min.assign(channels, std::numeric_limits<float>::infinity());
+      s.max.assign(channels, -std::numeric_limits<float>::infinity());
+    }
+    if (s.kind != o.statsKind || int64_t(s.min.size()) != channels ||
+        s.bins != o.params.bins || s.upsampleRate != o.params.upsample_rate)
+      return mismatch(
+          id,
+          "is " +
+              describeObserver(o.statsKind, channels, o.params.bins,
+                               o.params.upsample_rate) +
+              " in '" + inputFilename + "' but " +
+              describeObserver(s.kind, s.min.size(), s.bins, s.upsampleRate) +
+              " in the file");
+    if (s.averagingConstant && *s.averagingConstant != o.averagingConstant)
+      return mismatch(
+          id, "has averaging constant " + formatFloat(o.averagingConstant) +
+                  " in '" + inputFilename + "' but " +
+                  formatFloat(*s.averagingConstant) + " in the file");
+    const int64_t counts[3] = {s.count, s.calls, s.nonfinite};
+    char error[512] = {0};
+    if (qnt_rt_stats_restore(
+            id.str().c_str(), reinterpret_cast<const int64_t *>(&o.params),
+            o.averagingConstant, s.min.data(), s.max.data(), s.histogram.data(),
+            counts, error, sizeof(error)) != 0)
+      return fail("cannot resume from '" + path + "': " + error);
+  }
+  return file->numSamples;
+}
+
 LogicalResult calibrate(Runner &runner) {
   if (statsFilename.empty())
     return fail(
         "--calibrate needs --stats-file FILE to write the statistics to");
-  auto arrays = qnt::readNpyOrNpz(calibrationData);
-  if (!arrays)
-    return fail(llvm::toString(arrays.takeError()));
+  // One sample in memory at a time (np.savez_compressed archives: all).
+  auto reader = qnt::NpySampleReader::open(calibrationData);
+  if (!reader)
+    return fail(llvm::toString(reader.takeError()));
+  if (!(*reader)->isStreamed() && !quiet)
+    llvm::WithColor::note(llvm::errs(), "quant-run")
+        << "'" << calibrationData
+        << "' has compressed members: it is read into memory at once (save "
+           "it with np.savez to stream it sample by sample)\n";
+  ArrayRef<qnt::NpyArray> arrays = (*reader)->getArrays();
   int64_t numSamples;
-  auto matched = matchSampleSet(runner, *arrays, calibrationData, numSamples);
+  auto matched = matchSampleSet(runner, arrays, calibrationData, numSamples,
+                                /*checkData=*/false);
   if (failed(matched))
     return failure();
 
   qnt_rt_stats_reset();
-  if (failed(runSamples(runner, *matched, numSamples, "calibrating", nullptr)))
+  int64_t previousSamples = 0;
+  if (!resumeStats.empty()) {
+    FailureOr<int64_t> resumed = resumeObservers(runner, resumeStats);
+    if (failed(resumed))
+      return failure();
+    previousSamples = *resumed;
+  }
+  auto fetch = [&](size_t argument, int64_t s,
+                   qnt::NpyArray &into) -> llvm::Error {
+    size_t index = (*matched)[argument] - arrays.data();
+    if (llvm::Error error = (*reader)->readSample(index, s, into))
+      return error;
+    return checkValues(runner.arguments[argument], into, calibrationData, s);
+  };
+  if (failed(runSamples(runner, fetch, numSamples, "calibrating", nullptr)))
     return failure();
+  if (llvm::Error error = (*reader)->verifyChecksums())
+    return fail(llvm::toString(std::move(error)));
+  if (previousSamples > std::numeric_limits<int64_t>::max() - numSamples)
+    return fail("cannot resume from '" + resumeStats +
+                "': 'num_samples' overflows int64");
+  numSamples += previousSamples;
   if (int64_t bad = qnt_rt_stats_nonfinite_count())
     llvm::WithColor::warning(llvm::errs(), "quant-run")
         << bad << " NaN/Inf value(s) in the calibration run; they are "
@@ -643,8 +815,13 @@ LogicalResult runOnce(Runner &runner) {
   if (eachSample) {
     int64_t numSamples;
     auto matched = matchSampleSet(runner, *arrays, source, numSamples);
-    if (failed(matched) ||
-        failed(runSamples(runner, *matched, numSamples, "running", &outputs)))
+    if (failed(matched))
+      return failure();
+    auto fetch = [&](size_t argument, int64_t s, qnt::NpyArray &into) {
+      sliceSample(*(*matched)[argument], s, into);
+      return llvm::Error::success();
+    };
+    if (failed(runSamples(runner, fetch, numSamples, "running", &outputs)))
       return failure();
     return emitOutputs(outputs);
   }
@@ -697,13 +874,16 @@ int main(int argc, char **argv) {
       "  quant-run model.mlir -i dataset.npz --samples -o outputs.npz\n"
       "  quant-run prepared.mlir --calibrate calib.npz --stats-file "
       "stats.json\n"
+      "  quant-run prepared.mlir --calibrate more.npz --resume-stats "
+      "stats.json --stats-file stats2.json\n"
       "  quant-run --merge-stats a.json --merge-stats b.json --stats-file "
       "all.json\n");
 
   if (!mergeInputs.empty()) {
     if (!inputFilename.empty() || !calibrationData.empty() ||
-        !inputData.empty())
-      return fail("--merge-stats takes no module, -i or --calibrate"),
+        !inputData.empty() || !resumeStats.empty())
+      return fail("--merge-stats takes no module, -i, --calibrate or "
+                  "--resume-stats"),
              EXIT_FAILURE;
     return succeeded(mergeStatsFiles()) ? EXIT_SUCCESS : EXIT_FAILURE;
   }
@@ -712,6 +892,8 @@ int main(int argc, char **argv) {
   if (!calibrationData.empty() && (!inputData.empty() || benchRuns))
     return fail("--calibrate cannot be combined with -i or --bench"),
            EXIT_FAILURE;
+  if (!resumeStats.empty() && calibrationData.empty())
+    return fail("--resume-stats needs --calibrate"), EXIT_FAILURE;
   if (eachSample && benchRuns)
     return fail("--samples cannot be combined with --bench"), EXIT_FAILURE;
   if (calibrationData.empty() && inputData.empty() && !benchRuns &&

@@ -13,8 +13,11 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +51,49 @@ llvm::Expected<std::vector<NpyArray>> readNpyOrNpz(llvm::StringRef path);
 /// errors (readNpyOrNpz passes the path).
 llvm::Expected<std::vector<NpyArray>> parseNpyOrNpz(llvm::StringRef bytes,
                                                     llvm::StringRef what);
+
+/// Reads the arrays of a .npy file or .npz archive one sample (an index of
+/// their leading axis) at a time, straight from the file: memory for one
+/// sample, whatever the file's size. Stored members (numpy.savez) are read
+/// in place; an archive with a deflated member (numpy.savez_compressed) is
+/// read into memory whole (isStreamed() is false). The checks are
+/// readNpyOrNpz's, the CRC of each member once all its samples were read in
+/// order (verifyChecksums).
+class NpySampleReader {
+public:
+  static llvm::Expected<std::unique_ptr<NpySampleReader>>
+  open(llvm::StringRef path);
+  ~NpySampleReader();
+  NpySampleReader(const NpySampleReader &) = delete;
+  NpySampleReader &operator=(const NpySampleReader &) = delete;
+
+  /// The arrays in archive order: name, dtype and shape (data only when
+  /// not streamed).
+  llvm::ArrayRef<NpyArray> getArrays() const { return arrays; }
+  bool isStreamed() const { return !inMemory; }
+
+  /// Reads sample `sample` of array `index` (shape [S, ...]) into `into`
+  /// (shape [...]).
+  llvm::Error readSample(size_t index, int64_t sample, NpyArray &into);
+
+  /// A CRC mismatch of a member whose samples were all read in order.
+  llvm::Error verifyChecksums() const;
+
+private:
+  NpySampleReader() = default;
+  struct Location {
+    uint64_t dataOffset = 0;             ///< Of the array's data in the file.
+    uint64_t sampleBytes = 0;            ///< Bytes per sample.
+    std::optional<uint32_t> expectedCrc; ///< Of the .npz member.
+    uint32_t crc = 0;                    ///< Of what was read so far.
+    int64_t nextSample = 0;              ///< Read in order up to here.
+  };
+  std::string path;
+  std::vector<NpyArray> arrays;
+  std::vector<Location> locations;
+  bool inMemory = false;
+  llvm::sys::fs::file_t file = llvm::sys::fs::kInvalidFile;
+};
 
 /// Serializes one array as a .npy image.
 std::string serializeNpy(const NpyArray &array);

@@ -269,6 +269,18 @@ int64_t qnt_rt_stats_nonfinite_count(void);
  * message in `err` (at most `err_len` bytes). */
 int qnt_rt_stats_write_json(const char *path, int64_t num_samples, char *err,
                             int64_t err_len);
+/* Sets the statistics of observer `id` to those a statistics file holds
+ * (a calibration continued over more data: quant-run --resume-stats), as
+ * if the runtime had recorded them: `params` a qnt_rt_observe_params
+ * (kind, channels, bins, upsample_rate; outer / inner unused), `min` /
+ * `max` one value per channel (+inf / -inf where no finite value was
+ * seen; the histogram's range for HISTOGRAM), `hist` `bins` counts
+ * (HISTOGRAM only), `counts` {count, calls, nonfinite}. Returns 0, or -1
+ * with a message in `err` (at most `err_len` bytes). */
+int qnt_rt_stats_restore(const char *id, const int64_t *params,
+                         float averaging_constant, const float *min,
+                         const float *max, const float *hist,
+                         const int64_t *counts, char *err, int64_t err_len);
 
 #ifdef __cplusplus
 }
