@@ -57,9 +57,12 @@ def load(name, weights_dir):
 
 
 def accuracy(run, x, y):
+    """Top-1 accuracy of ``run`` (a torch model or a qnt.CompiledModel) on
+    images ``x`` and labels ``y``, in batches of BATCH."""
     correct = 0
     for i in range(0, len(x), BATCH):
-        out = run(x[i:i + BATCH])
+        with torch.no_grad():
+            out = run(x[i:i + BATCH])
         out = out.numpy() if isinstance(out, torch.Tensor) else out
         correct += int((out.argmax(1) == y[i:i + BATCH].numpy()).sum())
     return correct / len(x)
