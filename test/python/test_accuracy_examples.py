@@ -5,7 +5,7 @@ evaluate.py's accuracy loop scores a model."""
 
 import sys
 
-from frontend_util import REPO_ROOT, np, pytest, torch
+from frontend_util import REPO_ROOT, pytest, torch
 
 import qnt  # noqa: E402 (frontend_util puts python/ on the path)
 from qnt.compare import sqnr_db  # noqa: E402
