@@ -1,17 +1,20 @@
 //===- Conv.cpp - qnt_rt_conv2d -------------------------------------------===//
 //
 // Float conv2d and quantized conv2d with u8 src run on oneDNN; quantized
-// conv2d that oneDNN cannot compute exactly runs on RefConv2d (see
-// docs/runtime.md for the selection rule).
+// conv2d that oneDNN cannot compute exactly runs on RefConv2d; quantized
+// depthwise conv2d runs on the runtime's own kernel (Depthwise.cpp) where it
+// applies (see docs/runtime.md for the selection rule).
 //
 //===----------------------------------------------------------------------===//
 
+#include "Depthwise.h"
 #include "Dnnl.h"
 #include "Kernel.h"
 #include "Profile.h"
 #include "Reference.h"
 
 #include <cstdio>
+#include <cstring>
 
 using namespace qnt::rt;
 using dnnl::memory;
@@ -129,34 +132,60 @@ void checkShape(const qnt_rt_conv2d_params &p) {
          std::to_string(ow));
 }
 
+/// The implementations createConv2d may choose from.
+struct Conv2dChoice {
+  enum Kind {
+    Auto,      // qnt_rt_conv2d's choice
+    Fallback,  // without the depthwise kernel
+    Depthwise, // only the depthwise kernel (with `isa`, or the automatic one)
+  } kind = Auto;
+  const char *isa = nullptr;
+};
+
+/// Creates the kernel of a conv2d call site, or null if `choice` excludes
+/// every implementation that takes it (`why` says why).
 Kernel *createConv2d(const int64_t *params, const float *fparams,
-                     const void *weight, const void *bias) {
+                     const void *weight, const void *bias,
+                     const Conv2dChoice &choice, std::string &why) {
   const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
   checkShape(p);
   CommonSpec s = readCommon(p, fparams);
   s.validate("conv2d", p.oc);
+  // The depthwise kernel serves the oneDNN backend (the one `auto` uses for
+  // convolutions); a call site that asks for XNNPACK gets XNNPACK. Where it
+  // is not faster than oneDNN (depthwiseBeatsOneDnn, measured with
+  // bench/dwconv_bench.cpp), oneDNN keeps the conv unless only the reference
+  // kernel would take it.
+  auto depthwiseWins = [&] {
+    return depthwiseBeatsOneDnn(p, s) ||
+           !selectInt8Path(s, static_cast<const int8_t *>(weight), p.oc,
+                           p.kh * p.kw * (p.c / p.groups),
+                           static_cast<const int32_t *>(bias))
+                .empty();
+  };
+  const bool tryDepthwise =
+      choice.kind == Conv2dChoice::Depthwise ||
+      (choice.kind == Conv2dChoice::Auto &&
+       s.backend == QNT_RT_BACKEND_ONEDNN && !forceReference() &&
+       !s.isFloat() && depthwiseWins());
+  if (tryDepthwise) {
+    if (Kernel *k = createDepthwiseConv2d(p, s, weight, bias, why, choice.isa))
+      return k;
+    if (!why.empty() && verbose())
+      std::fprintf(stderr, "qnt_rt: conv2d: qnt dwconv not used: %s\n",
+                   why.c_str());
+  }
+  if (choice.kind == Conv2dChoice::Depthwise) {
+    if (why.empty())
+      why = "not a quantized depthwise conv2d";
+    return nullptr;
+  }
   return createWeightedKernel<DnnlConv2d, RefConv2dKernel>(
       "conv2d", p, s, weight, bias, p.oc, p.kh * p.kw * (p.c / p.groups));
 }
 
-} // namespace
-
-extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,
-                              const float *fparams, const void *src,
-                              const void *weight, const void *bias, void *dst) {
-  Kernel *k = getOrCreate<Kernel>(slot, [&] {
-    Kernel *k = createConv2d(params, fparams, weight, bias);
-    if (verbose()) {
-      const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
-      std::fprintf(stderr,
-                   "qnt_rt: conv2d %s n%ld c%ld %ldx%ld -> oc%ld k%ldx%ld "
-                   "g%ld: %s\n",
-                   dtypeName(p.src_dtype), long(p.n), long(p.c), long(p.h),
-                   long(p.w), long(p.oc), long(p.kh), long(p.kw),
-                   long(p.groups), k->describe().c_str());
-    }
-    return k;
-  });
+/// Runs `k` on the call site's profile entry.
+void runConv2d(Kernel *k, const int64_t *params, const void *src, void *dst) {
   prof::timed(
       k, "conv2d", [&] { runKernel(*k, src, dst); },
       [&] {
@@ -173,4 +202,64 @@ extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,
                               p.n * p.oh * p.ow * p.oc * p.kh * p.kw *
                                   (p.c / p.groups)};
       });
+}
+
+} // namespace
+
+extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,
+                              const float *fparams, const void *src,
+                              const void *weight, const void *bias, void *dst) {
+  Kernel *k = getOrCreate<Kernel>(slot, [&] {
+    std::string why;
+    Kernel *k = createConv2d(params, fparams, weight, bias, {}, why);
+    if (verbose()) {
+      const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
+      std::fprintf(stderr,
+                   "qnt_rt: conv2d %s n%ld c%ld %ldx%ld -> oc%ld k%ldx%ld "
+                   "g%ld: %s\n",
+                   dtypeName(p.src_dtype), long(p.n), long(p.c), long(p.h),
+                   long(p.w), long(p.oc), long(p.kh), long(p.kw),
+                   long(p.groups), k->describe().c_str());
+    }
+    return k;
+  });
+  runConv2d(k, params, src, dst);
+}
+
+extern "C" int qnt_rt_conv2d_testing(void **slot, const int64_t *params,
+                                     const float *fparams, const void *src,
+                                     const void *weight, const void *bias,
+                                     void *dst, const char *impl,
+                                     char *describe, size_t describeLen) {
+  Conv2dChoice choice;
+  if (std::strcmp(impl, "fallback") == 0) {
+    choice.kind = Conv2dChoice::Fallback;
+  } else if (std::strncmp(impl, "dwconv", 6) == 0) {
+    choice.kind = Conv2dChoice::Depthwise;
+    if (impl[6] == ':')
+      choice.isa = impl + 7;
+    else if (impl[6] != 0)
+      fatal(std::string("qnt_rt_conv2d_testing: unknown impl ") + impl);
+  } else if (std::strcmp(impl, "auto") != 0) {
+    fatal(std::string("qnt_rt_conv2d_testing: unknown impl ") + impl);
+  }
+  auto report = [&](const std::string &text) {
+    if (describeLen)
+      std::snprintf(describe, describeLen, "%s", text.c_str());
+  };
+  if (choice.isa && !cpuHasDepthwiseIsa(choice.isa)) {
+    report(std::string("this CPU has no ") + choice.isa);
+    return -1;
+  }
+  std::string why;
+  Kernel *k = getOrCreate<Kernel>(slot, [&] {
+    return createConv2d(params, fparams, weight, bias, choice, why);
+  });
+  if (!k) {
+    report(why);
+    return -2;
+  }
+  runConv2d(k, params, src, dst);
+  report(k->describe());
+  return 0;
 }
