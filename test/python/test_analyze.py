@@ -6,14 +6,11 @@ import os
 import subprocess
 
 from frontend_util import REPO_ROOT, np, pytest, torch
+# The API tests' interpreter and absolute QNT_BUILD_DIR (set on import).
+from test_python_api import PYTHON, nn
 
 import qnt  # noqa: E402 (frontend_util puts python/ on the path)
 from qnt.accuracy.analyze import Settings, analyze, settings_from_manifest  # noqa: E402
-
-PYTHON = "/usr/bin/python3"
-nn = torch.nn
-os.environ["QNT_BUILD_DIR"] = os.path.abspath(os.environ.get("QNT_BUILD_DIR",
-                                                             REPO_ROOT / "build"))
 
 
 def small_cnn():
