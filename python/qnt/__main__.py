@@ -1,7 +1,7 @@
 """Command line: ``python -m qnt quantize|analyze|export|import-onnx|export-onnx|compare ...``.
 
   python -m qnt quantize --model torchvision:resnet18 --input-shape 1,3,224,224 \\
-      --calib calib.npz [--mode static|dynamic] [--qconfig x86] -o out/
+      --calib calib.npz [--mode static|dynamic] [--qconfig x86] [--analyze] -o out/
   python -m qnt analyze --model mypkg.models:cnn --input-shape 1,3,32,32 \\
       --calib calib.npz [--eval eval.npz] [--qconfig qnnpack] -o analysis/
 
@@ -94,6 +94,7 @@ def cmd_quantize(args):
     import torch
     from . import cli_quantize
     torch.manual_seed(args.seed)
+    args.override = overrides(args)
     cli_quantize.run(args, load_model, load_weights, example_inputs)
 
 
@@ -101,6 +102,7 @@ def cmd_analyze(args):
     import torch
     from .accuracy.analyze import main
     torch.manual_seed(args.seed)
+    args.override = overrides(args)
     main(args, load_model, load_weights, example_inputs)
 
 
@@ -193,6 +195,26 @@ def add_model_options(p):
                    "or <repo>/build)")
 
 
+def parse_override(text):
+    """``SELECTOR=QCONFIG``: (selector, preset)."""
+    selector, sep, preset = text.rpartition("=")
+    if not sep or not selector or not preset:
+        raise argparse.ArgumentTypeError(f"expected SELECTOR=QCONFIG like conv1=onednn, "
+                                         f"got {text!r}")
+    return selector, preset
+
+
+def overrides(args):
+    """--override's (selector, preset) pairs as quantize_static's override= (None
+    without any; a selector given twice is an error)."""
+    out = {}
+    for selector, preset in args.override or ():
+        if selector in out:
+            raise CommandError(f"--override {selector}: given twice")
+        out[selector] = preset
+    return out or None
+
+
 def add_quantization_options(p, scope=""):
     """Static quantization's choices (``scope``: when they apply, " (static)",
     for the help)."""
@@ -205,6 +227,10 @@ def add_quantization_options(p, scope=""):
     p.add_argument("--per-channel", action="store_true", help="per-channel weights")
     p.add_argument("--exclude", action="append",
                    help=f"op or module path kept in float (repeat for each{when})")
+    p.add_argument("--override", type=parse_override, action="append",
+                   metavar="SELECTOR=QCONFIG",
+                   help=f"another preset for an op or module path, e.g. conv1=onednn "
+                   f"(per-channel weights on qnnpack; repeat for each{when})")
 
 
 def main(argv=None):
@@ -227,9 +253,10 @@ def main(argv=None):
         description="Exports, prepares, calibrates, folds, converts and compiles a PyTorch "
         "model (qnt.quantize_static / quantize_dynamic), then prints a summary: ops "
         "quantized and kept float, weight size, FP32-vs-INT8 agreement on held-out "
-        "samples of --calib, latency of both. -o gets libmodel.so, model.h, "
-        "manifest.json, the modules and summary.txt (qnt.load(DIR) loads it). "
-        "See docs/python-api.md.")
+        "samples of --calib, latency of both; with --analyze also the per-layer "
+        "analysis (worst layers, causes, checked fixes; docs/analyze.md). -o gets "
+        "libmodel.so, model.h, manifest.json, the modules and summary.txt (qnt.load(DIR) "
+        "loads it), with --analyze analysis.md and analysis.png. See docs/python-api.md.")
     add_model_options(p)
     p.add_argument("--calib", help="calibration data set (.npz, quant-run's format: "
                    "[samples, batch, ...] per input); the last --holdout samples are kept "
@@ -244,6 +271,18 @@ def main(argv=None):
     p.add_argument("--holdout", type=int, default=0,
                    help="held-out samples (default: a fifth of --calib, at most 16)")
     p.add_argument("--runs", type=int, default=50, help="runs per latency measurement")
+    p.add_argument("--analyze", action="store_true",
+                   help="also find which layers lose accuracy and check fixes (static; as "
+                   "`python -m qnt analyze` on the model just built, the held-out samples "
+                   "as eval set): -o also gets analysis.md and analysis.png, the summary "
+                   "the metric, the worst layers, their causes and the fixes that improve it")
+    p.add_argument("--worst", type=int,
+                   help="with --analyze: layers to find causes and fixes for (default 3)")
+    p.add_argument("--metric", choices=("sqnr", "top1"),
+                   help="with --analyze: sqnr (output SQNR vs FP32, dB) or top1 (accuracy on "
+                   "the data set's 'labels'); default top1 if --calib has labels, else sqnr")
+    p.add_argument("--jobs", type=int,
+                   help="with --analyze: variants evaluated at once (default: min(4, CPUs))")
     p.add_argument("-o", "--output", required=True, help="the directory to write (new or empty)")
     p.set_defaults(run=cmd_quantize)
 

@@ -6,12 +6,18 @@ plain lines otherwise), fold, convert, compile: `qnt.quantize_static` /
 `qnt.quantize_dynamic`; then, on held-out samples of the data set (not used
 for calibration), the FP32 model (PyTorch) against the compiled INT8 one,
 and the latency of the FP32 and INT8 modules compiled by quant-compile.
+With ``--analyze`` (static), the per-layer analysis of the model just
+built (`CompiledModel.analyze`, docs/analyze.md) on the same calibration
+data and held-out samples: analysis.md and analysis.png in ``-o`` and a
+section of the summary (the metric, the worst layers and their causes, the
+fixes that improved it, as quantize_static arguments and as flags).
 Everything is built in a staging directory next to ``-o`` and renamed into
 place at the end: a failure leaves nothing in ``-o``.
 """
 
 import math
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -55,15 +61,22 @@ class Progress:
 
 def _split(data, holdout):
     """The data set's arrays ([samples, batch, ...]) split into calibration
-    examples and held-out samples."""
-    count = len(next(iter(data.values())))
+    examples and held-out samples. ``labels`` with one label per example
+    ([samples * batch]) are split at the same example."""
+    first = next((v for k, v in data.items() if k != "labels"), None)
+    count = 0 if first is None else len(first)
     if count < 2:
         raise ValueError(f"the data set has {count} sample(s): need at least 2 "
                          "(calibration and held-out)")
     holdout = min(holdout, count // 2) if holdout else max(1, min(16, count // 5))
+    batch = first.shape[1] if first.ndim > 1 else 1
+
+    def cut(key, v):  # the index of the first held-out entry of v
+        per_example = key == "labels" and batch > 1 and len(v) == count * batch
+        return (count - holdout) * (batch if per_example else 1)
     # Calibration takes stacked examples [N, ...] (split into the batch again).
-    return ({k: v[:count - holdout].reshape(-1, *v.shape[2:]) for k, v in data.items()},
-            {k: v[count - holdout:] for k, v in data.items()})
+    return ({k: v[:cut(k, v)].reshape(-1, *v.shape[2:]) for k, v in data.items()},
+            {k: v[cut(k, v):] for k, v in data.items()})
 
 
 def _sqnr(reference, actual):
@@ -93,25 +106,94 @@ def _mib(n):
     return f"{n / 2**20:.1f} MiB"
 
 
+def _check_analyze(args):
+    """--analyze and its options: errors before anything is built."""
+    analyze_options = {"--worst": args.worst, "--metric": args.metric, "--jobs": args.jobs}
+    given = [flag for flag, value in analyze_options.items() if value is not None]
+    if not args.analyze:
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --analyze")
+        return
+    if args.mode != "static":
+        raise ValueError(f"--analyze needs --mode static (it quantizes variants of the "
+                         f"model again with the calibration data), not --mode {args.mode}")
+    for flag in ("--worst", "--jobs"):
+        value = analyze_options[flag]
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be a positive integer, got {value}")
+
+
+def _flags(kwargs):
+    """quantize_static keyword arguments as `python -m qnt quantize` flags."""
+    flags = []
+    for key, value in kwargs.items():
+        if key == "per_channel":
+            flags.append("--per-channel")
+        elif key == "exclude":
+            flags += [f"--exclude {shlex.quote(name)}" for name in value]
+        elif key == "override":
+            flags += [f"--override {shlex.quote(f'{sel}={preset}')}"
+                      for sel, preset in value.items()]
+        else:  # qconfig, observer, numerics
+            flags.append(f"--{key} {shlex.quote(str(value))}")
+    return " ".join(flags)
+
+
+def _analysis_lines(analysis, batch, out, seconds):
+    """The summary's section on the analysis."""
+    from .accuracy.analyze import _fmt
+    a = analysis
+    lines = [f"  analysis          {a.metric_name} on {a.eval_samples * batch} held-out "
+             f"examples: "
+             f"FP32 {_fmt(a.fp32_metric, 4)}, INT8 {_fmt(a.int8_metric, 4)}",
+             f"                    {a.evaluations} evaluations, {a.calibrations} "
+             f"calibration(s), {seconds:.1f}s wall time; {out}/analysis.md, "
+             f"{out}/analysis.png"]
+    lines += [f"    model cause     {cause}" for cause in a.model_causes]
+    for rank, name in enumerate(a.worst, 1):
+        layer = a.layer(name)
+        lines.append(f"    worst layer {rank:<3} {name} ({layer.op.split('.')[-1]}): SQNR "
+                     f"{_fmt(layer.sqnr_db)} dB, all but it quantized "
+                     f"{_fmt(layer.all_but_metric, 4)} (only it {_fmt(layer.only_metric, 4)})")
+        lines += [f"      cause         {cause}" for cause in layer.causes] or [
+            "      cause         none found (keeping it in float gives the value above)"]
+    for fix in a.fixes:
+        kwargs = ", ".join(f"{k}={v!r}" for k, v in fix.kwargs.items())
+        where = "the whole model" if fix.layer == "(model)" else fix.layer
+        lines += [f"    fix             {fix.action} ({fix.cause}: {where}): "
+                  f"{_fmt(a.int8_metric, 4)} -> {_fmt(fix.metric, 4)}",
+                  f"                      quantize_static(..., {kwargs})",
+                  f"                      flags: {_flags(fix.kwargs)}"]
+    if not a.trials:
+        lines.append("    fixes           none tried (no known cause found)")
+    elif not a.fixes:
+        lines.append(f"    fixes           none of the {len(a.trials)} tried improves "
+                     f"the metric")
+    return lines
+
+
 def run(args, load_model, load_weights, example_inputs):
     from . import api, data
     from .compiled import CompiledModel, module_summary
     out = Path(args.output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"-o {out}: exists and is not an empty directory")
+    _check_analyze(args)
     model = load_model(args.model)
     if args.weights:
         load_weights(model, args.weights)
     model.eval()
     inputs = example_inputs(args)
-    held_out = None
-    calibration = None
+    held_out = calibration = metric = None
     if args.calib:
         try:
             arrays = data.load(args.calib)
         except (OSError, ValueError) as e:
             raise ValueError(f"--calib {args.calib}: cannot read it ({e})") from None
         calibration, held_out = _split(arrays, args.holdout)
+        metric = args.metric or ("top1" if "labels" in arrays else "sqnr")
+        if args.analyze and metric == "top1" and "labels" not in arrays:
+            raise ValueError(f"--metric top1: --calib {args.calib} has no 'labels' array")
     elif args.mode == "static":
         raise ValueError("--mode static needs --calib DATA.npz (quant-run's data-set format; "
                          "python -m qnt fashion-mnist writes one)")
@@ -126,7 +208,8 @@ def run(args, load_model, load_weights, example_inputs):
             compiled = api.quantize_static(
                 model, inputs, calibration, args.qconfig, observer=args.observer,
                 exclude=args.exclude or (), per_channel=args.per_channel or None,
-                numerics=args.numerics, out_dir=target, build_dir=args.build_dir, log=log,
+                override=getattr(args, "override", None), numerics=args.numerics,
+                out_dir=target, build_dir=args.build_dir, log=log,
                 progress=Progress("calibrate"))
         else:
             compiled = api.quantize_dynamic(model, inputs, qconfig=args.qconfig,
@@ -140,8 +223,23 @@ def run(args, load_model, load_weights, example_inputs):
         float_bytes = module_summary(target / "model.fp32.mlir",
                                      args.build_dir)["weight_bytes"]
         names = [spec["name"] for spec in compiled.inputs]
+        labels = None
         if held_out is not None:
+            labels = held_out.get("labels")
             held_out = api.match_inputs(held_out, names)
+        analysis_lines = []
+        if args.analyze:
+            # The held-out samples as examples [N, ...], with their labels.
+            eval_data = {n: v.reshape(-1, *v.shape[2:]) for n, v in held_out.items()}
+            if labels is not None:
+                eval_data["labels"] = np.asarray(labels).ravel()
+            log(f"analyzing per layer (metric {metric}, worst {args.worst or 3}) ...")
+            start = time.perf_counter()
+            analysis = compiled.analyze(calibration, eval_data, metric=metric,
+                                        worst=args.worst or 3, max_workers=args.jobs,
+                                        out_dir=target, build_dir=args.build_dir, log=log)
+            analysis_lines = _analysis_lines(analysis, compiled.batch, out,
+                                            time.perf_counter() - start)
         lines = [f"qnt quantize {args.model} ({args.mode}, qconfig {args.qconfig})", ""]
         lines.append(f"  ops quantized     {summary['ops_quantized']}, kept float "
                      f"{summary['ops_float']}")
@@ -161,8 +259,10 @@ def run(args, load_model, load_weights, example_inputs):
         seconds = compiled.manifest.get("seconds", {})
         lines.append("  time              " + ", ".join(f"{k} {v:.1f}s"
                                                        for k, v in seconds.items()))
+        lines += analysis_lines
         lines.append(f"  output            {out}/ (libmodel.so, model.h, manifest.json, "
-                     f"summary.txt; qnt.load('{out}'))")
+                     f"summary.txt{', analysis.md, analysis.png' if args.analyze else ''}; "
+                     f"qnt.load('{out}'))")
         text = "\n".join(lines) + "\n"
         (target / "summary.txt").write_text(text)
         del fp32

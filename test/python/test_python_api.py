@@ -3,9 +3,11 @@
 examples of docs/python-api.md and the README run as written, every
 failure names its step and leaves nothing behind."""
 
+import importlib
 import os
 import re
 import subprocess
+from pathlib import Path
 
 from frontend_util import REPO_ROOT, np, pytest, run_tool, torch
 
@@ -25,6 +27,16 @@ def small_cnn():
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
                          nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+
+
+def spread_cnn():
+    """small_cnn whose first conv has one output channel with weights 1000x
+    the others on input channel 2 (always 0 in the data): with per-tensor
+    weights (qnnpack) every other channel rounds to 0 (test_analyze.py)."""
+    model = small_cnn()
+    with torch.no_grad():
+        model[0].weight[0, 2] = 1000 * model[0].weight.abs().max()
+    return model
 
 
 def calibration(n=8, batch=1, seed=1):
@@ -137,14 +149,14 @@ def test_documented_examples_run(doc, tmp_path):
         os.chdir(cwd)
 
 
-def _quantize_cli(tmp_path, *args):
+def _quantize_cli(tmp_path, *args, model="small_cnn"):
     (tmp_path / "pkg").mkdir(exist_ok=True)
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "models.py").write_text(
-        "import sys\nsys.path.insert(0, %r)\nfrom test_python_api import small_cnn\n"
-        % str(REPO_ROOT / "test" / "python"))
+        "import sys\nsys.path.insert(0, %r)\nfrom test_python_api import small_cnn, "
+        "spread_cnn\n" % str(REPO_ROOT / "test" / "python"))
     env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT / 'python'}:{tmp_path}")
-    return subprocess.run([PYTHON, "-m", "qnt", "quantize", "--model", "pkg.models:small_cnn",
+    return subprocess.run([PYTHON, "-m", "qnt", "quantize", "--model", f"pkg.models:{model}",
                            "--input-shape", "1,3,16,16", *map(str, args)],
                           capture_output=True, text=True, env=env)
 
@@ -168,3 +180,98 @@ def test_one_command(tmp_path):
     assert r.returncode == 1 and "calibrate" in r.stderr, r.stderr
     assert not (tmp_path / "o2").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o2")]
+
+
+def _silent_channel_data(path, count=20):
+    x = torch.randn(count, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    x[:, 2] = 0.0
+    qdata.save(path, {"input": x}, batch=1)
+
+
+def test_one_command_analyze(tmp_path):
+    """--analyze: the per-layer analysis of the model just built, on the
+    held-out samples; analysis.md and .png in -o, the worst layers, their
+    causes and the checked fixes (as flags that work) in the summary."""
+    _silent_channel_data(tmp_path / "calib.npz")
+    out = tmp_path / "out"
+    r = _quantize_cli(tmp_path, "--calib", tmp_path / "calib.npz", "--qconfig", "qnnpack",
+                      "--runs", "5", "--analyze", "--worst", "2", "--jobs", "2", "-o", out,
+                      model="spread_cnn")
+    assert r.returncode == 0, r.stderr
+    assert (out / "analysis.md").read_text().startswith("# Quantization analysis")
+    assert (out / "analysis.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "summary.txt").read_text() == r.stdout
+    section = r.stdout[r.stdout.index("  analysis  "):]
+    assert re.search(r"output SQNR vs FP32 \(dB\) on 4 held-out examples: FP32 inf, "
+                     r"INT8 -?\d+\.\d{4}\n", section), section
+    assert re.search(r"\d+ evaluations, \d+ calibration\(s\), [\d.]+s wall time; "
+                     + re.escape(f"{out}/analysis.md, {out}/analysis.png"), section), section
+    # The planted layer first: its SQNR, the metric without it, the cause.
+    assert re.search(r"worst layer 1 +0 \(conv2d\): SQNR -?[\d.]+ dB, all but it quantized "
+                     r"-?[\d.]+", section), section
+    assert "cause         per-tensor weights whose channel ranges span" in section, section
+    assert len(re.findall(r"worst layer \d", section)) == 2, section
+    fix = re.search(r"fix +per-channel weights for 0 \(onednn preset\).*: "
+                    r"(-?[\d.]+) -> (-?[\d.]+)\n.*quantize_static\(\.\.\., "
+                    r"qconfig='qnnpack', override=\{'0': 'onednn'\}\)\n.*"
+                    r"flags: --qconfig qnnpack --override 0=onednn\n", section)
+    assert fix and float(fix[2]) > float(fix[1]) + 10, section
+    for phase in ("analyzing per layer (metric sqnr, worst 2)", "per-layer SQNR",
+                  "per-layer variants on 2 workers", "fixes to try"):
+        assert re.search(rf"^qnt: (\d+ )?{re.escape(phase)}", r.stderr, re.M), (phase, r.stderr)
+    # The flags the summary gives apply the fix: the held-out SQNR is the fix's.
+    r = _quantize_cli(tmp_path, "--calib", tmp_path / "calib.npz", "--qconfig", "qnnpack",
+                      "--override", "0=onednn", "--runs", "5", "-o", tmp_path / "fixed",
+                      model="spread_cnn")
+    assert r.returncode == 0, r.stderr
+    sqnr = float(re.search(r"FP32 vs INT8 +SQNR (-?[\d.]+) dB", r.stdout)[1])
+    assert abs(sqnr - float(fix[2])) < 0.5, (sqnr, section)
+    assert "analysis" not in r.stdout and not (tmp_path / "fixed" / "analysis.md").exists()
+
+
+def test_one_command_analyze_errors(tmp_path):
+    """--analyze is for --mode static; its options need it; nothing in -o."""
+    _silent_channel_data(tmp_path / "calib.npz")
+    for args, message in [
+            (("--mode", "dynamic", "--analyze"),
+             "--analyze needs --mode static (it quantizes variants of the model again "
+             "with the calibration data), not --mode dynamic"),
+            (("--worst", "2"), "--worst: only with --analyze"),
+            (("--analyze", "--worst", "0"), "--worst must be a positive integer, got 0"),
+            (("--analyze", "--metric", "top1"), "has no 'labels' array")]:
+        r = _quantize_cli(tmp_path, "--calib", tmp_path / "calib.npz", *args,
+                          "-o", tmp_path / "o")
+        assert r.returncode == 1 and "qnt: error: " in r.stderr, (args, r.stderr)
+        assert message in r.stderr, (args, r.stderr)
+        assert not (tmp_path / "o").exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o")]
+
+
+def test_one_command_analyze_failure_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """A failure inside the analysis (here the chart, after analysis.md is
+    written) leaves -o as it was (empty) and no staging directory. The data
+    set has labels (one per example, batch 2): the metric is top-1, each
+    held-out example with its label."""
+    import qnt.__main__ as cli
+    analyze_module = importlib.import_module("qnt.accuracy.analyze")  # not the function
+    x = torch.randn(12, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    qdata.save(tmp_path / "calib.npz", {"input": x}, batch=2, labels=torch.arange(12) % 10)
+    seen = []
+
+    def chart(analysis, path):
+        seen.append((analysis.metric_name, analysis.eval_samples, Path(path)))
+        assert (Path(path).parent / "analysis.md").is_file()
+        raise analyze_module.AnalyzeError(f"{path}: no chart today")
+    monkeypatch.setattr(analyze_module, "_chart", chart)
+    out = tmp_path / "out"
+    out.mkdir()
+    status = cli.main(["quantize", "--model", "test_python_api:small_cnn", "--input-shape",
+                       "2,3,16,16", "--calib", str(tmp_path / "calib.npz"), "--runs", "2",
+                       "--analyze", "--worst", "1", "--jobs", "1", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1 and "no chart today" in err, err
+    # 6 samples of 2: 1 held out (2 examples, 2 labels).
+    assert seen and seen[0][:2] == ("top-1 accuracy", 1), seen
+    assert seen[0][2].parent.parent.name.startswith(".out."), seen  # the staging directory
+    assert out.is_dir() and not list(out.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npz", "out"]

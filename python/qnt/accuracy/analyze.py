@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -47,7 +48,7 @@ from .. import data as qdata
 from ..api import NUMERICS, OBSERVERS, QCONFIGS, QuantizeError, match_inputs
 from ..calibration import calibrate, write_shards
 from ..export import export
-from ..tools import ToolError, run
+from ..tools import ToolError, run, tool
 
 __all__ = ["Analysis", "AnalyzeError", "Layer", "Trial", "analyze", "analyze_compiled"]
 
@@ -402,8 +403,9 @@ class _Analyzer:
     `evaluate` runs one variant."""
 
     def __init__(self, fp32_mlir, names, batch, settings, workdir, build_dir, log,
-                 max_workers):
+                 max_workers, client=None):
         self.fp32, self.names, self.batch = Path(fp32_mlir), names, batch
+        self.client = client
         self.settings, self.dir, self.build_dir = settings, Path(workdir), build_dir
         self.log = log or (lambda text: None)
         self.max_workers = max_workers
@@ -415,11 +417,25 @@ class _Analyzer:
         self.num_samples = 0
 
     def _tool(self, step, name, *args):
-        return run(step, name, *args, build=self.build_dir)
+        """Runs a tool here, or on a worker of the Dask client (the paths
+        are absolute: the workers share the file system, as for sharded
+        calibration)."""
+        if self.client is None:
+            return run(step, name, *args, build=self.build_dir)
+        command = [str(Path(tool(name, self.build_dir)).resolve()), *map(str, args)]
+        try:
+            result = self.client.submit(subprocess.run, command, capture_output=True,
+                                        text=True, pure=False).result()
+        except Exception as e:
+            raise ToolError(f"{step} failed on its Dask worker: {e!r}") from e
+        if result.returncode:
+            raise ToolError(f"{step} failed ({name} exited with {result.returncode}):\n"
+                            f"{result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
 
     def _calibrate(self, prepared, stats):
         result = calibrate(prepared, self.calib_npz, stats, names=self.names, batch=self.batch,
-                           build_dir=self.build_dir)
+                           client=self.client, build_dir=self.build_dir)
         with self.lock:
             self.calibrations += 1
             self.num_samples = result["samples"]
@@ -434,7 +450,8 @@ class _Analyzer:
             with self.lock:
                 missing = [i for i, key in observers.items() if key not in self.stats_cache]
             if missing:
-                self.log(f"{work.name}: calibrating for {', '.join(missing)}")
+                self.log(f"{work.name}: calibrating for " + (", ".join(missing) if len(
+                    missing) <= 4 else f"{len(missing)} tensors ({missing[0]}, ...)"))
                 measured = self._calibrate(prepared, stats)
                 with self.lock:
                     for i, key in observers.items():
@@ -917,6 +934,7 @@ def main(args, load_model, load_weights, example_inputs):
     analysis = analyze(model, example_inputs(args), calibration, eval_data,
                        qconfig=args.qconfig, observer=args.observer,
                        per_channel=args.per_channel or None, exclude=args.exclude or (),
+                       override=getattr(args, "override", None),
                        metric=args.metric, worst=args.worst, max_workers=args.jobs,
                        out_dir=args.output, build_dir=args.build_dir,
                        log=lambda text: print(f"qnt: {text}", file=sys.stderr, flush=True))
