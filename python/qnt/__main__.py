@@ -256,7 +256,9 @@ def main(argv=None):
         "samples of --calib, latency of both; with --analyze also the per-layer "
         "analysis (worst layers, causes, checked fixes; docs/analyze.md). -o gets "
         "libmodel.so, model.h, manifest.json, the modules and summary.txt (qnt.load(DIR) "
-        "loads it), with --analyze analysis.md and analysis.png. See docs/python-api.md.")
+        "loads it), with --analyze analysis.md and analysis.png. With --accuracy-budget "
+        "the model is the fastest configuration found within the budget (search.md, "
+        "search.png). See docs/python-api.md.")
     add_model_options(p)
     p.add_argument("--calib", help="calibration data set (.npz, quant-run's format: "
                    "[samples, batch, ...] per input); the last --holdout samples are kept "
@@ -282,7 +284,18 @@ def main(argv=None):
                    help="with --analyze: sqnr (output SQNR vs FP32, dB) or top1 (accuracy on "
                    "the data set's 'labels'); default top1 if --calib has labels, else sqnr")
     p.add_argument("--jobs", type=int,
-                   help="with --analyze: variants evaluated at once (default: min(4, CPUs))")
+                   help="with --analyze or --accuracy-budget: variants evaluated at once "
+                   "(default: min(4, CPUs))")
+    p.add_argument("--accuracy-budget", metavar="top1=DROP|sqnr=DB",
+                   help="search for the fastest configuration (per layer INT8 or float, "
+                   "per-tensor or per-channel weights, the observer; ranked by measured "
+                   "latency) whose top-1 accuracy on the held-out samples is at most DROP "
+                   "points below FP32's (needs 'labels' in --calib), or whose output SQNR is "
+                   "at least DB; the flags above are where it starts. -o gets the model found, "
+                   "search.md and search.png (latency vs metric of every candidate); "
+                   "docs/accuracy.md")
+    p.add_argument("--max-evaluations", type=int,
+                   help="with --accuracy-budget: the most candidates evaluated (default 40)")
     p.add_argument("-o", "--output", required=True, help="the directory to write (new or empty)")
     p.set_defaults(run=cmd_quantize)
 

@@ -79,6 +79,15 @@ def _split(data, holdout):
             {k: v[cut(k, v):] for k, v in data.items()})
 
 
+def _examples(samples):
+    """Held-out samples ([S, batch, ...] per input) as examples [S * batch,
+    ...], with their labels (one per example) if there are."""
+    out = {n: v.reshape(-1, *v.shape[2:]) for n, v in samples.items() if n != "labels"}
+    if samples.get("labels") is not None:
+        out["labels"] = np.asarray(samples["labels"]).ravel()
+    return out
+
+
 def _sqnr(reference, actual):
     noise = float(((reference - actual) ** 2).sum())
     return math.inf if noise == 0 else 10 * math.log10(float((reference ** 2).sum()) / noise)
@@ -108,7 +117,21 @@ def _mib(n):
 
 def _check_analyze(args):
     """--analyze and its options: errors before anything is built."""
-    analyze_options = {"--worst": args.worst, "--metric": args.metric, "--jobs": args.jobs}
+    if args.accuracy_budget is not None:
+        from .accuracy.search import Budget
+        if args.mode != "static":
+            raise ValueError(f"--accuracy-budget needs --mode static, not --mode {args.mode}")
+        args.budget = Budget.parse(args.accuracy_budget)
+        if args.max_evaluations is not None and args.max_evaluations < 1:
+            raise ValueError(f"--max-evaluations must be a positive integer, got "
+                             f"{args.max_evaluations}")
+    elif args.max_evaluations is not None:
+        raise ValueError("--max-evaluations: only with --accuracy-budget")
+    analyze_options = {"--worst": args.worst, "--metric": args.metric}
+    if args.accuracy_budget is None:
+        analyze_options["--jobs"] = args.jobs
+    elif args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be a positive integer, got {args.jobs}")
     given = [flag for flag, value in analyze_options.items() if value is not None]
     if not args.analyze:
         if given:
@@ -194,6 +217,9 @@ def run(args, load_model, load_weights, example_inputs):
         metric = args.metric or ("top1" if "labels" in arrays else "sqnr")
         if args.analyze and metric == "top1" and "labels" not in arrays:
             raise ValueError(f"--metric top1: --calib {args.calib} has no 'labels' array")
+        if args.accuracy_budget and args.budget.kind == "top1" and "labels" not in arrays:
+            raise ValueError(f"--accuracy-budget {args.accuracy_budget}: --calib {args.calib} "
+                             f"has no 'labels' array for top-1 accuracy")
     elif args.mode == "static":
         raise ValueError("--mode static needs --calib DATA.npz (quant-run's data-set format; "
                          "python -m qnt fashion-mnist writes one)")
@@ -204,7 +230,23 @@ def run(args, load_model, load_weights, example_inputs):
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent.resolve()))
     try:
         target = staging / "model"
-        if args.mode == "static":
+        search_lines = []
+        if args.accuracy_budget:
+            from .accuracy.search import search, summary_lines
+            start = time.perf_counter()
+            result = search(
+                model, inputs, calibration, _examples(held_out), budget=args.budget,
+                qconfig=args.qconfig, observer=args.observer, exclude=args.exclude or (),
+                per_channel=args.per_channel or None, override=getattr(args, "override", None),
+                numerics=args.numerics, max_evaluations=args.max_evaluations or 40,
+                max_workers=args.jobs, out_dir=staging / "search", model_dir=target,
+                build_dir=args.build_dir, log=log)
+            compiled = result.model
+            for name in ("search.md", "search.png"):
+                os.replace(staging / "search" / name, target / name)
+            search_lines = summary_lines(result, out)
+            log(f"search: {time.perf_counter() - start:.1f}s")
+        elif args.mode == "static":
             compiled = api.quantize_static(
                 model, inputs, calibration, args.qconfig, observer=args.observer,
                 exclude=args.exclude or (), per_channel=args.per_channel or None,
@@ -229,10 +271,8 @@ def run(args, load_model, load_weights, example_inputs):
             held_out = api.match_inputs(held_out, names)
         analysis_lines = []
         if args.analyze:
-            # The held-out samples as examples [N, ...], with their labels.
-            eval_data = {n: v.reshape(-1, *v.shape[2:]) for n, v in held_out.items()}
-            if labels is not None:
-                eval_data["labels"] = np.asarray(labels).ravel()
+            eval_data = _examples(dict(held_out, labels=labels) if labels is not None
+                                  else held_out)
             log(f"analyzing per layer (metric {metric}, worst {args.worst or 3}) ...")
             start = time.perf_counter()
             analysis = compiled.analyze(calibration, eval_data, metric=metric,
@@ -259,10 +299,11 @@ def run(args, load_model, load_weights, example_inputs):
         seconds = compiled.manifest.get("seconds", {})
         lines.append("  time              " + ", ".join(f"{k} {v:.1f}s"
                                                        for k, v in seconds.items()))
-        lines += analysis_lines
+        lines += search_lines + analysis_lines
+        extra = ((", search.md, search.png" if args.accuracy_budget else "")
+                 + (", analysis.md, analysis.png" if args.analyze else ""))
         lines.append(f"  output            {out}/ (libmodel.so, model.h, manifest.json, "
-                     f"summary.txt{', analysis.md, analysis.png' if args.analyze else ''}; "
-                     f"qnt.load('{out}'))")
+                     f"summary.txt{extra}; qnt.load('{out}'))")
         text = "\n".join(lines) + "\n"
         (target / "summary.txt").write_text(text)
         del fp32

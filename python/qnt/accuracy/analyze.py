@@ -434,8 +434,10 @@ class _Analyzer:
         return result.stdout
 
     def _calibrate(self, prepared, stats):
+        # One shard (on a worker when there is a client): sharded histograms
+        # merge within a tolerance, and every variant must see the same ranges.
         result = calibrate(prepared, self.calib_npz, stats, names=self.names, batch=self.batch,
-                           client=self.client, build_dir=self.build_dir)
+                           client=self.client, shards=1, build_dir=self.build_dir)
         with self.lock:
             self.calibrations += 1
             self.num_samples = result["samples"]
