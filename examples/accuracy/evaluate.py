@@ -3,6 +3,7 @@
 of the models of examples/accuracy/models.py, FP32 and INT8 by each method.
 
     /usr/bin/python3 examples/accuracy/evaluate.py [--weights-dir build/accuracy] [--calib 500]
+        [--models mobilenet_v2,vit] [--only AdaRound] [--out table.md]
 
 Weights: DIR/NAME.pt from train.py (trained here when missing: a few
 minutes per model on 2 cores). Calibration: the first --calib training
@@ -15,9 +16,13 @@ images (the same for every method). Rows:
 * qnt PTQ: ``qnt.quantize_static`` with the qnnpack preset (per-tensor
   weights) and the onednn preset (per-channel weights, full-range u8), then
   each with cross-layer equalization first (``qnt.accuracy.equalize``), with
-  empirical bias correction after it (``qnt.accuracy.correct_biases``), and
-  for the ViT with SmoothQuant (``qnt.accuracy.smooth``, alpha 0.5).
+  empirical bias correction after it (``qnt.accuracy.correct_biases``),
+  for the ViT with SmoothQuant (``qnt.accuracy.smooth``, alpha 0.5), and
+  with AdaRound (``qnt.accuracy.adaround``, its defaults, on the preset's
+  grid; the time it took is logged).
 
+``--only TEXT`` (repeatable) runs only the rows whose method contains one
+of the texts (``--only AdaRound``: the two AdaRound rows per model).
 Prints a markdown table (and writes it with --out).
 """
 
@@ -37,7 +42,7 @@ sys.path.insert(0, str(HERE))
 import qnt  # noqa: E402
 from models import MODELS  # noqa: E402
 from qnt import datasets  # noqa: E402
-from qnt.accuracy import correct_biases, equalize, smooth  # noqa: E402
+from qnt.accuracy import adaround, correct_biases, equalize, smooth  # noqa: E402
 from qnt.export import proxy_unpacking  # noqa: E402
 import train  # noqa: E402
 
@@ -81,14 +86,30 @@ def pytorch_ptq(model, engine, calib):
     return convert_fx(prepared)
 
 
-def evaluate(name, weights_dir, n_calib, log):
+def evaluate(name, weights_dir, n_calib, log, only=None):
+    """[(method, accuracy cell)] of model ``name``; ``only``: the methods
+    containing one of these texts (all when None)."""
     model = load(name, weights_dir)
     x, y = (torch.from_numpy(a) for a in datasets.fashion_mnist("test"))
     xc = torch.from_numpy(datasets.fashion_mnist("train", limit=n_calib)[0])
     calib = list(torch.split(xc, BATCH))
-    rows = []
+    rows, cache = [], {}
+
+    def once(key, fn):
+        """fn() computed the first time a row needs it."""
+        if key not in cache:
+            cache[key] = fn()
+        return cache[key]
+
+    def adarounded(preset):
+        start = time.time()
+        result, _ = adaround(model, calib, qconfig=preset)
+        log(f"{name}: AdaRound ({preset}) took {time.time() - start:.0f} s")
+        return result
 
     def row(method, fn):
+        if only and not any(text in method for text in only):
+            return
         start = time.time()
         try:
             acc = f"{accuracy(fn(), x, y) * 100:.2f}"
@@ -102,18 +123,26 @@ def evaluate(name, weights_dir, n_calib, log):
         for engine, kind in (("qnnpack", "per tensor"), ("onednn", "per channel")):
             row(f"PyTorch 1.13 PTQ, {kind} ({engine})",
                 lambda: pytorch_ptq(model, engine, calib))
-        equalized, _ = equalize(model)
-        smoothed, _ = smooth(model, calib) if name == "vit" else (None, None)
+
+        def equalized():
+            return once("cle", lambda: equalize(model)[0])
+
+        def smoothed():
+            return once("smooth", lambda: smooth(model, calib)[0])
+
         for preset, kind in (("qnnpack", "per tensor"), ("onednn", "per channel")):
             row(f"qnt PTQ, {kind} ({preset})",
                 lambda: qnt.quantize_static(model, (calib[0],), calib, preset))
             row(f"qnt PTQ, {kind}, + CLE",
-                lambda: qnt.quantize_static(equalized, (calib[0],), calib, preset))
+                lambda: qnt.quantize_static(equalized(), (calib[0],), calib, preset))
             row(f"qnt PTQ, {kind}, + CLE + bias correction",
-                lambda: correct_biases(equalized, (calib[0],), calib, qconfig=preset)[1]["model8"])
-            if smoothed is not None:
+                lambda: correct_biases(equalized(), (calib[0],), calib,
+                                       qconfig=preset)[1]["model8"])
+            if name == "vit":
                 row(f"qnt PTQ, {kind}, + SmoothQuant",
-                    lambda: qnt.quantize_static(smoothed, (calib[0],), calib, preset))
+                    lambda: qnt.quantize_static(smoothed(), (calib[0],), calib, preset))
+            row(f"qnt PTQ, {kind}, + AdaRound",
+                lambda: qnt.quantize_static(adarounded(preset), (calib[0],), calib, preset))
     return rows
 
 
@@ -122,6 +151,8 @@ def main(argv=None):
     parser.add_argument("--weights-dir", default=str(ROOT / "build" / "accuracy"))
     parser.add_argument("--calib", type=int, default=500, help="calibration images")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="only the methods containing TEXT (repeatable)")
     parser.add_argument("--out", help="write the markdown table here too")
     args = parser.parse_args(argv)
     if args.calib % BATCH:
@@ -131,7 +162,7 @@ def main(argv=None):
         if name not in MODELS:
             parser.error(f"unknown model {name!r} (one of {', '.join(MODELS)})")
         results[name] = evaluate(name, args.weights_dir, args.calib,
-                                 lambda s: print(s, file=sys.stderr, flush=True))
+                                 lambda s: print(s, file=sys.stderr, flush=True), args.only)
     names = list(results)
     methods = list(dict.fromkeys(m for n in names for m, _ in results[n]))
     cells = {n: dict(results[n]) for n in names}

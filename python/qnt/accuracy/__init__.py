@@ -13,12 +13,17 @@ docs/analyze.md).
   taken off the float biases.
 * `smooth`: SmoothQuant (Xiao et al., ICML 2023): a LayerNorm's activation
   outliers migrated into the linear layers that read it.
+* `adaround`: AdaRound (Nagel et al., ICML 2020): each conv / linear
+  weight rounded up or down as learned on calibration data, the weights
+  left on the INT8 grid qnt computes (`weight_scale`, `weight_integers`).
 """
 
+from .adaround import adaround, format_adaround_report, weight_integers, weight_scale
 from .analyze import Analysis, AnalyzeError, analyze
 from .bias_correction import correct_biases, format_report
 from .equalize import RELU6_CHOICES, equalize, fold_batch_norms
 from .smoothquant import find_smoothing_pairs, smooth
 
-__all__ = ["Analysis", "AnalyzeError", "RELU6_CHOICES", "analyze", "correct_biases", "equalize",
-           "find_smoothing_pairs", "fold_batch_norms", "format_report", "smooth"]
+__all__ = ["Analysis", "AnalyzeError", "RELU6_CHOICES", "adaround", "analyze", "correct_biases",
+           "equalize", "find_smoothing_pairs", "fold_batch_norms", "format_adaround_report",
+           "format_report", "smooth", "weight_integers", "weight_scale"]
