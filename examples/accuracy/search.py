@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 from evaluate import BATCH, ROOT, accuracy, load, qnt  # noqa: E402
 from models import MODELS  # noqa: E402
 from qnt import datasets  # noqa: E402
-from qnt.accuracy.search import search  # noqa: E402
+from qnt.accuracy import search  # noqa: E402
 
 
 def main(argv=None):

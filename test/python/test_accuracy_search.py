@@ -32,10 +32,10 @@ def spread_model():
     return model
 
 
-def run_search(budget, **kwargs):
+def run_search(budget, qconfig_="qnnpack", **kwargs):
     model = spread_model()
     result = search(model, (images(1, 0, True),), {"x": images(8, 1, True)},
-                    {"x": images(8, 2, True)}, budget=budget, qconfig="qnnpack",
+                    {"x": images(8, 2, True)}, budget=budget, qconfig=qconfig_,
                     max_workers=2, bench_runs=5, **kwargs)
     return model, result
 
@@ -199,3 +199,14 @@ def test_one_command_errors(tmp_path, args, message):
     assert r.returncode == 1 and message in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_full_range_preset_where_the_cpu_has_8bit_dot_products():
+    """x86 (7-bit activations): the onednn preset is a model-wide variant
+    exactly when the CPU has 8-bit dot products (on others it is inexact)."""
+    from qnt.accuracy.analyze import _cpu_has_8bit_dot
+    _, r = run_search("sqnr=200", qconfig_="x86", max_evaluations=12)
+    presets = {c.settings.qconfig for c in r.candidates if c.phase == "2 model-wide"}
+    assert presets == ({"x86", "onednn"} if _cpu_has_8bit_dot() else {"x86"})
+    described = [c.description for c in r.candidates if c.settings.qconfig == "onednn"]
+    assert all("the onednn preset" in d for d in described), described

@@ -16,14 +16,19 @@ docs/analyze.md).
 * `adaround`: AdaRound (Nagel et al., ICML 2020): each conv / linear
   weight rounded up or down as learned on calibration data, the weights
   left on the INT8 grid qnt computes (`weight_scale`, `weight_integers`).
+* `search`: the fastest quantize_static configuration (per layer INT8 or
+  float, per-tensor or per-channel, the observer) within a top-1 or SQNR
+  budget, ranked by measured latency (`--accuracy-budget`).
 """
 
 from .adaround import adaround, format_adaround_report, weight_integers, weight_scale
 from .analyze import Analysis, AnalyzeError, analyze
 from .bias_correction import correct_biases, format_report
 from .equalize import RELU6_CHOICES, equalize, fold_batch_norms
+from .search import Budget, SearchResult, search
 from .smoothquant import find_smoothing_pairs, smooth
 
-__all__ = ["Analysis", "AnalyzeError", "RELU6_CHOICES", "adaround", "analyze", "correct_biases",
-           "equalize", "find_smoothing_pairs", "fold_batch_norms", "format_adaround_report",
-           "format_report", "smooth", "weight_integers", "weight_scale"]
+__all__ = ["Analysis", "AnalyzeError", "Budget", "RELU6_CHOICES", "SearchResult", "adaround",
+           "analyze", "correct_biases", "equalize", "find_smoothing_pairs", "fold_batch_norms",
+           "format_adaround_report", "format_report", "search", "smooth", "weight_integers",
+           "weight_scale"]

@@ -18,7 +18,9 @@ by op counts. The search:
 
 1. the configuration as given; if it meets the budget it is the answer;
 2. the model-wide variants that cost no latency: the other activation
-   observers, per-channel weights (per-tensor presets);
+   observers, per-channel weights (per-tensor presets), and on a CPU with
+   8-bit dot products (AVX-512 VNNI, ARM dotprod) the full-range onednn
+   preset for the 7-bit x86/fbgemm ones (with each observer);
 3. from the most accurate of those, each layer in float, and for
    per-tensor presets each layer with per-channel weights (the layers with
    the lowest SQNR first, as many as the evaluation limit leaves room for);
@@ -28,7 +30,7 @@ by op counts. The search:
 5. pruning: each move of the configuration found, the most expensive
    first, is undone when the budget still holds without it; phases 3-5
    start again from the best combination while it gains and evaluations
-   are left. The three fastest candidates meeting the budget are timed
+   are left. The candidates meeting the budget (the ten fastest) are timed
    once more before the fastest is chosen.
 
 It stops after ``max_evaluations`` accuracy evaluations. When no candidate
@@ -55,8 +57,9 @@ from ..calibration import write_shards
 from ..compiled import CompiledModel
 from ..export import export
 from ..tools import ToolError, run
-from .analyze import (_PER_CHANNEL_PRESET, AnalyzeError, Settings, _Analyzer,
-                      _check_arguments, _torch_outputs, eval_set, sqnr_metric, top1_metric)
+from .analyze import (_PER_CHANNEL_PRESET, _REDUCE_RANGE, AnalyzeError, Settings, _Analyzer,
+                      _check_arguments, _cpu_has_8bit_dot, _torch_outputs, eval_set,
+                      sqnr_metric, top1_metric)
 
 __all__ = ["Budget", "Candidate", "SearchError", "SearchResult", "search"]
 
@@ -226,10 +229,10 @@ class _Searcher:
                 c.latency_ms = self.latency(c.int8)
         return [self.by_settings[s] for s in jobs if s in self.by_settings]
 
-    def confirm(self, count=3):
+    def confirm(self, count=10):
         """Times the ``count`` fastest candidates meeting the budget again,
-        keeping the faster of the two timings of each: one unlucky
-        measurement does not pick the answer."""
+        keeping the faster of the two timings of each: a measurement slowed
+        by other load on the machine does not lose a candidate the answer."""
         met = sorted((c for c in self.candidates if c.met), key=lambda c: c.latency_ms)
         for c in met[:count] if len(met) > 1 else ():
             c.latency_ms = min(c.latency_ms, self.latency(c.int8))
@@ -277,6 +280,8 @@ def _with_moves(base, moves):
 def _change(given, settings):
     """What ``settings`` changes from the configuration as ``given``."""
     parts = []
+    if settings.qconfig != given.qconfig:
+        parts.append(f"the {settings.qconfig} preset")
     if settings.observer != given.observer:
         parts.append(f"observer {settings.observer}")
     if settings.per_channel != given.per_channel:
@@ -301,6 +306,10 @@ def _run(s, base_settings, layer_limit):
                 for o in OBSERVER_CHOICES if o != (base_settings.observer or "histogram")]
     if base_settings.qconfig in _PER_TENSOR and not base_settings.per_channel:
         variants.append(dataclasses.replace(base_settings, per_channel=True))
+    if base_settings.qconfig in _REDUCE_RANGE and _cpu_has_8bit_dot():
+        # 7-bit activations are for vpmaddubsw's saturation; this CPU has none.
+        variants += [dataclasses.replace(v, qconfig="onednn")
+                     for v in [base_settings] + variants]
     tried = [first] + s.try_all(variants, "2 model-wide")
     if s.fastest_met():
         return s.fastest_met()
