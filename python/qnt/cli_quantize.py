@@ -116,34 +116,30 @@ def _mib(n):
 
 
 def _check_analyze(args):
-    """--analyze and its options: errors before anything is built."""
-    if args.accuracy_budget is not None:
-        from .accuracy.search import Budget
-        if args.mode != "static":
-            raise ValueError(f"--accuracy-budget needs --mode static, not --mode {args.mode}")
-        args.budget = Budget.parse(args.accuracy_budget)
-        if args.max_evaluations is not None and args.max_evaluations < 1:
-            raise ValueError(f"--max-evaluations must be a positive integer, got "
-                             f"{args.max_evaluations}")
-    elif args.max_evaluations is not None:
-        raise ValueError("--max-evaluations: only with --accuracy-budget")
-    analyze_options = {"--worst": args.worst, "--metric": args.metric}
-    if args.accuracy_budget is None:
-        analyze_options["--jobs"] = args.jobs
-    elif args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be a positive integer, got {args.jobs}")
-    given = [flag for flag, value in analyze_options.items() if value is not None]
-    if not args.analyze:
-        if given:
-            raise ValueError(f"{', '.join(given)}: only with --analyze")
-        return
-    if args.mode != "static":
-        raise ValueError(f"--analyze needs --mode static (it quantizes variants of the "
-                         f"model again with the calibration data), not --mode {args.mode}")
-    for flag in ("--worst", "--jobs"):
-        value = analyze_options[flag]
+    """--analyze, --accuracy-budget and their options: errors before
+    anything is built."""
+    for flag, value in (("--worst", args.worst), ("--jobs", args.jobs),
+                        ("--max-evaluations", args.max_evaluations)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be a positive integer, got {value}")
+    for flag, given, needs in (("--accuracy-budget", args.accuracy_budget, "--mode static"),
+                               ("--analyze", args.analyze, "--mode static")):
+        if given and args.mode != "static":
+            raise ValueError(f"{flag} needs {needs} (it quantizes variants of the model "
+                             f"again with the calibration data), not --mode {args.mode}")
+    if args.accuracy_budget is not None:
+        from .accuracy.search import Budget
+        args.budget = Budget.parse(args.accuracy_budget)
+    elif args.max_evaluations is not None:
+        raise ValueError("--max-evaluations: only with --accuracy-budget")
+    if not args.analyze:
+        given = [flag for flag, value in (("--worst", args.worst), ("--metric", args.metric))
+                 if value is not None]
+        if args.jobs is not None and args.accuracy_budget is None:
+            given.append("--jobs")
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --analyze"
+                             + (" or --accuracy-budget" if given == ["--jobs"] else ""))
 
 
 def _flags(kwargs):
@@ -296,7 +292,9 @@ def run(args, load_model, load_weights, example_inputs):
         lines.append(f"  latency (batch {compiled.inputs[0]['shape'][0]}, median of "
                      f"{args.runs})  FP32 {lat32['median_ms']:.2f} ms -> INT8 "
                      f"{lat8['median_ms']:.2f} ms ({lat32['median_ms'] / lat8['median_ms']:.2f}x)")
-        seconds = compiled.manifest.get("seconds", {})
+        seconds = compiled.manifest.get("seconds") or {}
+        if args.accuracy_budget:
+            seconds = {"search (export, calibrate, evaluate, compile)": result.seconds}
         lines.append("  time              " + ", ".join(f"{k} {v:.1f}s"
                                                        for k, v in seconds.items()))
         lines += search_lines + analysis_lines

@@ -163,12 +163,13 @@ def test_dask_client_gives_the_same_answer(per_channel):
 
 def test_one_command(tmp_path):
     """python -m qnt quantize --accuracy-budget: the model found in -o, its
-    search.md / search.png, and the summary's section."""
+    search.md / search.png, and the summary's section; with --analyze the
+    analysis is of the model found."""
     _silent_channel_data(tmp_path / "calib.npz")
     out = tmp_path / "out"
     r = _quantize_cli(tmp_path, "--calib", tmp_path / "calib.npz", "--qconfig", "qnnpack",
                       "--runs", "5", "--accuracy-budget", "sqnr=30", "--jobs", "2",
-                      "-o", out, model="spread_cnn")
+                      "--analyze", "-o", out, model="spread_cnn")
     assert r.returncode == 0, r.stderr
     assert (out / "search.md").read_text().startswith("# Mixed-precision search")
     assert (out / "search.png").read_bytes()[:4] == b"\x89PNG"
@@ -183,6 +184,9 @@ def test_one_command(tmp_path):
     assert sqnr >= 30, r.stdout
     model8 = qnt.load(out)
     assert "--qnt-per-channel" in " ".join(model8.manifest["pipeline"])
+    assert "Settings: `{'qconfig': 'qnnpack', 'per_channel': True" in \
+        (out / "analysis.md").read_text()
+    assert re.search(r"time +search \(export, calibrate, evaluate, compile\) [\d.]+s", r.stdout)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -190,6 +194,7 @@ def test_one_command(tmp_path):
     (("--accuracy-budget", "sqnr"), "accuracy budget 'sqnr'"),
     (("--accuracy-budget", "top1=1"), "no 'labels' array"),
     (("--max-evaluations", "3"), "only with --accuracy-budget"),
+    (("--jobs", "2"), "--jobs: only with --analyze or --accuracy-budget"),
     (("--accuracy-budget", "sqnr=30", "--max-evaluations", "0"), "positive integer"),
 ])
 def test_one_command_errors(tmp_path, args, message):
