@@ -46,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..api import QCONFIGS
+from .bias_correction import call_counts
 from .equalize import _Traced
 
 __all__ = ["adaround", "format_adaround_report", "weight_integers", "weight_scale"]
@@ -185,22 +186,6 @@ def _capture(model, path, samples, what):
     return torch.cat(parts)
 
 
-def _calls(model, paths, sample):
-    """{path: how many times one forward pass on ``sample`` calls it}."""
-    counts, hooks = dict.fromkeys(paths, 0), []
-    for path in paths:
-        def count(module, inputs, output, path=path):
-            counts[path] += 1
-        hooks.append(model.get_submodule(path).register_forward_hook(count))
-    try:
-        with torch.no_grad():
-            model(*sample)
-    finally:
-        for h in hooks:
-            h.remove()
-    return counts
-
-
 def _activation(traced, node):
     """The activation the output of layer ``node`` goes through alone
     (through nn.Identity, e.g. a folded BN): "relu", "relu6" or "none"."""
@@ -232,7 +217,7 @@ def _find_layers(traced, sample):
     nodes = [n for n in traced.graph.nodes if n.op == "call_module"
              and isinstance(traced.root.get_submodule(n.target), _LAYERS)]
     all_paths = [name for name, m in traced.root.named_modules() if isinstance(m, _LAYERS)]
-    calls = _calls(traced.root, all_paths, sample)
+    calls = call_counts(traced.root, all_paths, sample)
     layers, skipped = [], {}
     for node in nodes:
         path = node.target

@@ -761,6 +761,29 @@ def _analyze(fp32_mlir, names, batch, settings, reference_fn, calibration_data, 
     return analysis
 
 
+def settings_and_inputs(qconfig, observer, per_channel, exclude, override, numerics,
+                        example_inputs):
+    """quantize_static's arguments as Settings (checked as it checks them)
+    and ``example_inputs`` as a tuple of tensors."""
+    if per_channel is False and qconfig in ("x86", "fbgemm", "onednn"):
+        raise ValueError(f"the {qconfig} preset quantizes weights per channel")
+    settings = Settings(qconfig, observer, bool(per_channel), tuple(exclude or ()),
+                        tuple((override or {}).items()), numerics).check()
+    import torch
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    if not all(isinstance(x, torch.Tensor) for x in inputs):
+        raise ValueError("example_inputs must be a tensor or a tuple of tensors")
+    return settings, inputs
+
+
+def export_fp32(model, inputs, workdir):
+    """The FP32 module of ``model`` in ``workdir``: (path, input names, batch)."""
+    fp32 = Path(workdir).resolve() / "model.fp32.mlir"
+    info = export(model.eval(), inputs, fp32)
+    batch = info.inputs[0][1][0] if info.inputs[0][1] else 1
+    return fp32, [n for n, _ in info.inputs], batch
+
+
 def analyze(model, example_inputs, calibration_data, eval_data, *, qconfig="x86",
             observer=None, per_channel=None, exclude=(), override=None, numerics="qnt",
             metric=None, worst=3, max_workers=None, out_dir=None, build_dir=None, log=None):
@@ -782,19 +805,10 @@ def analyze(model, example_inputs, calibration_data, eval_data, *, qconfig="x86"
     out_dir: also write analysis.md and analysis.png there. log(text): a
         line per phase."""
     max_workers = _check_arguments(worst, metric, max_workers)
-    if per_channel is False and qconfig in ("x86", "fbgemm", "onednn"):
-        raise ValueError(f"the {qconfig} preset quantizes weights per channel")
-    settings = Settings(qconfig, observer, bool(per_channel), tuple(exclude or ()),
-                        tuple((override or {}).items()), numerics).check()
-    import torch
-    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    if not all(isinstance(x, torch.Tensor) for x in inputs):
-        raise ValueError("example_inputs must be a tensor or a tuple of tensors")
+    settings, inputs = settings_and_inputs(qconfig, observer, per_channel, exclude, override,
+                                           numerics, example_inputs)
     with tempfile.TemporaryDirectory(prefix="qnt-analyze-") as workdir:
-        fp32 = Path(workdir) / "model.fp32.mlir"
-        info = export(model.eval(), inputs, fp32)
-        names = [n for n, _ in info.inputs]
-        batch = info.inputs[0][1][0] if info.inputs[0][1] else 1
+        fp32, names, batch = export_fp32(model, inputs, workdir)
         return _analyze(fp32, names, batch, settings,
                         lambda arrays: _torch_outputs(model, arrays, names), calibration_data,
                         eval_data, metric, worst, out_dir, build_dir, log, max_workers,

@@ -197,21 +197,22 @@ def _float_means(model, paths, samples):
     return {path: (sums[path] / len(samples)).numpy() for path in paths}
 
 
-def _uncalled(model, paths, sample):
-    """The module ``paths`` whose forward() one pass of ``model`` on
-    ``sample`` does not call (nn.MultiheadAttention applies its out_proj
-    through the weights): their outputs cannot be hooked."""
-    called, hooks = set(), []
+def call_counts(model, paths, sample):
+    """{path: how many times one forward pass of ``model`` on ``sample``
+    calls that module's forward()} (0 for nn.MultiheadAttention's out_proj,
+    applied through its weights: its output cannot be hooked)."""
+    counts, hooks = dict.fromkeys(paths, 0), []
     for path in paths:
-        hooks.append(model.get_submodule(path).register_forward_hook(
-            lambda module, inputs, output, path=path: called.add(path)))
+        def count(module, inputs, output, path=path):
+            counts[path] += 1
+        hooks.append(model.get_submodule(path).register_forward_hook(count))
     try:
         with torch.no_grad():
             model(*sample)
     finally:
         for h in hooks:
             h.remove()
-    return set(paths) - called
+    return counts
 
 
 def _sequential_corrections(model, targets, errors, samples):
@@ -299,7 +300,8 @@ def correct_biases(model, example_inputs, calibration_data, *, qconfig="x86", it
             samples = [tuple(torch.from_numpy(arrays[n][i]) for n in names)
                        for i in range(len(arrays[names[0]]))]
         skipped = dict(found.skipped)
-        uncalled = _uncalled(model, set(found.targets.values()), samples[0])
+        uncalled = {p for p, n in call_counts(model, set(found.targets.values()),
+                                               samples[0]).items() if not n}
         skipped.update((n, "the model never calls its forward() (nn.MultiheadAttention "
                            "applies out_proj through its weights)")
                        for n, t in found.targets.items() if t in uncalled)

@@ -13,8 +13,9 @@ The budget is a maximum top-1 drop against the FP32 model on the eval set
 observer), evaluated by quantizing and running it (the analysis' machinery:
 one calibration, variants folded from its statistics), and timed by
 running it: the fastest of ``quant-run --bench``'s runs (other load only
-adds time), one candidate at a time with no evaluation running, so the ranking is by measured latency on this machine, not
-by op counts. The search:
+adds time), one candidate at a time with no evaluation running, so the
+ranking is by measured latency on this machine, not by op counts. The
+search:
 
 1. the configuration as given; if it meets the budget it is the answer;
 2. the model-wide variants that cost no latency: the other activation
@@ -55,11 +56,10 @@ from .. import data as qdata
 from ..api import QuantizeError, match_inputs
 from ..calibration import write_shards
 from ..compiled import CompiledModel
-from ..export import export
 from ..tools import ToolError, run
 from .analyze import (_PER_CHANNEL_PRESET, _REDUCE_RANGE, AnalyzeError, Settings, _Analyzer,
                       _check_arguments, _cpu_has_8bit_dot, _torch_outputs, eval_set,
-                      sqnr_metric, top1_metric)
+                      export_fp32, settings_and_inputs, sqnr_metric, top1_metric)
 
 __all__ = ["Budget", "Candidate", "SearchError", "SearchResult", "search"]
 
@@ -429,32 +429,23 @@ def search(model, example_inputs, calibration_data, eval_data, *, budget, qconfi
         one (default: as many as the limit leaves).
     max_workers: evaluations at once (default min(4, CPUs)); client: a
         dask.distributed Client whose workers run them instead.
-    num_threads, bench_runs: the kernel threads and timed runs (median) of
-        each latency measurement.
+    num_threads, bench_runs: the kernel threads and timed runs (the
+        fastest counts) of each latency measurement.
     out_dir: also write search.md and search.png there; model_dir: where the
         answer's compiled model goes (default a temporary directory, removed
         with the model). log(text): a line per phase."""
     budget = Budget.parse(budget)
     max_workers = _check_arguments(1, None, max_workers)
     _check(max_evaluations, bench_runs, num_threads, layer_limit)
-    if per_channel is False and qconfig in ("x86", "fbgemm", "onednn"):
-        raise ValueError(f"the {qconfig} preset quantizes weights per channel")
-    settings = Settings(qconfig, observer, bool(per_channel), tuple(exclude or ()),
-                        tuple((override or {}).items()), numerics).check()
-    import torch
-    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    if not all(isinstance(x, torch.Tensor) for x in inputs):
-        raise ValueError("example_inputs must be a tensor or a tuple of tensors")
+    settings, inputs = settings_and_inputs(qconfig, observer, per_channel, exclude, override,
+                                           numerics, example_inputs)
     if calibration_data is None:
         raise ValueError("calibration_data is required (the search calibrates once)")
     log = log or (lambda text: None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qnt-search-") as workdir:
         workdir = Path(workdir).resolve()
-        fp32 = workdir / "model.fp32.mlir"
-        info = export(model.eval(), inputs, fp32)
-        names = [n for n, _ in info.inputs]
-        batch = info.inputs[0][1][0] if info.inputs[0][1] else 1
+        fp32, names, batch = export_fp32(model, inputs, workdir)
         if isinstance(calibration_data, dict):
             calibration_data = match_inputs(calibration_data, names)
         eval_arrays = eval_set(calibration_data if eval_data is None else eval_data, names,
