@@ -45,6 +45,9 @@ void qnt::buildDynamicPipeline(OpPassManager &pm,
   prepare.dynamicPerChannel = options.perChannel;
   prepare.dynamicAllLinears = options.allLinears;
   pm.addNestedPass<func::FuncOp>(createQntPreparePass(prepare));
+  // Weights that carry their parameters (ONNX Runtime's dynamic form,
+  // imported) keep them; the observed ones get theirs from their range.
+  pm.addNestedPass<func::FuncOp>(createQntFoldFakeQuantPass());
   pm.addPass(createQntFoldCalibrationPass());
   pm.addNestedPass<func::FuncOp>(createQntConvertPass());
 }
@@ -122,7 +125,8 @@ void qnt::registerPipelines() {
   PassPipelineRegistration<DynamicPipelineOptions>(
       "qnt-dynamic-pipeline",
       "Dynamic quantization of linear layers: qnt-fuse, qnt-prepare "
-      "(mode=dynamic), qnt-fold-calibration and qnt-convert",
+      "(mode=dynamic), qnt-fold-fake-quant, qnt-fold-calibration and "
+      "qnt-convert",
       buildDynamicPipeline);
   PassPipelineRegistration<>(
       "qnt-lower-to-llvm",

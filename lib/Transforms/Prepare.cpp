@@ -385,7 +385,8 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
                           .isAttrPresent(linear)))
         continue;
       // PyTorch's default_dynamic_qconfig: per-tensor symmetric s8 weights;
-      // per_channel_dynamic_qconfig: per-channel.
+      // per_channel_dynamic_qconfig: per-channel. A weight with a fake quant
+      // (an imported ONNX model's integers and scales) keeps its parameters.
       const ObserverConfig dynamicWeight{dynamicPerChannel
                                              ? ObserverKind::per_channel_minmax
                                              : ObserverKind::minmax,
@@ -394,10 +395,14 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
                                          127,
                                          QuantScheme::symmetric,
                                          dynamicPerChannel};
-      inserter.observeWeight(linear.getWeightMutable(),
-                             op.getWeightChannelAxis(), dynamicWeight);
+      if (!linear.getWeight().getDefiningOp<FakeQuantOp>())
+        inserter.observeWeight(linear.getWeightMutable(),
+                               op.getWeightChannelAxis(), dynamicWeight);
+      // ONNX Runtime's DynamicQuantizeLinear knows only u8 [0, 255].
       const ObserverConfig &act = config.activation;
       int64_t quantMax = act.dtype == QuantDType::u8 ? act.quantMax : 255;
+      if (getNumerics(linear) == Numerics::onnxruntime)
+        quantMax = 255;
       linear.setDynamicQspecAttr(
           QSpecAttr::get(&getContext(), QuantDType::u8, 0, quantMax,
                          QuantScheme::affine, std::nullopt, FloatAttr()));

@@ -1,12 +1,13 @@
 //===- DynamicLinear.cpp - qnt_rt_linear_dynamic --------------------------===//
 //
-// PyTorch's dynamic quantization of a linear layer: the input's quantization
-// parameters are chosen per call from its range, the product is exact in
-// int32, the result is float. The range scan and the quantization are
-// vectorized loops (split across the kernels' threads when long); the
-// product runs on oneDNN's int8 matmul (weights packed once, the source zero
-// point passed at execution, the dequantization fused into its output)
-// where oneDNN is exact, else on the runtime's loop.
+// Dynamic quantization of a linear layer: the input's quantization parameters
+// are chosen per call from its range, as PyTorch's quantize_dynamic or ONNX's
+// DynamicQuantizeLinear does, the product is exact in int32, the result is
+// float. The range scan and the quantization are vectorized loops (split
+// across the kernels' threads when long); the product runs on oneDNN's int8
+// matmul (weights packed once, the source zero point passed at execution, the
+// dequantization fused into its output) where oneDNN is exact, else on the
+// runtime's loop.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,6 +76,16 @@ DynamicParams chooseQuantizationParams(float min, float max, int32_t qmin,
   return {float(scale), zeroPoint};
 }
 
+/// ONNX's DynamicQuantizeLinear (u8), as ONNX Runtime computes it: all in
+/// f32, the zero point clamped before it is rounded.
+DynamicParams chooseOnnxRuntimeParams(float min, float max) {
+  min = std::min(min, 0.0f);
+  max = std::max(max, 0.0f);
+  float scale = max == min ? 1.0f : (max - min) / 255.0f;
+  float initial = std::clamp(0.0f - min / scale, 0.0f, 255.0f);
+  return {scale, int32_t(std::nearbyint(initial))};
+}
+
 /// Per-call loops at least this long run on the kernels' threads.
 constexpr int64_t kParallelElements = 1 << 16;
 
@@ -94,15 +105,17 @@ QNT_RT_VECTOR_CLONES void range(const float *x, int64_t n, float &lo,
   hi = h;
 }
 
-/// q[i] = clamp(nearbyint(x[i] * inverse) + zp, qmin, qmax), PyTorch's
-/// quantize of the activation; a NaN becomes qmin (what PyTorch's float to
-/// int conversion gives on x86 for the usual qmin 0).
-QNT_RT_VECTOR_CLONES void quantize(const float *x, int64_t n, float inverse,
-                                   float zp, float qmin, float qmax,
-                                   uint8_t *q) {
+/// q[i] = clamp(nearbyint(x[i] * (1 / scale)) + zp, qmin, qmax), PyTorch's
+/// quantize of the activation, or with `divide` ONNX's x[i] / scale; a NaN
+/// becomes qmin (what PyTorch's float to int conversion gives on x86 for
+/// the usual qmin 0, and what MLAS's clamp gives).
+QNT_RT_VECTOR_CLONES void quantize(const float *x, int64_t n, float scale,
+                                   bool divide, float zp, float qmin,
+                                   float qmax, uint8_t *q) {
+  const float inverse = 1.0f / scale;
 #pragma omp parallel for simd if (n >= kParallelElements)
   for (int64_t i = 0; i < n; ++i) {
-    float v = std::nearbyint(x[i] * inverse) + zp;
+    float v = std::nearbyint(divide ? x[i] / scale : x[i] * inverse) + zp;
     v = v >= qmin ? v : qmin;
     v = v <= qmax ? v : qmax;
     q[i] = static_cast<uint8_t>(v);
@@ -129,10 +142,13 @@ public:
     range(src, p_.m * p_.k, lo, hi);
     if (!(lo <= hi)) // empty or all NaN: quantize around 0
       lo = hi = 0.0f;
-    DynamicParams q = chooseQuantizationParams(lo, hi, int32_t(s_.srcQmin),
+    bool onnxRuntime = p_.dynamic_qparams == QNT_RT_DYNAMIC_ONNXRUNTIME;
+    DynamicParams q =
+        onnxRuntime ? chooseOnnxRuntimeParams(lo, hi)
+                    : chooseQuantizationParams(lo, hi, int32_t(s_.srcQmin),
                                                int32_t(s_.srcQmax));
     uint8_t *x = threadBuffer<uint8_t>(size_t(p_.m * p_.k));
-    quantize(src, p_.m * p_.k, 1.0f / q.scale, float(q.zeroPoint),
+    quantize(src, p_.m * p_.k, q.scale, onnxRuntime, float(q.zeroPoint),
              float(s_.srcQmin), float(s_.srcQmax), x);
     multiply(x, q, dst);
   }
@@ -302,6 +318,10 @@ extern "C" void qnt_rt_linear_dynamic(void **slot, const int64_t *params,
         (s.biasKind == QNT_RT_BIAS_F32) != (bias != nullptr) ||
         s.biasKind == QNT_RT_BIAS_S32 || s.srcQmin < 0 || s.srcQmax > 255 ||
         s.srcQmin >= s.srcQmax ||
+        (p.dynamic_qparams != QNT_RT_DYNAMIC_PYTORCH &&
+         p.dynamic_qparams != QNT_RT_DYNAMIC_ONNXRUNTIME) ||
+        (p.dynamic_qparams == QNT_RT_DYNAMIC_ONNXRUNTIME &&
+         (s.srcQmin != 0 || s.srcQmax != 255)) ||
         (s.scales.size() != 1 && int64_t(s.scales.size()) != p.n))
       fatal("linear_dynamic: invalid params");
     DynamicLinear *k =

@@ -177,9 +177,10 @@ func.func @quantized_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x8x!q> {
 !wq = !quant.uniform<i8:f32:0, {0.01, 0.02}>
 
 // A dynamically quantized linear layer calls qnt_rt_linear_dynamic: f32 in
-// and out, s8 weights, f32 bias, relu, the input's u8 range [0, 127] and
-// the weight scales in fparams.
-// CHECK-DAG: memref.global "private" constant @[[$DP:.*]] : memref<16xi64> = dense<[1, 2, 2, 0, 2, 0, 1, 1, 0, 0, 127, 0, 0, 0, 2, 0]>
+// and out, s8 weights, f32 bias, relu, the input's u8 range [0, 127], the
+// weight scales in fparams and PyTorch's per-call parameters (the last
+// field, dynamic_qparams 0).
+// CHECK-DAG: memref.global "private" constant @[[$DP:.*]] : memref<17xi64> = dense<[1, 2, 2, 0, 2, 0, 1, 1, 0, 0, 127, 0, 0, 0, 2, 0, 0]>
 // CHECK-DAG: memref.global "private" constant @[[$DF:.*]] : memref<4xf32> = dense<[0.000000e+00, 0x7F800000, 0.00999999977, 2.000000e-02]>
 // CHECK-LABEL: func.func @dynamic_linear
 // CHECK: memref.get_global @[[$DP]]
@@ -188,6 +189,37 @@ func.func @quantized_pool(%q: tensor<1x4x4x2x!q>) -> tensor<1x8x!q> {
 func.func @dynamic_linear(%x: tensor<1x2xf32>, %w: tensor<2x2x!wq>, %b: tensor<2xf32>) -> tensor<1x2xf32> {
   %y = qnt.linear %x, %w, %b {activation = #qnt.activation<relu>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2x!wq>, tensor<2xf32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
+}
+
+// -----
+
+!wq = !quant.uniform<i8:f32, 0.01>
+
+// Under ONNX Runtime's numerics the input is quantized per call as
+// DynamicQuantizeLinear does (dynamic_qparams 1, the last field).
+// CHECK-DAG: memref.global "private" constant @[[$OP:.*]] : memref<17xi64> = dense<[1, 2, 2, 0, 2, 0, 1, 0, 0, 0, 255, 0, 0, 0, 1, 0, 1]>
+// CHECK-LABEL: func.func @dynamic_linear_onnxruntime
+// CHECK: memref.get_global @[[$OP]]
+// CHECK: call @qnt_rt_linear_dynamic
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @dynamic_linear_onnxruntime(%x: tensor<1x2xf32>, %w: tensor<2x2x!wq>, %b: tensor<2xf32>) -> tensor<1x2xf32> {
+    %y = qnt.linear %x, %w, %b {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2x!wq>, tensor<2xf32>) -> tensor<1x2xf32>
+    return %y : tensor<1x2xf32>
+  }
+}
+
+// -----
+
+!wq = !quant.uniform<i8:f32, 0.01>
+
+// DynamicQuantizeLinear has no reduced range.
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @dynamic_linear_onnxruntime_reduce_range(%x: tensor<1x2xf32>, %w: tensor<2x2x!wq>) -> tensor<1x2xf32> {
+    // expected-error @+2 {{ONNX Runtime's DynamicQuantizeLinear (qnt.numerics = "onnxruntime") quantizes to u8 [0, 255], not dynamic_qspec's [0, 127]}}
+    // expected-error @+1 {{failed to legalize operation 'qnt.linear'}}
+    %y = qnt.linear %x, %w {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 127, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2x!wq>) -> tensor<1x2xf32>
+    return %y : tensor<1x2xf32>
+  }
 }
 
 // -----

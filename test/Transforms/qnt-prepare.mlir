@@ -173,6 +173,25 @@ func.func @dynamic_marked(%v: tensor<1x8xf32>) -> tensor<1x2xf32> {
 
 // -----
 
+// ONNX Runtime's dynamic form, imported: the weight's fake quant (the
+// file's integers and scale) is kept, no observer; under its numerics the
+// input's range is DynamicQuantizeLinear's u8 [0, 255] whatever the qconfig.
+// DYNAMIC-LABEL: func.func @dynamic_onnxruntime
+// DYNAMIC-NOT: qnt.observe
+// DYNAMIC: %[[W:.*]] = qnt.fake_quant
+// DYNAMIC-NOT: qnt.observe
+// DYNAMIC: qnt.linear %arg0, %[[W]] {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>}
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @dynamic_onnxruntime(%v: tensor<1x8xf32>) -> tensor<1x2xf32> {
+    %fw = arith.constant dense<0.5> : tensor<2x8xf32>
+    %w = qnt.fake_quant %fw {scale = array<f32: 0.25>, zero_point = array<i64: 0>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x8xf32>
+    %y = qnt.linear %v, %w : (tensor<1x8xf32>, tensor<2x8xf32>) -> tensor<1x2xf32> loc("fc")
+    return %y : tensor<1x2xf32>
+  }
+}
+
+// -----
+
 // A float composite (a layer norm's ops, marked qnt.float_composite) is one
 // float op between quantized tensors: its input and result are observed
 // where the linears around it take them, none of its inner values (the

@@ -14,9 +14,11 @@ steps (the scale of the output's last DequantizeLinear).
 
 Operator forms: QLinearConv, QLinearMatMul and com.microsoft QLinear ops
 written with the onnx helper API, against ORT in output steps as QDQ;
-ORT's dynamic form (DynamicQuantizeLinear -> MatMulInteger / ConvInteger)
-imported as float layers and compiled by qnt's dynamic pipeline, against
-ORT with the tolerance the weight requantization explains.
+ORT's dynamic form (DynamicQuantizeLinear -> MatMulInteger) imported with
+the file's weights and compiled by qnt's dynamic pipeline, equal to ORT
+under ONNX Runtime's numerics (with ``numerics="qnt"``: float layers
+quantized again, within the tolerance the weight requantization explains);
+ConvInteger as a float conv, within ORT's input rounding.
 
 Errors: unsupported nodes (all listed, com.microsoft ones with their
 domain), misused operator forms, malformed and truncated files, missing
@@ -496,11 +498,13 @@ def test_microsoft_qlinear_ops_vs_ort(ort, tmp_path):
     assert "qnt.conv2d" in text and "qnt.mul" in text and "qnt.table" in text
 
 
-def dynamic_mlp():
+def dynamic_mlp(per_column=False):
     """MatMul + Add -> Relu -> Gemm (FP32), then rewritten as ORT's
     quantize_dynamic writes it (bench/onnx_dynamic.py): DynamicQuantizeLinear
     -> MatMulInteger (s8 weights, max|W| / 127) -> Cast -> Mul by the scales
-    -> Add of the bias, twice."""
+    -> Add of the bias, twice. ``per_column``: the weights quantized again
+    per column of B (max|W[:, n]| / 127, scales and zero points of shape
+    [N]), as ORT's per_channel=True writes them."""
     g = GraphMaker()
     w1, b1 = g.rng.normal(size=(64, 128)) * 0.1, g.rng.normal(size=128) * 0.1
     w2, b2 = g.rng.normal(size=(10, 128)) * 0.1, g.rng.normal(size=10) * 0.1
@@ -512,12 +516,73 @@ def dynamic_mlp():
     g.node("Gemm", ["relu", "w2", "b2"], "output", name="fc2", transB=1)
     quantized, count = onnx_dynamic.quantize_dynamic(g.model([4, 64], [4, 10]))
     assert count == 2
+    if per_column:
+        inits = {i.name: i for i in quantized.graph.initializer}
+        for layer, w in (("fc1", w1), ("fc2", w2.T)):
+            w = w.astype(np.float32)
+            scale = (np.abs(w).max(axis=0) / np.float32(127)).astype(np.float32)
+            q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+            for suffix, value in (("W_q", q), ("W_scale", scale),
+                                  ("W_zp", np.zeros(scale.shape, np.int8))):
+                inits[f"{layer}_qnt_{suffix}"].CopyFrom(
+                    numpy_helper.from_array(value, f"{layer}_qnt_{suffix}"))
+        onnx.checker.check_model(quantized)
     return quantized
 
 
-def test_dynamic_matmul_integer_vs_ort(ort, tmp_path):
-    """Imported as float linears of the file's dequantized weights and
-    compiled by qnt's dynamic pipeline. ORT's DynamicQuantizeLinear and
+def dynamic_inputs():
+    """(name, input) of the dynamic MLP: both signs, all positive (zero
+    point 0), all negative (zero point 255) and a grid of rounding ties:
+    the range [-1, 255/64 - 1] gives S = 1/64 and Z = 64 exactly, and every
+    other element is at (k + 0.5) / 64, half a step (round half to even)."""
+    rng = np.random.default_rng(1)
+    ties = ((np.arange(256) % 254 - 63.5) / 64).astype(np.float32)[:256]
+    ties[:2] = -1.0, 255 / 64 - 1
+    return [("normal", rng.normal(size=(4, 64)).astype(np.float32)),
+            ("positive", (np.abs(rng.normal(size=(4, 64))) + 0.25).astype(np.float32)),
+            ("negative", (-np.abs(rng.normal(size=(4, 64))) - 0.25).astype(np.float32)),
+            ("ties", ties.reshape(4, 64))]
+
+
+def run_dynamic(path, x, tmp_path, numerics=None):
+    """import-onnx (with ``numerics``), --qnt-dynamic-pipeline, quant-run:
+    (output, text of the quantized module)."""
+    mlir = tmp_path / "model.mlir"
+    import_onnx(path, mlir, numerics=numerics)
+    run_tool("quant-opt", mlir, "--qnt-dynamic-pipeline=qconfig=qnnpack", "-o",
+             tmp_path / "dyn8.mlir")
+    np.savez(tmp_path / "in.npz", input=x)
+    run_tool("quant-run", tmp_path / "dyn8.mlir", "-i", tmp_path / "in.npz", "-o",
+             tmp_path / "out.npz", "--quiet")
+    return np.load(tmp_path / "out.npz")["output"], (tmp_path / "dyn8.mlir").read_text()
+
+
+@pytest.mark.parametrize("per_column", [False, True], ids=["per_tensor", "per_column"])
+def test_dynamic_matmul_integer_vs_ort(ort, tmp_path, per_column):
+    """Under ONNX Runtime's numerics (import-onnx's default for a quantized
+    file) the dynamic pipeline keeps the file's int8 weights and scales and
+    the runtime quantizes each input as DynamicQuantizeLinear does: the
+    outputs equal ORT's, bit for bit, per tensor and per column, on inputs
+    of either sign, of one sign and on rounding ties."""
+    path = tmp_path / "dyn.onnx"
+    model = dynamic_mlp(per_column)
+    onnx.save(model, str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for name, x in dynamic_inputs():
+        want = ort.outputs(path, [x])[0]
+        got, text = run_dynamic(path, x, tmp_path)
+        assert got.shape == want.shape
+        assert np.array_equal(got, want), (name, np.abs(got - want).max())
+    assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
+    weights = i8_constants(text)
+    for layer in ("fc1", "fc2"):
+        file_q = inits[f"{layer}_qnt_W_q"].T
+        assert np.array_equal(weights[file_q.shape], file_q)  # the file's integers
+
+
+def test_dynamic_matmul_integer_qnt_numerics(ort, tmp_path):
+    """numerics="qnt": float linears of the file's dequantized weights,
+    quantized by qnt's dynamic pipeline. ORT's DynamicQuantizeLinear and
     qnt's run-time u8 parameters (qnnpack: [0, 255]) agree, but qnt
     quantizes the weights again with its symmetric min-max observer,
     max|W| / 127.5, where the file has max|W| / 127: the integers stay
@@ -531,16 +596,8 @@ def test_dynamic_matmul_integer_vs_ort(ort, tmp_path):
     onnx.save(model, str(path))
     x = np.random.default_rng(1).normal(size=(4, 64)).astype(np.float32)
     want = ort.outputs(path, [x])[0]
-    mlir = tmp_path / "model.mlir"
-    import_onnx(path, mlir)
-    run_tool("quant-opt", mlir, "--qnt-dynamic-pipeline=qconfig=qnnpack", "-o",
-             tmp_path / "dyn8.mlir")
-    text = (tmp_path / "dyn8.mlir").read_text()
+    got, text = run_dynamic(path, x, tmp_path, numerics="qnt")
     assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
-    np.savez(tmp_path / "in.npz", input=x)
-    run_tool("quant-run", tmp_path / "dyn8.mlir", "-i", tmp_path / "in.npz", "-o",
-             tmp_path / "out.npz", "--quiet")
-    got = np.load(tmp_path / "out.npz")["output"]
     largest = np.abs(want).max()
     assert np.abs(got - want).max() <= 0.01 * largest
 

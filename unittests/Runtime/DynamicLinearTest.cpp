@@ -18,13 +18,14 @@ using namespace qnt_test;
 
 namespace {
 
-enum class Input { Random, Ties, WithNaN, Zeros, Positive };
+enum class Input { Random, Ties, GridTies, WithNaN, Zeros, Positive };
 
 struct DynCase {
   const char *name;
   int64_t m, k, n, qmax;
   bool perChannel, bias, relu;
   Input input;
+  bool onnxRuntime = false; // DynamicQuantizeLinear's parameters
 };
 
 /// PyTorch 1.13's ChooseQuantizationParams for [min(lo, 0), max(hi, 0)].
@@ -58,6 +59,15 @@ void chooseParams(float lo, float hi, int32_t qmin, int32_t qmax, float &scale,
   scale = float(s);
 }
 
+/// ONNX's DynamicQuantizeLinear: S = (max - min) / 255 (1 when max == min),
+/// Z = rint(clamp(-min / S, 0, 255)), in f32, for [min(lo, 0), max(hi, 0)].
+void chooseOnnxRuntimeParams(float lo, float hi, float &scale, int32_t &zp) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+  zp = int32_t(std::nearbyint(std::min(255.0f, std::max(0.0f, -lo / scale))));
+}
+
 std::vector<float> model(const DynCase &c, const std::vector<float> &x,
                          const std::vector<int64_t> &w,
                          const std::vector<float> &sw,
@@ -72,10 +82,15 @@ std::vector<float> model(const DynCase &c, const std::vector<float> &x,
     lo = hi = 0.0f;
   float scale;
   int32_t zp;
-  chooseParams(lo, hi, 0, int32_t(c.qmax), scale, zp);
+  if (c.onnxRuntime)
+    chooseOnnxRuntimeParams(lo, hi, scale, zp);
+  else
+    chooseParams(lo, hi, 0, int32_t(c.qmax), scale, zp);
   std::vector<int64_t> q(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
-    float v = std::nearbyint(x[i] * (1.0f / scale)) + float(zp);
+    float v =
+        std::nearbyint(c.onnxRuntime ? x[i] / scale : x[i] * (1.0f / scale)) +
+        float(zp);
     q[i] = std::isnan(v) ? 0 : clampI(int64_t(v), 0, c.qmax);
   }
   std::vector<float> y(c.m * c.n);
@@ -105,6 +120,12 @@ std::vector<float> makeInput(const DynCase &c, std::mt19937 &rng, float gain) {
       break;
     case Input::Ties: // on .5 steps of a power-of-two grid: rounding ties
       x[i] = (float(int(i % 41) - 20) + 0.5f) * 0.125f;
+      break;
+    case Input::GridTies: // range [-1, 255 / 64 - 1]: S = 1/64, Z = 64 exactly,
+                          // and every other value is a tie of x / S
+      x[i] = i == 0   ? -1.0f
+             : i == 1 ? 255.0f / 64 - 1.0f
+                      : (float(int(i % 254) - 63) - 0.5f) / 64;
       break;
     case Input::Zeros:
       x[i] = 0.0f;
@@ -139,6 +160,8 @@ TEST_P(DynamicLinear, MatchesModelBitForBit) {
   p.activation = c.relu ? QNT_RT_ACT_RELU : QNT_RT_ACT_NONE;
   p.src_qmin = 0, p.src_qmax = c.qmax;
   p.num_scales = int64_t(sw.size());
+  p.dynamic_qparams =
+      c.onnxRuntime ? QNT_RT_DYNAMIC_ONNXRUNTIME : QNT_RT_DYNAMIC_PYTORCH;
   std::vector<float> fp = {0.0f, 0.0f};
   fp.insert(fp.end(), sw.begin(), sw.end());
   auto wb = pack(w, QNT_RT_S8);
@@ -168,6 +191,15 @@ const DynCase kCases[] = {
     {"nan_is_qmin", 3, 40, 8, 255, false, true, false, Input::WithNaN},
     {"all_zero", 2, 16, 8, 255, false, true, true, Input::Zeros},
     {"positive_only", 5, 24, 12, 127, false, false, false, Input::Positive},
+    {"ort_mlp", 16, 64, 256, 255, false, true, false, Input::Random, true},
+    {"ort_per_channel_relu", 8, 96, 40, 255, true, true, true, Input::Random,
+     true},
+    {"ort_ties", 4, 82, 16, 255, false, true, false, Input::GridTies, true},
+    {"ort_nan_is_qmin", 3, 40, 8, 255, false, true, false, Input::WithNaN,
+     true},
+    {"ort_all_zero", 2, 16, 8, 255, false, true, true, Input::Zeros, true},
+    {"ort_positive_only", 5, 24, 12, 255, false, false, false, Input::Positive,
+     true},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, DynamicLinear, ::testing::ValuesIn(kCases),

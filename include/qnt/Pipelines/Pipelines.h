@@ -65,7 +65,7 @@ struct DynamicPipelineOptions
 };
 
 /// Dynamic quantization: fuse -> prepare (mode=dynamic) -> fold the weight
-/// observers -> convert. No calibration.
+/// fake quants and observers -> convert. No calibration.
 void buildDynamicPipeline(mlir::OpPassManager &pm,
                           const DynamicPipelineOptions &options);
 

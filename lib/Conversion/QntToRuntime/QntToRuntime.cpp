@@ -332,6 +332,17 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
                             "dynamic_qspec");
     p.src_qmin = linear.getDynamicQspecAttr().getQuantMin();
     p.src_qmax = linear.getDynamicQspecAttr().getQuantMax();
+    // Under ONNX Runtime's numerics the input is quantized as
+    // DynamicQuantizeLinear does, which knows only u8 [0, 255].
+    if (getNumerics(op) == Numerics::onnxruntime) {
+      if (p.src_qmin != 0 || p.src_qmax != 255)
+        return op.emitOpError("ONNX Runtime's DynamicQuantizeLinear "
+                              "(qnt.numerics = \"onnxruntime\") quantizes to "
+                              "u8 [0, 255], not dynamic_qspec's [")
+               << p.src_qmin << ", " << p.src_qmax << "]";
+      if constexpr (std::is_same_v<Params, qnt_rt_linear_params>)
+        p.dynamic_qparams = QNT_RT_DYNAMIC_ONNXRUNTIME;
+    }
     QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
     p.num_scales = w.scales.size();
     fparams.append(w.scales.begin(), w.scales.end());

@@ -19,7 +19,8 @@ The operator forms (``QLinearConv``, ``QLinearMatMul``, ``com.microsoft``
 the float op, a quantized output. ORT's dynamic quantization
 (``DynamicQuantizeLinear`` -> ``MatMulInteger`` -> ``Cast`` -> ``Mul`` by the
 scales) becomes the float linear of the dequantized weight, which qnt's
-dynamic pipeline quantizes.
+dynamic pipeline quantizes; under ONNX Runtime's numerics with the file's
+int8 weights and scales (a weight fake quant), which the pipeline keeps.
 
 A quantized model's module carries ``qnt.numerics = "onnxruntime"``: the
 lowering then computes the integers ONNX Runtime computes for the file
@@ -113,11 +114,13 @@ def identifier(name, fallback="v"):
 
 
 class Builder:
-    """The fx graph being built, its root module (submodules, constants)
-    and the ONNX node being converted (``loc``, its name)."""
+    """The fx graph being built, its root module (submodules, constants),
+    the ONNX node being converted (``loc``, its name) and the module's
+    ``qnt.numerics`` (None for a float model)."""
 
-    def __init__(self, opset):
+    def __init__(self, opset, numerics=None):
         self.opset = opset
+        self.numerics = numerics
         self.root = nn.Module()
         self.graph = fx.Graph()
         self.loc = None
@@ -358,7 +361,7 @@ def build(path, input_shapes=None, numerics=None):
             f"{path}: {len(unsupported)} unsupported node{'s' * (len(unsupported) > 1)}:\n" +
             "\n".join(f"  '{name}': {op} ({domain} opset {versions.get(domain, '?')})"
                       for name, op, domain in unsupported))
-    b = Builder(opset)
+    b = Builder(opset, numerics)
     for n in nodes:
         for name in n.input:
             b.uses[name] = b.uses.get(name, 0) + 1

@@ -814,8 +814,10 @@ def _dynamic_source(ins, op):
 
 
 def _integer_weight(ins, op, rank):
-    """A MatMulInteger / ConvInteger weight minus its zero point (per tensor,
-    or per output channel: B's columns, w's axis 0), as float."""
+    """(a MatMulInteger / ConvInteger weight minus its zero point (per
+    tensor, or per output channel: B's columns, w's axis 0) as float,
+    whether it is int8 with zero point 0: symmetric s8, which qnt's INT8
+    kernels take as it is)."""
     data = const(ins[1], f"{op}'s weight")
     if data.dtype not in (torch.int8, torch.uint8) or data.dim() != rank:
         raise Unsupported(f"{op} with a weight of type {data.dtype} and rank {data.dim()} "
@@ -823,9 +825,10 @@ def _integer_weight(ins, op, rank):
     zp = optional_input(ins, 3)
     zp = const(zp, f"{op}'s weight zero point").to(torch.int64) if zp is not None else \
         torch.zeros(())
+    symmetric = data.dtype == torch.int8 and not zp.any()
     if zp.numel() > 1:
         zp = zp.reshape(-1) if rank == 2 else zp.reshape(-1, *[1] * (rank - 1))
-    return (data.to(torch.int64) - zp).to(torch.float32)
+    return (data.to(torch.int64) - zp).to(torch.float32), symmetric
 
 
 def _accumulator(b, x, source, m):
@@ -835,17 +838,31 @@ def _accumulator(b, x, source, m):
 
 def matmul_integer(b, node, ins, a):
     """MatMulInteger(DynamicQuantizeLinear's integers, constant 2-D B): a
-    float linear on the DynamicQuantizeLinear's input, scaled by the Mul."""
+    float linear on the DynamicQuantizeLinear's input, scaled by the Mul.
+    Under ONNX Runtime's numerics an int8 weight with zero point 0 keeps its
+    integers: the linear is an nn.qat.Linear whose weight fake quant has the
+    scales the Mul multiplies in (`_scale_accumulator`), which qnt's dynamic
+    pipeline takes as they are."""
     x = _dynamic_source(ins, "MatMulInteger")
-    weight = _integer_weight(ins, "MatMulInteger", 2)
-    return _accumulator(b, x, x, _linear_module(weight.t().contiguous(), None, None))
+    weight, symmetric = _integer_weight(ins, "MatMulInteger", 2)
+    weight = weight.t().contiguous()
+    if b.numerics == "onnxruntime" and symmetric:
+        # No bias yet: a following Add of a constant becomes it.
+        m = nnqat.Linear(weight.shape[1], weight.shape[0], bias=False,
+                         qconfig=default_qat_qconfig)
+        m.weight_fake_quant = FixedFakeQuantize(torch.ones(1), torch.zeros(1), torch.qint8)
+        with torch.no_grad():
+            m.weight.copy_(weight)
+    else:
+        m = _linear_module(weight, None, None)
+    return _accumulator(b, x, x, m)
 
 
 def conv_integer(b, node, ins, a):
     """ConvInteger(DynamicQuantizeLinear's integers, constant w): a float
     conv on the DynamicQuantizeLinear's input, scaled by the Mul."""
     source = _dynamic_source(ins, "ConvInteger")
-    weight = _integer_weight(ins, "ConvInteger", ins[1].rank)
+    weight, _ = _integer_weight(ins, "ConvInteger", ins[1].rank)
     x, m = _conv_module(b, source, Tensor(None, weight), None, a)
     return _accumulator(b, x, source, m)
 
@@ -866,6 +883,13 @@ def _scale_accumulator(t, factor):
     f = f.reshape(-1).expand(channels)
     with torch.no_grad():
         m.weight.mul_(f.reshape(-1, *[1] * (m.weight.dim() - 1)))
+    fq = getattr(m, "weight_fake_quant", None)
+    if isinstance(fq, FixedFakeQuantize):  # the file's integers, their scales
+        per_channel = fq.ch_axis >= 0 or factor.numel() > 1
+        scale = fq.scale * (f if per_channel else f[:1])
+        m.weight_fake_quant = FixedFakeQuantize(
+            scale, torch.zeros(scale.shape, dtype=torch.int64), torch.qint8,
+            0 if per_channel else None)
     return t.value * f.reshape([channels if d == axis else 1 for d in range(t.rank)])
 
 

@@ -97,10 +97,19 @@ typedef struct qnt_rt_conv2d_params {
   QNT_RT_COMMON_FIELDS
 } qnt_rt_conv2d_params;
 
-/* dst[m, n] = src[m, :] . weight[n, :] (+ bias[n]); weight is [n, k]. */
+/* How qnt_rt_linear_dynamic chooses its input's per-call parameters. */
+enum qnt_rt_dynamic_qparams {
+  QNT_RT_DYNAMIC_PYTORCH = 0,     /* ChooseQuantizationParams, x * (1 / S) */
+  QNT_RT_DYNAMIC_ONNXRUNTIME = 1, /* DynamicQuantizeLinear, x / S */
+};
+
+/* dst[m, n] = src[m, :] . weight[n, :] (+ bias[n]); weight is [n, k].
+ * dynamic_qparams (qnt_rt_dynamic_qparams) is read by qnt_rt_linear_dynamic
+ * only. */
 typedef struct qnt_rt_linear_params {
   int64_t m, k, n;
   QNT_RT_COMMON_FIELDS
+  int64_t dynamic_qparams;
 } qnt_rt_linear_params;
 
 void qnt_rt_conv2d(void **slot, const int64_t *params, const float *fparams,
@@ -114,8 +123,13 @@ void qnt_rt_linear(void **slot, const int64_t *params, const float *fparams,
  * call, the float input's range [min(x, 0), max(x, 0)] gives u8 parameters
  * as PyTorch's ChooseQuantizationParams computes them (in double, qmin =
  * src_qmin, qmax = src_qmax: 255, or 127 for reduce_range; a scale below
- * 6.1e-5 is raised to it); the input is quantized, multiplied with the s8
- * weights exactly in int32, and the result is float:
+ * 6.1e-5 is raised to it) and q = clamp(rint(x * f32(1 / S)) + Z); or, with
+ * dynamic_qparams QNT_RT_DYNAMIC_ONNXRUNTIME, as ONNX's
+ * DynamicQuantizeLinear (src_qmin 0, src_qmax 255, all in f32):
+ *   S = max == min ? 1 : (max - min) / 255,  Z = rint(clamp(0 - min / S,
+ *   0, 255)),  q = clamp(rint(x / S) + Z, 0, 255).
+ * The input is quantized, multiplied with the s8 weights exactly in int32,
+ * and the result is float:
  *   dst[m, n] = act(float(acc[m, n]) * (S_in * S_w[n]) + bias[n])
  * params: qnt_rt_linear_params with src_dtype F32, wei_dtype S8, dst_dtype
  * F32, bias_kind NONE or F32, activation NONE or RELU; fparams:
