@@ -24,7 +24,8 @@ search:
    preset for the 7-bit x86/fbgemm ones (with each observer);
 3. from the most accurate of those, each layer in float, and for
    per-tensor presets each layer with per-channel weights (the layers with
-   the lowest SQNR first, as many as the evaluation limit leaves room for);
+   the lowest SQNR first, as many as the evaluation limit leaves room for
+   with a fifth of it, at least 3, kept for phases 4 and 5);
 4. those moves combined, best metric gain per millisecond first, until the
    budget is met (the number of moves predicted from their gains first,
    then doubling and bisection);
@@ -335,7 +336,9 @@ def _round(s, base, layer_limit, round_):
     if per_channel:
         moves += [("per-channel", n) for n in layers if n not in dict(base.settings.override)]
     moves.sort(key=lambda m: sqnr.get(m[1], math.inf))
-    moves = moves[:layer_limit]
+    # Leave evaluations for phases 4 and 5 (a fifth of the limit, at least 3).
+    reserve = max(3, s.max_evaluations // 5)
+    moves = moves[:max(1, min(layer_limit or len(moves), s.left - reserve))]
 
     def tried(moves, phase):
         (c,) = s.try_all([_with_moves(base.settings, moves)], phase) or (None,)
@@ -425,8 +428,9 @@ def search(model, example_inputs, calibration_data, eval_data, *, budget, qconfi
     calibration_data: as for quantize_static (calibrated once, here);
         eval_data: as for `analyze` (None: the calibration data).
     max_evaluations: the most accuracy evaluations (each a quantization and
-        a run of the eval set); layer_limit: the most layers tried one by
-        one (default: as many as the limit leaves).
+        a run of the eval set); layer_limit: the most single-layer moves
+        tried (default: as many as the limit leaves, a fifth of it kept for
+        combining them).
     max_workers: evaluations at once (default min(4, CPUs)); client: a
         dask.distributed Client whose workers run them instead.
     num_threads, bench_runs: the kernel threads and timed runs (the
@@ -477,7 +481,9 @@ def search(model, example_inputs, calibration_data, eval_data, *, budget, qconfi
         log(f"budget {budget}: {budget.metric_name} >= {threshold:.2f}")
         try:
             fp32_latency = min(s.latency(fp32), s.latency(fp32))  # as confirm() does
-            found = _run(s, settings, layer_limit or max_evaluations)
+            found = _run(s, settings, layer_limit)
+            if found is None and s.left <= 0:
+                s.stopped = f"stopped at the limit of {max_evaluations} evaluations"
             if found is not None:
                 s.confirm()
                 found = s.fastest_met()
