@@ -124,7 +124,8 @@ void qnt::registerPipelines() {
       buildPTQPipeline);
   PassPipelineRegistration<DynamicPipelineOptions>(
       "qnt-dynamic-pipeline",
-      "Dynamic quantization of linear layers: qnt-fuse, qnt-prepare "
+      "Dynamic quantization of linear layers (and of ONNX Runtime's "
+      "MatMulInteger / ConvInteger): qnt-fuse, qnt-prepare "
       "(mode=dynamic), qnt-fold-fake-quant, qnt-fold-calibration and "
       "qnt-convert",
       buildDynamicPipeline);

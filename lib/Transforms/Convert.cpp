@@ -101,24 +101,25 @@ static Value buildQuantizedWeight(PatternRewriter &rewriter, Location loc,
   return quant::StorageCastOp::create(rewriter, loc, qtype, storage);
 }
 
-/// A dynamically quantized linear layer (`dynamic_qspec`, from
+/// A dynamically quantized op (`dynamic_qspec`, from
 /// --qnt-prepare="mode=dynamic"): only its weight is quantized here; its
 /// input is quantized at run time and its result stays float.
-struct ConvertDynamicLinear : OpRewritePattern<LinearOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct ConvertDynamicOp : OpInterfaceRewritePattern<QuantizableOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
-  LogicalResult matchAndRewrite(LinearOp op,
+  LogicalResult matchAndRewrite(QuantizableOpInterface op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.getDynamicQspecAttr() ||
-        isQuantizedTensor(op.getWeight().getType()))
-      return rewriter.notifyMatchFailure(op, "not a dynamic linear to do");
+    OpOperand *operand = op.getWeightOperand();
+    if (!op.getDynamicQuantization() || !operand ||
+        isQuantizedTensor(operand->get().getType()))
+      return rewriter.notifyMatchFailure(op, "not a dynamic op to do");
     ChannelParams params;
     Value weight =
-        buildQuantizedWeight(rewriter, op.getLoc(), op.getWeight(), params);
+        buildQuantizedWeight(rewriter, op.getLoc(), operand->get(), params);
     if (!weight)
       return rewriter.notifyMatchFailure(op, "weight is not a quantized "
                                              "constant");
-    rewriter.modifyOpInPlace(op, [&] { op.getWeightMutable().set(weight); });
+    rewriter.modifyOpInPlace(op, [&] { operand->set(weight); });
     return success();
   }
 };
@@ -138,8 +139,7 @@ struct ConvertComputeOp : OpInterfaceRewritePattern<QuantizableOpInterface> {
                                 PatternRewriter &rewriter) const override {
     if (isQuantizedTensor(op->getResult(0).getType()))
       return rewriter.notifyMatchFailure(op, "already quantized");
-    if (auto linear = dyn_cast<LinearOp>(op.getOperation());
-        linear && linear.getDynamicQspecAttr())
+    if (op.getDynamicQuantization())
       return rewriter.notifyMatchFailure(op, "dynamically quantized");
     SmallVector<Value> inputs;
     for (OpOperand *operand : op.getActivationOperands()) {
@@ -590,7 +590,7 @@ struct QntConvertPass : qnt::impl::QntConvertPassBase<QntConvertPass> {
 
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ConvertComputeOp, ConvertDynamicLinear,
+    patterns.add<ConvertComputeOp, ConvertDynamicOp,
                  PushDequantizeThroughSameScale, FoldRequantizeToSameType,
                  ConvertUnaryFunction, ConvertSharedQParamsClamp, ConvertConcat,
                  ConvertAvgPool, ConvertPad, ConvertResize,

@@ -124,7 +124,7 @@ template <typename ConvOp> struct LiftConvolution : OpRewritePattern<ConvOp> {
         op, op.getOutput().getType(), op.getInput(), weight->first, bias,
         op.getStrideAttr(), op.getPadAttr(), op.getDilationAttr(),
         weight->second, Activation::none, /*clamp_min=*/nullptr,
-        /*clamp_max=*/nullptr);
+        /*clamp_max=*/nullptr, /*dynamic_qspec=*/nullptr);
     return success();
   }
 };

@@ -376,17 +376,23 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
         inserter.observeComputeOp(op, config);
         continue;
       }
-      // Dynamic: only linear layers, weights observed now, activations
-      // quantized per call with the preset's u8 range (reduce_range on
-      // x86/fbgemm, as PyTorch's quantize_dynamic).
+      // Dynamic: linear layers, weights observed now, activations quantized
+      // per call with the preset's u8 range (reduce_range on x86/fbgemm, as
+      // PyTorch's quantize_dynamic); and any op whose weight already has a
+      // fake quant (an imported ONNX model's integers and scales: ONNX
+      // Runtime's MatMulInteger / ConvInteger), which keeps its parameters.
+      if (!op.canQuantizeDynamically())
+        continue;
+      OpOperand *weight = op.getWeightOperand();
+      bool fileWeight = weight->get().getDefiningOp<FakeQuantOp>() != nullptr;
       auto linear = dyn_cast<LinearOp>(op.getOperation());
-      if (!linear || (!dynamicAllLinears &&
-                      QntDialect::FloatInPytorchAttrHelper(&getContext())
-                          .isAttrPresent(linear)))
+      if (!fileWeight &&
+          (!linear || (!dynamicAllLinears &&
+                       QntDialect::FloatInPytorchAttrHelper(&getContext())
+                           .isAttrPresent(linear))))
         continue;
       // PyTorch's default_dynamic_qconfig: per-tensor symmetric s8 weights;
-      // per_channel_dynamic_qconfig: per-channel. A weight with a fake quant
-      // (an imported ONNX model's integers and scales) keeps its parameters.
+      // per_channel_dynamic_qconfig: per-channel.
       const ObserverConfig dynamicWeight{dynamicPerChannel
                                              ? ObserverKind::per_channel_minmax
                                              : ObserverKind::minmax,
@@ -395,17 +401,17 @@ struct QntPreparePass : qnt::impl::QntPreparePassBase<QntPreparePass> {
                                          127,
                                          QuantScheme::symmetric,
                                          dynamicPerChannel};
-      if (!linear.getWeight().getDefiningOp<FakeQuantOp>())
-        inserter.observeWeight(linear.getWeightMutable(),
-                               op.getWeightChannelAxis(), dynamicWeight);
+      if (!fileWeight)
+        inserter.observeWeight(*weight, op.getWeightChannelAxis(),
+                               dynamicWeight);
       // ONNX Runtime's DynamicQuantizeLinear knows only u8 [0, 255].
       const ObserverConfig &act = config.activation;
       int64_t quantMax = act.dtype == QuantDType::u8 ? act.quantMax : 255;
-      if (getNumerics(linear) == Numerics::onnxruntime)
+      if (getNumerics(op) == Numerics::onnxruntime)
         quantMax = 255;
-      linear.setDynamicQspecAttr(
-          QSpecAttr::get(&getContext(), QuantDType::u8, 0, quantMax,
-                         QuantScheme::affine, std::nullopt, FloatAttr()));
+      op.setDynamicQuantization(QSpecAttr::get(&getContext(), QuantDType::u8, 0,
+                                               quantMax, QuantScheme::affine,
+                                               std::nullopt, FloatAttr()));
     }
     observeOpsWithoutWeights(others, inserter, /*results=*/false);
   }

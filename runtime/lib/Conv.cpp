@@ -105,33 +105,6 @@ private:
   std::string why_;
 };
 
-void checkShape(const qnt_rt_conv2d_params &p) {
-  auto fail = [&](const std::string &what) {
-    fatal("conv2d: invalid params: " + what);
-  };
-  if (p.n <= 0 || p.h <= 0 || p.w <= 0 || p.c <= 0 || p.oc <= 0 || p.kh <= 0 ||
-      p.kw <= 0 || p.oh <= 0 || p.ow <= 0)
-    fail("non-positive dimension");
-  if (p.stride_h <= 0 || p.stride_w <= 0 || p.dilation_h <= 0 ||
-      p.dilation_w <= 0 || p.pad_top < 0 || p.pad_bottom < 0 ||
-      p.pad_left < 0 || p.pad_right < 0)
-    fail("bad stride / dilation / padding");
-  if (p.groups <= 0 || p.c % p.groups || p.oc % p.groups)
-    fail("groups must divide c and oc");
-  int64_t oh =
-      (p.h + p.pad_top + p.pad_bottom - p.dilation_h * (p.kh - 1) - 1) /
-          p.stride_h +
-      1;
-  int64_t ow =
-      (p.w + p.pad_left + p.pad_right - p.dilation_w * (p.kw - 1) - 1) /
-          p.stride_w +
-      1;
-  if (oh != p.oh || ow != p.ow)
-    fail("output " + std::to_string(p.oh) + "x" + std::to_string(p.ow) +
-         " does not match the computed " + std::to_string(oh) + "x" +
-         std::to_string(ow));
-}
-
 /// The implementations createConv2d may choose from.
 struct Conv2dChoice {
   enum Kind {
@@ -148,7 +121,7 @@ Kernel *createConv2d(const int64_t *params, const float *fparams,
                      const void *weight, const void *bias,
                      const Conv2dChoice &choice, std::string &why) {
   const auto &p = *reinterpret_cast<const qnt_rt_conv2d_params *>(params);
-  checkShape(p);
+  checkConv2dShape(p, "conv2d");
   CommonSpec s = readCommon(p, fparams);
   s.validate("conv2d", p.oc);
   // The depthwise kernel serves the oneDNN backend (the one `auto` uses for
@@ -205,6 +178,34 @@ void runConv2d(Kernel *k, const int64_t *params, const void *src, void *dst) {
 }
 
 } // namespace
+
+void qnt::rt::checkConv2dShape(const qnt_rt_conv2d_params &p,
+                               const char *name) {
+  auto fail = [&](const std::string &what) {
+    fatal(std::string(name) + ": invalid params: " + what);
+  };
+  if (p.n <= 0 || p.h <= 0 || p.w <= 0 || p.c <= 0 || p.oc <= 0 || p.kh <= 0 ||
+      p.kw <= 0 || p.oh <= 0 || p.ow <= 0)
+    fail("non-positive dimension");
+  if (p.stride_h <= 0 || p.stride_w <= 0 || p.dilation_h <= 0 ||
+      p.dilation_w <= 0 || p.pad_top < 0 || p.pad_bottom < 0 ||
+      p.pad_left < 0 || p.pad_right < 0)
+    fail("bad stride / dilation / padding");
+  if (p.groups <= 0 || p.c % p.groups || p.oc % p.groups)
+    fail("groups must divide c and oc");
+  int64_t oh =
+      (p.h + p.pad_top + p.pad_bottom - p.dilation_h * (p.kh - 1) - 1) /
+          p.stride_h +
+      1;
+  int64_t ow =
+      (p.w + p.pad_left + p.pad_right - p.dilation_w * (p.kw - 1) - 1) /
+          p.stride_w +
+      1;
+  if (oh != p.oh || ow != p.ow)
+    fail("output " + std::to_string(p.oh) + "x" + std::to_string(p.ow) +
+         " does not match the computed " + std::to_string(oh) + "x" +
+         std::to_string(ow));
+}
 
 extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,
                               const float *fparams, const void *src,

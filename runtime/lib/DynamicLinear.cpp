@@ -3,15 +3,15 @@
 // Dynamic quantization of a linear layer: the input's quantization parameters
 // are chosen per call from its range, as PyTorch's quantize_dynamic or ONNX's
 // DynamicQuantizeLinear does, the product is exact in int32, the result is
-// float. The range scan and the quantization are vectorized loops (split
-// across the kernels' threads when long); the product runs on oneDNN's int8
-// matmul (weights packed once, the source zero point passed at execution, the
-// dequantization fused into its output) where oneDNN is exact, else on the
-// runtime's loop.
+// float. The input is quantized as DynamicQuantize.h says; the product runs
+// on oneDNN's int8 matmul (weights packed once, the source zero point passed
+// at execution, the dequantization fused into its output) where oneDNN is
+// exact, else on the runtime's loop.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Dnnl.h"
+#include "DynamicQuantize.h"
 #include "Kernel.h"
 #include "Profile.h"
 
@@ -22,114 +22,7 @@
 using namespace qnt::rt;
 using dnnl::memory;
 
-// The per-call loops get AVX2 and AVX-512 clones on x86 (rounding is one
-// vroundps there; baseline x86-64 has no vector round), picked at load time
-// by an ifunc resolver. Not under the sanitizers: an instrumented resolver
-// runs before their runtime is initialized and crashes.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#define QNT_RT_VECTOR_CLONES                                                   \
-  __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define QNT_RT_VECTOR_CLONES
-#endif
-
 namespace {
-
-struct DynamicParams {
-  float scale;
-  int32_t zeroPoint;
-};
-
-/// PyTorch 1.13's quant_utils::ChooseQuantizationParams (no sparsity
-/// preservation, no power-of-two scale), with [qmin, qmax] already reduced
-/// when reduce_range applies.
-DynamicParams chooseQuantizationParams(float min, float max, int32_t qmin,
-                                       int32_t qmax) {
-  constexpr float kSmallScaleThreshold = 6.1e-5f;
-  min = std::min(min, 0.0f);
-  max = std::max(max, 0.0f);
-  double scale = (static_cast<double>(max) - min) / (qmax - qmin);
-  if (float(scale) == 0.0f || std::isinf(1.0f / float(scale)))
-    scale = 0.1;
-  if (scale < kSmallScaleThreshold) {
-    float originalScale = scale;
-    scale = kSmallScaleThreshold;
-    if (min == 0.0f) {
-      max = kSmallScaleThreshold * (qmax - qmin);
-    } else if (max == 0.0f) {
-      min = -kSmallScaleThreshold * (qmax - qmin);
-    } else {
-      float amplifier = kSmallScaleThreshold / originalScale;
-      min *= amplifier;
-      max *= amplifier;
-    }
-  }
-  double fromMin = qmin - min / scale;
-  double fromMax = qmax - max / scale;
-  double fromMinError = std::abs(qmin) - std::abs(min / scale);
-  double fromMaxError = std::abs(qmax) - std::abs(max / scale);
-  double initial = fromMinError < fromMaxError ? fromMin : fromMax;
-  int32_t zeroPoint = initial < qmin   ? qmin
-                      : initial > qmax ? qmax
-                                       : int32_t(std::nearbyint(initial));
-  return {float(scale), zeroPoint};
-}
-
-/// ONNX's DynamicQuantizeLinear (u8), as ONNX Runtime computes it: all in
-/// f32, the zero point clamped before it is rounded.
-DynamicParams chooseOnnxRuntimeParams(float min, float max) {
-  min = std::min(min, 0.0f);
-  max = std::max(max, 0.0f);
-  float scale = max == min ? 1.0f : (max - min) / 255.0f;
-  float initial = std::clamp(0.0f - min / scale, 0.0f, 255.0f);
-  return {scale, int32_t(std::nearbyint(initial))};
-}
-
-/// Per-call loops at least this long run on the kernels' threads.
-constexpr int64_t kParallelElements = 1 << 16;
-
-/// [lo, hi] of `x[0, n)`, NaNs skipped.
-QNT_RT_VECTOR_CLONES void range(const float *x, int64_t n, float &lo,
-                                float &hi) {
-  float l = INFINITY, h = -INFINITY;
-#pragma omp parallel for simd reduction(min                                    \
-                                        : l)                                   \
-    reduction(max                                                              \
-              : h) if (n >= kParallelElements)
-  for (int64_t i = 0; i < n; ++i) {
-    l = x[i] < l ? x[i] : l;
-    h = x[i] > h ? x[i] : h;
-  }
-  lo = l;
-  hi = h;
-}
-
-/// q[i] = clamp(nearbyint(x[i] * (1 / scale)) + zp, qmin, qmax), PyTorch's
-/// quantize of the activation, or with `divide` ONNX's x[i] / scale; a NaN
-/// becomes qmin (what PyTorch's float to int conversion gives on x86 for
-/// the usual qmin 0, and what MLAS's clamp gives).
-QNT_RT_VECTOR_CLONES void quantize(const float *x, int64_t n, float scale,
-                                   bool divide, float zp, float qmin,
-                                   float qmax, uint8_t *q) {
-  const float inverse = 1.0f / scale;
-#pragma omp parallel for simd if (n >= kParallelElements)
-  for (int64_t i = 0; i < n; ++i) {
-    float v = std::nearbyint(divide ? x[i] / scale : x[i] * inverse) + zp;
-    v = v >= qmin ? v : qmin;
-    v = v <= qmax ? v : qmax;
-    q[i] = static_cast<uint8_t>(v);
-  }
-}
-
-/// A per-thread buffer of at least `count` elements (calls on one thread
-/// run one at a time; concurrent calls on other threads have their own).
-template <typename T> T *threadBuffer(size_t count) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < count)
-    buffer.resize(count);
-  return buffer.data();
-}
 
 class DynamicLinear {
 public:
@@ -138,18 +31,10 @@ public:
   virtual ~DynamicLinear() = default;
 
   void run(const float *src, float *dst) const {
-    float lo, hi;
-    range(src, p_.m * p_.k, lo, hi);
-    if (!(lo <= hi)) // empty or all NaN: quantize around 0
-      lo = hi = 0.0f;
-    bool onnxRuntime = p_.dynamic_qparams == QNT_RT_DYNAMIC_ONNXRUNTIME;
-    DynamicParams q =
-        onnxRuntime ? chooseOnnxRuntimeParams(lo, hi)
-                    : chooseQuantizationParams(lo, hi, int32_t(s_.srcQmin),
-                                               int32_t(s_.srcQmax));
     uint8_t *x = threadBuffer<uint8_t>(size_t(p_.m * p_.k));
-    quantize(src, p_.m * p_.k, q.scale, onnxRuntime, float(q.zeroPoint),
-             float(s_.srcQmin), float(s_.srcQmax), x);
+    DynamicParams q =
+        quantizeDynamic(src, p_.m * p_.k, p_.dynamic_qparams,
+                        int32_t(s_.srcQmin), int32_t(s_.srcQmax), x);
     multiply(x, q, dst);
   }
   virtual std::string describe() const = 0;
@@ -230,19 +115,6 @@ private:
   std::string impl_;
 };
 
-/// sum_k x[k] * w[k] of u8 x s8 in int32: exact for k <= kMaxExactK (255 *
-/// 128 * k < 2^31), and a loop the compiler vectorizes with widening
-/// multiplies (NEON smlal / umlal on AArch64, vpmaddwd on x86).
-constexpr int64_t kMaxExactK = (int64_t(1) << 31) / (255 * 128) - 1;
-
-QNT_RT_VECTOR_CLONES int32_t dot(const uint8_t *x, const int8_t *w, int64_t k) {
-  int32_t acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < k; ++i)
-    acc += int32_t(x[i]) * int32_t(w[i]);
-  return acc;
-}
-
 /// The product as portable loops (exact on every CPU; the path on
 /// AArch64, where XNNPACK 2022 has no dynamically quantized fully
 /// connected operator): acc[m, n] = x[m] . w[n] - zp * sum(w[n]), threads
@@ -275,7 +147,7 @@ private:
       const int64_t offset = int64_t(q.zeroPoint) * rowSums_[n];
       const float scale = q.scale * s_.scale(n);
       for (int64_t m = 0; m < rows; ++m) {
-        int64_t acc = int64_t(dot(x + m * k, w, k)) - offset;
+        int64_t acc = int64_t(dotU8S8(x + m * k, w, k)) - offset;
         float v = float(acc) * scale;
         if (!bias_.empty())
           v += bias_[n];

@@ -11,7 +11,7 @@
 // CHECK-DAG: func.func private @qnt_rt_quantize(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-DAG: func.func private @qnt_rt_conv2d(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-DAG: func.func private @qnt_rt_dequantize(
-// CHECK-DAG: memref.global "private" constant @[[$CP:.*]] : memref<31xi64> = dense<[1, 4, 4, 3, 2, 3, 3, 2, 2, 2, 2, 1, 0, 1, 0, 1, 1, 1, 1, 2, 1, 2, 0, 3, 0, 127, 5, 5, 29, 2, 0]>
+// CHECK-DAG: memref.global "private" constant @[[$CP:.*]] : memref<32xi64> = dense<[1, 4, 4, 3, 2, 3, 3, 2, 2, 2, 2, 1, 0, 1, 0, 1, 1, 1, 1, 2, 1, 2, 0, 3, 0, 127, 5, 5, 29, 2, 0, 0]>
 // CHECK-DAG: memref.global "private" constant @[[$CF:.*]] : memref<4xf32> = dense<[0.000000e+00, 6.000000e+00, 2.500000e-01, 1.250000e-01]>
 // CHECK-DAG: memref.global "private" constant @{{.*}} : memref<7xi64> = dense<[1, 1, 48, 1, 0, 127, 0]>
 // CHECK-LABEL: func.func @conv
@@ -43,7 +43,7 @@ func.func @conv(%x: tensor<1x4x4x3xf32>) -> tensor<1x2x2x2xf32> {
 // forwards its input; stubs disappear.
 // CHECK-DAG: memref.global "private" constant @[[$ID:.*]] : memref<5xi8> = dense<[99, 58, 105, 110, 0]>
 // CHECK-DAG: memref.global "private" constant @[[$OP:.*]] : memref<6xi64> = dense<[1, 1, 32, 0, 0, 0]>
-// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<31xi64> = dense<[1, 4, 4, 2, 2, 1, 1, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]>
+// CHECK-DAG: memref.global "private" constant @{{.*}} : memref<32xi64> = dense<[1, 4, 4, 2, 2, 1, 1, 4, 4, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]>
 // CHECK-DAG: memref.global "private" constant @{{.*}} : memref<2xf32> = dense<[0.000000e+00, 0x7F800000]>
 // CHECK-LABEL: func.func @float_conv
 // CHECK: memref.get_global @[[$OP]]
@@ -205,6 +205,28 @@ module attributes {qnt.numerics = "onnxruntime"} {
   func.func @dynamic_linear_onnxruntime(%x: tensor<1x2xf32>, %w: tensor<2x2x!wq>, %b: tensor<2xf32>) -> tensor<1x2xf32> {
     %y = qnt.linear %x, %w, %b {dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2x!wq>, tensor<2xf32>) -> tensor<1x2xf32>
     return %y : tensor<1x2xf32>
+  }
+}
+
+// -----
+
+!wq = !quant.uniform<i8:f32:0, {0.01, 0.02}>
+
+// A dynamically quantized conv2d (ONNX Runtime's ConvInteger) calls
+// qnt_rt_conv2d_dynamic: the conv2d shape fields, f32 in and out, s8
+// weights, f32 bias, relu6 as a clamp to fparams[0..1], [0, 255], the
+// weight scales in fparams, DynamicQuantizeLinear's parameters (the last
+// field, dynamic_qparams 1).
+// CHECK-DAG: memref.global "private" constant @[[$CP:.*]] : memref<32xi64> = dense<[1, 4, 4, 1, 2, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 2, 0, 1, 2, 0, 0, 255, 0, 0, 0, 2, 0, 1]>
+// CHECK-DAG: memref.global "private" constant @[[$CF:.*]] : memref<4xf32> = dense<[0.000000e+00, 6.000000e+00, 0.00999999977, 2.000000e-02]>
+// CHECK-LABEL: func.func @dynamic_conv2d_onnxruntime
+// CHECK: memref.get_global @[[$CP]]
+// CHECK: memref.get_global @[[$CF]]
+// CHECK: call @qnt_rt_conv2d_dynamic
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @dynamic_conv2d_onnxruntime(%x: tensor<1x4x4x1xf32>, %w: tensor<2x3x3x1x!wq>, %b: tensor<2xf32>) -> tensor<1x2x2x2xf32> {
+    %y = qnt.conv2d %x, %w, %b {activation = #qnt.activation<relu6>, dilation = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, stride = array<i64: 2, 2>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x4x4x1xf32>, tensor<2x3x3x1x!wq>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+    return %y : tensor<1x2x2x2xf32>
   }
 }
 

@@ -151,6 +151,25 @@ func.func @dynamic_linear(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
 
 // -----
 
+!wq = !quant.uniform<i8:f32:0, {0.01, 0.02}>
+
+// A dynamically quantized conv2d (ONNX Runtime's ConvInteger, imported): the
+// same, per channel.
+// CHECK-LABEL: func.func @dynamic_conv2d
+// CHECK-DAG: %[[WI:.*]] = arith.constant dense<{{\[}}{{\[}}{{\[}}[50]]], {{\[}}{{\[}}[-25]]]]> : tensor<2x1x1x1xi8>
+// CHECK: %[[W:.*]] = quant.scast %[[WI]]
+// CHECK: qnt.conv2d %arg0, %[[W]], %{{.*}} {dilation = {{.*}}, dynamic_qspec = {{.*}}} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1x!quant.uniform<i8:f32:0, {1.000000e-02,2.000000e-02}>>, tensor<2xf32>) -> tensor<1x4x4x2xf32>
+func.func @dynamic_conv2d(%x: tensor<1x4x4x1xf32>) -> tensor<1x4x4x2xf32> {
+  %w = arith.constant dense<[[[[0.5]]], [[[-0.5]]]]> : tensor<2x1x1x1xf32>
+  %wq = quant.qcast %w : tensor<2x1x1x1xf32> to tensor<2x1x1x1x!wq>
+  %wd = quant.dcast %wq : tensor<2x1x1x1x!wq> to tensor<2x1x1x1xf32>
+  %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
+  %y = qnt.conv2d %x, %wd, %b {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1xf32>, tensor<2xf32>) -> tensor<1x4x4x2xf32>
+  return %y : tensor<1x4x4x2xf32>
+}
+
+// -----
+
 !q = !quant.uniform<u8:f32, 0.1:10>
 !q2 = !quant.uniform<u8:f32, 0.2:10>
 

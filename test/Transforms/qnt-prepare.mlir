@@ -150,6 +150,25 @@ func.func @dynamic(%x: tensor<1x4x4x1xf32>, %v: tensor<1x8xf32>) -> (tensor<1x4x
 
 // -----
 
+// A conv2d whose weight has a fake quant (ONNX Runtime's ConvInteger,
+// imported) is quantized dynamically in dynamic mode and keeps the fake
+// quant's parameters (no observer); under ONNX Runtime's numerics its input
+// range is DynamicQuantizeLinear's [0, 255] whatever the preset.
+// DYNAMIC-LABEL: func.func @dynamic_conv_file_weight
+// DYNAMIC: %[[W:.*]] = qnt.fake_quant
+// DYNAMIC-NOT: qnt.observe
+// DYNAMIC: qnt.conv2d %arg0, %[[W]] {dilation = {{.*}}, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @dynamic_conv_file_weight(%x: tensor<1x4x4x1xf32>) -> tensor<1x4x4x2xf32> {
+    %fw = arith.constant dense<[[[[0.5]]], [[[-0.25]]]]> : tensor<2x1x1x1xf32>
+    %w = qnt.fake_quant %fw {scale = array<f32: 0.25>, zero_point = array<i64: 0>, qspec = #qnt.qspec<dtype = s8, quant_min = -128, quant_max = 127, scheme = symmetric>} : tensor<2x1x1x1xf32>
+    %c = qnt.conv2d %x, %w {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1xf32>) -> tensor<1x4x4x2xf32> loc("conv")
+    return %c : tensor<1x4x4x2xf32>
+  }
+}
+
+// -----
+
 // A linear marked qnt.float_in_pytorch (an attention projection) stays float
 // in dynamic mode, as quantize_dynamic leaves it; dynamic-all-linears
 // quantizes it too, dynamic-per-channel gives per-channel weights.

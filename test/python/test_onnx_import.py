@@ -650,6 +650,87 @@ def test_dynamic_conv_integer_vs_ort(ort, tmp_path):
     assert np.abs(got - want).max() > 0  # ORT did quantize
 
 
+def dynamic_conv(per_channel=False):
+    """Conv (3x3, pads 1, bias) -> Relu -> Conv (3x3, stride 2, groups 2,
+    bias) as ORT's quantize_dynamic writes a Conv: DynamicQuantizeLinear ->
+    ConvInteger (s8 weights, zero point 0) -> Cast -> Mul by x_scale *
+    W_scale -> Add of the bias ([C, 1, 1]). ``per_channel``: one weight
+    scale per output channel ([C, 1, 1]; ORT's ConvInteger rejects
+    per-channel weight zero points, so the zero point stays one 0)."""
+    g = GraphMaker()
+    shapes = {"c1": (8, 4, 3, 3), "c2": (6, 4, 3, 3)}
+    x = "input"
+    for layer, shape in shapes.items():
+        scales = (g.rng.uniform(0.002, 0.02, size=shape[0]) if per_channel else [0.01])
+        w, w_s, w_z = g.weight(f"{layer}_w", shape, scales)
+        if per_channel:  # the Mul's operand broadcasts over NCHW; ORT's
+            # ConvInteger takes only a per-tensor weight zero point
+            w_s = g.init(f"{layer}_ws", np.asarray(scales, np.float32).reshape(-1, 1, 1))
+            w_z = g.init(f"{layer}_wz", np.int8(0))
+        g.init(f"{layer}_b", (g.rng.normal(size=(shape[0], 1, 1)) * 0.1).astype(np.float32))
+        g.node("DynamicQuantizeLinear", [x], f"{layer}_xq")
+        g.nodes[-1].output.extend([f"{layer}_xs", f"{layer}_xz"])
+        attrs = dict(pads=[1, 1, 1, 1]) if layer == "c1" else dict(strides=[2, 2], group=2)
+        g.node("ConvInteger", [f"{layer}_xq", w, f"{layer}_xz", w_z], f"{layer}_acc", **attrs)
+        g.node("Cast", [f"{layer}_acc"], f"{layer}_accf", to=TensorProto.FLOAT)
+        g.node("Mul", [f"{layer}_xs", w_s], f"{layer}_scale")
+        g.node("Mul", [f"{layer}_accf", f"{layer}_scale"], f"{layer}_mul")
+        x = g.node("Add", [f"{layer}_mul", f"{layer}_b"],
+                   "output" if layer == "c2" else f"{layer}_add")
+        if layer == "c1":
+            x = g.node("Relu", [x], "c1_relu")
+    return g.model([2, 4, 10, 10], [2, 6, 4, 4])
+
+
+def dynamic_conv_inputs():
+    """(name, input [2, 4, 10, 10]) as dynamic_inputs: both signs, one sign
+    (zero points 0 and 255) and rounding ties on the grid S = 1/64, Z = 64."""
+    rng = np.random.default_rng(3)
+    shape = (2, 4, 10, 10)
+    ties = ((np.arange(800) % 254 - 63.5) / 64).astype(np.float32)
+    ties[:2] = -1.0, 255 / 64 - 1
+    return [("normal", rng.normal(size=shape).astype(np.float32)),
+            ("positive", (np.abs(rng.normal(size=shape)) + 0.25).astype(np.float32)),
+            ("negative", (-np.abs(rng.normal(size=shape)) - 0.25).astype(np.float32)),
+            ("ties", ties.reshape(shape))]
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+def test_dynamic_conv_integer_onnxruntime_numerics_vs_ort(ort, tmp_path, per_channel):
+    """Under ONNX Runtime's numerics the dynamic pipeline keeps the file's
+    ConvInteger weights and scales (qnt.conv2d with dynamic_qspec) and the
+    runtime quantizes each input as DynamicQuantizeLinear does: the outputs
+    equal ORT's bit for bit, per tensor and per channel, with padding,
+    stride and groups, on inputs of either sign, of one sign and on ties."""
+    path = tmp_path / "dynconv.onnx"
+    model = dynamic_conv(per_channel)
+    onnx.save(model, str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for name, x in dynamic_conv_inputs():
+        want = ort.outputs(path, [x])[0]
+        got, text = run_dynamic(path, x, tmp_path)
+        assert got.shape == want.shape
+        assert np.array_equal(got, want), (name, np.abs(got - want).max())
+    assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
+    weights = i8_constants(text)
+    for layer in ("c1", "c2"):
+        file_q = inits[f"{layer}_w"].transpose(0, 2, 3, 1)  # OHWI
+        assert np.array_equal(weights[file_q.shape], file_q)  # the file's integers
+
+
+def test_dynamic_conv_integer_qnt_numerics_stays_float(ort, tmp_path):
+    """numerics="qnt": ConvInteger stays a float conv of the dequantized
+    weight (qnt's dynamic quantization is linear-only): no dynamic_qspec,
+    within ORT's input rounding of the first layer's output."""
+    path = tmp_path / "dynconv.onnx"
+    onnx.save(dynamic_conv(), str(path))
+    x = dynamic_conv_inputs()[0][1]
+    want = ort.outputs(path, [x])[0]
+    got, text = run_dynamic(path, x, tmp_path, numerics="qnt")
+    assert "dynamic_qspec" not in text and "qnt_rt_conv2d_dynamic" not in text
+    assert 0 < np.abs(got - want).max() <= 0.02 * np.abs(want).max()
+
+
 # ---------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------

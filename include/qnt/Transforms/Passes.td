@@ -65,9 +65,10 @@ def QntPreparePass : Pass<"qnt-prepare", "mlir::func::FuncOp"> {
     linear the frontend marks `qnt.float_in_pytorch` (one that is not an
     `nn.Linear` module: `nn.MultiheadAttention`'s projections, `F.linear`,
     a matmul with a parameter) stays float, as `quantize_dynamic` leaves
-    it, unless `dynamic-all-linears`. A weight that already has a
-    `qnt.fake_quant` (ONNX Runtime's MatMulInteger weight, imported) keeps
-    its parameters, and under `qnt.numerics = "onnxruntime"` the input's
+    it, unless `dynamic-all-linears`. A linear or conv2d whose weight
+    already has a `qnt.fake_quant` (ONNX Runtime's MatMulInteger or
+    ConvInteger weight, imported) is quantized dynamically and keeps the
+    weight's parameters, and under `qnt.numerics = "onnxruntime"` the input's
     range is DynamicQuantizeLinear's u8 [0, 255] whatever the qconfig.
 
     `activation-observer` replaces the activation observer kind everywhere.

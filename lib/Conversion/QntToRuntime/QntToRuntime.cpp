@@ -326,12 +326,12 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
     if (p.wei_dtype == QNT_RT_F32)
       return success();
     // Dynamic quantization: the input's u8 range, the weight's scales.
-    auto linear = dyn_cast<LinearOp>(op.getOperation());
-    if (!linear || !linear.getDynamicQspecAttr())
+    QSpecAttr dynamic = op.getDynamicQuantization();
+    if (!dynamic)
       return op.emitOpError("a quantized weight with a float input needs "
                             "dynamic_qspec");
-    p.src_qmin = linear.getDynamicQspecAttr().getQuantMin();
-    p.src_qmax = linear.getDynamicQspecAttr().getQuantMax();
+    p.src_qmin = dynamic.getQuantMin();
+    p.src_qmax = dynamic.getQuantMax();
     // Under ONNX Runtime's numerics the input is quantized as
     // DynamicQuantizeLinear does, which knows only u8 [0, 255].
     if (getNumerics(op) == Numerics::onnxruntime) {
@@ -340,8 +340,7 @@ static LogicalResult fillWeightedOpParams(QuantizableOpInterface op, Params &p,
                               "(qnt.numerics = \"onnxruntime\") quantizes to "
                               "u8 [0, 255], not dynamic_qspec's [")
                << p.src_qmin << ", " << p.src_qmax << "]";
-      if constexpr (std::is_same_v<Params, qnt_rt_linear_params>)
-        p.dynamic_qparams = QNT_RT_DYNAMIC_ONNXRUNTIME;
+      p.dynamic_qparams = QNT_RT_DYNAMIC_ONNXRUNTIME;
     }
     QuantLayout w = getQuantLayout(cast<RankedTensorType>(weight.getType()));
     p.num_scales = w.scales.size();
@@ -393,10 +392,11 @@ template <typename OpTy> struct WeightedOpLowering : RuntimePattern<OpTy> {
     Value bias = adaptor.getBias()
                      ? calls.getPointer(rewriter, loc, adaptor.getBias())
                      : Value(null);
+    std::string callee = name.str();
     if (params.src_dtype == QNT_RT_F32 && params.wei_dtype != QNT_RT_F32)
-      name = "qnt_rt_linear_dynamic";
+      callee += "_dynamic";
     params.backend = selectBackend(this->backend, op);
-    calls.call(rewriter, loc, name,
+    calls.call(rewriter, loc, callee,
                {calls.getHandleSlot(rewriter, loc),
                 calls.getI64Array(rewriter, loc, asArray(params)),
                 calls.getF32Array(rewriter, loc, fparams),

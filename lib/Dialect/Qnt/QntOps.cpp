@@ -194,15 +194,22 @@ static LogicalResult verifyRank(Operation *op, StringRef what, Value value,
 
 /// What conv2d and linear check after their shapes: bias, activation and
 /// types.
+/// The bias, the activation and the types of conv2d / linear; a dynamically
+/// quantized one's `dynamic_qspec` too.
 template <typename OpTy>
-static LogicalResult verifyWeightedOpRest(OpTy op, int64_t channels,
-                                          bool dynamic = false) {
+static LogicalResult verifyWeightedOpRest(OpTy op, int64_t channels) {
+  QSpecAttr dynamic = op.getDynamicQspecAttr();
+  if (dynamic &&
+      (dynamic.getDtype() != QuantDType::u8 || dynamic.isPerChannel() ||
+       dynamic.getScheme() != QuantScheme::affine))
+    return op.emitOpError("dynamic_qspec must be u8, affine and per tensor");
   if (failed(verifyBiasShape(op, op.getBias(), channels)) ||
       failed(verifyActivation(op, op.getActivation(), op.getClampMinValue(),
                               op.getClampMaxValue())))
     return failure();
   return verifyWeightedOpTypes(op, op.getInput(), op.getWeight(), op.getBias(),
-                               op.getOutput(), /*weightAxis=*/0, dynamic);
+                               op.getOutput(), /*weightAxis=*/0,
+                               /*dynamic=*/bool(dynamic));
 }
 
 //===----------------------------------------------------------------------===//
@@ -407,16 +414,10 @@ LogicalResult LinearOp::verify() {
   if (out[0] != in[0] || out[1] != w[0])
     return emitOpError("output shape must be [")
            << in[0] << ", " << w[0] << "], got " << getOutput().getType();
-  if (QSpecAttr dynamic = getDynamicQspecAttr()) {
-    if (dynamic.getDtype() != QuantDType::u8 || dynamic.isPerChannel() ||
-        dynamic.getScheme() != QuantScheme::affine)
-      return emitOpError("dynamic_qspec must be u8, affine and per tensor");
-    if (getActivation() != Activation::none &&
-        getActivation() != Activation::relu)
-      return emitOpError("a dynamically quantized linear fuses only relu");
-  }
-  return verifyWeightedOpRest(*this, /*channels=*/w[0],
-                              /*dynamic=*/bool(getDynamicQspecAttr()));
+  if (getDynamicQspecAttr() && getActivation() != Activation::none &&
+      getActivation() != Activation::relu)
+    return emitOpError("a dynamically quantized linear fuses only relu");
+  return verifyWeightedOpRest(*this, /*channels=*/w[0]);
 }
 
 //===----------------------------------------------------------------------===//

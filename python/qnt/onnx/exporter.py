@@ -451,6 +451,8 @@ def conv2d(ex, op, ins, groups=None):
     right]; TOSA's zero-point operands are 0 in float)."""
     x = ins[0]
     w = _fused_weight(ex, op, x, ins[1])
+    if "dynamic_qspec" in op.attrs:
+        raise Unsupported("dynamic quantization (export the float model instead)")
     kernel = w.type.shape[1:3]
     stride, dilation = [int(s) for s in op.attrs["stride"]], [int(d) for d in op.attrs["dilation"]]
     y = ex.node("Conv", [ex.dequantized(x, NCHW), _weight(ex, w, NCHW)] + _bias(ex, op, ins, x, w),

@@ -860,10 +860,16 @@ def matmul_integer(b, node, ins, a):
 
 def conv_integer(b, node, ins, a):
     """ConvInteger(DynamicQuantizeLinear's integers, constant w): a float
-    conv on the DynamicQuantizeLinear's input, scaled by the Mul."""
+    conv on the DynamicQuantizeLinear's input, scaled by the Mul. Under ONNX
+    Runtime's numerics an int8 weight with zero point 0 keeps its integers,
+    as MatMulInteger's does: an nn.qat.Conv2d whose weight fake quant gets
+    the scales the Mul multiplies in."""
     source = _dynamic_source(ins, "ConvInteger")
-    weight, _ = _integer_weight(ins, "ConvInteger", ins[1].rank)
-    x, m = _conv_module(b, source, Tensor(None, weight), None, a)
+    weight, symmetric = _integer_weight(ins, "ConvInteger", ins[1].rank)
+    fq = None
+    if b.numerics == "onnxruntime" and symmetric and weight.dim() == 4:
+        fq = FixedFakeQuantize(torch.ones(1), torch.zeros(1), torch.qint8)
+    x, m = _conv_module(b, source, Tensor(None, weight, fq=fq), None, a)
     return _accumulator(b, x, source, m)
 
 

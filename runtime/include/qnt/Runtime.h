@@ -85,7 +85,9 @@ enum qnt_rt_bias {
   int64_t num_scales; /* 1 (per tensor) or the output channel count */         \
   int64_t backend;    /* qnt_rt_backend */
 
-/* fparams: [clamp_min, clamp_max, M[0], ..., M[num_scales - 1]]. */
+/* fparams: [clamp_min, clamp_max, M[0], ..., M[num_scales - 1]].
+ * dynamic_qparams (qnt_rt_dynamic_qparams) is read by
+ * qnt_rt_conv2d_dynamic only. */
 typedef struct qnt_rt_conv2d_params {
   int64_t n, h, w, c; /* input, NHWC */
   int64_t oc, kh, kw; /* weight, OHWI: [oc, kh, kw, c / groups] */
@@ -95,9 +97,11 @@ typedef struct qnt_rt_conv2d_params {
   int64_t dilation_h, dilation_w;
   int64_t groups;
   QNT_RT_COMMON_FIELDS
+  int64_t dynamic_qparams; /* qnt_rt_conv2d_dynamic only */
 } qnt_rt_conv2d_params;
 
-/* How qnt_rt_linear_dynamic chooses its input's per-call parameters. */
+/* How qnt_rt_linear_dynamic / qnt_rt_conv2d_dynamic choose their input's
+ * per-call parameters. */
 enum qnt_rt_dynamic_qparams {
   QNT_RT_DYNAMIC_PYTORCH = 0,     /* ChooseQuantizationParams, x * (1 / S) */
   QNT_RT_DYNAMIC_ONNXRUNTIME = 1, /* DynamicQuantizeLinear, x / S */
@@ -135,6 +139,19 @@ void qnt_rt_linear(void **slot, const int64_t *params, const float *fparams,
  * F32, bias_kind NONE or F32, activation NONE or RELU; fparams:
  * [clamp_min, clamp_max, S_w[0], ..., S_w[num_scales - 1]]. */
 void qnt_rt_linear_dynamic(void **slot, const int64_t *params,
+                           const float *fparams, const void *src,
+                           const void *weight, const void *bias, void *dst);
+
+/* Dynamic quantization of a conv2d (ONNX Runtime's DynamicQuantizeLinear ->
+ * ConvInteger -> Cast -> Mul form): the f32 NHWC input is quantized per call
+ * as qnt_rt_linear_dynamic's is (dynamic_qparams), convolved with the OHWI
+ * s8 weights exactly in int32 (padding contributes 0, i.e. the input's zero
+ * point), and the result is float:
+ *   dst[n, oh, ow, c] = act(float(acc) * (S_in * S_w[c]) + bias[c])
+ * params: qnt_rt_conv2d_params with src_dtype F32, wei_dtype S8, dst_dtype
+ * F32, bias_kind NONE or F32, activation NONE, RELU or CLAMP; fparams:
+ * [clamp_min, clamp_max, S_w[0], ..., S_w[num_scales - 1]]. */
+void qnt_rt_conv2d_dynamic(void **slot, const int64_t *params,
                            const float *fparams, const void *src,
                            const void *weight, const void *bias, void *dst);
 

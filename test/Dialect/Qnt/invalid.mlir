@@ -467,6 +467,24 @@ func.func @f(%x: tensor<1x2xf32>, %w: tensor<2x2xf32>) -> tensor<1x2xf32> {
 
 // -----
 
+func.func @f(%x: tensor<1x4x4x1xf32>, %w: tensor<2x1x1x1xf32>) -> tensor<1x4x4x2xf32> {
+  // expected-error @+1 {{dynamic_qspec must be u8, affine and per tensor}}
+  %0 = qnt.conv2d %x, %w {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = symmetric>} : (tensor<1x4x4x1xf32>, tensor<2x1x1x1xf32>) -> tensor<1x4x4x2xf32>
+  return %0 : tensor<1x4x4x2xf32>
+}
+
+// -----
+
+!u8 = !quant.uniform<u8:f32, 0.05:3>
+!w = !quant.uniform<i8:f32, 0.01>
+func.func @f(%x: tensor<1x4x4x1x!u8>, %w: tensor<2x1x1x1x!w>) -> tensor<1x4x4x2xf32> {
+  // expected-error @+1 {{dynamic quantization needs an f32 input and output and an f32 or quantized weight}}
+  %0 = qnt.conv2d %x, %w {dilation = array<i64: 1, 1>, pad = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x4x4x1x!u8>, tensor<2x1x1x1x!w>) -> tensor<1x4x4x2xf32>
+  return %0 : tensor<1x4x4x2xf32>
+}
+
+// -----
+
 func.func @f(%x: tensor<1x2xf32>, %w: tensor<2x2xf32>) -> tensor<1x2xf32> {
   // expected-error @+1 {{a dynamically quantized linear fuses only relu}}
   %0 = qnt.linear %x, %w {activation = #qnt.activation<relu6>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>

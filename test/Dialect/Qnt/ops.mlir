@@ -117,3 +117,10 @@ func.func @fixed_observer(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
   %0 = qnt.observe %x {id = "sig:out", kind = #qnt.observer<fixed_qparams>, fixed_scale = 0.00390625 : f64, fixed_zero_point = 0 : i64, qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : tensor<1x4xf32>
   return %0 : tensor<1x4xf32>
 }
+
+// CHECK-LABEL: func.func @dynamic_conv2d
+// CHECK: qnt.conv2d %arg0, %arg1 {dilation = array<i64: 1, 1>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>, pad = array<i64: 1, 1, 1, 1>, stride = array<i64: 1, 1>} : (tensor<1x4x4x1xf32>, tensor<2x3x3x1x!quant.uniform<i8:f32, 1.000000e-02>>) -> tensor<1x4x4x2xf32>
+func.func @dynamic_conv2d(%x: tensor<1x4x4x1xf32>, %w: tensor<2x3x3x1x!quant.uniform<i8:f32, 0.01>>) -> tensor<1x4x4x2xf32> {
+  %0 = qnt.conv2d %x, %w {dilation = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, stride = array<i64: 1, 1>, dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255, scheme = affine>} : (tensor<1x4x4x1xf32>, tensor<2x3x3x1x!quant.uniform<i8:f32, 0.01>>) -> tensor<1x4x4x2xf32>
+  return %0 : tensor<1x4x4x2xf32>
+}

@@ -13,6 +13,8 @@ def Qnt_QuantizableOpInterface : OpInterface<"QuantizableOpInterface"> {
     which is the weight (quantized symmetric, possibly per channel, along
     which axis) and which is the bias (int32 in units of
     S_input * S_weight[c] once quantized), and carries the fused activation.
+    An op with a weight may also be dynamically quantized (`dynamic_qspec`):
+    only its weight is quantized ahead of time.
   }];
   let methods = [
     InterfaceMethod<"Operands that carry activations.",
@@ -43,6 +45,21 @@ def Qnt_QuantizableOpInterface : OpInterface<"QuantizableOpInterface"> {
       "void", "setFusedActivation", (ins "::qnt::Activation":$activation,
                                          "std::optional<float>":$clampMin,
                                          "std::optional<float>":$clampMax)>,
+    InterfaceMethod<"Whether the op may be quantized dynamically: its float "
+                    "input quantized per call, its weight quantized, its "
+                    "result float.",
+      "bool", "canQuantizeDynamically", (ins), [{}], [{ return false; }]>,
+    InterfaceMethod<"The u8 range the float input is quantized to per call "
+                    "when the op is dynamically quantized, else null.",
+      "::qnt::QSpecAttr", "getDynamicQuantization", (ins), [{}], [{
+        return {};
+      }]>,
+    InterfaceMethod<"Makes the op dynamically quantized with this input "
+                    "range (only if canQuantizeDynamically()).",
+      "void", "setDynamicQuantization", (ins "::qnt::QSpecAttr":$qspec),
+      [{}], [{
+        llvm_unreachable("the op cannot be quantized dynamically");
+      }]>,
   ];
 }
 

@@ -152,14 +152,18 @@ def Qnt_FakeQuantOp : Qnt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> {
 // Compute ops: float or quantized
 //===----------------------------------------------------------------------===//
 
-class Qnt_ComputeOp<string mnemonic, list<Trait> traits = []> : Qnt_Op<mnemonic,
+class Qnt_ComputeOp<string mnemonic, list<Trait> traits = [],
+                    list<string> interfaceMethods = []> : Qnt_Op<mnemonic,
     !listconcat(traits, [Pure, DeclareOpInterfaceMethods<
         Qnt_QuantizableOpInterface,
-        ["getWeightOperand", "getBiasOperand"]>])>;
+        !listconcat(["getWeightOperand", "getBiasOperand"],
+                    interfaceMethods)>])>;
 
-// conv2d and linear: input, weight, optional bias, and a fused activation
-// with optional clamp bounds.
-class Qnt_WeightedOp<string mnemonic> : Qnt_ComputeOp<mnemonic> {
+// conv2d and linear: input, weight, optional bias, a fused activation with
+// optional clamp bounds, and `dynamic_qspec` when dynamically quantized.
+class Qnt_WeightedOp<string mnemonic> : Qnt_ComputeOp<mnemonic, [],
+    ["canQuantizeDynamically", "getDynamicQuantization",
+     "setDynamicQuantization"]> {
   let extraClassDefinition = [{
     ::llvm::SmallVector<::mlir::OpOperand *> $cppClass::getActivationOperands() {
       return {&getInputMutable()};
@@ -171,6 +175,13 @@ class Qnt_WeightedOp<string mnemonic> : Qnt_ComputeOp<mnemonic> {
       return getBias() ? &getBiasMutable()[0] : nullptr;
     }
     bool $cppClass::canFuseActivation(::qnt::Activation) { return true; }
+    bool $cppClass::canQuantizeDynamically() { return true; }
+    ::qnt::QSpecAttr $cppClass::getDynamicQuantization() {
+      return getDynamicQspecAttr();
+    }
+    void $cppClass::setDynamicQuantization(::qnt::QSpecAttr qspec) {
+      setDynamicQspecAttr(qspec);
+    }
     ::qnt::Activation $cppClass::getFusedActivation() {
       return getActivation();
     }
@@ -214,7 +225,12 @@ def Qnt_Conv2DOp : Qnt_WeightedOp<"conv2d"> {
     per-tensor `!quant.uniform`, weight `!quant.uniform` with storage `i8`
     and zero point 0, per tensor or per axis 0, bias `i32` in units of
     `S_input * S_weight[oc]` (or `f32`). `clamp_min`/`clamp_max` are in the
-    float domain and required for `activation = clamp`.
+    float domain and required for `activation = clamp`. Or dynamically
+    quantized (ONNX Runtime's `DynamicQuantizeLinear` -> `ConvInteger`
+    form): f32 input and output, a quantized weight, an f32 bias, and
+    `dynamic_qspec` saying how the input is quantized at run time (u8
+    [0, 255]); the result is `float(acc) * (S_input * S_weight[oc])`, then
+    the bias and the activation.
 
     ```mlir
     %y = qnt.conv2d %x, %w, %b {activation = #qnt.activation<relu>,
@@ -232,7 +248,8 @@ def Qnt_Conv2DOp : Qnt_WeightedOp<"conv2d"> {
                        DefaultValuedAttr<Qnt_ActivationAttr,
                                          "::qnt::Activation::none">:$activation,
                        OptionalAttr<F32Attr>:$clamp_min,
-                       OptionalAttr<F32Attr>:$clamp_max);
+                       OptionalAttr<F32Attr>:$clamp_max,
+                       OptionalAttr<Qnt_QSpecAttr>:$dynamic_qspec);
   let results = (outs Qnt_Tensor:$output);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:`
