@@ -557,6 +557,25 @@ def run_dynamic(path, x, tmp_path, numerics=None):
     return np.load(tmp_path / "out.npz")["output"], (tmp_path / "dyn8.mlir").read_text()
 
 
+def check_dynamic_equals_ort(ort, path, model, inputs, weights):
+    """ORT and quant-run (the dynamic pipeline, ORT numerics) on ``path``
+    (``model`` saved): equal outputs on every (name, x) of ``inputs``, two
+    dynamically quantized ops, and each initializer of ``weights`` (name:
+    the permutation to qnt's layout) among the module's int8 constants."""
+    onnx.save(model, str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for name, x in inputs:
+        want = ort.outputs(path, [x])[0]
+        got, text = run_dynamic(path, x, path.parent)
+        assert got.shape == want.shape
+        assert np.array_equal(got, want), (name, np.abs(got - want).max())
+    assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
+    constants = i8_constants(text)
+    for name, order in weights.items():
+        file_q = inits[name].transpose(order)
+        assert np.array_equal(constants[file_q.shape], file_q)  # the file's integers
+
+
 @pytest.mark.parametrize("per_column", [False, True], ids=["per_tensor", "per_column"])
 def test_dynamic_matmul_integer_vs_ort(ort, tmp_path, per_column):
     """Under ONNX Runtime's numerics (import-onnx's default for a quantized
@@ -564,20 +583,8 @@ def test_dynamic_matmul_integer_vs_ort(ort, tmp_path, per_column):
     the runtime quantizes each input as DynamicQuantizeLinear does: the
     outputs equal ORT's, bit for bit, per tensor and per column, on inputs
     of either sign, of one sign and on rounding ties."""
-    path = tmp_path / "dyn.onnx"
-    model = dynamic_mlp(per_column)
-    onnx.save(model, str(path))
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for name, x in dynamic_inputs():
-        want = ort.outputs(path, [x])[0]
-        got, text = run_dynamic(path, x, tmp_path)
-        assert got.shape == want.shape
-        assert np.array_equal(got, want), (name, np.abs(got - want).max())
-    assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
-    weights = i8_constants(text)
-    for layer in ("fc1", "fc2"):
-        file_q = inits[f"{layer}_qnt_W_q"].T
-        assert np.array_equal(weights[file_q.shape], file_q)  # the file's integers
+    check_dynamic_equals_ort(ort, tmp_path / "dyn.onnx", dynamic_mlp(per_column),
+                             dynamic_inputs(), {"fc1_qnt_W_q": (1, 0), "fc2_qnt_W_q": (1, 0)})
 
 
 def test_dynamic_matmul_integer_qnt_numerics(ort, tmp_path):
@@ -702,20 +709,9 @@ def test_dynamic_conv_integer_onnxruntime_numerics_vs_ort(ort, tmp_path, per_cha
     runtime quantizes each input as DynamicQuantizeLinear does: the outputs
     equal ORT's bit for bit, per tensor and per channel, with padding,
     stride and groups, on inputs of either sign, of one sign and on ties."""
-    path = tmp_path / "dynconv.onnx"
-    model = dynamic_conv(per_channel)
-    onnx.save(model, str(path))
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for name, x in dynamic_conv_inputs():
-        want = ort.outputs(path, [x])[0]
-        got, text = run_dynamic(path, x, tmp_path)
-        assert got.shape == want.shape
-        assert np.array_equal(got, want), (name, np.abs(got - want).max())
-    assert text.count("dynamic_qspec = #qnt.qspec<dtype = u8, quant_min = 0, quant_max = 255") == 2
-    weights = i8_constants(text)
-    for layer in ("c1", "c2"):
-        file_q = inits[f"{layer}_w"].transpose(0, 2, 3, 1)  # OHWI
-        assert np.array_equal(weights[file_q.shape], file_q)  # the file's integers
+    check_dynamic_equals_ort(ort, tmp_path / "dynconv.onnx", dynamic_conv(per_channel),
+                             dynamic_conv_inputs(), {"c1_w": (0, 2, 3, 1),  # OHWI
+                                                     "c2_w": (0, 2, 3, 1)})
 
 
 def test_dynamic_conv_integer_qnt_numerics_stays_float(ort, tmp_path):
