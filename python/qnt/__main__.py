@@ -289,7 +289,8 @@ def main(argv=None):
     p.add_argument("--accuracy-budget", metavar="top1=DROP|sqnr=DB",
                    help="search for the fastest configuration (per layer INT8 or float, "
                    "per-tensor or per-channel weights, the observer; ranked by measured "
-                   "latency) whose top-1 accuracy on the held-out samples is at most DROP "
+                   "latency) whose top-1 accuracy on the held-out samples (--holdout: a top-1 "
+                   "budget needs many) is at most DROP "
                    "points below FP32's (needs 'labels' in --calib), or whose output SQNR is "
                    "at least DB; the flags above are where it starts. -o gets the model found, "
                    "search.md and search.png (latency vs metric of every candidate); "
