@@ -95,7 +95,7 @@ def cmd_quantize(args):
     from . import cli_quantize
     torch.manual_seed(args.seed)
     args.override = overrides(args)
-    cli_quantize.run(args, load_model, load_weights, example_inputs)
+    return cli_quantize.run(args, load_model, load_weights, example_inputs)
 
 
 def cmd_analyze(args):
@@ -294,7 +294,8 @@ def main(argv=None):
                    "points below FP32's (needs 'labels' in --calib), or whose output SQNR is "
                    "at least DB; the flags above are where it starts. -o gets the model found, "
                    "search.md and search.png (latency vs metric of every candidate); "
-                   "docs/accuracy.md")
+                   "when no candidate meets the budget, the best one found, a warning, "
+                   "and exit status 3; docs/accuracy.md")
     p.add_argument("--max-evaluations", type=int,
                    help="with --accuracy-budget: the most candidates evaluated (default 40)")
     p.add_argument("-o", "--output", required=True, help="the directory to write (new or empty)")
@@ -385,13 +386,13 @@ def main(argv=None):
     from .api import QuantizeError
     from .tools import ToolError
     try:
-        args.run(args)
+        status = args.run(args)
     except (CommandError, CompareError, ExportError, OnnxImportError, OnnxExportError,
             ToolError, QuantizeError, DatasetNotFoundError,
             ValueError, OSError) as e:
         print(f"qnt: error: {e}", file=sys.stderr)
         return 1
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

@@ -122,6 +122,8 @@ def _check_analyze(args):
                         ("--max-evaluations", args.max_evaluations)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be a positive integer, got {value}")
+    if args.holdout < 0:
+        raise ValueError(f"--holdout must be 0 (the default share) or more, got {args.holdout}")
     for flag, given, needs in (("--accuracy-budget", args.accuracy_budget, "--mode static"),
                                ("--analyze", args.analyze, "--mode static")):
         if given and args.mode != "static":
@@ -276,7 +278,8 @@ def run(args, load_model, load_weights, example_inputs):
                                         out_dir=target, build_dir=args.build_dir, log=log)
             analysis_lines = _analysis_lines(analysis, compiled.batch, out,
                                             time.perf_counter() - start)
-        lines = [f"qnt quantize {args.model} ({args.mode}, qconfig {args.qconfig})", ""]
+        qconfig = compiled.manifest.get("qconfig") or args.qconfig  # the search may change it
+        lines = [f"qnt quantize {args.model} ({args.mode}, qconfig {qconfig})", ""]
         lines.append(f"  ops quantized     {summary['ops_quantized']}, kept float "
                      f"{summary['ops_float']}")
         for op, counts in sorted(summary["op_types"].items()):
@@ -288,7 +291,8 @@ def run(args, load_model, load_weights, example_inputs):
         if held_out is not None:
             sqnr, agree, n = _evaluate(model, compiled, names, held_out)
             lines.append(f"  FP32 vs INT8      SQNR {sqnr:.1f} dB, argmax agreement "
-                         f"{100 * agree:.1f} % on {n} held-out examples")
+                         f"{100 * agree:.1f} % on {n} held-out examples"
+                         + (" (the search's eval set)" if args.accuracy_budget else ""))
         lines.append(f"  latency (batch {compiled.inputs[0]['shape'][0]}, median of "
                      f"{args.runs})  FP32 {lat32['median_ms']:.2f} ms -> INT8 "
                      f"{lat8['median_ms']:.2f} ms ({lat32['median_ms'] / lat8['median_ms']:.2f}x)")
@@ -311,3 +315,8 @@ def run(args, load_model, load_weights, example_inputs):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(text, end="")
+    if args.accuracy_budget and not result.met:
+        print(f"qnt: warning: {result.message}; -o has the best candidate found",
+              file=sys.stderr)
+        return 3
+    return 0

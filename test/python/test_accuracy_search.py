@@ -118,11 +118,16 @@ def test_top1_budget():
 def test_bad_budget(budget):
     with pytest.raises(ValueError, match="budget"):
         Budget.parse(budget)
+    with pytest.raises(ValueError, match="budget"):
+        Budget("acc", 1.0)
+    with pytest.raises(ValueError, match="budget"):
+        Budget("sqnr", math.nan)
 
 
 def test_budget_parse():
     assert Budget.parse("top1=0.5") == Budget("top1", 0.5)
     assert Budget.parse(" sqnr : 30 ") == Budget("sqnr", 30.0)
+    assert Budget.parse("TOP1=1") == Budget("top1", 1.0)
     assert Budget.parse("top1=0.5").threshold(90.0) == 89.5
     assert Budget.parse("sqnr=30").threshold(math.inf) == 30.0
 
@@ -134,6 +139,14 @@ def test_bad_options(option):
     with pytest.raises(ValueError):
         search(spread_model(), (images(1, 0, True),), {"x": images(2, 1)}, None,
                budget="sqnr=30", qconfig="qnnpack", **option)
+
+
+def test_model_dir_checked_before_the_search(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(ValueError, match="not an empty directory"):
+        search(spread_model(), (images(1, 0, True),), {"x": images(2, 1)}, None,
+               budget="sqnr=30", qconfig="qnnpack", model_dir=tmp_path / "taken")
 
 
 def test_nan_in_eval_data():
@@ -189,7 +202,23 @@ def test_one_command(tmp_path):
     assert re.search(r"time +search \(export, calibrate, evaluate, compile\) [\d.]+s", r.stdout)
 
 
+def test_one_command_budget_not_met(tmp_path):
+    """A budget no candidate meets: the best candidate found is written to
+    -o, the summary says NOT met, a warning on stderr, exit status 3."""
+    _silent_channel_data(tmp_path / "calib.npz")
+    out = tmp_path / "out"
+    r = _quantize_cli(tmp_path, "--calib", tmp_path / "calib.npz", "--qconfig", "qnnpack",
+                      "--runs", "3", "--accuracy-budget", "sqnr=200", "--max-evaluations", "2",
+                      "-o", out, model="spread_cnn")
+    assert r.returncode == 3, r.stderr
+    assert "output SQNR >= 200 dB: NOT met" in r.stdout
+    assert "qnt: warning: no candidate meets output SQNR >= 200 dB" in r.stderr
+    assert "limit of 2 evaluations" in r.stderr
+    assert (out / "libmodel.so").is_file() and (out / "search.md").is_file()
+
+
 @pytest.mark.parametrize("args, message", [
+    (("--holdout", "-1"), "--holdout must be 0"),
     (("--mode", "dynamic", "--accuracy-budget", "sqnr=30"), "needs --mode static"),
     (("--accuracy-budget", "sqnr"), "accuracy budget 'sqnr'"),
     (("--accuracy-budget", "top1=1"), "no 'labels' array"),

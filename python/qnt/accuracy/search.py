@@ -22,18 +22,19 @@ search:
    observers, per-channel weights (per-tensor presets), and on a CPU with
    8-bit dot products (AVX-512 VNNI, ARM dotprod) the full-range onednn
    preset for the 7-bit x86/fbgemm ones (with each observer);
-3. from the most accurate of those, each layer in float, and for
-   per-tensor presets each layer with per-channel weights (the layers with
+3. from the most accurate of those, each layer in float, and for the
+   qnnpack preset each layer with per-channel weights (the layers with
    the lowest SQNR first, as many as the evaluation limit leaves room for
    with a fifth of it, at least 3, kept for phases 4 and 5);
 4. those moves combined, best metric gain per millisecond first, until the
    budget is met (the number of moves predicted from their gains first,
    then doubling and bisection);
 5. pruning: each move of the configuration found, the most expensive
-   first, is undone when the budget still holds without it; phases 3-5
-   start again from the best combination while it gains and evaluations
-   are left. The candidates meeting the budget (the ten fastest) are timed
-   once more before the fastest is chosen.
+   first, is undone when the budget still holds without it.
+
+If no combination meets the budget, phases 3-5 start again from the best
+one while it gains and evaluations are left. The candidates meeting the
+budget (the ten fastest) are timed once more before the fastest is chosen.
 
 It stops after ``max_evaluations`` accuracy evaluations. When no candidate
 meets the budget it says so and returns the best one found. Evaluations run
@@ -43,6 +44,7 @@ same file system).
 """
 
 import dataclasses
+import importlib.util
 import io
 import math
 import re
@@ -84,11 +86,22 @@ class Budget:
     kind: str
     value: float
 
+    def __post_init__(self):
+        if self.kind not in ("top1", "sqnr") or not isinstance(self.value, (int, float)) \
+                or not math.isfinite(self.value):
+            raise ValueError(f"accuracy budget {self.kind}={self.value}: expected top1=DROP "
+                             f"(maximum top-1 drop in points, e.g. top1=1.0) or sqnr=DB "
+                             f"(minimum output SQNR, e.g. sqnr=30)")
+        if self.kind == "top1" and not 0 <= self.value <= 100:
+            raise ValueError(f"accuracy budget top1={self.value}: the top-1 drop is in "
+                             f"points, 0 to 100")
+
     @classmethod
     def parse(cls, text):
         if isinstance(text, Budget):
             return text
-        match = re.fullmatch(r"\s*(top1|sqnr)\s*[=:]\s*([-+0-9.eE]+)\s*", str(text))
+        match = re.fullmatch(r"\s*(top1|sqnr)\s*[=:]\s*([-+0-9.eE]+)\s*", str(text),
+                             re.IGNORECASE)
         try:
             value = float(match.group(2)) if match else math.nan
         except ValueError:
@@ -97,10 +110,7 @@ class Budget:
             raise ValueError(f"accuracy budget {text!r}: expected top1=DROP (maximum top-1 "
                              f"drop in points, e.g. top1=1.0) or sqnr=DB (minimum output "
                              f"SQNR, e.g. sqnr=30)")
-        if match.group(1) == "top1" and not 0 <= value <= 100:
-            raise ValueError(f"accuracy budget {text!r}: the top-1 drop is in points, "
-                             f"0 to 100")
-        return cls(match.group(1), value)
+        return cls(match.group(1).lower(), value)
 
     @property
     def metric_name(self):
@@ -160,9 +170,10 @@ class SearchResult:
     @property
     def message(self):
         b = self.best
+        fp32 = f" (FP32 {self.fp32_metric:.2f})" if self.budget.kind == "top1" else ""
         if self.met:
-            return (f"met {self.budget}: {self.metric_name} {b.metric:.2f} (FP32 "
-                    f"{self.fp32_metric:.2f}), {b.latency_ms:.3f} ms")
+            return f"met {self.budget}: {self.metric_name} {b.metric:.2f}{fp32}, " \
+                f"{b.latency_ms:.3f} ms"
         return (f"no candidate meets {self.budget} (needs {self.metric_name} >= "
                 f"{self.threshold:.2f}); the best found: {b.metric:.2f}, {b.latency_ms:.3f} ms"
                 + (f" ({self.stopped})" if self.stopped else ""))
@@ -188,6 +199,7 @@ class _Searcher:
         self.num_threads, self.bench_npz, self.log = num_threads, bench_npz, log
         self.candidates, self.by_settings = [], {}
         self.given = an.settings
+        self.float_acts = None  # the FP32 layer outputs, for the layers' SQNR
         self.stopped = ""
 
     @property
@@ -243,7 +255,9 @@ class _Searcher:
         keeping the faster of the two timings of each: a measurement slowed
         by other load on the machine does not lose a candidate the answer."""
         met = sorted((c for c in self.candidates if c.met), key=lambda c: c.latency_ms)
-        for c in met[:count] if len(met) > 1 else ():
+        if len(met) < 2:
+            return  # nothing to choose between
+        for c in met[:count]:
             c.latency_ms = min(c.latency_ms, self.latency(c.int8))
 
     def fastest_met(self):
@@ -262,13 +276,15 @@ def _layers(int8, build_dir):
     return names
 
 
-def _layer_sqnr(an, int8, tag):
-    """{layer: output SQNR (dB)} of the INT8 module against FP32 on the eval set."""
+def _layer_sqnr(s, int8, tag):
+    """{layer: output SQNR (dB)} of the INT8 module against FP32 on the eval
+    set (the FP32 layer outputs computed once, kept for later rounds)."""
+    an = s.an
     quant_opt, quant_run = compare._tools(an.build_dir)
-    if not hasattr(an, "float_acts"):
-        an.float_acts = compare._layer_outputs(quant_opt, quant_run, an.fp32, an.eval_npz,
-                                               ["--qnt-fuse"], an.dir, "float-layers")
-    float_acts = an.float_acts
+    if s.float_acts is None:
+        s.float_acts = compare._layer_outputs(quant_opt, quant_run, an.fp32, an.eval_npz,
+                                              ["--qnt-fuse"], an.dir, "float-layers")
+    float_acts = s.float_acts
     int8_acts = compare._layer_outputs(quant_opt, quant_run, int8, an.eval_npz, [], an.dir,
                                        f"int8-layers-{tag}")
     return {name: compare.sqnr_db(float_acts[name], int8_acts[name])
@@ -281,9 +297,10 @@ def _with_moves(base, moves):
     float takes no override)."""
     excluded = tuple(layer for kind, layer in moves if kind == "float")
     override = tuple((layer, _PER_CHANNEL_PRESET[base.qconfig]) for kind, layer in moves
-                     if kind == "per-channel" and layer not in excluded)
-    return dataclasses.replace(base, exclude=tuple(dict.fromkeys(base.exclude + excluded)),
-                               override=base.override + override)
+                     if kind == "per-channel")
+    return dataclasses.replace(
+        base, exclude=tuple(dict.fromkeys(base.exclude + excluded)),
+        override=tuple(o for o in base.override + override if o[0] not in excluded))
 
 
 def _change(given, settings):
@@ -296,7 +313,8 @@ def _change(given, settings):
     if settings.per_channel != given.per_channel:
         parts.append("per-channel weights")
     floats = [n for n in settings.exclude if n not in given.exclude]
-    channels = [n for n, _ in settings.override if (n, _) not in given.override]
+    channels = [name for name, preset in settings.override
+                if (name, preset) not in given.override]
     if floats:
         parts.append(f"float: {', '.join(floats)}")
     if channels:
@@ -326,6 +344,8 @@ def _run(s, base_settings, layer_limit):
     # Phases 3-5; again from the best combination while it gains and
     # evaluations are left.
     for round_ in range(1, 1 + len(_layers(base.int8, s.an.build_dir))):
+        if s.left <= 0:
+            return None
         found, best = _round(s, base, layer_limit, round_)
         if found or best is None or best.metric <= base.metric or s.left <= 0:
             return found
@@ -335,7 +355,7 @@ def _run(s, base_settings, layer_limit):
 
 def _round(s, base, layer_limit, round_):
     """Phases 3-5 from ``base``: (the answer or None, the best combination)."""
-    sqnr = _layer_sqnr(s.an, base.int8, f"r{round_}")
+    sqnr = _layer_sqnr(s, base.int8, f"r{round_}")
     layers = [n for n in _layers(base.int8, s.an.build_dir) if n not in base.settings.exclude]
     layers.sort(key=lambda n: sqnr.get(n, math.inf))
     per_channel = (base.settings.qconfig in _PER_CHANNEL_PRESET
@@ -360,7 +380,7 @@ def _round(s, base, layer_limit, round_):
     gain = {}
     for move, c in zip(moves, singles):
         if c.metric > base.metric:
-            cost = max(c.latency_ms - base.latency_ms, 1e-3 * base.latency_ms)
+            cost = max(c.latency_ms - base.latency_ms, 1e-3 * base.latency_ms, 1e-6)
             gain[move] = (c.metric - base.metric, cost)
     first_of_layer = {}
     for kind, layer in sorted(gain, key=lambda m: -gain[m][0] / gain[m][1]):
@@ -447,12 +467,23 @@ def search(model, example_inputs, calibration_data, eval_data, *, budget, qconfi
         answer's compiled model goes (default a temporary directory, removed
         with the model). log(text): a line per phase."""
     budget = Budget.parse(budget)
+    max_workers_given = max_workers
     max_workers = _check_arguments(1, None, max_workers)
     _check(max_evaluations, bench_runs, num_threads, layer_limit)
     settings, inputs = settings_and_inputs(qconfig, observer, per_channel, exclude, override,
                                            numerics, example_inputs)
     if calibration_data is None:
         raise ValueError("calibration_data is required (the search calibrates once)")
+    # What would fail only at the end of a long search: checked first.
+    if model_dir is not None and Path(model_dir).exists() and (
+            not Path(model_dir).is_dir() or any(Path(model_dir).iterdir())):
+        raise ValueError(f"model_dir {model_dir}: exists and is not an empty directory")
+    if out_dir is not None and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("out_dir: search.png needs matplotlib (Debian: apt-get install "
+                         "python3-matplotlib)")
+    if client is not None and max_workers_given is None:
+        # The cluster's workers run the evaluations: as many at once.
+        max_workers = max(1, len(client.scheduler_info()["workers"]))
     log = log or (lambda text: None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qnt-search-") as workdir:
@@ -470,11 +501,14 @@ def search(model, example_inputs, calibration_data, eval_data, *, budget, qconfi
         fp32_metric = float(metric(reference, eval_arrays)) if budget.kind == "top1" \
             else math.inf
 
-        def score(outputs):
+        if budget.kind == "top1" and fp32_metric <= budget.value:
+            log(f"warning: the FP32 model's top-1 on the eval set is {fp32_metric:.2f} %, "
+                f"not above the budget's drop ({budget.value:g} points): every candidate "
+                f"meets it (are the labels the model's?)")
+
+        def score(outputs):  # NaN (Inf or NaN in a candidate's outputs): never meets
             value = float(metric(outputs, eval_arrays))
-            if math.isnan(value):
-                raise ValueError("the metric returned NaN")
-            return value
+            return -math.inf if math.isnan(value) else value
 
         an = _Analyzer(fp32, names, batch, settings, workdir, build_dir, log, max_workers,
                        client=client)
@@ -495,19 +529,19 @@ def search(model, example_inputs, calibration_data, eval_data, *, budget, qconfi
             if found is not None:
                 s.confirm()
                 found = s.fastest_met()
-        except (ToolError, RuntimeError, ValueError) as e:
+            best = found or s.fastest_met() or max(s.candidates,
+                                                   key=lambda c: (c.metric, -c.latency_ms))
+            result = SearchResult(budget, budget.metric_name, fp32_metric, threshold,
+                                  fp32_latency, s.candidates, best, bool(best.met),
+                                  an.evaluations, max_evaluations, an.calibrations, 0.0,
+                                  f"{client!r}" if client else f"{max_workers} processes",
+                                  stopped=s.stopped)
+            log(result.message)
+            result.model = _compile(best, an, model_dir, build_dir, num_threads)
+        except (ToolError, RuntimeError, ValueError, compare.CompareError) as e:
             if isinstance(e, QuantizeError):
                 raise
             raise SearchError(f"search: {e}") from None
-        best = found or s.fastest_met() or max(s.candidates,
-                                               key=lambda c: (c.metric, -c.latency_ms))
-        result = SearchResult(budget, budget.metric_name, fp32_metric, threshold, fp32_latency,
-                              s.candidates, best, bool(best.met), an.evaluations,
-                              max_evaluations, an.calibrations, 0.0,
-                              f"{client!r}" if client else f"{max_workers} processes",
-                              stopped=s.stopped)
-        log(result.message)
-        result.model = _compile(best, an, model_dir, build_dir, num_threads)
         result.seconds = time.perf_counter() - start
     if out_dir is not None:
         result.save(out_dir)
@@ -544,7 +578,8 @@ def _compile(best, an, model_dir, build_dir, num_threads):
 def _markdown(r):
     lines = ["# Mixed-precision search", "",
              f"Budget: {r.budget} ({r.metric_name} >= {r.threshold:.2f}; FP32 "
-             f"{r.fp32_metric:.2f}, {r.fp32_latency_ms:.3f} ms).", "",
+             + (f"{r.fp32_metric:.2f}, " if r.budget.kind == "top1" else "")
+             + f"{r.fp32_latency_ms:.3f} ms).", "",
              f"**{'Found' if r.met else 'Not met'}:** {r.message}.", "",
              f"quantize_static arguments: `{r.kwargs}`", "",
              f"Cost: {r.evaluations} evaluations (limit {r.max_evaluations}), "
@@ -607,8 +642,9 @@ def summary_lines(r, out_name):
     """The one-command summary's section for a search."""
     lines = [f"  accuracy budget   {r.budget}: {'met' if r.met else 'NOT met'}"]
     b = r.best
-    lines.append(f"    answer          {b.description} ({r.metric_name} {b.metric:.2f}, FP32 "
-                 f"{r.fp32_metric:.2f}; {b.latency_ms:.3f} ms, FP32 {r.fp32_latency_ms:.3f} ms)")
+    fp32 = f", FP32 {r.fp32_metric:.2f}" if r.budget.kind == "top1" else ""
+    lines.append(f"    answer          {b.description} ({r.metric_name} {b.metric:.2f}{fp32}; "
+                 f"{b.latency_ms:.3f} ms, FP32 {r.fp32_latency_ms:.3f} ms)")
     lines.append(f"    arguments       {r.kwargs}")
     lines.append(f"    cost            {r.evaluations} evaluations of {r.max_evaluations}, "
                  f"{r.seconds:.1f} s" + (f"; {r.stopped}" if r.stopped else ""))
