@@ -887,14 +887,29 @@ def _markdown(a):
     return "\n".join(lines)
 
 
-def _chart(a, path):
+def pyplot(path, error, written):
+    """matplotlib.pyplot on the Agg backend; without matplotlib ``error``
+    (an AnalyzeError class) naming ``path`` and what was ``written``."""
     try:
         import matplotlib
     except ImportError:
-        raise AnalyzeError(f"{path}: the chart needs matplotlib (Debian: apt-get install "
-                           f"python3-matplotlib); the markdown was written") from None
+        raise error(f"{path}: the chart needs matplotlib (Debian: apt-get install "
+                    f"python3-matplotlib); {written} was written") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def save_png(plt, fig, path):
+    """``fig`` as a PNG at ``path`` (rendered in memory, written at once), closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def _chart(a, path):
+    plt = pyplot(path, AnalyzeError, "the markdown")
     rows = 1 + len(a.worst)
     fig, axes = plt.subplots(rows, 1, figsize=(max(6, 0.5 * len(a.layers) + 2), 2.6 * rows),
                              squeeze=False)
@@ -915,10 +930,7 @@ def _chart(a, path):
                 ax.axvline(edge, color="#e41a1c", linestyle="--")
         ax.set_title(f"{name}: FP32 output values, calibrated INT8 range dashed", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    Path(path).write_bytes(buffer.getvalue())
+    save_png(plt, fig, path)
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,6 @@ same file system).
 
 import dataclasses
 import importlib.util
-import io
 import math
 import re
 import shutil
@@ -64,7 +63,8 @@ from ..compiled import CompiledModel
 from ..tools import ToolError, run
 from .analyze import (_PER_CHANNEL_PRESET, _REDUCE_RANGE, AnalyzeError, Settings, _Analyzer,
                       _check_arguments, _cpu_has_8bit_dot, _torch_outputs, eval_set,
-                      export_fp32, settings_and_inputs, sqnr_metric, top1_metric)
+                      export_fp32, pyplot, save_png, settings_and_inputs, sqnr_metric,
+                      top1_metric)
 
 __all__ = ["Budget", "Candidate", "SearchError", "SearchResult", "search"]
 
@@ -594,13 +594,7 @@ def _markdown(r):
 
 
 def _plot(r, path):
-    try:
-        import matplotlib
-    except ImportError:
-        raise SearchError(f"{path}: the plot needs matplotlib (Debian: apt-get install "
-                          f"python3-matplotlib); search.md was written") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(path, SearchError, "search.md")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     finite = [c for c in r.candidates if math.isfinite(c.metric)]
     for met, color, label in ((True, "#4daf4a", "meets the budget"),
@@ -628,10 +622,7 @@ def _plot(r, path):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    Path(path).write_bytes(buffer.getvalue())
+    save_png(plt, fig, path)
 
 
 # ---------------------------------------------------------------------------
