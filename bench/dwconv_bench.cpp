@@ -1,4 +1,4 @@
-//===- dwconv_bench.cpp - Depthwise conv2d: qnt's kernel against oneDNN ---===//
+//===- dwconv_bench.cpp - The runtime's own conv2d kernels against oneDNN -===//
 //
 // Times mobilenet_v2's 17 depthwise convs (3x3, pad 1, u8 -> u8, per-channel
 // M, s32 bias) at batch 1 and 8 with the runtime's depthwise kernel and with
@@ -7,9 +7,12 @@
 // same bytes; a difference is reported and fails the run. The "stream"
 // column is the memory floor: the time the same threads take to read the
 // layer's src bytes and write its dst bytes, and the GB/s of that traffic.
+// `--layers stem` times the first convs of image networks (3 input
+// channels; 1 for a grey image) with the stem kernel (StemConv.cpp) instead.
 //
 //   build/bin/qnt-dwconv-bench [--runs 15] [--threads 2] [--batches 1,8]
 //                              [--impl dwconv|dwconv:avx2|...] [--src-zp 0]
+//                              [--layers depthwise|stem]
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,13 +35,24 @@
 namespace {
 
 struct Layer {
-  int64_t c, hw, stride, count; // count: how often mobilenet_v2 has it
+  int64_t c, hw, stride, count; // count: how often the network has it
+  int64_t k = 3, oc = 0;        // oc 0: depthwise (oc = groups = c)
+  const char *net = nullptr;
 };
 
 const Layer kMobileNetV2[] = {
     {32, 112, 1, 1}, {96, 112, 2, 1}, {144, 56, 1, 1}, {144, 56, 2, 1},
     {192, 28, 1, 2}, {192, 28, 2, 1}, {384, 14, 1, 4}, {576, 14, 1, 2},
     {576, 14, 2, 1}, {960, 7, 1, 3},
+};
+
+// The first conv of torchvision's image networks (pad k / 2).
+const Layer kStems[] = {
+    {3, 224, 2, 1, 7, 64, "resnet18"},
+    {3, 224, 2, 1, 3, 32, "mobilenet_v2"},
+    {3, 224, 2, 1, 3, 16, "mobilenet_v3"},
+    {3, 224, 1, 1, 3, 64, "vgg"},
+    {1, 28, 1, 1, 3, 64, "grey 28x28"},
 };
 
 /// One call site: its params, data and the slot its kernel lives in.
@@ -71,32 +85,34 @@ Site makeSite(const Layer &l, int64_t n, int64_t srcZp,
   std::mt19937 rng(l.c * 1000 + l.hw);
   Site s;
   qnt_rt_conv2d_params &p = s.p;
-  p.n = n, p.h = p.w = l.hw, p.c = p.oc = p.groups = l.c;
-  p.kh = p.kw = 3, p.stride_h = p.stride_w = l.stride;
-  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
-  p.oh = p.ow = (l.hw + 2 - 3) / l.stride + 1;
+  const int64_t oc = l.oc ? l.oc : l.c;
+  p.n = n, p.h = p.w = l.hw, p.c = l.c, p.oc = oc;
+  p.groups = l.oc ? 1 : l.c;
+  p.kh = p.kw = l.k, p.stride_h = p.stride_w = l.stride;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = l.k / 2;
+  p.oh = p.ow = (l.hw + 2 * (l.k / 2) - l.k) / l.stride + 1;
   p.dilation_h = p.dilation_w = 1;
   p.src_dtype = QNT_RT_U8, p.wei_dtype = QNT_RT_S8, p.dst_dtype = QNT_RT_U8;
   p.bias_kind = QNT_RT_BIAS_S32;
   p.src_zp = srcZp, p.src_qmin = 0, p.src_qmax = 255;
   p.dst_zp = 0, p.dst_qmin = 0, p.dst_qmax = 255;
-  p.num_scales = l.c;
+  p.num_scales = oc;
   p.backend = QNT_RT_BACKEND_ONEDNN;
   std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127), b(-5000, 5000);
   std::uniform_real_distribution<float> m(1e-4f, 3e-3f);
   s.fparams = {0.0f, 0.0f};
-  for (int64_t c = 0; c < l.c; ++c)
+  for (int64_t c = 0; c < oc; ++c)
     s.fparams.push_back(m(rng));
   s.src.resize(n * l.hw * l.hw * l.c);
   for (auto &v : s.src)
     v = static_cast<uint8_t>(u8(rng));
-  s.weight.resize(l.c * 9);
+  s.weight.resize(oc * l.k * l.k * (l.c / p.groups));
   for (auto &v : s.weight)
     v = static_cast<int8_t>(s8(rng));
-  s.bias.resize(l.c);
+  s.bias.resize(oc);
   for (auto &v : s.bias)
     v = b(rng);
-  s.dst.assign(n * p.oh * p.ow * l.c, 0);
+  s.dst.assign(n * p.oh * p.ow * oc, 0);
   s.impl = impl;
   return s;
 }
@@ -145,7 +161,7 @@ double median(std::vector<double> v) {
 int main(int argc, char **argv) {
   int runs = 15, threads = 2;
   int64_t srcZp = 0;
-  std::string impl = "dwconv", batches = "1,8";
+  std::string impl, batches = "1,8", layers = "depthwise";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--runs")
@@ -158,11 +174,24 @@ int main(int argc, char **argv) {
       batches = argv[i + 1];
     else if (a == "--src-zp")
       srcZp = std::atoll(argv[i + 1]);
+    else if (a == "--layers")
+      layers = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
+  const bool stem = layers == "stem";
+  if (!stem && layers != "depthwise") {
+    std::fprintf(stderr, "--layers: depthwise or stem, not %s\n",
+                 layers.c_str());
+    return 2;
+  }
+  if (impl.empty())
+    impl = stem ? "stemconv" : "dwconv";
+  std::vector<Layer> list(std::begin(kMobileNetV2), std::end(kMobileNetV2));
+  if (stem)
+    list.assign(std::begin(kStems), std::end(kStems));
   if (qnt_rt_set_num_threads(threads) != 0)
     return 2;
   omp_set_num_threads(threads);
@@ -174,12 +203,12 @@ int main(int argc, char **argv) {
     std::printf("batch %ld, %d threads, src_zp %ld (us per call, median of "
                 "%d; GMAC/s)\n",
                 long(n), threads, long(srcZp), runs);
-    std::printf("%-22s %6s %9s %7s %9s %7s %7s %7s %5s %5s\n", "layer", "MMAC",
+    std::printf("%-26s %6s %9s %7s %9s %7s %7s %7s %5s %5s\n", "layer", "MMAC",
                 "oneDNN", "GMAC/s", "qnt", "GMAC/s", "speedup", "stream",
                 "GB/s", "qGB/s");
     double totalBase = 0, totalNew = 0, totalStream = 0, totalMacs = 0;
     std::string baseDesc, newDesc;
-    for (const Layer &l : kMobileNetV2) {
+    for (const Layer &l : list) {
       Site base = makeSite(l, n, srcZp, "fallback");
       Site fast = makeSite(l, n, srcZp, impl);
       base.run(), fast.run(); // create the kernels
@@ -188,7 +217,8 @@ int main(int argc, char **argv) {
                     long(l.hw), long(l.hw), long(l.stride));
         mismatch = true;
       }
-      const double macs = double(n * base.p.oh * base.p.ow * l.c * 9);
+      const double macs = double(n * base.p.oh * base.p.ow * base.p.oc * l.k *
+                                 l.k * (l.c / base.p.groups));
       std::vector<uint8_t> streamDst(fast.dst.size());
       uint64_t sink = 0;
       // The three timed passes, alternated.
@@ -213,11 +243,15 @@ int main(int argc, char **argv) {
       const double ms = median(times[2]);
       const double bytes = double(fast.src.size() + fast.dst.size());
       char name[64];
-      std::snprintf(name, sizeof name, "c%ld %ldx%ld s%ld%s", long(l.c),
-                    long(l.hw), long(l.hw), long(l.stride),
-                    l.count > 1 ? (" x" + std::to_string(l.count)).c_str()
-                                : "");
-      std::printf("%-22s %6.1f %9.1f %7.1f %9.1f %7.1f %6.2fx %7.1f %5.1f "
+      if (l.net)
+        std::snprintf(name, sizeof name, "%s c%ld>%ld k%ld s%ld", l.net,
+                      long(l.c), long(l.oc), long(l.k), long(l.stride));
+      else
+        std::snprintf(name, sizeof name, "c%ld %ldx%ld s%ld%s", long(l.c),
+                      long(l.hw), long(l.hw), long(l.stride),
+                      l.count > 1 ? (" x" + std::to_string(l.count)).c_str()
+                                  : "");
+      std::printf("%-26s %6.1f %9.1f %7.1f %9.1f %7.1f %6.2fx %7.1f %5.1f "
                   "%5.1f\n",
                   name, macs / 1e6, mb, macs / mb / 1e3, mf, macs / mf / 1e3,
                   mb / mf, ms, bytes / ms / 1e3, bytes / mf / 1e3);
@@ -226,9 +260,9 @@ int main(int argc, char **argv) {
       totalMacs += macs * l.count;
       baseDesc = base.describe, newDesc = fast.describe;
     }
-    std::printf("%-22s %6.1f %9.1f %7.1f %9.1f %7.1f %6.2fx %7.1f\n",
-                "total (17 layers)", totalMacs / 1e6, totalBase,
-                totalMacs / totalBase / 1e3, totalNew,
+    std::printf("%-26s %6.1f %9.1f %7.1f %9.1f %7.1f %6.2fx %7.1f\n",
+                stem ? "total" : "total (17 layers)", totalMacs / 1e6,
+                totalBase, totalMacs / totalBase / 1e3, totalNew,
                 totalMacs / totalNew / 1e3, totalBase / totalNew, totalStream);
     std::printf("(oneDNN column: %s; qnt column: %s)\n\n", baseDesc.c_str(),
                 newDesc.c_str());

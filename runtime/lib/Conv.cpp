@@ -2,8 +2,10 @@
 //
 // Float conv2d and quantized conv2d with u8 src run on oneDNN; quantized
 // conv2d that oneDNN cannot compute exactly runs on RefConv2d; quantized
-// depthwise conv2d runs on the runtime's own kernel (Depthwise.cpp) where it
-// applies (see docs/runtime.md for the selection rule).
+// depthwise conv2d and the conv2d on few input channels of an image
+// network's first layer run on the runtime's own kernels (Depthwise.cpp,
+// StemConv.cpp) where they apply (see docs/runtime.md for the selection
+// rules).
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +14,7 @@
 #include "Kernel.h"
 #include "Profile.h"
 #include "Reference.h"
+#include "StemConv.h"
 
 #include <cstdio>
 #include <cstring>
@@ -109,8 +112,9 @@ private:
 struct Conv2dChoice {
   enum Kind {
     Auto,      // qnt_rt_conv2d's choice
-    Fallback,  // without the depthwise kernel
+    Fallback,  // without the runtime's own kernels (depthwise, stem)
     Depthwise, // only the depthwise kernel (with `isa`, or the automatic one)
+    Stem,      // only the stem kernel
   } kind = Auto;
   const char *isa = nullptr;
 };
@@ -152,6 +156,20 @@ Kernel *createConv2d(const int64_t *params, const float *fparams,
     if (why.empty())
       why = "not a quantized depthwise conv2d";
     return nullptr;
+  }
+  const bool tryStem =
+      choice.kind == Conv2dChoice::Stem ||
+      (choice.kind == Conv2dChoice::Auto &&
+       s.backend == QNT_RT_BACKEND_ONEDNN && !forceReference() &&
+       !s.isFloat() && stemConvBeatsOneDnn(p, s));
+  if (tryStem) {
+    if (Kernel *k = createStemConv2d(p, s, weight, bias, why))
+      return k;
+    if (choice.kind == Conv2dChoice::Stem)
+      return nullptr;
+    if (verbose())
+      std::fprintf(stderr, "qnt_rt: conv2d: qnt stemconv not used: %s\n",
+                   why.c_str());
   }
   return createWeightedKernel<DnnlConv2d, RefConv2dKernel>(
       "conv2d", p, s, weight, bias, p.oc, p.kh * p.kw * (p.c / p.groups));
@@ -241,6 +259,8 @@ extern "C" int qnt_rt_conv2d_testing(void **slot, const int64_t *params,
       choice.isa = impl + 7;
     else if (impl[6] != 0)
       fatal(std::string("qnt_rt_conv2d_testing: unknown impl ") + impl);
+  } else if (std::strcmp(impl, "stemconv") == 0) {
+    choice.kind = Conv2dChoice::Stem;
   } else if (std::strcmp(impl, "auto") != 0) {
     fatal(std::string("qnt_rt_conv2d_testing: unknown impl ") + impl);
   }

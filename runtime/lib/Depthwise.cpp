@@ -84,9 +84,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Depthwise.h"
-#include "Kernel.h"
-
-#include <omp.h>
+#include "Vnni.h"
 
 #include <algorithm>
 #include <cmath>
@@ -94,31 +92,11 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define QNT_DWCONV_X86 1
-#include <immintrin.h>
-#endif
-
 using namespace qnt::rt;
 
-#ifdef QNT_DWCONV_X86
+#ifdef QNT_VNNI_X86
 
-// The shared templates pass vectors between the ISA functions; they are
-// always inlined into a function of the right ISA (see `flatten` below), so
-// the ABI note GCC emits for their out-of-line form does not apply.
-// GCC 12 also warns that the `_mm512_undefined_*` placeholders inside its
-// own intrinsics "may be used uninitialized" (a false positive of its
-// headers).
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#define QNT_TARGET_AVX2 __attribute__((target("avx2")))
-#define QNT_TARGET_AVX512                                                      \
-  __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
-#define QNT_TARGET_AVX512_VNNI                                                 \
-  __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+using namespace qnt::rt::vnni;
 
 namespace {
 
@@ -453,17 +431,14 @@ inline void runItems(const DwPlan &p, const S *src, uint8_t *dst, int64_t begin,
 // 3x3 kernel with vpdpbusd (AVX-512 VNNI)
 //===----------------------------------------------------------------------===//
 
-/// The 3x3 kernel's data, in the lane order of its vectors: vector g of a
-/// block of 64 channels holds channel 16 * l + 4 * g + i in 32-bit lane
-/// 4 * l + i (the order the in-lane unpacks produce and packs undo).
+/// The 3x3 kernel's data, in the in-lane channel order of its vectors
+/// (Vnni.h: vector g of a block of 64 channels holds channel 16 * l + 4 * g
+/// + i in 32-bit lane 4 * l + i).
 struct Dw3x3Plan {
   int64_t n, h, w, c, oh, ow, pt, pl;
-  int64_t blocks;              // blocks of 64 channels
-  int32_t padQuad;             // a column outside the image: 4 x zp'
-  int16_t dstZp;               // |dst_zp| <= kMaxDstZp
-  int8_t qmin, qmax;           // dst_qmin, dst_qmax as dst bytes
-  bool clampMin, clampMax;     // whether they are inside the dst dtype
-  bool clampScaled;            // whether float(acc) * M may reach 2^31
+  int64_t blocks;  // blocks of 64 channels
+  int32_t padQuad; // a column outside the image: 4 x zp'
+  RequantPlan rq;
   std::vector<int8_t> weights; // [block][kx][g][lane]: (w[0..2][kx], 0)
   std::vector<int32_t> bias;   // [block][g][lane]: bias - zp' * sum(w)
   std::vector<float> scales;   // [block][g][lane]
@@ -474,181 +449,14 @@ struct Dw3x3Plan {
   }
 };
 
-/// The vector operations of the 3x3 kernel on 64 channels (Zmm) or 32 (Ymm,
-/// for blocks of at most 32 channels: the same lane order on two 128-bit
-/// lanes, reading the first half of each zmm-sized entry of the plan).
-struct Zmm {
-  using V = __m512i;
-  using F = __m512;
-  using Mask = __mmask64;
-  static constexpr int kBytes = 64;
-  QNT_TARGET_AVX512_VNNI static V loadBytes(Mask m, const void *p) {
-    if (m == Mask(~Mask(0)))
-      return _mm512_loadu_si512(p);
-    return _mm512_maskz_loadu_epi8(m, p);
-  }
-  QNT_TARGET_AVX512_VNNI static V load(const void *p) {
-    return _mm512_loadu_si512(p);
-  }
-  QNT_TARGET_AVX512_VNNI static void store(void *p, V v) {
-    _mm512_storeu_si512(p, v);
-  }
-  QNT_TARGET_AVX512_VNNI static F loadF(const float *p) {
-    return _mm512_loadu_ps(p);
-  }
-  QNT_TARGET_AVX512_VNNI static V set32(int32_t v) {
-    return _mm512_set1_epi32(v);
-  }
-  QNT_TARGET_AVX512_VNNI static V set16(int16_t v) {
-    return _mm512_set1_epi16(v);
-  }
-  QNT_TARGET_AVX512_VNNI static V xor8(V a, V b) {
-    return _mm512_xor_si512(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V zero() { return _mm512_setzero_si512(); }
-  QNT_TARGET_AVX512_VNNI static V unpackLo8(V a, V b) {
-    return _mm512_unpacklo_epi8(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V unpackHi8(V a, V b) {
-    return _mm512_unpackhi_epi8(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V unpackLo16(V a, V b) {
-    return _mm512_unpacklo_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V unpackHi16(V a, V b) {
-    return _mm512_unpackhi_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V dpbusd(V acc, V u8, V s8) {
-    return _mm512_dpbusd_epi32(acc, u8, s8);
-  }
-  /// rint(float(acc) * scale) where it is below 2^15, else a value at
-  /// least 2^15 - 1: with Clamp, values from 2^31 up, which cvtps2dq would
-  /// turn into INT_MIN, are clamped first (those from -2^31 down become
-  /// INT_MIN, which is low enough).
-  template <bool Clamp> QNT_TARGET_AVX512_VNNI static V scale(V acc, F scale) {
-    F f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-    if (Clamp)
-      f = _mm512_min_ps(f, _mm512_set1_ps(32767.0f));
-    return _mm512_cvtps_epi32(f);
-  }
-  /// Each 32-bit quad (a, b, c, d) as (0, a, b, c).
-  QNT_TARGET_AVX512_VNNI static V shiftQuads(V v) {
-    return _mm512_slli_epi32(v, 8);
-  }
-  QNT_TARGET_AVX512_VNNI static V packs32(V a, V b) {
-    return _mm512_packs_epi32(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V adds16(V a, V b) {
-    return _mm512_adds_epi16(a, b);
-  }
-  template <bool Signed> QNT_TARGET_AVX512_VNNI static V max8(V a, V b) {
-    return Signed ? _mm512_max_epi8(a, b) : _mm512_max_epu8(a, b);
-  }
-  template <bool Signed> QNT_TARGET_AVX512_VNNI static V min8(V a, V b) {
-    return Signed ? _mm512_min_epi8(a, b) : _mm512_min_epu8(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V set8(int8_t v) { return _mm512_set1_epi8(v); }
-  QNT_TARGET_AVX512_VNNI static V packs16(V a, V b) {
-    return _mm512_packs_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V packus16(V a, V b) {
-    return _mm512_packus_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static void storeBytes(void *p, Mask m, V v) {
-    if (m == Mask(~Mask(0)))
-      _mm512_storeu_si512(p, v);
-    else
-      _mm512_mask_storeu_epi8(p, m, v);
-  }
-};
-
-struct Ymm {
-  using V = __m256i;
-  using F = __m256;
-  using Mask = __mmask32;
-  static constexpr int kBytes = 32;
-  QNT_TARGET_AVX512_VNNI static V loadBytes(Mask m, const void *p) {
-    return _mm256_maskz_loadu_epi8(m, p);
-  }
-  QNT_TARGET_AVX512_VNNI static V load(const void *p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-  }
-  QNT_TARGET_AVX512_VNNI static void store(void *p, V v) {
-    _mm256_storeu_si256(static_cast<__m256i *>(p), v);
-  }
-  QNT_TARGET_AVX512_VNNI static F loadF(const float *p) {
-    return _mm256_loadu_ps(p);
-  }
-  QNT_TARGET_AVX512_VNNI static V set32(int32_t v) {
-    return _mm256_set1_epi32(v);
-  }
-  QNT_TARGET_AVX512_VNNI static V set16(int16_t v) {
-    return _mm256_set1_epi16(v);
-  }
-  QNT_TARGET_AVX512_VNNI static V xor8(V a, V b) {
-    return _mm256_xor_si256(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V zero() { return _mm256_setzero_si256(); }
-  QNT_TARGET_AVX512_VNNI static V unpackLo8(V a, V b) {
-    return _mm256_unpacklo_epi8(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V unpackHi8(V a, V b) {
-    return _mm256_unpackhi_epi8(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V unpackLo16(V a, V b) {
-    return _mm256_unpacklo_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V unpackHi16(V a, V b) {
-    return _mm256_unpackhi_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V dpbusd(V acc, V u8, V s8) {
-    return _mm256_dpbusd_epi32(acc, u8, s8);
-  }
-  template <bool Clamp> QNT_TARGET_AVX512_VNNI static V scale(V acc, F scale) {
-    F f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
-    if (Clamp)
-      f = _mm256_min_ps(f, _mm256_set1_ps(32767.0f));
-    return _mm256_cvtps_epi32(f);
-  }
-  QNT_TARGET_AVX512_VNNI static V shiftQuads(V v) {
-    return _mm256_slli_epi32(v, 8);
-  }
-  QNT_TARGET_AVX512_VNNI static V packs32(V a, V b) {
-    return _mm256_packs_epi32(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V adds16(V a, V b) {
-    return _mm256_adds_epi16(a, b);
-  }
-  template <bool Signed> QNT_TARGET_AVX512_VNNI static V max8(V a, V b) {
-    return Signed ? _mm256_max_epi8(a, b) : _mm256_max_epu8(a, b);
-  }
-  template <bool Signed> QNT_TARGET_AVX512_VNNI static V min8(V a, V b) {
-    return Signed ? _mm256_min_epi8(a, b) : _mm256_min_epu8(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V set8(int8_t v) { return _mm256_set1_epi8(v); }
-  QNT_TARGET_AVX512_VNNI static V packs16(V a, V b) {
-    return _mm256_packs_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static V packus16(V a, V b) {
-    return _mm256_packus_epi16(a, b);
-  }
-  QNT_TARGET_AVX512_VNNI static void storeBytes(void *p, Mask m, V v) {
-    if (m == Mask(~Mask(0)))
-      _mm256_storeu_si256(static_cast<__m256i *>(p), v);
-    else
-      _mm256_mask_storeu_epi8(p, m, v);
-  }
-};
-
 /// The 3x3 kernel for stride S, src and dst signedness.
 template <int S, bool SrcSigned, bool DstSigned> struct Dw3x3 {
   /// The loop invariants of outputRows. Copied out of the plan: the stores
   /// through uint8_t pointers would make the compiler reload its fields.
   template <typename W> struct Invariants {
-    typename W::V padQuad, zp, qmin, qmax;
-    typename W::Mask m; // the block's channels
+    typename W::V padQuad;
+    RequantConsts<W> rc; // with the block's channels
     int64_t w, c;
-    bool clampMin, clampMax;
   };
 
   /// The 4 vectors of byte quads (r0, r1, r2, r3) at column `x` of the
@@ -664,7 +472,7 @@ template <int S, bool SrcSigned, bool DstSigned> struct Dw3x3 {
     }
     V r[4];
     for (int k = 0; k < R + 2; ++k) {
-      r[k] = W::loadBytes(in.m, row[k] + x * step[k]);
+      r[k] = W::loadBytes(in.rc.m, row[k] + x * step[k]);
       if (SrcSigned) // s8 -> u8: x + 128
         r[k] = W::xor8(r[k], W::set32(int32_t(0x80808080)));
     }
@@ -678,30 +486,6 @@ template <int S, bool SrcSigned, bool DstSigned> struct Dw3x3 {
     t[3] = W::unpackHi16(r01Hi, r23Hi);
   }
 
-  /// Requantizes the 4 accumulator vectors of one output pixel and stores
-  /// its channels. Clamp: whether float(acc) * M may reach 2^31.
-  template <typename W, bool Clamp>
-  static inline void store(uint8_t *dst, const typename W::V *acc,
-                           const typename W::F *scales,
-                           const Invariants<W> &in) {
-    using V = typename W::V;
-    V q[4];
-    for (int g = 0; g < 4; ++g)
-      q[g] = W::template scale<Clamp>(acc[g], scales[g]);
-    // Saturating packs and adds: a value beyond int16 keeps its side of the
-    // dst range (|dst_zp| <= kMaxDstZp), so saturating to the dst dtype and
-    // clamping to [dst_qmin, dst_qmax] gives the clamp of the exact value.
-    // The packs also restore the channel order.
-    const V q01 = W::adds16(W::packs32(q[0], q[1]), in.zp);
-    const V q23 = W::adds16(W::packs32(q[2], q[3]), in.zp);
-    V bytes = DstSigned ? W::packs16(q01, q23) : W::packus16(q01, q23);
-    if (in.clampMin)
-      bytes = W::template max8<DstSigned>(bytes, in.qmin);
-    if (in.clampMax)
-      bytes = W::template min8<DstSigned>(bytes, in.qmax);
-    W::storeBytes(dst, in.m, bytes);
-  }
-
   /// R output rows (`out[j]`, at the block in output 0) for the `count`
   /// channels of block `b`. `row[k]` points at the block in input row k of
   /// the window (or at the pad row, with step 0).
@@ -711,17 +495,8 @@ template <int S, bool SrcSigned, bool DstSigned> struct Dw3x3 {
                                 const uint8_t *const *ahead,
                                 uint8_t *const *out) {
     using V = typename W::V;
-    using Mask = typename W::Mask;
     const Invariants<W> in = {W::set32(p.padQuad),
-                              W::set16(p.dstZp),
-                              W::set8(p.qmin),
-                              W::set8(p.qmax),
-                              count == W::kBytes ? Mask(~Mask(0))
-                                                 : Mask((Mask(1) << count) - 1),
-                              p.w,
-                              p.c,
-                              p.clampMin,
-                              p.clampMax};
+                              RequantConsts<W>(p.rq, count), p.w, p.c};
     // w[0]: (w[0..2][kx], 0) for the first output row; w[1]: (0, w[0..2][kx])
     // for the second, whose window starts a row lower. Read from memory in
     // the loop (the columns take the registers).
@@ -768,7 +543,8 @@ template <int S, bool SrcSigned, bool DstSigned> struct Dw3x3 {
             acc[g] = W::dpbusd(acc[g], cols[kx][g],
                                W::load(w[j] + (kx * 4 + g) * 64));
         }
-        store<W, Clamp>(out[j] + ox * in.c, acc, scales, in);
+        requantStore<W, Clamp, DstSigned>(out[j] + ox * in.c, acc, scales,
+                                          in.rc);
       }
     }
   }
@@ -780,11 +556,11 @@ template <int S, bool SrcSigned, bool DstSigned> struct Dw3x3 {
              int64_t b, const uint8_t *const *ahead, uint8_t *const *out) {
     const int64_t count = std::min<int64_t>(64, p.c - 64 * b);
     if (count > 32) {
-      if (p.clampScaled)
+      if (p.rq.clampScaled)
         outputRows<Zmm, R, true>(p, row, step, b, count, ahead, out);
       else
         outputRows<Zmm, R, false>(p, row, step, b, count, ahead, out);
-    } else if (p.clampScaled) {
+    } else if (p.rq.clampScaled) {
       outputRows<Ymm, R, true>(p, row, step, b, count, ahead, out);
     } else {
       outputRows<Ymm, R, false>(p, row, step, b, count, ahead, out);
@@ -886,16 +662,6 @@ struct IsaInfo {
   bool has3x3;             // runs 3x3 strides 1 and 2 on Dw3x3
 };
 
-bool cpuHasAvx2() { return __builtin_cpu_supports("avx2"); }
-bool cpuHasAvx512() {
-  return __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
-}
-bool cpuHasAvx512Vnni() {
-  return cpuHasAvx512() && __builtin_cpu_supports("avx512vnni");
-}
-
 // Widest first.
 const IsaInfo kIsas[] = {
     {"avx512_vnni", 32, runAvx512Vnni<uint8_t>, runAvx512Vnni<int8_t>,
@@ -906,54 +672,9 @@ const IsaInfo kIsas[] = {
      dnnl::cpu_isa::avx2, false},
 };
 
-/// True if ONEDNN_MAX_CPU_ISA (as oneDNN reads it) allows `isa`. oneDNN's ISA
-/// values are bit sets, each containing the ISAs below it.
-bool oneDnnAllows(dnnl::cpu_isa isa) {
-  auto bits = static_cast<unsigned>(isa);
-  return (static_cast<unsigned>(dnnl::get_effective_cpu_isa()) & bits) == bits;
-}
-
 //===----------------------------------------------------------------------===//
 // Kernel
 //===----------------------------------------------------------------------===//
-
-/// Runs a plan's items over the OpenMP threads: rowItems() groups of output
-/// rows, times groups of its `blocks` channel blocks.
-template <typename Plan> class DwConv2d final : public Kernel {
-public:
-  using RunFn = void (*)(const Plan &, const void *, void *, int64_t, int64_t,
-                         int64_t);
-  DwConv2d(Plan plan, RunFn run, std::string name)
-      : plan_(std::move(plan)), run_(run), name_(std::move(name)) {}
-
-  void run(const void *src, void *dst) override {
-    const int64_t outRows = plan_.rowItems();
-    const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    // Few output rows (7x7 layers at batch 1): split the channels too, so
-    // every thread gets about the same work.
-    const int64_t groups = std::clamp<int64_t>(
-        (4 * threads + outRows - 1) / outRows, 1, plan_.blocks);
-    const int64_t items = groups * outRows;
-    if (threads == 1) {
-      run_(plan_, src, dst, 0, items, groups);
-      return;
-    }
-#pragma omp parallel num_threads(static_cast <int>(std::min(threads, items)))
-    {
-      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const int64_t begin = items * t / nt, end = items * (t + 1) / nt;
-      if (begin < end)
-        run_(plan_, src, dst, begin, end, groups);
-    }
-  }
-
-  std::string describe() const override { return name_; }
-
-private:
-  Plan plan_;
-  RunFn run_;
-  std::string name_;
-};
 
 /// The generic kernel's plan for blocks of `cb` channels.
 DwPlan makePlan(const qnt_rt_conv2d_params &p, const CommonSpec &s,
@@ -989,15 +710,6 @@ DwPlan makePlan(const qnt_rt_conv2d_params &p, const CommonSpec &s,
   return plan;
 }
 
-/// The src zero point as the 3x3 kernel sees it (u8: src; s8: src + 128).
-int64_t shiftedSrcZp(const CommonSpec &s) {
-  return s.srcZp + (s.srcDtype == QNT_RT_S8 ? 128 : 0);
-}
-
-/// The largest |dst_zp| the 3x3 kernel's saturating requantization takes:
-/// int16 saturation at +-(2^15 - 1) plus it stays beyond the dst range.
-constexpr int64_t kMaxDstZp = 32767 - 255;
-
 /// Whether the 3x3 kernel takes the conv: its padding must be a u8 byte
 /// (zp') and dst_zp small enough.
 bool dw3x3Applies(const qnt_rt_conv2d_params &p, const CommonSpec &s) {
@@ -1020,25 +732,13 @@ Dw3x3Plan make3x3Plan(const qnt_rt_conv2d_params &p, const CommonSpec &s,
   plan.blocks = (p.c + 63) / 64;
   const int64_t zp = shiftedSrcZp(s);
   plan.padQuad = static_cast<int32_t>(zp * 0x01010101);
-  plan.dstZp = static_cast<int16_t>(s.dstZp);
-  int64_t lo, hi;
-  dtypeRange(s.dstDtype, lo, hi);
-  plan.qmin = static_cast<int8_t>(s.dstQmin);
-  plan.qmax = static_cast<int8_t>(s.dstQmax);
-  plan.clampMin = s.dstQmin > lo, plan.clampMax = s.dstQmax < hi;
-  double maxScale = 0;
-  for (int64_t c = 0; c < p.c; ++c)
-    maxScale = std::max<double>(maxScale, std::fabs(s.scale(c)));
-  // With margin for the float roundings of acc and of the product.
-  plan.clampScaled = accBound * maxScale >= double(int64_t(1) << 30);
+  plan.rq = RequantPlan(s, p.c, accBound);
   plan.weights.assign(plan.blocks * 3 * 4 * 64, 0);
   plan.bias.assign(plan.blocks * 64, 0);
   plan.scales.assign(plan.blocks * 64, 0.0f);
   for (int64_t c = 0; c < p.c; ++c) {
-    // Channel 16 l + 4 g + i of its block is lane 4 l + i of vector g.
-    const int64_t b = c / 64, j = c % 64;
-    const int64_t g = j % 16 / 4, lane = j / 16 * 4 + j % 4;
-    const int64_t at = (b * 4 + g) * 16 + lane;
+    const int64_t b = c / 64, at = b * 64 + inLaneIndex(c % 64);
+    const int64_t g = at % 64 / 16, lane = at % 16;
     int64_t sum = 0;
     for (int64_t ky = 0; ky < 3; ++ky)
       for (int64_t kx = 0; kx < 3; ++kx) {
@@ -1056,9 +756,9 @@ Dw3x3Plan make3x3Plan(const qnt_rt_conv2d_params &p, const CommonSpec &s,
 }
 
 /// The 3x3 kernel's entry for the conv's stride and dtypes.
-DwConv2d<Dw3x3Plan>::RunFn dw3x3Entry(int64_t stride, bool srcSigned,
-                                      bool dstSigned) {
-  static const DwConv2d<Dw3x3Plan>::RunFn kEntries[2][2][2] = {
+ItemKernel<Dw3x3Plan>::RunFn dw3x3Entry(int64_t stride, bool srcSigned,
+                                        bool dstSigned) {
+  static const ItemKernel<Dw3x3Plan>::RunFn kEntries[2][2][2] = {
       {{Dw3x3<1, false, false>::run, Dw3x3<1, false, true>::run},
        {Dw3x3<1, true, false>::run, Dw3x3<1, true, true>::run}},
       {{Dw3x3<2, false, false>::run, Dw3x3<2, false, true>::run},
@@ -1072,20 +772,14 @@ Kernel *makeDwConv2d(const qnt_rt_conv2d_params &p, const CommonSpec &s,
                      const IsaInfo &isa) {
   const std::string name = std::string("qnt dwconv ") + isa.name;
   if (isa.has3x3 && dw3x3Applies(p, s))
-    return new DwConv2d<Dw3x3Plan>(make3x3Plan(p, s, w, bias, accBound),
-                                   dw3x3Entry(p.stride_h,
-                                              s.srcDtype == QNT_RT_S8,
-                                              s.dstDtype == QNT_RT_S8),
-                                   name + " 3x3");
-  return new DwConv2d<DwPlan>(makePlan(p, s, w, bias, isa.block),
-                              s.srcDtype == QNT_RT_U8 ? isa.u8 : isa.s8, name);
-}
-
-/// Largest |x - zp| for x in the storage range of `dtype`.
-int64_t maxAbsShifted(int64_t dtype, int64_t zp) {
-  int64_t lo, hi;
-  dtypeRange(dtype, lo, hi);
-  return std::max(std::abs(lo - zp), std::abs(hi - zp));
+    return new ItemKernel<Dw3x3Plan>(make3x3Plan(p, s, w, bias, accBound),
+                                     dw3x3Entry(p.stride_h,
+                                                s.srcDtype == QNT_RT_S8,
+                                                s.dstDtype == QNT_RT_S8),
+                                     name + " 3x3");
+  return new ItemKernel<DwPlan>(makePlan(p, s, w, bias, isa.block),
+                                s.srcDtype == QNT_RT_U8 ? isa.u8 : isa.s8,
+                                name);
 }
 
 } // namespace
@@ -1126,14 +820,8 @@ Kernel *qnt::rt::createDepthwiseConv2d(const qnt_rt_conv2d_params &p,
   }
   const auto *w = static_cast<const int8_t *>(weight);
   const auto *b = static_cast<const int32_t *>(bias);
-  // The bound under which RefConv2d accumulates in int32 as well.
-  int64_t maxBias = 0;
-  for (int64_t c = 0; b && c < p.c; ++c)
-    maxBias = std::max<int64_t>(maxBias, std::abs(int64_t(b[c])));
-  const double bound = double(p.kh * p.kw) *
-                           double(maxAbsShifted(s.srcDtype, s.srcZp)) *
-                           double(maxAbs(w, p.c * p.kh * p.kw)) +
-                       double(maxBias);
+  const double bound =
+      accumulatorBound(s, w, p.c * p.kh * p.kw, b, p.c, p.kh * p.kw);
   if (bound > double(std::numeric_limits<int32_t>::max())) {
     why = "the accumulator may exceed int32";
     return nullptr;
@@ -1155,7 +843,7 @@ Kernel *qnt::rt::createDepthwiseConv2d(const qnt_rt_conv2d_params &p,
   return nullptr;
 }
 
-#else // !QNT_DWCONV_X86
+#else // !QNT_VNNI_X86
 
 Kernel *qnt::rt::createDepthwiseConv2d(const qnt_rt_conv2d_params &p,
                                        const CommonSpec &s, const void *,
@@ -1174,4 +862,4 @@ bool qnt::rt::depthwiseBeatsOneDnn(const qnt_rt_conv2d_params &,
   return false;
 }
 
-#endif // QNT_DWCONV_X86
+#endif // QNT_VNNI_X86

@@ -48,12 +48,13 @@ bool depthwiseBeatsOneDnn(const qnt_rt_conv2d_params &p, const CommonSpec &s);
 
 /// Testing aid: qnt_rt_conv2d with a chosen implementation. `impl` is
 /// "auto" (what qnt_rt_conv2d runs), "fallback" (what it runs without the
-/// depthwise kernel: XNNPACK, oneDNN or the reference kernel), "dwconv" (the
-/// depthwise kernel with its automatic ISA) or "dwconv:<isa>" (the depthwise
-/// kernel with that ISA, if this CPU has it, whatever ONEDNN_MAX_CPU_ISA
-/// says). The kernel is cached in `*slot` as by qnt_rt_conv2d, so `impl` is
-/// read on the first call only. Returns 0 after running, -1 if this CPU lacks
-/// the ISA, -2 if the depthwise kernel does not take the conv; `describe`
+/// runtime's own kernels: XNNPACK, oneDNN or the reference kernel), "dwconv"
+/// (the depthwise kernel with its automatic ISA), "dwconv:<isa>" (the
+/// depthwise kernel with that ISA, if this CPU has it, whatever
+/// ONEDNN_MAX_CPU_ISA says) or "stemconv" (StemConv.h's kernel). The kernel is
+/// cached in `*slot` as by qnt_rt_conv2d, so `impl` is read on the first call
+/// only. Returns 0 after running, -1 if this CPU lacks the ISA, -2 if the
+/// chosen kernel does not take the conv; `describe`
 /// (`describeLen` bytes, may be 0) receives the kernel's description or why
 /// it was not created.
 extern "C" __attribute__((visibility("default"))) int

@@ -1,0 +1,308 @@
+//===- StemConvTest.cpp - The runtime's conv2d on few input channels ------===//
+//
+// The stem kernel (runtime/lib/StemConv.cpp), through qnt_rt_conv2d_testing,
+// against a scalar conv2d written from qnt/Runtime.h and against the kernel
+// qnt_rt_conv2d runs without it (oneDNN or the reference kernel): every
+// output byte must be equal. The cases cover its spans (kw * c bytes read
+// as 4-byte quads, the bytes past the span meeting zero weights), the
+// padding filled with the src zero point, strips of 6 pixels with an
+// overlapping last strip (and rows shorter than a strip), 64- and 32-
+// channel blocks with partial ones, and the requantization's edges.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../../runtime/lib/Depthwise.h"
+#include "TestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <strings.h>
+
+using namespace qnt_test;
+
+namespace {
+
+struct StemCase {
+  std::string name;
+  int64_t n, h, w, c, oc, kh, kw, sh, sw, pt, pb, pl, pr;
+  int64_t srcDtype, srcZp, dstDtype, dstZp, dstQmin, dstQmax;
+  bool bias = true;
+  float fixedM = 0;     // 0: M spreads the outputs over the dst range
+  bool extreme = false; // inputs and weights at the ends of their ranges
+  int64_t oh() const { return (h + pt + pb - kh) / sh + 1; }
+  int64_t ow() const { return (w + pl + pr - kw) / sw + 1; }
+};
+
+void PrintTo(const StemCase &tc, std::ostream *os) { *os << tc.name; }
+
+struct Problem {
+  qnt_rt_conv2d_params p{};
+  std::vector<float> fparams;
+  std::vector<uint8_t> src, weight, bias;
+  std::vector<int64_t> want;
+};
+
+Problem makeProblem(const StemCase &tc, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Problem pr;
+  const int64_t oh = tc.oh(), ow = tc.ow(), taps = tc.kh * tc.kw * tc.c;
+  const int64_t slo = dtypeMin(tc.srcDtype), shi = dtypeMax(tc.srcDtype);
+  auto w = randInts(rng, tc.oc * taps, -128, 127);
+  auto src = randInts(rng, tc.n * tc.h * tc.w * tc.c, slo, shi);
+  if (tc.extreme) {
+    for (auto &v : src)
+      v = v & 1 ? shi : slo;
+    for (auto &v : w)
+      v = v & 1 ? 127 : -128;
+  }
+  std::vector<int64_t> bias;
+  if (tc.bias)
+    bias = randInts(rng, tc.oc, -30000, 30000);
+
+  // acc = bias + sum((src - zp) * w) over the taps inside the image (OHWI).
+  std::vector<int64_t> acc(tc.n * oh * ow * tc.oc);
+  for (int64_t b = 0; b < tc.n; ++b)
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t x = 0; x < ow; ++x)
+        for (int64_t o = 0; o < tc.oc; ++o) {
+          int64_t a = bias.empty() ? 0 : bias[o];
+          for (int64_t ky = 0; ky < tc.kh; ++ky)
+            for (int64_t kx = 0; kx < tc.kw; ++kx) {
+              int64_t iy = y * tc.sh - tc.pt + ky, ix = x * tc.sw - tc.pl + kx;
+              if (iy < 0 || iy >= tc.h || ix < 0 || ix >= tc.w)
+                continue;
+              for (int64_t ci = 0; ci < tc.c; ++ci)
+                a += (src[((b * tc.h + iy) * tc.w + ix) * tc.c + ci] -
+                      tc.srcZp) *
+                     w[((o * tc.kh + ky) * tc.kw + kx) * tc.c + ci];
+            }
+          acc[((b * oh + y) * ow + x) * tc.oc + o] = a;
+        }
+  std::vector<float> ms(tc.oc, tc.fixedM);
+  std::uniform_real_distribution<float> spread(0.6f, 2.5f);
+  for (int64_t o = 0; tc.fixedM == 0 && o < tc.oc; ++o) {
+    int64_t mx = 1;
+    for (size_t i = o; i < acc.size(); i += tc.oc)
+      mx = std::max<int64_t>(mx, std::llabs(acc[i]));
+    ms[o] = float(tc.dstQmax - tc.dstQmin) / float(mx) * spread(rng);
+  }
+  pr.want.resize(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i)
+    pr.want[i] =
+        requant(acc[i], ms[i % tc.oc], tc.dstZp, tc.dstQmin, tc.dstQmax);
+
+  qnt_rt_conv2d_params &p = pr.p;
+  p.n = tc.n, p.h = tc.h, p.w = tc.w, p.c = tc.c, p.oc = tc.oc;
+  p.kh = tc.kh, p.kw = tc.kw, p.oh = oh, p.ow = ow;
+  p.stride_h = tc.sh, p.stride_w = tc.sw;
+  p.pad_top = tc.pt, p.pad_bottom = tc.pb, p.pad_left = tc.pl,
+  p.pad_right = tc.pr;
+  p.dilation_h = p.dilation_w = 1, p.groups = 1;
+  p.src_dtype = tc.srcDtype, p.wei_dtype = QNT_RT_S8, p.dst_dtype = tc.dstDtype;
+  p.bias_kind = tc.bias ? QNT_RT_BIAS_S32 : QNT_RT_BIAS_NONE;
+  p.src_zp = tc.srcZp, p.src_qmin = slo, p.src_qmax = shi;
+  p.dst_zp = tc.dstZp, p.dst_qmin = tc.dstQmin, p.dst_qmax = tc.dstQmax;
+  p.num_scales = tc.oc;
+  p.backend = QNT_RT_BACKEND_ONEDNN;
+  pr.fparams = {0.0f, 0.0f};
+  pr.fparams.insert(pr.fparams.end(), ms.begin(), ms.end());
+  pr.src = pack(src, tc.srcDtype);
+  pr.weight = pack(w, QNT_RT_S8);
+  pr.bias = pack(bias, QNT_RT_S32);
+  return pr;
+}
+
+struct RunResult {
+  int status;
+  std::string describe;
+  std::vector<int64_t> out;
+};
+
+/// Runs `impl` twice on one call site (the second call reuses the kernel).
+RunResult runImpl(const Problem &pr, const char *impl) {
+  RunResult r;
+  char desc[256] = "";
+  void *slot = nullptr;
+  std::vector<uint8_t> dst(pr.want.size(), 0xAB);
+  for (int call = 0; call < 2; ++call) {
+    r.status = qnt_rt_conv2d_testing(
+        &slot, reinterpret_cast<const int64_t *>(&pr.p), pr.fparams.data(),
+        pr.src.data(), pr.weight.data(),
+        pr.p.bias_kind ? pr.bias.data() : nullptr, dst.data(), impl, desc,
+        sizeof desc);
+    if (r.status != 0)
+      break;
+  }
+  r.describe = desc;
+  r.out = unpack(dst, pr.p.dst_dtype);
+  return r;
+}
+
+int64_t mismatches(const std::vector<int64_t> &got,
+                   const std::vector<int64_t> &want, int64_t oc,
+                   const std::string &what) {
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (got[i] != want[i] && ++bad <= 5)
+      ADD_FAILURE() << what << ": element " << i << " (channel " << i % oc
+                    << ") got " << got[i] << " want " << want[i];
+  return bad;
+}
+
+bool cpuHasVnni() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+// clang-format off
+std::vector<StemCase> handWrittenCases() {
+  const int64_t U8 = QNT_RT_U8, S8 = QNT_RT_S8;
+  return {
+    // name, n h w c oc, kh kw sh sw, pt pb pl pr,
+    // src dtype/zp, dst dtype/zp/qmin/qmax
+    // resnet18's stem (span 21: 6 quads, 3 bytes of the next pixel).
+    {"ResNetStem", 2, 30, 34, 3, 64, 7, 7, 2, 2, 3, 3, 3, 3,
+     U8, 127, U8, 0, 0, 255},
+    // mobilenet_v2's (a 32-channel block: ymm) and 16 channels.
+    {"MobileNetStem", 1, 17, 23, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1,
+     U8, 0, U8, 0, 0, 255},
+    {"Sixteen", 1, 9, 13, 3, 16, 3, 3, 2, 2, 1, 1, 1, 1,
+     S8, -5, S8, 3, -128, 127},
+    // Partial blocks: 64 + 1, 64 + 36, 48 (zmm, 16 idle lanes).
+    {"Oc65", 1, 8, 9, 3, 65, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 200, U8, 7, 0, 255},
+    {"Oc100S8", 2, 7, 11, 2, 100, 5, 3, 2, 1, 2, 2, 1, 1,
+     S8, 17, S8, -4, -128, 127},
+    {"Oc48", 1, 6, 14, 4, 48, 3, 5, 1, 2, 0, 2, 2, 2,
+     U8, 9, S8, 0, -128, 127},
+    // One channel (span = kw), four (span a multiple of 4), five.
+    {"Grey", 3, 12, 12, 1, 64, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 33, U8, 0, 0, 255},
+    {"FourChannels", 1, 10, 10, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1,
+     S8, -128, U8, 50, 50, 255},
+    {"FiveChannels1x1", 1, 5, 9, 5, 64, 1, 1, 1, 1, 0, 0, 0, 0,
+     U8, 1, U8, 0, 0, 255},
+    // Rows shorter than a strip; exactly one; one more (overlapping strip).
+    {"Ow4", 1, 5, 4, 3, 64, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 255, U8, 0, 0, 255},
+    {"Ow6", 1, 4, 11, 3, 64, 3, 3, 2, 2, 1, 1, 1, 1,
+     U8, 0, U8, 0, 0, 255},
+    {"Ow7", 1, 4, 7, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1,
+     S8, 0, S8, 0, -128, 127},
+    // Asymmetric and wide padding; no padding; padding wider than the
+    // kernel's reach on one side.
+    {"AsymPad", 1, 9, 10, 3, 64, 7, 7, 2, 2, 3, 2, 1, 3,
+     S8, 100, U8, 0, 0, 255},
+    {"NoPad", 2, 9, 9, 3, 64, 3, 3, 2, 2, 0, 0, 0, 0,
+     U8, 70, U8, 0, 0, 255},
+    {"InputWiderThanUsed", 1, 8, 14, 3, 64, 3, 3, 3, 3, 0, 0, 0, 0,
+     U8, 5, U8, 0, 0, 255},
+    // Narrow dst range, relu range, no bias.
+    {"NarrowDst", 1, 6, 8, 3, 64, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 0, U8, 100, 50, 200, false},
+    // Ties (M = 0.5, half to even) and a huge M (float(acc) * M beyond
+    // 2^31: clamped).
+    {"TiesHalf", 1, 6, 7, 3, 64, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 3, U8, 11, 0, 255, false, 0.5f},
+    {"HugeScale", 1, 6, 7, 2, 32, 3, 3, 1, 1, 1, 1, 1, 1,
+     S8, 1, S8, -3, -128, 127, true, 1e9f},
+    // Accumulators far beyond int16: every product 255 * -128 or 127.
+    {"Extreme7x7", 1, 9, 9, 3, 64, 7, 7, 2, 2, 3, 3, 3, 3,
+     U8, 0, U8, 0, 0, 255, true, 0, true},
+    {"ExtremeS8", 1, 7, 9, 4, 64, 5, 5, 1, 1, 2, 2, 2, 2,
+     S8, -128, S8, 0, -128, 127, false, 0, true},
+  };
+}
+// clang-format on
+
+class StemConv : public ::testing::TestWithParam<StemCase> {};
+
+TEST_P(StemConv, MatchesReferenceExactly) {
+  const StemCase &tc = GetParam();
+  if (!cpuHasVnni())
+    GTEST_SKIP() << "the stem kernel needs AVX-512 VNNI, which this CPU lacks";
+  Problem pr = makeProblem(tc, 11 + tc.oc);
+  RunResult stem = runImpl(pr, "stemconv");
+  ASSERT_EQ(stem.status, 0) << stem.describe;
+  EXPECT_EQ(stem.describe, "qnt stemconv avx512_vnni");
+  EXPECT_EQ(mismatches(stem.out, pr.want, tc.oc, "header formula"), 0)
+      << "of " << pr.want.size();
+  RunResult fallback = runImpl(pr, "fallback");
+  ASSERT_EQ(fallback.status, 0) << fallback.describe;
+  EXPECT_EQ(mismatches(stem.out, fallback.out, tc.oc, fallback.describe), 0);
+  // The data must exercise the real range, not just the clamp.
+  int64_t clamped = 0;
+  for (int64_t v : pr.want)
+    clamped += v == tc.dstQmin || v == tc.dstQmax;
+  if (tc.fixedM < 1e6f) {
+    EXPECT_LT(clamped, int64_t(pr.want.size())) << "all outputs clamped";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Conv2d, StemConv,
+                         ::testing::ValuesIn(handWrittenCases()),
+                         [](const auto &info) { return info.param.name; });
+
+/// qnt_rt_conv2d takes the stem kernel for 1-4 input channels and 32+
+/// output channels on AVX-512 VNNI (when ONEDNN_MAX_CPU_ISA allows it and
+/// the reference kernels are not forced), and not for 16 output channels.
+TEST(StemConvSelection, PerShapeAndEnvironment) {
+  const char *force = std::getenv("QNT_RT_FORCE_REFERENCE");
+  const char *maxIsa = std::getenv("ONEDNN_MAX_CPU_ISA");
+  const bool forced = force && *force && std::strcmp(force, "0") != 0;
+  const bool limited = maxIsa && *maxIsa && strcasecmp(maxIsa, "all") != 0 &&
+                       strcasecmp(maxIsa, "avx512_core_vnni") != 0 &&
+                       strcasecmp(maxIsa, "avx512_core_bf16") != 0 &&
+                       strcasecmp(maxIsa, "avx512_core_amx") != 0;
+  auto cases = handWrittenCases();
+  for (const char *name : {"ResNetStem", "MobileNetStem", "Sixteen"}) {
+    const StemCase &tc =
+        *std::find_if(cases.begin(), cases.end(),
+                      [&](const StemCase &c) { return c.name == name; });
+    Problem pr = makeProblem(tc, 5);
+    RunResult got = runImpl(pr, "auto");
+    ASSERT_EQ(got.status, 0) << got.describe;
+    EXPECT_EQ(mismatches(got.out, pr.want, tc.oc, got.describe), 0);
+    const bool stem = tc.oc >= 32 && cpuHasVnni() && !forced && !limited;
+    if (stem)
+      EXPECT_EQ(got.describe, "qnt stemconv avx512_vnni") << name;
+    else
+      EXPECT_NE(got.describe, "qnt stemconv avx512_vnni") << name;
+  }
+}
+
+/// Convs the kernel does not take are declined with the reason.
+TEST(StemConvSelection, DeclinesUnsupportedConvs) {
+  if (!cpuHasVnni())
+    GTEST_SKIP() << "the stem kernel needs AVX-512 VNNI, which this CPU lacks";
+  const StemCase tc = handWrittenCases()[0];
+  Problem big = makeProblem(tc, 3);
+  reinterpret_cast<int32_t *>(big.bias.data())[0] = 2147483000;
+  RunResult r = runImpl(big, "stemconv");
+  EXPECT_EQ(r.status, -2);
+  EXPECT_EQ(r.describe, "the accumulator may exceed int32");
+
+  Problem zp = makeProblem(tc, 3);
+  zp.p.src_zp = 300;
+  r = runImpl(zp, "stemconv");
+  EXPECT_EQ(r.status, -2);
+  EXPECT_EQ(r.describe, "zero points out of the kernel's range");
+
+  Problem dil = makeProblem(tc, 3);
+  dil.p.dilation_h = 2, dil.p.oh = (tc.h + 6 - 13) / 2 + 1;
+  r = runImpl(dil, "stemconv");
+  EXPECT_EQ(r.status, -2);
+  EXPECT_EQ(r.describe, "dilation");
+}
+
+} // namespace
