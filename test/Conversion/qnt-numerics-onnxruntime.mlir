@@ -77,6 +77,34 @@ module attributes {qnt.numerics = "onnxruntime"} {
 
 // -----
 
+!q = !quant.uniform<u8:f32, 0.1:3>
+!o = !quant.uniform<u8:f32, 0.9:5>
+
+// A window smaller than the image: ORT's QLinearAveragePool in floats, the
+// sum of f32(S_in * f32(q - Z_in)) in window order, / K, / S_out, + Z_out,
+// then rounded (no integer window sum).
+// CHECK-LABEL: func.func @avg_pool_window
+// CHECK: linalg.fill ins(%{{.*}} : f32)
+// CHECK: linalg.generic
+// CHECK: arith.subi %{{.*}}, %c3_i32 : i32
+// CHECK: %[[D:.*]] = arith.sitofp
+// CHECK: %[[V:.*]] = arith.mulf %cst{{.*}}, %[[D]] : f32
+// CHECK: arith.addf %{{.*}}, %[[V]] : f32
+// CHECK: linalg.generic
+// CHECK: arith.divf %{{.*}}, %cst{{.*}} : f32
+// CHECK: arith.divf
+// CHECK: arith.addf
+// CHECK: arith.maxnumf
+// CHECK: return
+module attributes {qnt.numerics = "onnxruntime"} {
+  func.func @avg_pool_window(%x: tensor<1x4x4x8x!q>) -> tensor<1x2x2x8x!o> {
+    %p = qnt.avg_pool2d %x {kernel = array<i64: 3, 3>, stride = array<i64: 1, 1>} : tensor<1x4x4x8x!q> -> tensor<1x2x2x8x!o>
+    return %p : tensor<1x2x2x8x!o>
+  }
+}
+
+// -----
+
 !x = !quant.uniform<u8:f32, 0.1:0>
 !w = !quant.uniform<i8:f32, 0.3>
 !y = !quant.uniform<u8:f32, 0.7:0>

@@ -15,6 +15,9 @@ numpy must give ORT's integers exactly, and qnt's own rule must not.
   ``rint(fma(a, r_a, fma(b, r_b, k)))`` saturated (qnt:
   ``rint((f32(a - Z_a) S_a + f32(b - Z_b) S_b) * f32(1 / S_c)) + Z_c``).
 * QLinearMul is qnt's own formula: no rule needed.
+* QLinearAveragePool of a window smaller than the image pools floats:
+  ``rint(f32(sum(f32(S_a * f32(q - Z_a))) / K / S_c) + Z_c)`` (the sum in
+  window order); qnt compiles that under ONNX Runtime's numerics.
 """
 
 import sys
@@ -23,7 +26,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from frontend_util import REPO_ROOT, np, pytest
-from test_onnx_import import ort  # noqa: F401 (a fixture)
+from test_onnx_import import ort, run_imported  # noqa: F401 (ort: a fixture)
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
@@ -121,3 +124,100 @@ def test_qlinear_mul_is_qnts_formula(ort, tmp_path, seed):
     ours = np.clip(np.rint(fa * fb * (f32(1) / sc)) + zc, 0, 255)
     assert ((got > 0) & (got < 255)).mean() > 0.3  # not saturated
     assert np.array_equal(got, ours)
+
+
+def _pool_model(path, shape, kernel, strides, sa, za, sc, zc, form="qdq"):
+    """float -> QuantizeLinear -> DequantizeLinear -> AveragePool (no pads) ->
+    QuantizeLinear -> DequantizeLinear, what ORT fuses into
+    QLinearAveragePool (``form="qdq"``); or that com.microsoft op itself
+    between the QuantizeLinear and the last DequantizeLinear (``"op"``; with
+    ``"op_nhwc"`` on an NHWC input, channels_last)."""
+    pool = dict(kernel_shape=list(kernel), strides=list(strides))
+    if form == "qdq":
+        nodes = [helper.make_node("DequantizeLinear", ["xq", "sa", "za"], ["xf"]),
+                 helper.make_node("AveragePool", ["xf"], ["pf"], **pool),
+                 helper.make_node("QuantizeLinear", ["pf", "sc", "zc"], ["pq"])]
+    else:
+        nodes = [helper.make_node("QLinearAveragePool", ["xq", "sa", "za", "sc", "zc"], ["pq"],
+                                  domain="com.microsoft", channels_last=int(form == "op_nhwc"),
+                                  **pool)]
+    nodes = ([helper.make_node("QuantizeLinear", ["x", "sa", "za"], ["xq"])] + nodes
+             + [helper.make_node("DequantizeLinear", ["pq", "sc", "zc"], ["output"])])
+    oh, ow = ((shape[2] - kernel[0]) // strides[0] + 1, (shape[3] - kernel[1]) // strides[1] + 1)
+    out_shape = [shape[0], shape[1], oh, ow]
+    if form == "op_nhwc":
+        shape = [shape[0], shape[2], shape[3], shape[1]]
+        out_shape = [shape[0], oh, ow, shape[3]]
+    g = helper.make_graph(
+        nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_shape)],
+        initializer=[numpy_helper.from_array(np.asarray(v, d), n) for n, v, d in
+                     [("sa", sa, np.float32), ("za", za, np.uint8), ("sc", sc, np.float32),
+                      ("zc", zc, np.uint8)]])
+    m = helper.make_model(g, opset_imports=[helper.make_operatorsetid("", 13),
+                                            helper.make_operatorsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+# Scale sets where qnt's own formula parts from ORT's on some outputs.
+@pytest.mark.parametrize("seed,kernel,strides", [(49, (3, 3), (1, 1)), (96, (2, 2), (1, 1)),
+                                                 (49, (3, 2), (2, 1))])
+def test_qlinear_average_pool_arithmetic(ort, tmp_path, seed, kernel, strides):
+    """QLinearAveragePool of a window smaller than the image (ORT's
+    contrib_ops/cpu/qlinear_pool.cc): every input dequantized as ``f32(S_a *
+    f32(q - Z_a))``, summed in f32 in window order (rows, then columns),
+    divided by the window size, then ``rint(f32(y / S_c) + Z_c)`` (the zero
+    point added before rounding) saturated. qnt compiles it to the same
+    integers under ONNX Runtime's numerics; its own integer window sum parts
+    from it on some outputs."""
+    rng = np.random.default_rng(seed)
+    sa, sc = f32(rng.uniform(0.005, 0.05)), f32(rng.uniform(0.005, 0.05))
+    za, zc = (int(rng.integers(0, 256)) for _ in range(2))
+    shape = (2, 16, 48, 48)
+    q = rng.integers(0, 256, shape)
+    # Quantizes back to q exactly (ORT's division rounds f32((q - Z) S) / S
+    # to q - Z).
+    x = ((q - za).astype(np.float32) * sa).astype(np.float32)
+    path = _pool_model(tmp_path / "pool.onnx", shape, kernel, strides, sa, za, sc, zc)
+    optimized = tmp_path / "opt.onnx"
+    got = ort.outputs(path, [x], optimized=optimized)[0]
+    assert "QLinearAveragePool" in [n.op_type for n in onnx.load(str(optimized)).graph.node]
+    got_q = np.rint(got / sc).astype(np.int64) + zc
+
+    # The emulation, in f32 and in ORT's order.
+    d = (sa * (q - za).astype(np.float32)).astype(np.float32)
+    kh, kw = kernel
+    oh, ow = got.shape[2:]
+    acc = np.zeros(got.shape, np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            acc = (acc + d[:, :, i:i + strides[0] * (oh - 1) + 1:strides[0],
+                           j:j + strides[1] * (ow - 1) + 1:strides[1]]).astype(np.float32)
+    y = (acc / f32(kh * kw)).astype(np.float32)
+    t = (y / sc).astype(np.float32) + f32(zc)
+    emulated = np.clip(np.rint(t.astype(np.float32)), 0, 255)
+    assert ((emulated > 0) & (emulated < 255)).mean() > 0.5  # not saturated
+    assert np.array_equal(got_q, emulated)
+    # qnt's own formula: integer sum times f32(S_a / S_c / K).
+    isum = sum((q - za)[:, :, i:i + strides[0] * (oh - 1) + 1:strides[0],
+                        j:j + strides[1] * (ow - 1) + 1:strides[1]]
+               for i in range(kh) for j in range(kw))
+    ours = np.clip(np.rint(isum.astype(np.float32) * f32(sa / sc / (kh * kw))) + zc, 0, 255)
+    print(f"qnt's formula differs on {(ours != got_q).sum()} of {got_q.size} outputs")
+    assert (ours != got_q).any()
+
+    # The imported model gives ORT's outputs bit for bit, and so does the
+    # operator form (NCHW and NHWC).
+    np.testing.assert_array_equal(
+        run_imported(path, [x], tmp_path, int8=True, names=("x",)), got)
+    op = _pool_model(tmp_path / "op.onnx", shape, kernel, strides, sa, za, sc, zc, "op")
+    np.testing.assert_array_equal(ort.outputs(op, [x])[0], got)
+    np.testing.assert_array_equal(run_imported(op, [x], tmp_path, int8=True, names=("x",)), got)
+    nhwc = _pool_model(tmp_path / "nhwc.onnx", shape, kernel, strides, sa, za, sc, zc, "op_nhwc")
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    got_nhwc = got.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(ort.outputs(nhwc, [x_nhwc])[0], got_nhwc)
+    np.testing.assert_array_equal(
+        run_imported(nhwc, [x_nhwc], tmp_path, int8=True, names=("x",)), got_nhwc)

@@ -297,9 +297,13 @@ struct AddLowering : OpRewritePattern<AddOp> {
 
 /// `qnt.avg_pool2d`: an i32 window sum (channels innermost, so the loop
 /// over channels vectorizes), then
-/// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`
-/// (under `qnt.numerics = "onnxruntime"` the multiplier is ORT's,
-/// `f32(S_in / f32(S_out * K))`).
+/// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`.
+/// Under `qnt.numerics = "onnxruntime"` a window covering the image is ORT's
+/// QLinearGlobalAveragePool, the same with the multiplier
+/// `f32(S_in / f32(S_out * K))`; a smaller window is its QLinearAveragePool
+/// (contrib_ops/cpu/qlinear_pool.cc), in floats: the sum of
+/// `f32(S_in * f32(q - Z_in))` in window order (rows, then columns) from 0,
+/// divided by K, then `clamp(rint(f32(y / S_out) + Z_out))`.
 struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -308,11 +312,16 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
     Location loc = op.getLoc();
     MLIRContext *ctx = op.getContext();
     auto resultType = cast<RankedTensorType>(op.getType());
-    auto in = getUniformType(op.getInput().getType());
+    auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    auto in = getUniformType(inputType);
     auto out = getUniformType(resultType);
     int64_t kh = op.getKernel()[0], kw = op.getKernel()[1];
     int64_t sh = op.getStride()[0], sw = op.getStride()[1];
-    Type i32 = rewriter.getI32Type();
+    const bool ort = getNumerics(op) == Numerics::onnxruntime;
+    const bool floatWindow =
+        ort && (kh != inputType.getDimSize(1) || kw != inputType.getDimSize(2));
+    Type accType =
+        floatWindow ? Type(rewriter.getF32Type()) : Type(rewriter.getI32Type());
 
     // Dimensions (n, oh, ow, kh, kw, c).
     AffineExpr n, oh, ow, dh, dw, c;
@@ -321,14 +330,14 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
         AffineMap::get(6, 0, {n, oh * sh + dh, ow * sw + dw, c}, ctx);
     auto windowMap = AffineMap::get(6, 0, {dh, dw}, ctx);
     auto outMap = AffineMap::get(6, 0, {n, oh, ow, c}, ctx);
-    Value window = tensor::EmptyOp::create(rewriter, loc, {kh, kw}, i32);
+    Value window = tensor::EmptyOp::create(rewriter, loc, {kh, kw}, accType);
     Value zero =
-        arith::ConstantOp::create(rewriter, loc, rewriter.getI32IntegerAttr(0));
-    Value accInit =
-        linalg::FillOp::create(rewriter, loc, zero,
-                               ValueRange{tensor::EmptyOp::create(
-                                   rewriter, loc, resultType.getShape(), i32)})
-            .getResult(0);
+        arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(accType));
+    Value accInit = linalg::FillOp::create(
+                        rewriter, loc, zero,
+                        ValueRange{tensor::EmptyOp::create(
+                            rewriter, loc, resultType.getShape(), accType)})
+                        .getResult(0);
     using utils::IteratorType;
     SmallVector<IteratorType> iterators = {
         IteratorType::parallel,  IteratorType::parallel,
@@ -340,19 +349,56 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
         ArrayRef<AffineMap>{inputMap, windowMap, outMap}, iterators,
         [&](OpBuilder &b, Location loc, ValueRange args) {
           Value x = extendToI32(b, loc, args[0], in.isSigned());
-          Value acc = arith::AddIOp::create(b, loc, args[2], x);
+          Value acc;
+          if (floatWindow) {
+            // ORT's dequantize_value: x_scale * (int(x) - x_zero_point).
+            Value centered = arith::SubIOp::create(
+                b, loc, x,
+                arith::ConstantOp::create(
+                    b, loc, b.getI32IntegerAttr(in.getZeroPoint())));
+            Value v = arith::SIToFPOp::create(b, loc, b.getF32Type(), centered);
+            v = arith::MulFOp::create(
+                b, loc, f32Constant(b, loc, static_cast<float>(in.getScale())),
+                v);
+            acc = arith::AddFOp::create(b, loc, args[2], v);
+          } else {
+            acc = arith::AddIOp::create(b, loc, args[2], x);
+          }
           linalg::YieldOp::create(b, loc, acc);
         });
 
     int64_t count = kh * kw;
+    Value result;
+    if (floatWindow) {
+      result = buildElementwise(
+          rewriter, loc, resultType, sum.getResult(0),
+          {rewriter.getMultiDimIdentityMap(4)},
+          [&](OpBuilder &b, Location loc, ValueRange args) {
+            Value y = arith::DivFOp::create(
+                b, loc, args[0],
+                f32Constant(b, loc, static_cast<float>(count)));
+            y = arith::DivFOp::create(
+                b, loc, y,
+                f32Constant(b, loc, static_cast<float>(out.getScale())));
+            y = arith::AddFOp::create(
+                b, loc, y,
+                f32Constant(b, loc, static_cast<float>(out.getZeroPoint())));
+            linalg::YieldOp::create(
+                b, loc,
+                roundToStorage(b, loc, y, out, out.getStorageTypeMin(),
+                               std::nullopt, /*withZeroPoint=*/true));
+          });
+      rewriter.replaceOp(op, result);
+      return success();
+    }
     float multiplier = static_cast<float>(in.getScale() / out.getScale() /
                                           static_cast<double>(count));
     // ONNX Runtime's QLinearGlobalAveragePool: f32(S_in / f32(S_out * K)).
-    if (getNumerics(op) == Numerics::onnxruntime)
+    if (ort)
       multiplier =
           static_cast<float>(in.getScale()) /
           (static_cast<float>(out.getScale()) * static_cast<float>(count));
-    Value result = buildElementwise(
+    result = buildElementwise(
         rewriter, loc, resultType, sum.getResult(0),
         {rewriter.getMultiDimIdentityMap(4)},
         [&](OpBuilder &b, Location loc, ValueRange args) {

@@ -766,6 +766,17 @@ def _mean_pool(b, x, a):
     return global_average_pool(b, None, [x], a)
 
 
+def _average_pool(b, x, a):
+    """com.microsoft QLinearAveragePool's float op: ONNX AveragePool, on NHWC
+    with ``channels_last``."""
+    if not a.get("channels_last", 0):
+        return average_pool(b, None, [x], a)
+    if x.rank != 4:
+        raise Unsupported(f"{x.rank - 2}-D pooling is not supported (2-D is)")
+    nchw = b.call(torch.permute, x, (0, 3, 1, 2))
+    return b.call(torch.permute, average_pool(b, None, [nchw], a), (0, 2, 3, 1))
+
+
 def qlinear_concat(b, node, ins, a):
     """com.microsoft QLinearConcat: Y_scale, Y_zp, then (X, X_scale, X_zp)
     per input."""
@@ -1034,6 +1045,7 @@ MICROSOFT_CONVERTERS = {
     "QLinearSigmoid": _qlinear_unary(lambda b, x, a: b.call(torch.sigmoid, x)),
     "QLinearLeakyRelu": _qlinear_unary(_leaky_relu),
     "QLinearGlobalAveragePool": _qlinear_unary(_mean_pool),
+    "QLinearAveragePool": _qlinear_unary(_average_pool),
     "QLinearConcat": qlinear_concat,
 }
 
