@@ -192,6 +192,12 @@ std::vector<StemCase> handWrittenCases() {
      S8, -128, U8, 50, 50, 255},
     {"FiveChannels1x1", 1, 5, 9, 5, 64, 1, 1, 1, 1, 0, 0, 0, 0,
      U8, 1, U8, 0, 0, 255},
+    // One channel, spans of 7 and 5 bytes (their last quad reads 1 and 3
+    // bytes of the next pixel).
+    {"Grey7x7Tail3", 2, 15, 17, 1, 64, 7, 7, 2, 2, 3, 3, 3, 3,
+     U8, 40, U8, 0, 0, 255},
+    {"Grey5x5Tail1", 1, 11, 10, 1, 96, 5, 5, 1, 1, 2, 2, 2, 2,
+     S8, 3, S8, -1, -128, 127},
     // Rows shorter than a strip; exactly one; one more (overlapping strip).
     {"Ow4", 1, 5, 4, 3, 64, 3, 3, 1, 1, 1, 1, 1, 1,
      U8, 255, U8, 0, 0, 255},
