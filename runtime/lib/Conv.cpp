@@ -272,6 +272,10 @@ extern "C" int qnt_rt_conv2d_testing(void **slot, const int64_t *params,
     report(std::string("this CPU has no ") + choice.isa);
     return -1;
   }
+  if (choice.kind == Conv2dChoice::Stem && !cpuHasStemIsa()) {
+    report("this CPU has no avx512_vnni");
+    return -1;
+  }
   std::string why;
   Kernel *k = getOrCreate<Kernel>(slot, [&] {
     return createConv2d(params, fparams, weight, bias, choice, why);

@@ -231,13 +231,19 @@ StemPlan makePlan(const qnt_rt_conv2d_params &p, const CommonSpec &s,
 
 } // namespace
 
+bool qnt::rt::cpuHasStemIsa() { return cpuHasAvx512Vnni(); }
+
 bool qnt::rt::stemConvBeatsOneDnn(const qnt_rt_conv2d_params &p,
                                   const CommonSpec &) {
   // Measured against oneDNN 2.6 (qnt-dwconv-bench --layers stem,
-  // docs/runtime.md): ahead on 1-3 input channels with 32 or more output
-  // channels (1.07-2.7x); with 16, half of each vector is idle (0.5x).
-  return p.c <= 4 && p.oc >= 32 && p.groups == 1 && cpuHasAvx512Vnni() &&
-         oneDnnAllows(dnnl::cpu_isa::avx512_core_vnni);
+  // docs/runtime.md): ahead on 1-4 input channels (1.07-2.7x) where at
+  // least 3/4 of the vector lanes hold output channels (64-channel zmm
+  // blocks, a last block of at most 32 in ymm): 24, 32, 48, 64, 96, 100,
+  // ... but not 16 (0.5x) or 33-40 (0.88-0.93x).
+  const int64_t full = p.oc / 64, rest = p.oc % 64;
+  const int64_t lanes = 64 * full + (rest > 32 ? 64 : rest > 0 ? 32 : 0);
+  return p.c <= 4 && p.groups == 1 && 4 * p.oc >= 3 * lanes &&
+         cpuHasAvx512Vnni() && oneDnnAllows(dnnl::cpu_isa::avx512_core_vnni);
 }
 
 Kernel *qnt::rt::createStemConv2d(const qnt_rt_conv2d_params &p,
@@ -280,6 +286,8 @@ Kernel *qnt::rt::createStemConv2d(const qnt_rt_conv2d_params &p,
 }
 
 #else // !QNT_VNNI_X86
+
+bool qnt::rt::cpuHasStemIsa() { return false; }
 
 bool qnt::rt::stemConvBeatsOneDnn(const qnt_rt_conv2d_params &,
                                   const CommonSpec &) {

@@ -28,6 +28,9 @@ Kernel *createStemConv2d(const qnt_rt_conv2d_params &p, const CommonSpec &s,
                          const void *weight, const void *bias,
                          std::string &why);
 
+/// True if this CPU has the kernel's ISA (AVX-512 VNNI).
+bool cpuHasStemIsa();
+
 /// The per-shape rule of qnt_rt_conv2d's `auto` choice, from the measured
 /// speed against oneDNN 2.6 (docs/runtime.md, "Stem conv2d"); false where
 /// the CPU or ONEDNN_MAX_CPU_ISA lacks AVX-512 VNNI.

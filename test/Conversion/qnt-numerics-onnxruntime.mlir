@@ -84,17 +84,21 @@ module attributes {qnt.numerics = "onnxruntime"} {
 // sum of f32(S_in * f32(q - Z_in)) in window order, / K, / S_out, + Z_out,
 // then rounded (no integer window sum).
 // CHECK-LABEL: func.func @avg_pool_window
+// CHECK-DAG: %[[K:.*]] = arith.constant 9.000000e+00 : f32
+// CHECK-DAG: %[[SOUT:.*]] = arith.constant 0.899999976 : f32
+// CHECK-DAG: %[[ZOUT:.*]] = arith.constant 5.000000e+00 : f32
+// CHECK-DAG: %[[SIN:.*]] = arith.constant 1.000000e-01 : f32
 // CHECK: linalg.fill ins(%{{.*}} : f32)
 // CHECK: linalg.generic
 // CHECK: arith.subi %{{.*}}, %c3_i32 : i32
 // CHECK: %[[D:.*]] = arith.sitofp
-// CHECK: %[[V:.*]] = arith.mulf %cst{{.*}}, %[[D]] : f32
+// CHECK: %[[V:.*]] = arith.mulf %[[SIN]], %[[D]] : f32
 // CHECK: arith.addf %{{.*}}, %[[V]] : f32
 // CHECK: linalg.generic
-// CHECK: arith.divf %{{.*}}, %cst{{.*}} : f32
-// CHECK: arith.divf
-// CHECK: arith.addf
-// CHECK: arith.maxnumf
+// CHECK: %[[Y:.*]] = arith.divf %{{.*}}, %[[K]] : f32
+// CHECK: %[[T:.*]] = arith.divf %[[Y]], %[[SOUT]] : f32
+// CHECK: %[[Z:.*]] = arith.addf %[[T]], %[[ZOUT]] : f32
+// CHECK: arith.maxnumf %[[Z]]
 // CHECK: return
 module attributes {qnt.numerics = "onnxruntime"} {
   func.func @avg_pool_window(%x: tensor<1x4x4x8x!q>) -> tensor<1x2x2x8x!o> {

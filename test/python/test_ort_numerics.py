@@ -221,3 +221,61 @@ def test_qlinear_average_pool_arithmetic(ort, tmp_path, seed, kernel, strides):
     np.testing.assert_array_equal(ort.outputs(nhwc, [x_nhwc])[0], got_nhwc)
     np.testing.assert_array_equal(
         run_imported(nhwc, [x_nhwc], tmp_path, int8=True, names=("x",)), got_nhwc)
+
+
+@pytest.mark.parametrize("size,kernel,stride,pad,ceil", [
+    (24, 3, 2, 1, 1), (23, 3, 2, 0, 1), (10, 4, 3, 1, 1),
+    (5, 7, 1, 1, 0)])  # a kernel the size of the padded image: not ORT's global pooling
+def test_average_pool_padded_windows(ort, tmp_path, size, kernel, stride, pad, ceil):
+    """AveragePool with ceil_mode=1 and count_include_pad=1, where a last
+    window runs past the padded input: ONNX Runtime's float AveragePool
+    divides it by the part inside (as PyTorch), its QLinearAveragePool (what
+    it runs between QDQ) by the whole kernel. The importer gives ORT's
+    outputs in both: FP32 within 1e-5, QDQ bit for bit. (A padded window
+    the size of the padded image is not ORT's QLinearGlobalAveragePool
+    either: ORT takes that only without pads.)"""
+    # One output per image and channel without ceil_mode: many of them.
+    shape = [1, 4, size, size] if ceil else [64, 64, size, size]
+    if ceil:
+        out = -(-(size + 2 * pad - kernel) // stride) + 1
+        if (out - 1) * stride >= size + pad:
+            out -= 1
+    else:
+        out = (size + 2 * pad - kernel) // stride + 1
+    pool = dict(kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=[pad] * 4,
+                ceil_mode=ceil, count_include_pad=1)
+    rng = np.random.default_rng(size)
+    x = rng.uniform(-1, 3, shape).astype(np.float32)
+    # (S_in, S_out, Z): without ceil_mode a scale set where ORT's global
+    # pooling formula would part from its windowed one on a few outputs, on
+    # inputs spread over the whole u8 range.
+    scales = (0.02, 0.013, 60) if ceil else (0.04102268069982529, 0.022057052701711655, 249)
+    if not ceil:
+        q = rng.integers(0, 256, shape)
+        x = ((q - scales[2]).astype(np.float32) * np.float32(scales[0])).astype(np.float32)
+    for qdq in (False, True):
+        if qdq:
+            nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                     helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xf"]),
+                     helper.make_node("AveragePool", ["xf"], ["pf"], **pool),
+                     helper.make_node("QuantizeLinear", ["pf", "s2", "z"], ["pq"]),
+                     helper.make_node("DequantizeLinear", ["pq", "s2", "z"], ["output"])]
+        else:
+            nodes = [helper.make_node("AveragePool", ["x"], ["output"], **pool)]
+        g = helper.make_graph(
+            nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape[:2] + [out, out])],
+            initializer=[numpy_helper.from_array(np.asarray(v, d), n) for n, v, d in
+                         [("s", scales[0], np.float32), ("s2", scales[1], np.float32),
+                          ("z", scales[2], np.uint8)]])
+        m = helper.make_model(g, opset_imports=[helper.make_operatorsetid("", 13)])
+        m.ir_version = 8
+        path = tmp_path / f"pool{int(qdq)}.onnx"
+        onnx.save(m, str(path))
+        want = ort.outputs(path, [x])[0]
+        got = run_imported(path, [x], tmp_path, int8=qdq, names=("x",))
+        assert got.shape == want.shape
+        if qdq:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())

@@ -31,8 +31,10 @@ struct StemCase {
   int64_t n, h, w, c, oc, kh, kw, sh, sw, pt, pb, pl, pr;
   int64_t srcDtype, srcZp, dstDtype, dstZp, dstQmin, dstQmax;
   bool bias = true;
-  float fixedM = 0;     // 0: M spreads the outputs over the dst range
-  bool extreme = false; // inputs and weights at the ends of their ranges
+  float fixedM = 0;          // 0: M spreads the outputs over the dst range
+  bool extreme = false;      // inputs and weights at the ends of their ranges
+  bool perTensor = false;    // one M for every output channel
+  bool allClampedOk = false; // e.g. a dst zero point outside the dst range
   int64_t oh() const { return (h + pt + pb - kh) / sh + 1; }
   int64_t ow() const { return (w + pl + pr - kw) / sw + 1; }
 };
@@ -82,18 +84,19 @@ Problem makeProblem(const StemCase &tc, uint32_t seed) {
             }
           acc[((b * oh + y) * ow + x) * tc.oc + o] = a;
         }
-  std::vector<float> ms(tc.oc, tc.fixedM);
+  std::vector<float> ms(tc.perTensor ? 1 : tc.oc, tc.fixedM);
   std::uniform_real_distribution<float> spread(0.6f, 2.5f);
-  for (int64_t o = 0; tc.fixedM == 0 && o < tc.oc; ++o) {
+  for (int64_t o = 0; tc.fixedM == 0 && o < int64_t(ms.size()); ++o) {
     int64_t mx = 1;
-    for (size_t i = o; i < acc.size(); i += tc.oc)
-      mx = std::max<int64_t>(mx, std::llabs(acc[i]));
+    for (size_t i = 0; i < acc.size(); ++i)
+      if (tc.perTensor || int64_t(i) % tc.oc == o)
+        mx = std::max<int64_t>(mx, std::llabs(acc[i]));
     ms[o] = float(tc.dstQmax - tc.dstQmin) / float(mx) * spread(rng);
   }
   pr.want.resize(acc.size());
   for (size_t i = 0; i < acc.size(); ++i)
-    pr.want[i] =
-        requant(acc[i], ms[i % tc.oc], tc.dstZp, tc.dstQmin, tc.dstQmax);
+    pr.want[i] = requant(acc[i], ms[tc.perTensor ? 0 : i % tc.oc], tc.dstZp,
+                         tc.dstQmin, tc.dstQmax);
 
   qnt_rt_conv2d_params &p = pr.p;
   p.n = tc.n, p.h = tc.h, p.w = tc.w, p.c = tc.c, p.oc = tc.oc;
@@ -106,7 +109,7 @@ Problem makeProblem(const StemCase &tc, uint32_t seed) {
   p.bias_kind = tc.bias ? QNT_RT_BIAS_S32 : QNT_RT_BIAS_NONE;
   p.src_zp = tc.srcZp, p.src_qmin = slo, p.src_qmax = shi;
   p.dst_zp = tc.dstZp, p.dst_qmin = tc.dstQmin, p.dst_qmax = tc.dstQmax;
-  p.num_scales = tc.oc;
+  p.num_scales = static_cast<int64_t>(ms.size());
   p.backend = QNT_RT_BACKEND_ONEDNN;
   pr.fparams = {0.0f, 0.0f};
   pr.fparams.insert(pr.fparams.end(), ms.begin(), ms.end());
@@ -205,8 +208,8 @@ std::vector<StemCase> handWrittenCases() {
      U8, 0, U8, 0, 0, 255},
     {"Ow7", 1, 4, 7, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1,
      S8, 0, S8, 0, -128, 127},
-    // Asymmetric and wide padding; no padding; padding wider than the
-    // kernel's reach on one side.
+    // Asymmetric and wide padding; no padding; an input wider than the
+    // windows reach (its last column unread).
     {"AsymPad", 1, 9, 10, 3, 64, 7, 7, 2, 2, 3, 2, 1, 3,
      S8, 100, U8, 0, 0, 255},
     {"NoPad", 2, 9, 9, 3, 64, 3, 3, 2, 2, 0, 0, 0, 0,
@@ -222,6 +225,18 @@ std::vector<StemCase> handWrittenCases() {
      U8, 3, U8, 11, 0, 255, false, 0.5f},
     {"HugeScale", 1, 6, 7, 2, 32, 3, 3, 1, 1, 1, 1, 1, 1,
      S8, 1, S8, -3, -128, 127, true, 1e9f},
+    {"HugeScaleZmm", 1, 6, 9, 3, 64, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 100, U8, 128, 0, 255, true, 1e9f},
+    // One M for all channels; a dst zero point at the kernel's limit
+    // (32512: int16 saturation in the requantization; all outputs clamp).
+    {"PerTensorM", 1, 7, 8, 3, 96, 3, 3, 2, 2, 1, 1, 1, 1,
+     U8, 9, U8, 2, 0, 255, true, 0, false, true},
+    {"DstZp32512", 1, 5, 6, 3, 64, 3, 3, 1, 1, 1, 1, 1, 1,
+     U8, 0, U8, 32512, 0, 255, true, 0, false, false, true},
+    // One output row and 200 channels: the threads split the row's
+    // 64-channel blocks among them.
+    {"Oc200OneRow", 2, 3, 12, 3, 200, 3, 3, 1, 1, 0, 0, 1, 1,
+     U8, 17, U8, 0, 0, 255},
     // Accumulators far beyond int16: every product 255 * -128 or 127.
     {"Extreme7x7", 1, 9, 9, 3, 64, 7, 7, 2, 2, 3, 3, 3, 3,
      U8, 0, U8, 0, 0, 255, true, 0, true},
@@ -250,7 +265,7 @@ TEST_P(StemConv, MatchesReferenceExactly) {
   int64_t clamped = 0;
   for (int64_t v : pr.want)
     clamped += v == tc.dstQmin || v == tc.dstQmax;
-  if (tc.fixedM < 1e6f) {
+  if (tc.fixedM < 1e6f && !tc.allClampedOk) {
     EXPECT_LT(clamped, int64_t(pr.want.size())) << "all outputs clamped";
   }
 }
@@ -259,19 +274,24 @@ INSTANTIATE_TEST_SUITE_P(Conv2d, StemConv,
                          ::testing::ValuesIn(handWrittenCases()),
                          [](const auto &info) { return info.param.name; });
 
-/// qnt_rt_conv2d takes the stem kernel for 1-4 input channels and 32+
-/// output channels on AVX-512 VNNI (when ONEDNN_MAX_CPU_ISA allows it and
-/// the reference kernels are not forced), and not for 16 output channels.
+/// qnt_rt_conv2d takes the stem kernel for 1-4 input channels where 3/4 of
+/// the vector lanes hold output channels (64, 32, 48, 96, 100, ... but not
+/// 16 or 65) on AVX-512 VNNI, when ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA)
+/// allows it and the reference kernels are not forced.
 TEST(StemConvSelection, PerShapeAndEnvironment) {
   const char *force = std::getenv("QNT_RT_FORCE_REFERENCE");
-  const char *maxIsa = std::getenv("ONEDNN_MAX_CPU_ISA");
   const bool forced = force && *force && std::strcmp(force, "0") != 0;
-  const bool limited = maxIsa && *maxIsa && strcasecmp(maxIsa, "all") != 0 &&
-                       strcasecmp(maxIsa, "avx512_core_vnni") != 0 &&
-                       strcasecmp(maxIsa, "avx512_core_bf16") != 0 &&
-                       strcasecmp(maxIsa, "avx512_core_amx") != 0;
+  bool limited = false;
+  for (const char *var : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"}) {
+    const char *isa = std::getenv(var);
+    limited |= isa && *isa && strcasecmp(isa, "all") != 0 &&
+               strcasecmp(isa, "avx512_core_vnni") != 0 &&
+               strcasecmp(isa, "avx512_core_bf16") != 0 &&
+               strcasecmp(isa, "avx512_core_amx") != 0;
+  }
   auto cases = handWrittenCases();
-  for (const char *name : {"ResNetStem", "MobileNetStem", "Sixteen"}) {
+  for (const char *name :
+       {"ResNetStem", "MobileNetStem", "Sixteen", "Oc48", "Oc65", "Oc100S8"}) {
     const StemCase &tc =
         *std::find_if(cases.begin(), cases.end(),
                       [&](const StemCase &c) { return c.name == name; });
@@ -279,7 +299,8 @@ TEST(StemConvSelection, PerShapeAndEnvironment) {
     RunResult got = runImpl(pr, "auto");
     ASSERT_EQ(got.status, 0) << got.describe;
     EXPECT_EQ(mismatches(got.out, pr.want, tc.oc, got.describe), 0);
-    const bool stem = tc.oc >= 32 && cpuHasVnni() && !forced && !limited;
+    const bool fullEnough = tc.oc != 16 && tc.oc != 65;
+    const bool stem = fullEnough && cpuHasVnni() && !forced && !limited;
     if (stem)
       EXPECT_EQ(got.describe, "qnt stemconv avx512_vnni") << name;
     else

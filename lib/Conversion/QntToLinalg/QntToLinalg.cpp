@@ -298,10 +298,11 @@ struct AddLowering : OpRewritePattern<AddOp> {
 /// `qnt.avg_pool2d`: an i32 window sum (channels innermost, so the loop
 /// over channels vectorizes), then
 /// `clamp(rint(f32(sum - Z_in * K) * f32(S_in / (S_out * K))) + Z_out)`.
-/// Under `qnt.numerics = "onnxruntime"` a window covering the image is ORT's
-/// QLinearGlobalAveragePool, the same with the multiplier
-/// `f32(S_in / f32(S_out * K))`; a smaller window is its QLinearAveragePool
-/// (contrib_ops/cpu/qlinear_pool.cc), in floats: the sum of
+/// Under `qnt.numerics = "onnxruntime"` a window covering the image (not
+/// padded: a `tosa.pad` of the storage integers in front is the pooling's
+/// count_include_pad padding) is ORT's QLinearGlobalAveragePool, the same with
+/// the multiplier `f32(S_in / f32(S_out * K))`; other windows are its
+/// QLinearAveragePool (contrib_ops/cpu/qlinear_pool.cc), in floats: the sum of
 /// `f32(S_in * f32(q - Z_in))` in window order (rows, then columns) from 0,
 /// divided by K, then `clamp(rint(f32(y / S_out) + Z_out))`.
 struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
@@ -318,8 +319,13 @@ struct AvgPoolLowering : OpRewritePattern<AvgPool2DOp> {
     int64_t kh = op.getKernel()[0], kw = op.getKernel()[1];
     int64_t sh = op.getStride()[0], sw = op.getStride()[1];
     const bool ort = getNumerics(op) == Numerics::onnxruntime;
-    const bool floatWindow =
-        ort && (kh != inputType.getDimSize(1) || kw != inputType.getDimSize(2));
+    Value source = op.getInput();
+    if (auto cast = source.getDefiningOp<quant::StorageCastOp>())
+      source = cast.getInput();
+    const bool global = kh == inputType.getDimSize(1) &&
+                        kw == inputType.getDimSize(2) &&
+                        !source.getDefiningOp<tosa::PadOp>();
+    const bool floatWindow = ort && !global;
     Type accType =
         floatWindow ? Type(rewriter.getF32Type()) : Type(rewriter.getI32Type());
 

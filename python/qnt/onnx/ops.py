@@ -245,10 +245,37 @@ def max_pool(b, node, ins, a):
     return b.call(F.max_pool2d, ins[0], kernel, strides, pads, ceil_mode=ceil)
 
 
+def _avg_pool2d(b, x, a, whole_kernel):
+    """ONNX AveragePool of ``x``. With ceil_mode and count_include_pad a last
+    window may run past the padded input: ONNX Runtime's float AveragePool
+    (and PyTorch) divides it by the part inside, its QLinearAveragePool
+    (``whole_kernel``) by the whole kernel, which zeros appended there and a
+    pooling without ceil_mode give."""
+    kernel, strides, pads, ceil = _pool_args(x, a)
+    include = bool(a.get("count_include_pad", 0))
+    if ceil and include and whole_kernel:
+        extra = []
+        for size, k, st, p in zip(x.shape[2:], kernel, strides, pads):
+            out = -(-(size + 2 * p - k) // st) + 1
+            if (out - 1) * st >= size + p:  # a window starting in the padding
+                out -= 1
+            extra.append(max(0, (out - 1) * st + k - (size + 2 * p)))
+        if any(extra):
+            (ph, pw), (eh, ew) = pads, extra
+            x = b.call(F.pad, x, (pw, pw + ew, ph, ph + eh))
+            return b.call(F.avg_pool2d, x, kernel, strides, 0, ceil_mode=False,
+                          count_include_pad=True)
+    return b.call(F.avg_pool2d, x, kernel, strides, pads, ceil_mode=ceil,
+                  count_include_pad=include)
+
+
 def average_pool(b, node, ins, a):
-    kernel, strides, pads, ceil = _pool_args(ins[0], a)
-    return b.call(F.avg_pool2d, ins[0], kernel, strides, pads, ceil_mode=ceil,
-                  count_include_pad=bool(a.get("count_include_pad", 0)))
+    """Between DequantizeLinear and QuantizeLinear under ONNX Runtime's
+    numerics, ORT runs it as QLinearAveragePool."""
+    x = ins[0]
+    quantized = b.numerics == "onnxruntime" and any(
+        t is x for t in b.dequantized.values())
+    return _avg_pool2d(b, x, a, whole_kernel=quantized)
 
 
 def global_average_pool(b, node, ins, a):
@@ -770,11 +797,11 @@ def _average_pool(b, x, a):
     """com.microsoft QLinearAveragePool's float op: ONNX AveragePool, on NHWC
     with ``channels_last``."""
     if not a.get("channels_last", 0):
-        return average_pool(b, None, [x], a)
+        return _avg_pool2d(b, x, a, whole_kernel=True)
     if x.rank != 4:
         raise Unsupported(f"{x.rank - 2}-D pooling is not supported (2-D is)")
     nchw = b.call(torch.permute, x, (0, 3, 1, 2))
-    return b.call(torch.permute, average_pool(b, None, [nchw], a), (0, 2, 3, 1))
+    return b.call(torch.permute, _avg_pool2d(b, nchw, a, whole_kernel=True), (0, 2, 3, 1))
 
 
 def qlinear_concat(b, node, ins, a):
