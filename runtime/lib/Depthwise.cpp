@@ -810,12 +810,8 @@ Kernel *qnt::rt::createDepthwiseConv2d(const qnt_rt_conv2d_params &p,
   why.clear();
   if (s.isFloat() || p.groups != p.c || p.oc != p.c)
     return nullptr; // not a quantized depthwise conv (multiplier 1)
-  if (p.dilation_h != 1 || p.dilation_w != 1) {
-    why = "dilation";
-    return nullptr;
-  }
-  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr)) {
-    why = "bias pointer does not match bias_kind";
+  if (const char *reason = unsupportedConv2d(p, s, bias)) {
+    why = reason;
     return nullptr;
   }
   const auto *w = static_cast<const int8_t *>(weight);

@@ -254,12 +254,8 @@ Kernel *qnt::rt::createStemConv2d(const qnt_rt_conv2d_params &p,
     why = "not a quantized conv2d with groups 1";
     return nullptr;
   }
-  if (p.dilation_h != 1 || p.dilation_w != 1) {
-    why = "dilation";
-    return nullptr;
-  }
-  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr)) {
-    why = "bias pointer does not match bias_kind";
+  if (const char *reason = unsupportedConv2d(p, s, bias)) {
+    why = reason;
     return nullptr;
   }
   const int64_t zp = shiftedSrcZp(s);

@@ -89,6 +89,17 @@ inline double accumulatorBound(const CommonSpec &s, const int8_t *w,
          double(maxBias);
 }
 
+/// Why a kernel here cannot take a quantized conv2d whatever its shape
+/// (dilation, a bias pointer that does not match bias_kind), or null.
+inline const char *unsupportedConv2d(const qnt_rt_conv2d_params &p,
+                                     const CommonSpec &s, const void *bias) {
+  if (p.dilation_h != 1 || p.dilation_w != 1)
+    return "dilation";
+  if ((s.biasKind != QNT_RT_BIAS_NONE) != (bias != nullptr))
+    return "bias pointer does not match bias_kind";
+  return nullptr;
+}
+
 /// The src zero point as the u8 x s8 kernels see it (u8: src; s8: src + 128,
 /// the input read with its top bit flipped).
 inline int64_t shiftedSrcZp(const CommonSpec &s) {

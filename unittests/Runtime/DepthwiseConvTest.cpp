@@ -10,8 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../../runtime/lib/Depthwise.h"
-#include "TestUtil.h"
+#include "ConvTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -38,19 +37,10 @@ struct DwCase {
   int64_t ow() const { return (w + pl + pr - kw) / sw + 1; }
 };
 
-/// The conv2d of a case with its data, and the expected output.
-struct DwProblem {
-  qnt_rt_conv2d_params p{};
-  std::vector<float> fparams;
-  std::vector<uint8_t> src, weight, bias;
-  std::vector<int64_t> want;
-};
-
-DwProblem makeProblem(const DwCase &tc, uint32_t seed) {
+ConvProblem makeProblem(const DwCase &tc, uint32_t seed) {
   std::mt19937 rng(seed);
-  DwProblem pr;
-  const int64_t taps = tc.kh * tc.kw, oh = tc.oh(), ow = tc.ow();
-  auto w = randInts(rng, tc.c * taps, tc.wmin, tc.wmax);
+  ConvProblem pr;
+  auto w = randInts(rng, tc.c * tc.kh * tc.kw, tc.wmin, tc.wmax);
   std::vector<int64_t> bias;
   if (tc.bias)
     bias = randInts(rng, tc.c, -20000, 20000);
@@ -59,95 +49,19 @@ DwProblem makeProblem(const DwCase &tc, uint32_t seed) {
     for (auto &v : src)
       v = v & 1 ? tc.srcQmax : tc.srcQmin;
 
-  // acc = bias + sum((src - zp) * w) over the taps inside the image.
-  std::vector<int64_t> acc(tc.n * oh * ow * tc.c);
-  for (int64_t b = 0; b < tc.n; ++b)
-    for (int64_t y = 0; y < oh; ++y)
-      for (int64_t x = 0; x < ow; ++x)
-        for (int64_t ch = 0; ch < tc.c; ++ch) {
-          int64_t a = bias.empty() ? 0 : bias[ch];
-          for (int64_t ky = 0; ky < tc.kh; ++ky)
-            for (int64_t kx = 0; kx < tc.kw; ++kx) {
-              int64_t iy = y * tc.sh - tc.pt + ky, ix = x * tc.sw - tc.pl + kx;
-              if (iy < 0 || iy >= tc.h || ix < 0 || ix >= tc.w)
-                continue;
-              a += (src[((b * tc.h + iy) * tc.w + ix) * tc.c + ch] - tc.srcZp) *
-                   w[ch * taps + ky * tc.kw + kx];
-            }
-          acc[((b * oh + y) * ow + x) * tc.c + ch] = a;
-        }
-  std::vector<float> ms(tc.perChannel ? tc.c : 1, tc.fixedM);
-  std::uniform_real_distribution<float> spread(0.6f, 2.5f);
-  for (size_t ch = 0; tc.fixedM == 0 && ch < ms.size(); ++ch) {
-    int64_t mx = 1;
-    for (size_t i = 0; i < acc.size(); ++i)
-      if (!tc.perChannel || int64_t(i) % tc.c == int64_t(ch))
-        mx = std::max<int64_t>(mx, std::llabs(acc[i]));
-    ms[ch] = float(tc.dstQmax - tc.dstQmin) / float(mx) * spread(rng);
-  }
-  pr.want.resize(acc.size());
-  for (size_t i = 0; i < acc.size(); ++i)
-    pr.want[i] = requant(acc[i], ms[tc.perChannel ? i % tc.c : 0], tc.dstZp,
-                         tc.dstQmin, tc.dstQmax);
-
   qnt_rt_conv2d_params &p = pr.p;
   p.n = tc.n, p.h = tc.h, p.w = tc.w, p.c = tc.c, p.oc = tc.c;
-  p.kh = tc.kh, p.kw = tc.kw, p.oh = oh, p.ow = ow;
+  p.kh = tc.kh, p.kw = tc.kw, p.oh = tc.oh(), p.ow = tc.ow();
   p.stride_h = tc.sh, p.stride_w = tc.sw;
   p.pad_top = tc.pt, p.pad_bottom = tc.pb, p.pad_left = tc.pl,
   p.pad_right = tc.pr;
   p.dilation_h = p.dilation_w = 1, p.groups = tc.c;
   p.src_dtype = tc.srcDtype, p.wei_dtype = QNT_RT_S8, p.dst_dtype = tc.dstDtype;
-  p.bias_kind = tc.bias ? QNT_RT_BIAS_S32 : QNT_RT_BIAS_NONE;
   p.src_zp = tc.srcZp, p.src_qmin = tc.srcQmin, p.src_qmax = tc.srcQmax;
   p.dst_zp = tc.dstZp, p.dst_qmin = tc.dstQmin, p.dst_qmax = tc.dstQmax;
-  p.num_scales = static_cast<int64_t>(ms.size());
   p.backend = QNT_RT_BACKEND_ONEDNN;
-  pr.fparams = {0.0f, 0.0f};
-  pr.fparams.insert(pr.fparams.end(), ms.begin(), ms.end());
-  pr.src = pack(src, tc.srcDtype);
-  pr.weight = pack(w, QNT_RT_S8);
-  pr.bias = pack(bias, QNT_RT_S32);
+  finishConvProblem(pr, src, w, bias, tc.perChannel, tc.fixedM, rng);
   return pr;
-}
-
-struct RunResult {
-  int status;
-  std::string describe;
-  std::vector<int64_t> out;
-};
-
-/// Runs `impl` twice on one call site (the second call reuses the kernel).
-RunResult runImpl(const DwProblem &pr, const char *impl) {
-  RunResult r;
-  char desc[256] = "";
-  void *slot = nullptr;
-  std::vector<uint8_t> dst(pr.want.size(), 0xAB);
-  for (int call = 0; call < 2; ++call) {
-    r.status = qnt_rt_conv2d_testing(
-        &slot, reinterpret_cast<const int64_t *>(&pr.p), pr.fparams.data(),
-        pr.src.data(), pr.weight.data(),
-        pr.p.bias_kind ? pr.bias.data() : nullptr, dst.data(), impl, desc,
-        sizeof desc);
-    if (r.status != 0)
-      break;
-  }
-  r.describe = desc;
-  r.out = unpack(dst, pr.p.dst_dtype);
-  return r;
-}
-
-/// Counts (and reports the first few) elements of `got` that differ from
-/// `want`.
-int64_t mismatches(const std::vector<int64_t> &got,
-                   const std::vector<int64_t> &want, int64_t c,
-                   const std::string &what) {
-  int64_t bad = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    if (got[i] != want[i] && ++bad <= 5)
-      ADD_FAILURE() << what << ": element " << i << " (channel " << i % c
-                    << ") got " << got[i] << " want " << want[i];
-  return bad;
 }
 
 // clang-format off
@@ -366,20 +280,20 @@ TEST_P(DepthwiseConv, MatchesReferenceExactly) {
 #if !defined(__x86_64__)
   GTEST_SKIP() << "the depthwise kernel is x86-64 only";
 #endif
-  DwProblem pr = makeProblem(tc, 7 + tc.c);
-  RunResult dw = runImpl(pr, ("dwconv:" + isa).c_str());
+  ConvProblem pr = makeProblem(tc, 7 + tc.c);
+  ConvRun dw = runConvImpl(pr, ("dwconv:" + isa).c_str());
   if (dw.status == -1 && isa != "avx2")
     GTEST_SKIP() << "this CPU has no " << isa << ": " << dw.describe;
   ASSERT_EQ(dw.status, 0) << dw.describe;
   EXPECT_EQ(dw.describe,
             "qnt dwconv " + isa +
                 (isa == "avx512_vnni" && takes3x3(tc) ? " 3x3" : ""));
-  EXPECT_EQ(mismatches(dw.out, pr.want, tc.c, "header formula"), 0)
+  EXPECT_EQ(convMismatches(dw.out, pr.want, tc.c, "header formula"), 0)
       << "of " << pr.want.size();
   // The kernel qnt_rt_conv2d runs without the depthwise kernel.
-  RunResult fallback = runImpl(pr, "fallback");
+  ConvRun fallback = runConvImpl(pr, "fallback");
   ASSERT_EQ(fallback.status, 0) << fallback.describe;
-  EXPECT_EQ(mismatches(dw.out, fallback.out, tc.c, fallback.describe), 0);
+  EXPECT_EQ(convMismatches(dw.out, fallback.out, tc.c, fallback.describe), 0);
   // The data must exercise the real range, not just the clamp.
   int64_t clamped = 0;
   for (int64_t v : pr.want)
@@ -401,19 +315,19 @@ INSTANTIATE_TEST_SUITE_P(Conv2d, DepthwiseConv,
 /// environment: QNT_RT_FORCE_REFERENCE, then ONEDNN_MAX_CPU_ISA.
 TEST(DepthwiseConvSelection, FollowsEnvironment) {
   const DwCase tc = handWrittenCases()[0];
-  DwProblem pr = makeProblem(tc, 1);
-  RunResult got = runImpl(pr, "auto");
+  ConvProblem pr = makeProblem(tc, 1);
+  ConvRun got = runConvImpl(pr, "auto");
   ASSERT_EQ(got.status, 0) << got.describe;
-  EXPECT_EQ(mismatches(got.out, pr.want, tc.c, got.describe), 0);
+  EXPECT_EQ(convMismatches(got.out, pr.want, tc.c, got.describe), 0);
   // The public entry point gives the same bytes.
   void *slot = nullptr;
   std::vector<uint8_t> dst(pr.want.size());
   qnt_rt_conv2d(&slot, reinterpret_cast<const int64_t *>(&pr.p),
                 pr.fparams.data(), pr.src.data(), pr.weight.data(),
                 pr.bias.data(), dst.data());
-  EXPECT_EQ(
-      mismatches(unpack(dst, pr.p.dst_dtype), pr.want, tc.c, "qnt_rt_conv2d"),
-      0);
+  EXPECT_EQ(convMismatches(unpack(dst, pr.p.dst_dtype), pr.want, tc.c,
+                           "qnt_rt_conv2d"),
+            0);
 
   const char *force = std::getenv("QNT_RT_FORCE_REFERENCE");
   const char *maxIsa = std::getenv("ONEDNN_MAX_CPU_ISA");
@@ -426,18 +340,19 @@ TEST(DepthwiseConvSelection, FollowsEnvironment) {
     EXPECT_EQ(got.describe, "qnt dwconv avx2");
     return;
   }
-  RunResult best = runImpl(pr, "dwconv");
+  ConvRun best = runConvImpl(pr, "dwconv");
   ASSERT_EQ(best.status, 0) << best.describe;
   EXPECT_EQ(got.describe, best.describe);
   if (!maxIsa || !*maxIsa || strcasecmp(maxIsa, "all") == 0) {
     const char *widest = "avx2";
     for (const char *isa : kIsas)
-      if (runImpl(pr, (std::string("dwconv:") + isa).c_str()).status == 0) {
+      if (runConvImpl(pr, (std::string("dwconv:") + isa).c_str()).status == 0) {
         widest = isa;
         break;
       }
-    EXPECT_EQ(got.describe,
-              runImpl(pr, (std::string("dwconv:") + widest).c_str()).describe);
+    EXPECT_EQ(
+        got.describe,
+        runConvImpl(pr, (std::string("dwconv:") + widest).c_str()).describe);
   }
 #else
   (void)maxIsa;
@@ -453,13 +368,13 @@ TEST(DepthwiseConvSelection, StrideTwoPerShape) {
   if (force && *force && std::strcmp(force, "0") != 0)
     GTEST_SKIP() << "every conv runs on the reference kernel";
   auto check = [](const DwCase &tc, bool wins3x3) {
-    DwProblem pr = makeProblem(tc, 2);
-    RunResult got = runImpl(pr, "auto");
+    ConvProblem pr = makeProblem(tc, 2);
+    ConvRun got = runConvImpl(pr, "auto");
     ASSERT_EQ(got.status, 0) << got.describe;
-    EXPECT_EQ(mismatches(got.out, pr.want, tc.c, got.describe), 0);
-    RunResult best = runImpl(pr, "dwconv");
+    EXPECT_EQ(convMismatches(got.out, pr.want, tc.c, got.describe), 0);
+    ConvRun best = runConvImpl(pr, "dwconv");
     ASSERT_EQ(best.status, 0) << best.describe;
-    const std::string fallback = runImpl(pr, "fallback").describe;
+    const std::string fallback = runConvImpl(pr, "fallback").describe;
     if ((wins3x3 && best.describe == "qnt dwconv avx512_vnni 3x3") ||
         fallback.rfind("reference", 0) == 0)
       EXPECT_EQ(got.describe, best.describe) << tc.name;
@@ -482,19 +397,19 @@ TEST(DepthwiseConvSelection, DeclinesUnsupportedConvs) {
   tc.c = 16, tc.h = tc.w = 6;
   // An accumulator that may leave int32: the reference kernel saturates it.
   tc.bias = true;
-  DwProblem pr = makeProblem(tc, 3);
+  ConvProblem pr = makeProblem(tc, 3);
   reinterpret_cast<int32_t *>(pr.bias.data())[0] = 2147483000;
-  RunResult r = runImpl(pr, "dwconv:avx2");
+  ConvRun r = runConvImpl(pr, "dwconv:avx2");
   EXPECT_EQ(r.status, -2);
   EXPECT_EQ(r.describe, "the accumulator may exceed int32");
 
   // Channel multiplier 2, dilation 2, float.
-  DwProblem mult = makeProblem(tc, 4);
+  ConvProblem mult = makeProblem(tc, 4);
   mult.p.oc = 2 * tc.c, mult.p.num_scales = 1;
-  EXPECT_EQ(runImpl(mult, "dwconv").status, -2);
-  DwProblem dil = makeProblem(tc, 5);
+  EXPECT_EQ(runConvImpl(mult, "dwconv").status, -2);
+  ConvProblem dil = makeProblem(tc, 5);
   dil.p.dilation_h = 2, dil.p.oh = tc.h + 2 - 5 + 1;
-  r = runImpl(dil, "dwconv");
+  r = runConvImpl(dil, "dwconv");
   EXPECT_EQ(r.status, -2);
   EXPECT_EQ(r.describe, "dilation");
 }

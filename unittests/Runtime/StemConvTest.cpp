@@ -11,8 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../../runtime/lib/Depthwise.h"
-#include "TestUtil.h"
+#include "ConvTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -41,17 +40,10 @@ struct StemCase {
 
 void PrintTo(const StemCase &tc, std::ostream *os) { *os << tc.name; }
 
-struct Problem {
-  qnt_rt_conv2d_params p{};
-  std::vector<float> fparams;
-  std::vector<uint8_t> src, weight, bias;
-  std::vector<int64_t> want;
-};
-
-Problem makeProblem(const StemCase &tc, uint32_t seed) {
+ConvProblem makeProblem(const StemCase &tc, uint32_t seed) {
   std::mt19937 rng(seed);
-  Problem pr;
-  const int64_t oh = tc.oh(), ow = tc.ow(), taps = tc.kh * tc.kw * tc.c;
+  ConvProblem pr;
+  const int64_t taps = tc.kh * tc.kw * tc.c;
   const int64_t slo = dtypeMin(tc.srcDtype), shi = dtypeMax(tc.srcDtype);
   auto w = randInts(rng, tc.oc * taps, -128, 127);
   auto src = randInts(rng, tc.n * tc.h * tc.w * tc.c, slo, shi);
@@ -65,95 +57,19 @@ Problem makeProblem(const StemCase &tc, uint32_t seed) {
   if (tc.bias)
     bias = randInts(rng, tc.oc, -30000, 30000);
 
-  // acc = bias + sum((src - zp) * w) over the taps inside the image (OHWI).
-  std::vector<int64_t> acc(tc.n * oh * ow * tc.oc);
-  for (int64_t b = 0; b < tc.n; ++b)
-    for (int64_t y = 0; y < oh; ++y)
-      for (int64_t x = 0; x < ow; ++x)
-        for (int64_t o = 0; o < tc.oc; ++o) {
-          int64_t a = bias.empty() ? 0 : bias[o];
-          for (int64_t ky = 0; ky < tc.kh; ++ky)
-            for (int64_t kx = 0; kx < tc.kw; ++kx) {
-              int64_t iy = y * tc.sh - tc.pt + ky, ix = x * tc.sw - tc.pl + kx;
-              if (iy < 0 || iy >= tc.h || ix < 0 || ix >= tc.w)
-                continue;
-              for (int64_t ci = 0; ci < tc.c; ++ci)
-                a += (src[((b * tc.h + iy) * tc.w + ix) * tc.c + ci] -
-                      tc.srcZp) *
-                     w[((o * tc.kh + ky) * tc.kw + kx) * tc.c + ci];
-            }
-          acc[((b * oh + y) * ow + x) * tc.oc + o] = a;
-        }
-  std::vector<float> ms(tc.perTensor ? 1 : tc.oc, tc.fixedM);
-  std::uniform_real_distribution<float> spread(0.6f, 2.5f);
-  for (int64_t o = 0; tc.fixedM == 0 && o < int64_t(ms.size()); ++o) {
-    int64_t mx = 1;
-    for (size_t i = 0; i < acc.size(); ++i)
-      if (tc.perTensor || int64_t(i) % tc.oc == o)
-        mx = std::max<int64_t>(mx, std::llabs(acc[i]));
-    ms[o] = float(tc.dstQmax - tc.dstQmin) / float(mx) * spread(rng);
-  }
-  pr.want.resize(acc.size());
-  for (size_t i = 0; i < acc.size(); ++i)
-    pr.want[i] = requant(acc[i], ms[tc.perTensor ? 0 : i % tc.oc], tc.dstZp,
-                         tc.dstQmin, tc.dstQmax);
-
   qnt_rt_conv2d_params &p = pr.p;
   p.n = tc.n, p.h = tc.h, p.w = tc.w, p.c = tc.c, p.oc = tc.oc;
-  p.kh = tc.kh, p.kw = tc.kw, p.oh = oh, p.ow = ow;
+  p.kh = tc.kh, p.kw = tc.kw, p.oh = tc.oh(), p.ow = tc.ow();
   p.stride_h = tc.sh, p.stride_w = tc.sw;
   p.pad_top = tc.pt, p.pad_bottom = tc.pb, p.pad_left = tc.pl,
   p.pad_right = tc.pr;
   p.dilation_h = p.dilation_w = 1, p.groups = 1;
   p.src_dtype = tc.srcDtype, p.wei_dtype = QNT_RT_S8, p.dst_dtype = tc.dstDtype;
-  p.bias_kind = tc.bias ? QNT_RT_BIAS_S32 : QNT_RT_BIAS_NONE;
   p.src_zp = tc.srcZp, p.src_qmin = slo, p.src_qmax = shi;
   p.dst_zp = tc.dstZp, p.dst_qmin = tc.dstQmin, p.dst_qmax = tc.dstQmax;
-  p.num_scales = static_cast<int64_t>(ms.size());
   p.backend = QNT_RT_BACKEND_ONEDNN;
-  pr.fparams = {0.0f, 0.0f};
-  pr.fparams.insert(pr.fparams.end(), ms.begin(), ms.end());
-  pr.src = pack(src, tc.srcDtype);
-  pr.weight = pack(w, QNT_RT_S8);
-  pr.bias = pack(bias, QNT_RT_S32);
+  finishConvProblem(pr, src, w, bias, !tc.perTensor, tc.fixedM, rng);
   return pr;
-}
-
-struct RunResult {
-  int status;
-  std::string describe;
-  std::vector<int64_t> out;
-};
-
-/// Runs `impl` twice on one call site (the second call reuses the kernel).
-RunResult runImpl(const Problem &pr, const char *impl) {
-  RunResult r;
-  char desc[256] = "";
-  void *slot = nullptr;
-  std::vector<uint8_t> dst(pr.want.size(), 0xAB);
-  for (int call = 0; call < 2; ++call) {
-    r.status = qnt_rt_conv2d_testing(
-        &slot, reinterpret_cast<const int64_t *>(&pr.p), pr.fparams.data(),
-        pr.src.data(), pr.weight.data(),
-        pr.p.bias_kind ? pr.bias.data() : nullptr, dst.data(), impl, desc,
-        sizeof desc);
-    if (r.status != 0)
-      break;
-  }
-  r.describe = desc;
-  r.out = unpack(dst, pr.p.dst_dtype);
-  return r;
-}
-
-int64_t mismatches(const std::vector<int64_t> &got,
-                   const std::vector<int64_t> &want, int64_t oc,
-                   const std::string &what) {
-  int64_t bad = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    if (got[i] != want[i] && ++bad <= 5)
-      ADD_FAILURE() << what << ": element " << i << " (channel " << i % oc
-                    << ") got " << got[i] << " want " << want[i];
-  return bad;
 }
 
 bool cpuHasVnni() {
@@ -252,15 +168,16 @@ TEST_P(StemConv, MatchesReferenceExactly) {
   const StemCase &tc = GetParam();
   if (!cpuHasVnni())
     GTEST_SKIP() << "the stem kernel needs AVX-512 VNNI, which this CPU lacks";
-  Problem pr = makeProblem(tc, 11 + tc.oc);
-  RunResult stem = runImpl(pr, "stemconv");
+  ConvProblem pr = makeProblem(tc, 11 + tc.oc);
+  ConvRun stem = runConvImpl(pr, "stemconv");
   ASSERT_EQ(stem.status, 0) << stem.describe;
   EXPECT_EQ(stem.describe, "qnt stemconv avx512_vnni");
-  EXPECT_EQ(mismatches(stem.out, pr.want, tc.oc, "header formula"), 0)
+  EXPECT_EQ(convMismatches(stem.out, pr.want, tc.oc, "header formula"), 0)
       << "of " << pr.want.size();
-  RunResult fallback = runImpl(pr, "fallback");
+  ConvRun fallback = runConvImpl(pr, "fallback");
   ASSERT_EQ(fallback.status, 0) << fallback.describe;
-  EXPECT_EQ(mismatches(stem.out, fallback.out, tc.oc, fallback.describe), 0);
+  EXPECT_EQ(convMismatches(stem.out, fallback.out, tc.oc, fallback.describe),
+            0);
   // The data must exercise the real range, not just the clamp.
   int64_t clamped = 0;
   for (int64_t v : pr.want)
@@ -295,10 +212,10 @@ TEST(StemConvSelection, PerShapeAndEnvironment) {
     const StemCase &tc =
         *std::find_if(cases.begin(), cases.end(),
                       [&](const StemCase &c) { return c.name == name; });
-    Problem pr = makeProblem(tc, 5);
-    RunResult got = runImpl(pr, "auto");
+    ConvProblem pr = makeProblem(tc, 5);
+    ConvRun got = runConvImpl(pr, "auto");
     ASSERT_EQ(got.status, 0) << got.describe;
-    EXPECT_EQ(mismatches(got.out, pr.want, tc.oc, got.describe), 0);
+    EXPECT_EQ(convMismatches(got.out, pr.want, tc.oc, got.describe), 0);
     const bool fullEnough = tc.oc != 16 && tc.oc != 65;
     const bool stem = fullEnough && cpuHasVnni() && !forced && !limited;
     if (stem)
@@ -313,21 +230,21 @@ TEST(StemConvSelection, DeclinesUnsupportedConvs) {
   if (!cpuHasVnni())
     GTEST_SKIP() << "the stem kernel needs AVX-512 VNNI, which this CPU lacks";
   const StemCase tc = handWrittenCases()[0];
-  Problem big = makeProblem(tc, 3);
+  ConvProblem big = makeProblem(tc, 3);
   reinterpret_cast<int32_t *>(big.bias.data())[0] = 2147483000;
-  RunResult r = runImpl(big, "stemconv");
+  ConvRun r = runConvImpl(big, "stemconv");
   EXPECT_EQ(r.status, -2);
   EXPECT_EQ(r.describe, "the accumulator may exceed int32");
 
-  Problem zp = makeProblem(tc, 3);
+  ConvProblem zp = makeProblem(tc, 3);
   zp.p.src_zp = 300;
-  r = runImpl(zp, "stemconv");
+  r = runConvImpl(zp, "stemconv");
   EXPECT_EQ(r.status, -2);
   EXPECT_EQ(r.describe, "zero points out of the kernel's range");
 
-  Problem dil = makeProblem(tc, 3);
+  ConvProblem dil = makeProblem(tc, 3);
   dil.p.dilation_h = 2, dil.p.oh = (tc.h + 6 - 13) / 2 + 1;
-  r = runImpl(dil, "stemconv");
+  r = runConvImpl(dil, "stemconv");
   EXPECT_EQ(r.status, -2);
   EXPECT_EQ(r.describe, "dilation");
 }
