@@ -88,9 +88,7 @@ public:
     }
     dnnl::matmul::desc d(aMd_, bMd_, dstMd_);
     dnnl::matmul::primitive_desc pd(d, attr, cpuEngine());
-    impl_ = pd.impl_info_str();
-    prim_ = dnnl::matmul(pd);
-    scratchpadMd_ = pd.scratchpad_desc();
+    prim_ = Primitive(pd);
   }
 
   void run(const void *a, const void *b, void *dst) override {
@@ -103,17 +101,16 @@ public:
         {DNNL_ARG_SRC, memory(aMd_, cpuEngine(), const_cast<void *>(a))},
         {DNNL_ARG_WEIGHTS, memory(bMd_, cpuEngine(), const_cast<void *>(b))},
         {DNNL_ARG_DST, memory(dstMd_, cpuEngine(), dst)}};
-    execute(prim_, scratchpadMd_, args);
+    prim_.run(args);
   }
 
-  std::string describe() const override { return "oneDNN " + impl_; }
-  const std::string &impl() const { return impl_; }
+  std::string describe() const override { return prim_.describe(); }
+  const std::string &impl() const { return prim_.impl; }
 
 private:
   Params p_;
-  dnnl::matmul prim_;
-  memory::desc aMd_, bMd_, dstMd_, scratchpadMd_;
-  std::string impl_;
+  Primitive prim_;
+  memory::desc aMd_, bMd_, dstMd_;
 };
 
 /// The header's formula, one output at a time.

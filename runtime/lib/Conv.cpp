@@ -51,14 +51,8 @@ public:
         {p.pad_bottom, p.pad_right});
     dnnl::primitive_attr attr = makeAttr(s, 1 << 1, /*runtimeSrcZp=*/true);
     dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
-    impl_ = pd.impl_info_str();
-    prim_ = dnnl::convolution_forward(pd);
-    scratchpadMd_ = pd.scratchpad_desc();
-
-    // Weights reordered once into the primitive's format (this also computes
-    // the zero-point compensation the int8 kernels keep next to them).
-    memory user(weiUser, cpuEngine(), const_cast<void *>(weight));
-    wei_ = reorderTo(user, pd.weights_desc());
+    prim_ = Primitive(pd);
+    wei_ = packWeights(weiUser, weight, pd.weights_desc());
     if (hasBias_)
       bias_ = copyTo(bias, biasMd);
     hasSrcZp_ = !s.isFloat() && s.srcZp != 0;
@@ -79,18 +73,17 @@ public:
       args[DNNL_ARG_BIAS] = bias_;
     if (hasSrcZp_)
       args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = srcZp_;
-    execute(prim_, scratchpadMd_, args);
+    prim_.run(args);
   }
 
-  std::string describe() const override { return "oneDNN " + impl_; }
-  const std::string &impl() const { return impl_; }
+  std::string describe() const override { return prim_.describe(); }
+  const std::string &impl() const { return prim_.impl; }
 
 private:
-  dnnl::convolution_forward prim_;
-  memory::desc srcMd_, dstMd_, scratchpadMd_;
+  Primitive prim_;
+  memory::desc srcMd_, dstMd_;
   memory wei_, bias_, srcZp_;
   bool hasBias_ = false, hasSrcZp_ = false;
-  std::string impl_;
 };
 
 class RefConv2dKernel final : public Kernel {

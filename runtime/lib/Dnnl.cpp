@@ -92,11 +92,13 @@ void execute(const dnnl::primitive &prim,
   cpuStream().wait();
 }
 
-dnnl::memory reorderTo(dnnl::memory &user, const dnnl::memory::desc &md) {
-  if (user.get_desc() == md)
-    return copyTo(user.get_data_handle(), md);
-  dnnl::memory out(md, cpuEngine());
-  dnnl::reorder(user, out).execute(cpuStream(), user, out);
+dnnl::memory packWeights(const dnnl::memory::desc &user, const void *weights,
+                         const dnnl::memory::desc &packed) {
+  if (user == packed)
+    return copyTo(weights, packed);
+  dnnl::memory from(user, cpuEngine(), const_cast<void *>(weights));
+  dnnl::memory out(packed, cpuEngine());
+  dnnl::reorder(from, out).execute(cpuStream(), from, out);
   cpuStream().wait();
   return out;
 }

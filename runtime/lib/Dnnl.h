@@ -5,6 +5,7 @@
 
 #include "Common.h"
 
+#include <string>
 #include <unordered_map>
 
 namespace qnt {
@@ -41,8 +42,29 @@ void execute(const dnnl::primitive &prim,
              const dnnl::memory::desc &scratchpadMd,
              std::unordered_map<int, dnnl::memory> &args);
 
-/// Reorders user memory `user` into a new memory of descriptor `md`.
-dnnl::memory reorderTo(dnnl::memory &user, const dnnl::memory::desc &md);
+/// A oneDNN primitive with what running and describing it take: its
+/// scratchpad descriptor and implementation name.
+struct Primitive {
+  dnnl::primitive prim;
+  dnnl::memory::desc scratchpad;
+  std::string impl;
+
+  Primitive() = default;
+  explicit Primitive(const dnnl::primitive_desc &pd)
+      : prim(pd), scratchpad(pd.scratchpad_desc()), impl(pd.impl_info_str()) {}
+  /// execute() on the calling thread.
+  void run(std::unordered_map<int, dnnl::memory> &args) const {
+    execute(prim, scratchpad, args);
+  }
+  /// The kernels' description: "oneDNN <implementation>".
+  std::string describe() const { return "oneDNN " + impl; }
+};
+
+/// `weights`, laid out as `user`, packed once into `packed` (a primitive's
+/// weights_desc(); for the int8 kernels this also computes the zero-point
+/// compensation kept next to them).
+dnnl::memory packWeights(const dnnl::memory::desc &user, const void *weights,
+                         const dnnl::memory::desc &packed);
 
 /// Copies md.get_size() bytes from `data` into a new oneDNN-allocated memory.
 dnnl::memory copyTo(const void *data, const dnnl::memory::desc &md);

@@ -115,16 +115,12 @@ public:
     dnnl::primitive_attr attr = concurrentAttr();
     attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
-    impl_ = pd.impl_info_str();
-    prim_ = dnnl::convolution_forward(pd);
-    scratchpadMd_ = pd.scratchpad_desc();
-    // Packed once, with the zero-point compensation next to the weights.
-    memory user(weiUser, cpuEngine(), const_cast<int8_t *>(weight));
-    wei_ = reorderTo(user, pd.weights_desc());
+    prim_ = Primitive(pd);
+    wei_ = packWeights(weiUser, weight, pd.weights_desc());
   }
 
-  const std::string &impl() const { return impl_; }
-  std::string describe() const override { return "oneDNN " + impl_; }
+  const std::string &impl() const { return prim_.impl; }
+  std::string describe() const override { return prim_.describe(); }
 
 private:
   void accumulate(const uint8_t *x, int32_t zp, int32_t *acc) const override {
@@ -134,13 +130,12 @@ private:
         {DNNL_ARG_DST, memory(dstMd_, cpuEngine(), acc)},
         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
          memory(memory::desc({1}, dt::s32, tag::x), cpuEngine(), &zp)}};
-    execute(prim_, scratchpadMd_, args);
+    prim_.run(args);
   }
 
-  dnnl::convolution_forward prim_;
-  memory::desc srcMd_, dstMd_, scratchpadMd_;
+  Primitive prim_;
+  memory::desc srcMd_, dstMd_;
   memory wei_;
-  std::string impl_;
 };
 
 /// The convolution as portable loops (exact on every CPU; the path on
@@ -228,18 +223,9 @@ extern "C" void qnt_rt_conv2d_dynamic(void **slot, const int64_t *params,
   auto *k = getOrCreate<DynamicConv>(slot, [&] {
     checkConv2dShape(p, "conv2d_dynamic");
     CommonSpec s = readCommon(p, fparams);
-    if (s.srcDtype != QNT_RT_F32 || s.weiDtype != QNT_RT_S8 ||
-        s.dstDtype != QNT_RT_F32 ||
-        (s.biasKind == QNT_RT_BIAS_F32) != (bias != nullptr) ||
-        s.biasKind == QNT_RT_BIAS_S32 ||
+    if (!isDynamicSpec(s, p.dynamic_qparams, bias, p.oc) ||
         (s.activation != QNT_RT_ACT_NONE && s.activation != QNT_RT_ACT_RELU &&
-         s.activation != QNT_RT_ACT_CLAMP) ||
-        s.srcQmin < 0 || s.srcQmax > 255 || s.srcQmin >= s.srcQmax ||
-        (p.dynamic_qparams != QNT_RT_DYNAMIC_PYTORCH &&
-         p.dynamic_qparams != QNT_RT_DYNAMIC_ONNXRUNTIME) ||
-        (p.dynamic_qparams == QNT_RT_DYNAMIC_ONNXRUNTIME &&
-         (s.srcQmin != 0 || s.srcQmax != 255)) ||
-        (s.scales.size() != 1 && int64_t(s.scales.size()) != p.oc))
+         s.activation != QNT_RT_ACT_CLAMP))
       fatal("conv2d_dynamic: invalid params");
     DynamicConv *k =
         createDynamicConv(p, s, static_cast<const int8_t *>(weight),

@@ -80,15 +80,12 @@ public:
     attr.set_post_ops(ops);
     dnnl::matmul::desc d(srcMd_, weiAny, memory::desc(), dstMd_);
     dnnl::matmul::primitive_desc pd(d, attr, cpuEngine());
-    impl_ = pd.impl_info_str();
-    prim_ = dnnl::matmul(pd);
-    scratchpadMd_ = pd.scratchpad_desc();
-    memory user(weiUser, cpuEngine(), const_cast<int8_t *>(weight));
-    wei_ = reorderTo(user, pd.weights_desc());
+    prim_ = Primitive(pd);
+    wei_ = packWeights(weiUser, weight, pd.weights_desc());
   }
 
-  const std::string &impl() const { return impl_; }
-  std::string describe() const override { return "oneDNN " + impl_; }
+  const std::string &impl() const { return prim_.impl; }
+  std::string describe() const override { return prim_.describe(); }
 
 private:
   void multiply(const uint8_t *x, DynamicParams q, float *dst) const override {
@@ -106,13 +103,12 @@ private:
          memory(rowMd_, cpuEngine(), scales)}};
     if (bias_)
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, bias_);
-    execute(prim_, scratchpadMd_, args);
+    prim_.run(args);
   }
 
-  dnnl::matmul prim_;
-  memory::desc srcMd_, dstMd_, rowMd_, scratchpadMd_;
+  Primitive prim_;
+  memory::desc srcMd_, dstMd_, rowMd_;
   memory wei_, bias_;
-  std::string impl_;
 };
 
 /// The product as portable loops (exact on every CPU; the path on
@@ -185,16 +181,8 @@ extern "C" void qnt_rt_linear_dynamic(void **slot, const int64_t *params,
   const auto &p = *reinterpret_cast<const qnt_rt_linear_params *>(params);
   auto *k = getOrCreate<DynamicLinear>(slot, [&] {
     CommonSpec s = readCommon(p, fparams);
-    if (p.m <= 0 || p.k <= 0 || p.n <= 0 || s.srcDtype != QNT_RT_F32 ||
-        s.weiDtype != QNT_RT_S8 || s.dstDtype != QNT_RT_F32 ||
-        (s.biasKind == QNT_RT_BIAS_F32) != (bias != nullptr) ||
-        s.biasKind == QNT_RT_BIAS_S32 || s.srcQmin < 0 || s.srcQmax > 255 ||
-        s.srcQmin >= s.srcQmax ||
-        (p.dynamic_qparams != QNT_RT_DYNAMIC_PYTORCH &&
-         p.dynamic_qparams != QNT_RT_DYNAMIC_ONNXRUNTIME) ||
-        (p.dynamic_qparams == QNT_RT_DYNAMIC_ONNXRUNTIME &&
-         (s.srcQmin != 0 || s.srcQmax != 255)) ||
-        (s.scales.size() != 1 && int64_t(s.scales.size()) != p.n))
+    if (p.m <= 0 || p.k <= 0 || p.n <= 0 ||
+        !isDynamicSpec(s, p.dynamic_qparams, bias, p.n))
       fatal("linear_dynamic: invalid params");
     DynamicLinear *k =
         createDynamicLinear(p, s, static_cast<const int8_t *>(weight),

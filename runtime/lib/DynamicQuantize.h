@@ -70,6 +70,24 @@ template <typename T> T *threadBuffer(size_t count) {
   return buffer.data();
 }
 
+/// Whether the spec of a dynamic linear / conv2d with `channels` output
+/// channels is one its kernels take: f32 in and out, s8 weights, an f32
+/// bias exactly when `bias` is given, a u8 range for the input
+/// ([0, 255] with ONNX Runtime's `dynamicQparams`), one scale or one per
+/// channel.
+inline bool isDynamicSpec(const CommonSpec &s, int64_t dynamicQparams,
+                          const void *bias, int64_t channels) {
+  return s.srcDtype == QNT_RT_F32 && s.weiDtype == QNT_RT_S8 &&
+         s.dstDtype == QNT_RT_F32 &&
+         (s.biasKind == QNT_RT_BIAS_F32) == (bias != nullptr) &&
+         s.biasKind != QNT_RT_BIAS_S32 && s.srcQmin >= 0 && s.srcQmax <= 255 &&
+         s.srcQmin < s.srcQmax &&
+         (dynamicQparams == QNT_RT_DYNAMIC_PYTORCH ||
+          (dynamicQparams == QNT_RT_DYNAMIC_ONNXRUNTIME && s.srcQmin == 0 &&
+           s.srcQmax == 255)) &&
+         (s.scales.size() == 1 || int64_t(s.scales.size()) == channels);
+}
+
 } // namespace rt
 } // namespace qnt
 

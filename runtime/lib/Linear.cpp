@@ -35,11 +35,8 @@ public:
     dnnl::matmul::desc d(srcMd_, weiAny, biasMd, dstMd_);
     dnnl::primitive_attr attr = makeAttr(s, 1 << 1, /*runtimeSrcZp=*/false);
     dnnl::matmul::primitive_desc pd(d, attr, cpuEngine());
-    impl_ = pd.impl_info_str();
-    prim_ = dnnl::matmul(pd);
-    scratchpadMd_ = pd.scratchpad_desc();
-    memory user(weiUser, cpuEngine(), const_cast<void *>(weight));
-    wei_ = reorderTo(user, pd.weights_desc());
+    prim_ = Primitive(pd);
+    wei_ = packWeights(weiUser, weight, pd.weights_desc());
     if (hasBias_)
       bias_ = copyTo(bias, biasMd);
   }
@@ -52,18 +49,17 @@ public:
                                             {DNNL_ARG_DST, dstMem}};
     if (hasBias_)
       args[DNNL_ARG_BIAS] = bias_;
-    execute(prim_, scratchpadMd_, args);
+    prim_.run(args);
   }
 
-  std::string describe() const override { return "oneDNN " + impl_; }
-  const std::string &impl() const { return impl_; }
+  std::string describe() const override { return prim_.describe(); }
+  const std::string &impl() const { return prim_.impl; }
 
 private:
-  dnnl::matmul prim_;
-  memory::desc srcMd_, dstMd_, scratchpadMd_;
+  Primitive prim_;
+  memory::desc srcMd_, dstMd_;
   memory wei_, bias_;
   bool hasBias_ = false;
-  std::string impl_;
 };
 
 class RefLinearKernel final : public Kernel {

@@ -32,9 +32,7 @@ public:
         dims{p.pad_top, p.pad_left}, dims{p.pad_bottom, p.pad_right});
     dnnl::pooling_v2_forward::primitive_desc pd(desc, concurrentAttr(),
                                                 cpuEngine());
-    implName = pd.impl_info_str();
-    primitive = dnnl::pooling_v2_forward(pd);
-    scratchpadMd = pd.scratchpad_desc();
+    primitive = Primitive(pd);
   }
 
   void run(const void *src, void *dst) override {
@@ -42,15 +40,14 @@ public:
     dnnl::memory dstMem(dstMd, cpuEngine(), dst);
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, srcMem},
                                                   {DNNL_ARG_DST, dstMem}};
-    execute(primitive, scratchpadMd, args);
+    primitive.run(args);
   }
 
-  std::string describe() const override { return "oneDNN " + implName; }
+  std::string describe() const override { return primitive.describe(); }
 
 private:
-  dnnl::memory::desc srcMd, dstMd, scratchpadMd;
-  dnnl::pooling_v2_forward primitive;
-  std::string implName;
+  dnnl::memory::desc srcMd, dstMd;
+  Primitive primitive;
 };
 
 Kernel *createPool(const qnt_rt_pool2d_params &p) {
