@@ -16,7 +16,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../runtime/lib/Depthwise.h"
+#include "../runtime/lib/ConvTesting.h"
+#include "qnt/Runtime.h"
 
 #include <omp.h>
 

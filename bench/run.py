@@ -539,6 +539,27 @@ def op_shares(rows):
                      "outside the runtime ms"], out)
 
 
+def ceiling_bound(sites, ceil, threads, latency, allowed):
+    """Lines comparing a latency target with the CPU's arithmetic peak: the
+    time the MAC kernels' work takes at the ceiling of their ISA (no time for
+    anything else), and the share of that ceiling a latency of `allowed` ms
+    asks for over the whole network."""
+    macs = sum(s["macs_per_call"] for s in sites if s["macs_per_call"])
+    at_ceiling = 0.0
+    for s in sites:
+        if s["macs_per_call"]:
+            c, _ = ceiling_for(s["desc"], ceil, threads)
+            if not c:
+                return []
+            at_ceiling += s["macs_per_call"] / c / 1e6
+    if not macs or not at_ceiling:
+        return []
+    return [f"bound: its {macs / 1e9:.2f} GMAC (taps inside the image) take "
+            f"{at_ceiling:.2f} ms at the ceiling; the target allows {allowed:.2f} ms, "
+            f"so it asks for {100 * at_ceiling / allowed:.0f} % of the ceiling over the "
+            f"whole latency; qnt's {latency:.2f} ms are {100 * at_ceiling / latency:.0f} %"]
+
+
 def holdbacks(sites, ceil, threads, n=5, latency=None):
     """Short text naming where the time goes: the largest time shares and
     the least efficient MAC kernels."""
@@ -714,6 +735,7 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
 
     out.append("## Targets (issue)\n")
     targets = []  # (text, measured, met (None: not measured), model, batch)
+    allowed = {}  # (model, batch) -> (qnt's ms, the ms the tightest missed target allows)
 
     def vs(name, batch, key, limit, peer, mine="ours_int8", label="qnt INT8"):
         r = get(name, batch)
@@ -723,6 +745,8 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
         else:
             v = r[mine] / r[key]
             targets.append((text, f"{v:.2f}x", v <= limit, name, batch))
+            if v > limit and limit * r[key] < allowed.get((name, batch), (0, 1e30))[1]:
+                allowed[(name, batch)] = (r[mine], limit * r[key])
 
     for names, batches in TARGETS_PT_INT8:
         for name in names:
@@ -760,6 +784,9 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
                        "first):\n")
             out += [f"* {line}" for line in holdbacks(r["profile"], ceil, args.threads,
                                                       latency=r["ours_int8"])]
+            if (name, batch) in allowed:
+                out += [f"* {line}" for line in ceiling_bound(
+                    r["profile"], ceil, args.threads, *allowed[(name, batch)])]
             out.append("")
 
     out.append("## qnt INT8 time by op, every model (QNT_RT_PROFILE)\n")

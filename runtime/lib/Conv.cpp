@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ConvTesting.h"
 #include "Depthwise.h"
 #include "Dnnl.h"
 #include "Kernel.h"
@@ -183,8 +184,7 @@ void runConv2d(Kernel *k, const int64_t *params, const void *src, void *dst) {
             long(p.oc), long(p.oh), long(p.ow), long(p.kh), long(p.kw),
             long(p.stride_h), long(p.groups));
         return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
-                              p.n * p.oh * p.ow * p.oc * p.kh * p.kw *
-                                  (p.c / p.groups)};
+                              conv2dMacs(p)};
       });
 }
 
@@ -216,6 +216,25 @@ void qnt::rt::checkConv2dShape(const qnt_rt_conv2d_params &p,
     fail("output " + std::to_string(p.oh) + "x" + std::to_string(p.ow) +
          " does not match the computed " + std::to_string(oh) + "x" +
          std::to_string(ow));
+}
+
+/// The kernel taps of one output position along an axis of `size` inputs
+/// that fall inside it, summed over the `outSize` output positions.
+static int64_t tapsInside(int64_t size, int64_t outSize, int64_t kernel,
+                          int64_t stride, int64_t dilation, int64_t padBefore) {
+  int64_t taps = 0;
+  for (int64_t o = 0; o < outSize; ++o)
+    for (int64_t k = 0; k < kernel; ++k) {
+      int64_t i = o * stride - padBefore + k * dilation;
+      taps += i >= 0 && i < size;
+    }
+  return taps;
+}
+
+int64_t qnt::rt::conv2dMacs(const qnt_rt_conv2d_params &p) {
+  return p.n * p.oc * (p.c / p.groups) *
+         tapsInside(p.h, p.oh, p.kh, p.stride_h, p.dilation_h, p.pad_top) *
+         tapsInside(p.w, p.ow, p.kw, p.stride_w, p.dilation_w, p.pad_left);
 }
 
 extern "C" void qnt_rt_conv2d(void **slot, const int64_t *params,

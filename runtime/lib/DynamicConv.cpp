@@ -255,7 +255,6 @@ extern "C" void qnt_rt_conv2d_dynamic(void **slot, const int64_t *params,
                       long(p.n), long(p.h), long(p.w), long(p.c), long(p.oc),
                       long(p.kh), long(p.kw), long(p.stride_h));
         return prof::SiteInfo{std::string(d) + " (" + k->describe() + ")",
-                              p.n * p.oh * p.ow * p.oc * p.kh * p.kw *
-                                  (p.c / p.groups)};
+                              conv2dMacs(p)};
       });
 }

@@ -35,6 +35,11 @@ inline void runKernel(Kernel &k, const void *src, void *dst) {
 /// Checks a conv2d's shape fields (fatal() naming `name` if invalid).
 void checkConv2dShape(const qnt_rt_conv2d_params &p, const char *name);
 
+/// The multiply-accumulates of a conv2d call on input values inside the
+/// image: taps that fall on padding are not counted (they add nothing, and
+/// oneDNN's kernels skip them). The profiler's GMAC/s are these per second.
+int64_t conv2dMacs(const qnt_rt_conv2d_params &p);
+
 /// Why oneDNN may saturate u8 (at most `srcQmax`) x s8 products of the
 /// `count` weights `w` on this CPU, or "" if it cannot.
 std::string pairSumSaturation(int64_t srcQmax, const int8_t *w, int64_t count);

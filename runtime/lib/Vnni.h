@@ -30,15 +30,9 @@
 
 #ifdef QNT_VNNI_X86
 
-// The shared templates pass vectors between the ISA functions; they are
-// always inlined into a function of the right ISA (`flatten`), so the ABI
-// note GCC emits for their out-of-line form does not apply. GCC 12 also
-// warns that the `_mm512_undefined_*` placeholders inside its own intrinsics
-// "may be used uninitialized" (a false positive of its headers).
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// The GCC warnings this code provokes (-Wpsabi, -Wmaybe-uninitialized inside
+// GCC's intrinsics) are switched off for its two files in
+// runtime/CMakeLists.txt, not here, so they stay on for everything else.
 
 #define QNT_TARGET_AVX2 __attribute__((target("avx2")))
 #define QNT_TARGET_AVX512                                                      \

@@ -10,7 +10,7 @@
 #ifndef QNT_UNITTESTS_RUNTIME_CONVTESTUTIL_H
 #define QNT_UNITTESTS_RUNTIME_CONVTESTUTIL_H
 
-#include "../../runtime/lib/Depthwise.h"
+#include "../../runtime/lib/ConvTesting.h"
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
