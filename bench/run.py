@@ -489,14 +489,23 @@ def site_gmacs(s):
 
 
 def isa_of(desc):
+    """The ISA of a oneDNN kernel's profile description (`name:isa`)."""
     m = re.search(r":(\w+)\)$", desc)
+    return m.group(1) if m else ""
+
+
+def impl_of(desc):
+    """The implementation part of a profile description: oneDNN's
+    `name:isa` or the runtime's own, e.g. `qnt stemconv avx512_vnni`."""
+    m = re.search(r"\(([^()]*)\)$", desc)
     return m.group(1) if m else ""
 
 
 def ceiling_for(desc, ceil, threads):
     """The ceiling that applies to a kernel: VNNI for oneDNN's *_vnni / amx
-    kernels when measured, else AVX2 (vpmaddubsw)."""
-    isa = isa_of(desc)
+    kernels and the runtime's own avx512_vnni ones when measured, else AVX2
+    (vpmaddubsw)."""
+    isa = impl_of(desc)
     if ("vnni" in isa or "amx" in isa) and ("avx512vnni", threads) in ceil:
         return ceil[("avx512vnni", threads)], "VNNI"
     return ceil.get(("avx2", threads)), "AVX2"
