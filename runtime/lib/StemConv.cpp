@@ -43,6 +43,7 @@
 #include "Vnni.h"
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 using namespace qnt::rt;
@@ -136,15 +137,20 @@ template <bool Clamp, bool DstSigned> struct Stem {
   /// Copies input row `iy` of image `img` into `row` (see 1. above).
   static inline void fillRow(const StemPlan &p, const uint8_t *src, int64_t img,
                              int64_t iy, uint8_t *row) {
-    std::memset(row, p.padByte, p.rowBytes);
-    if (iy < 0 || iy >= p.h)
-      return;
     // Columns [0, w) land at (x + pl) * c, as far as the buffer goes.
-    const int64_t bytes = std::min(p.w * p.c, p.rowBytes - p.pl * p.c);
-    if (bytes <= 0)
+    const int64_t bytes =
+        iy < 0 || iy >= p.h
+            ? 0
+            : std::max<int64_t>(
+                  0, std::min(p.w * p.c, p.rowBytes - p.pl * p.c));
+    if (bytes == 0) {
+      std::memset(row, p.padByte, p.rowBytes);
       return;
-    const uint8_t *in = src + (img * p.h + iy) * p.w * p.c;
+    }
     uint8_t *at = row + p.pl * p.c;
+    std::memset(row, p.padByte, p.pl * p.c);
+    std::memset(at + bytes, p.padByte, p.rowBytes - p.pl * p.c - bytes);
+    const uint8_t *in = src + (img * p.h + iy) * p.w * p.c;
     if (p.srcSigned) {
       for (int64_t i = 0; i < bytes; ++i)
         at[i] = in[i] ^ 0x80;
@@ -160,15 +166,24 @@ template <bool Clamp, bool DstSigned> struct Stem {
       int64_t end, int64_t groups) {
     const auto *src = static_cast<const uint8_t *>(srcV);
     auto *dst = static_cast<uint8_t *>(dstV);
+    // The row buffers are a ring: input row iy lives in slot iy mod kh, so
+    // the next output row (a thread's items are consecutive) refills only
+    // the sh rows it does not share with this one.
     std::vector<uint8_t> buffer(p.kh * p.rowBytes);
+    std::vector<std::pair<int64_t, int64_t>> held(p.kh, {-1, 0}); // img, iy
     std::vector<const uint8_t *> rows(p.kh);
     const int64_t outRows = p.rowItems();
     for (int64_t item = begin; item < end; ++item) {
       const int64_t g = item / outRows, r = item % outRows;
       const int64_t img = r / p.oh, oy = r % p.oh;
       for (int64_t ky = 0; ky < p.kh; ++ky) {
-        uint8_t *row = &buffer[ky * p.rowBytes];
-        fillRow(p, src, img, oy * p.sh - p.pt + ky, row);
+        const int64_t iy = oy * p.sh - p.pt + ky;
+        const int64_t slot = (iy % p.kh + p.kh) % p.kh;
+        uint8_t *row = &buffer[slot * p.rowBytes];
+        if (held[slot] != std::make_pair(img, iy)) {
+          fillRow(p, src, img, iy, row);
+          held[slot] = {img, iy};
+        }
         rows[ky] = row;
       }
       uint8_t *out = dst + (img * p.oh + oy) * p.ow * p.oc;
