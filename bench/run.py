@@ -548,11 +548,13 @@ def op_shares(rows):
                      "outside the runtime ms"], out)
 
 
-def ceiling_bound(sites, ceil, threads, latency, allowed):
+def ceiling_bound(sites, ceil, threads, latency, allowed, label):
     """Lines comparing a latency target with the CPU's arithmetic peak: the
-    time the MAC kernels' work takes at the ceiling of their ISA (no time for
-    anything else), and the share of that ceiling a latency of `allowed` ms
-    asks for over the whole network."""
+    time the MAC kernels' work (from the profile of qnt's own INT8 model:
+    the same network, so the same MACs) takes at the ceiling of their ISA,
+    with no time for anything else, and the share of that ceiling a latency
+    of `allowed` ms asks for over the whole network; `latency` is the
+    measured one of `label`."""
     macs = sum(s["macs_per_call"] for s in sites if s["macs_per_call"])
     at_ceiling = 0.0
     for s in sites:
@@ -563,10 +565,11 @@ def ceiling_bound(sites, ceil, threads, latency, allowed):
             at_ceiling += s["macs_per_call"] / c / 1e6
     if not macs or not at_ceiling:
         return []
-    return [f"bound: its {macs / 1e9:.2f} GMAC (taps inside the image) take "
-            f"{at_ceiling:.2f} ms at the ceiling; the target allows {allowed:.2f} ms, "
+    return [f"bound: its {macs / 1e9:.2f} GMAC (convs counted on taps inside the image) "
+            f"take {at_ceiling:.2f} ms at the ceiling; the target allows {allowed:.2f} ms, "
             f"so it asks for {100 * at_ceiling / allowed:.0f} % of the ceiling over the "
-            f"whole latency; qnt's {latency:.2f} ms are {100 * at_ceiling / latency:.0f} %"]
+            f"whole latency; {label} ({latency:.2f} ms) runs at "
+            f"{100 * at_ceiling / latency:.0f} %"]
 
 
 def holdbacks(sites, ceil, threads, n=5, latency=None):
@@ -754,8 +757,8 @@ def report(rows, ceil, args, machine, load_before, load_after, elapsed, engines,
         else:
             v = r[mine] / r[key]
             targets.append((text, f"{v:.2f}x", v <= limit, name, batch))
-            if v > limit and limit * r[key] < allowed.get((name, batch), (0, 1e30))[1]:
-                allowed[(name, batch)] = (r[mine], limit * r[key])
+            if v > limit and limit * r[key] < allowed.get((name, batch), (0, 1e30, ""))[1]:
+                allowed[(name, batch)] = (r[mine], limit * r[key], label)
 
     for names, batches in TARGETS_PT_INT8:
         for name in names:

@@ -12,7 +12,6 @@
 #include "qnt/Runtime.h"
 #pragma GCC visibility pop
 
-#include <cstddef>
 #include <string>
 
 namespace qnt {

@@ -141,8 +141,8 @@ template <bool Clamp, bool DstSigned> struct Stem {
     const int64_t bytes =
         iy < 0 || iy >= p.h
             ? 0
-            : std::max<int64_t>(
-                  0, std::min(p.w * p.c, p.rowBytes - p.pl * p.c));
+            : std::max<int64_t>(0,
+                                std::min(p.w * p.c, p.rowBytes - p.pl * p.c));
     if (bytes == 0) {
       std::memset(row, p.padByte, p.rowBytes);
       return;

@@ -186,8 +186,6 @@ ERROR_CASES = [
      "unsupported function torch.nn.functional.elu at 'encoder.elu'"),
     ("method", lambda: Fn(lambda s, x: x.cumsum(1)), (1, 4),
      "unsupported tensor method Tensor.cumsum at 'cumsum'"),
-    ("slice_step", lambda: Fn(lambda s, x: x[:, ::2]), (2, 4),
-     "tensor slicing with a step other than 1 is not supported at 'getitem'"),
     ("index_tensor", lambda: Fn(lambda s, x: x[x > 0]), (2, 4),
      "tensor indexing with other than integers, slices and one ... is not supported at "
      "'getitem'"),

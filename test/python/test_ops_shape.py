@@ -30,6 +30,16 @@ CASES = [
      [(2, 3, 5)], "tosa.slice"),
     ("index_ellipsis_after_conv", lambda: Fn(lambda s, x: s.c(x)[..., 1:-1, 2], c=conv()),
      [(1, 3, 5, 6)], None),
+    # steps above 1 (Swin's patch merging x[..., 0::2, 1::2, :]): a window,
+    # padded at the end when the size runs out, reshaped, its first column
+    ("slice_steps_after_conv", lambda: Fn(lambda s, x: s.c(x)[:, 1::2, 0::3, 1:], c=conv()),
+     [(1, 3, 7, 8)], "tosa.pad"),
+    ("slice_step_2d", lambda: Fn(lambda s, x: x[::2, 2:9:4] + 1), [(5, 10)], None),
+    ("slice_step_int64", lambda: Fn(lambda s, x: (x * 4).to(torch.int64)[:, 0::2].float() + 1),
+     [(2, 5)], "tosa.pad"),
+    ("swin_patch_merging", lambda: Fn(lambda s, x: torch.cat(
+        [x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
+         x[..., 1::2, 1::2, :]], -1)), [(2, 6, 6, 4)], None),
     ("expand", lambda: Fn(lambda s, x: torch.cat([s.t.expand(x.shape[0], -1, -1), x], 1),
                           t=nn.Parameter(torch.randn(1, 1, 4))), [(3, 5, 4)], "tosa.tile"),
     ("split_2d", lambda: Fn(lambda s, x: torch.split(x, [2, 3], 1)[1] * 2), [(2, 5)], None),

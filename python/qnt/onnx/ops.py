@@ -385,6 +385,83 @@ def where(b, node, ins, a):
     return b.call(torch.where, *ins)
 
 
+def mod(b, node, ins, a):
+    """Mod of constants (index arithmetic such as Swin's window shifts):
+    folded, with the sign of the divisor (Python's %), or with `fmod` 1 of
+    the dividend (C's fmod)."""
+    x, y = (const(t, f"Mod's {n}") for t, n in zip(ins, ("A", "B")))
+    if not a.get("fmod", 0) and (x.is_floating_point() or y.is_floating_point()):
+        raise Unsupported("Mod of floats with fmod 0 (ONNX asks for fmod 1)")
+    if not x.is_floating_point() and not y.is_floating_point() and not y.all():
+        raise Unsupported("integer Mod by zero")
+    return Tensor(None, (torch.fmod if a.get("fmod", 0) else torch.remainder)(x, y))
+
+
+def scatter_nd(b, node, ins, a):
+    """ScatterND of constants (the attention masks torch.onnx.export writes
+    for index assignments such as Swin's `mask[h, w] = i`): folded."""
+    data, indices, updates = (const(t, f"ScatterND's {n}") for t, n in
+                              zip(ins, ("data", "indices", "updates")))
+    reduction = a.get("reduction", b"none")
+    reduction = reduction.decode() if isinstance(reduction, bytes) else reduction
+    ops = {"none": lambda old, new: new, "add": torch.add, "mul": torch.mul,
+           "max": torch.maximum, "min": torch.minimum}
+    if reduction not in ops:
+        raise Unsupported(f"ScatterND with reduction '{reduction}'")
+    out = data.clone()
+    k = indices.shape[-1]
+    if k > data.dim():
+        raise Unsupported(f"ScatterND with index tuples of {k} for a rank-{data.dim()} tensor")
+    tuples = int(np.prod(indices.shape[:-1]))
+    for index, update in zip(indices.reshape(tuples, k).tolist(),
+                             updates.reshape(tuples, *data.shape[k:])):
+        if any(not -data.shape[d] <= i < data.shape[d] for d, i in enumerate(index)):
+            raise Unsupported(f"ScatterND index {index} out of range for data of shape "
+                              f"{list(data.shape)}")
+        at = tuple(int(i) % data.shape[d] for d, i in enumerate(index))
+        out[at] = ops[reduction](out[at], update)
+    return Tensor(None, out)
+
+
+def _einsum_matmul(equation):
+    """For an Einsum that is a batched matrix product, "<batch>ik,<batch>kj
+    -> <batch>ij" with either operand's last two labels in either order:
+    (transpose the first, transpose the second); else None."""
+    eq = equation.replace(" ", "")
+    if eq.count("->") != 1 or "." in eq:
+        return None
+    lhs, out = eq.split("->")
+    operands = lhs.split(",")
+    if len(operands) != 2:
+        return None
+    x, y = operands
+    if len(x) < 2 or len(x) != len(y) or len(out) != len(x) or x[:-2] != y[:-2] \
+            or out[:-2] != x[:-2] or len(set(x)) != len(x) or len(set(y)) != len(y):
+        return None
+    i, j = out[-2:]
+    shared = set(x[-2:]) & set(y[-2:])
+    if len(shared) != 1 or set(x[-2:]) - shared != {i} or set(y[-2:]) - shared != {j}:
+        return None
+    (k,) = shared
+    return x[-2:] == k + i, y[-2:] == j + k
+
+
+def einsum(b, node, ins, a):
+    """Einsum of a batched matrix product ("bhid,bhjd->bhij", "bhij,bhjd->bhid",
+    ...): MatMul, with the transposes the labels ask for."""
+    eq = a["equation"]
+    eq = eq.decode() if isinstance(eq, bytes) else eq
+    form = _einsum_matmul(eq)
+    if form is None or len(ins) != 2:
+        raise Unsupported(f"Einsum '{eq}' (batched matrix products are supported)")
+    x, y = ins
+    if form[0]:
+        x = b.call(torch.transpose, x, -1, -2)
+    if form[1]:
+        y = b.call(torch.transpose, y, -1, -2)
+    return b.call(torch.matmul, x, y)
+
+
 _CAST_DTYPES = {np.dtype("float32"): torch.float32, np.dtype("int64"): torch.int64,
                 np.dtype("int32"): torch.int32, np.dtype("bool"): torch.bool}
 
@@ -412,8 +489,16 @@ def identity(b, node, ins, a):
 
 
 def dropout(b, node, ins, a):
-    if len([o for o in node.output if o]) > 1:
-        raise Unsupported("Dropout's mask output")
+    """Dropout at inference, or of ratio 0: the input, and a mask of ones
+    if asked for (torch.onnx.export writes one, unused, for `F.dropout`;
+    torchvision 0.14's Swin calls `F.dropout(attn, p=0.0)` in training
+    mode, the identity)."""
+    mode, ratio = optional_input(ins, 2), optional_input(ins, 1)
+    if mode is not None and bool(const(mode, "Dropout's training_mode")) and (
+            ratio is None or float(const(ratio, "Dropout's ratio")) != 0.0):
+        raise Unsupported("Dropout in training mode")
+    if len(node.output) > 1 and node.output[1]:
+        return [ins[0], Tensor(None, torch.ones(ins[0].shape, dtype=torch.bool))]
     return ins[0]
 
 
@@ -498,8 +583,8 @@ def slice_(b, node, ins, a):
         index[axis % x.rank] = slice(start, end, step)
     if x.const:
         return Tensor(None, torch.from_numpy(np.ascontiguousarray(x.value.numpy()[tuple(index)])))
-    if any(s.step not in (None, 1) for s in index):
-        raise Unsupported("Slice with a step other than 1")
+    if any(s.step is not None and s.step < 1 for s in index):
+        raise Unsupported("Slice with a negative step")
     return b.call(operator.getitem, x, tuple(index))
 
 
@@ -507,8 +592,8 @@ def gather(b, node, ins, a):
     data, indices = ins
     axis = int(a.get("axis", 0)) % data.rank
     if data.const and indices.const:
-        return Tensor(None, torch.from_numpy(np.take(data.value.numpy(),
-                                                     indices.value.numpy(), axis=axis)))
+        return Tensor(None, torch.from_numpy(np.asarray(np.take(
+            data.value.numpy(), indices.value.numpy(), axis=axis))))
     if data.const and axis == 0 and data.rank == 2 and data.value.is_floating_point():
         return b.call(F.embedding, indices, data)
     idx = const(indices, "Gather's indices of a computed tensor")
@@ -1053,7 +1138,7 @@ CONVERTERS = {
     "Softmax": softmax(torch.softmax), "LogSoftmax": softmax(torch.log_softmax),
     "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
     "ReduceMax": _reduce(torch.amax), "ReduceMin": _reduce(torch.amin),
-    "Where": where, "Cast": cast, "Identity": identity, "Dropout": dropout,
+    "Where": where, "Mod": mod, "ScatterND": scatter_nd, "Einsum": einsum, "Cast": cast, "Identity": identity, "Dropout": dropout,
     "Reshape": _on_integers(reshape), "Flatten": _on_integers(flatten),
     "Squeeze": _on_integers(squeeze), "Unsqueeze": _on_integers(unsqueeze),
     "Transpose": _on_integers(transpose), "Concat": concat, "Split": split, "Slice": slice_,

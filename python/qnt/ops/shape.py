@@ -150,10 +150,34 @@ def split(ctx, x, split_size_or_sections, dim=0):
     return _split(ctx, x, dim)
 
 
+def _strided(ctx, x, d, start, stop, step):
+    """``x`` (PyTorch layout) sliced ``start:stop:step`` along ``d`` (step
+    > 1), without a strided slice in TOSA: the window from ``start``, padded
+    at the end to a multiple of ``step`` if the image ends first, reshaped
+    to (count, step), its first column taken."""
+    shape = list(x.shape)
+    count = len(range(start, stop, step))
+    window = min(count * step, shape[d] - start)
+    begin, size = [0] * x.rank, list(shape)
+    begin[d], size[d] = start, window
+    x = ctx.slice(x, begin, size)
+    if window < count * step:
+        padding = [0] * (2 * x.rank)
+        padding[2 * d + 1] = count * step - window
+        dtype = ir.NUMPY_DTYPES[x.element]
+        fill = ctx.b.shared_const(("pad", 0.0, str(dtype)), np.zeros([1], dtype), "pad_value")
+        size[d] = count * step
+        x = ctx.op("tosa.pad", [x, ctx.shape(padding), fill], tuple(size), element=x.element)
+    x = ctx.reshape(x, shape[:d] + [count, step] + shape[d + 1:])
+    x = ctx.slice(x, [0] * (x.rank), shape[:d] + [count, 1] + shape[d + 1:])
+    return ctx.reshape(x, shape[:d] + [count] + shape[d + 1:])
+
+
 def getitem(ctx, container, index):
     """A tuple's element, or basic indexing of a tensor: integers and slices
-    of step 1 (``x[:, 0]``, ``x[..., 1:3]``) as a ``tosa.slice`` and a
-    reshape that drops the integer-indexed dims."""
+    (``x[:, 0]``, ``x[..., 1:3]``, ``x[:, 0::2]``) as a ``tosa.slice`` and a
+    reshape that drops the integer-indexed dims; a slice of step above 1
+    first as `_strided`."""
     if not isinstance(container, Value):
         return container[index]
     x = container
@@ -166,7 +190,7 @@ def getitem(ctx, container, index):
     if Ellipsis in index:
         at = index.index(Ellipsis)
         index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1:]
-    begin, size = [0] * len(shape), list(shape)
+    begin, size, strided = [0] * len(shape), list(shape), []
     for d, i in enumerate(index):
         if isinstance(i, int):
             if not -shape[d] <= i < shape[d]:
@@ -175,13 +199,19 @@ def getitem(ctx, container, index):
             begin[d], size[d] = i % shape[d], 1
             continue
         start, stop, step = i.indices(shape[d])
-        if step != 1:
-            raise ctx.error("tensor slicing with a step other than 1 is not supported")
+        if step < 1:
+            raise ctx.error("tensor slicing with a negative step is not supported")
+        if step > 1:
+            strided.append((d, start, stop, step))
+            size[d] = len(range(start, stop, step))
+            continue
         begin[d], size[d] = start, max(0, stop - start)
     if 0 in size:
         raise ctx.error("tensor slicing to an empty tensor is not supported")
     x = ctx.to_torch(x)
-    if list(size) != list(shape):
+    for d, start, stop, step in strided:
+        x = _strided(ctx, x, d, start, stop, step)
+    if list(size) != list(x.shape):
         x = ctx.slice(x, begin, size)
     return ctx.reshape(x, ctx.out_shape())
 
