@@ -739,6 +739,40 @@ def test_dynamic_matmul_integer_vs_ort(ort, tmp_path, per_column):
                              dynamic_inputs(), {"fc1_qnt_W_q": (1, 0), "fc2_qnt_W_q": (1, 0)})
 
 
+def test_dynamic_matmul_integer_uint8_weights_vs_ort(ort, tmp_path):
+    """uint8 weights with zero point 128 (ORT's symmetric QUInt8; per
+    column for the second layer): their integers minus 128 are the s8
+    weights qnt's kernels take, so the outputs still equal ORT's. A uint8
+    weight whose integers minus its zero point leave [-128, 127] takes
+    qnt's own dynamic quantization (docs/onnx.md)."""
+    model = dynamic_mlp()
+    inits = {i.name: i for i in model.graph.initializer}
+    for layer, per_column in (("fc1", False), ("fc2", True)):
+        q = numpy_helper.to_array(inits[f"{layer}_qnt_W_q"]).astype(np.int16)
+        zp = np.full(q.shape[1], 128, np.uint8) if per_column else np.uint8(128)
+        inits[f"{layer}_qnt_W_q"].CopyFrom(
+            numpy_helper.from_array((q + 128).astype(np.uint8), f"{layer}_qnt_W_q"))
+        inits[f"{layer}_qnt_W_zp"].CopyFrom(numpy_helper.from_array(zp, f"{layer}_qnt_W_zp"))
+    onnx.checker.check_model(model)
+    check_dynamic_equals_ort(ort, tmp_path / "dyn_u8.onnx", model, dynamic_inputs(), {})
+    text = (tmp_path / "dyn8.mlir").read_text()
+    constants = i8_constants(text)
+    for layer in ("fc1", "fc2"):
+        file_q = numpy_helper.to_array(inits[f"{layer}_qnt_W_q"]).astype(np.int16) - 128
+        np.testing.assert_array_equal(constants[file_q.T.shape], file_q.T)
+    # Zero point 100: integers up to 155 above it, not s8: the float path,
+    # whose symmetric s8 weights are 155 / 127.5 times coarser than the
+    # file's (measured: 2.0 % of the largest output from ORT).
+    q = numpy_helper.to_array(inits["fc1_qnt_W_q"])
+    inits["fc1_qnt_W_zp"].CopyFrom(numpy_helper.from_array(np.uint8(100), "fc1_qnt_W_zp"))
+    assert (q.astype(np.int16) - 100).max() > 127
+    onnx.save(model, str(tmp_path / "dyn_zp100.onnx"))
+    x = dynamic_inputs()[0][1]
+    want = ort.outputs(tmp_path / "dyn_zp100.onnx", [x])[0]
+    got, _ = run_dynamic(tmp_path / "dyn_zp100.onnx", x, tmp_path)
+    assert np.abs(got - want).max() <= 0.03 * np.abs(want).max()
+
+
 def test_dynamic_matmul_integer_qnt_numerics(ort, tmp_path):
     """numerics="qnt": float linears of the file's dequantized weights,
     quantized by qnt's dynamic pipeline. ORT's DynamicQuantizeLinear and

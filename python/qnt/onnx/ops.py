@@ -939,8 +939,9 @@ def _dynamic_source(ins, op):
 def _integer_weight(ins, op, rank):
     """(a MatMulInteger / ConvInteger weight minus its zero point (per
     tensor, or per output channel: B's columns, w's axis 0) as float,
-    whether it is int8 with zero point 0: symmetric s8, which qnt's INT8
-    kernels take as it is)."""
+    whether those integers lie in [-128, 127]: a symmetric s8 weight, which
+    qnt's INT8 kernels take as it is; an int8 weight with zero point 0, or
+    a uint8 one with zero point 128, ORT's symmetric QUInt8)."""
     data = const(ins[1], f"{op}'s weight")
     if data.dtype not in (torch.int8, torch.uint8) or data.dim() != rank:
         raise Unsupported(f"{op} with a weight of type {data.dtype} and rank {data.dim()} "
@@ -948,10 +949,11 @@ def _integer_weight(ins, op, rank):
     zp = optional_input(ins, 3)
     zp = const(zp, f"{op}'s weight zero point").to(torch.int64) if zp is not None else \
         torch.zeros(())
-    symmetric = data.dtype == torch.int8 and not zp.any()
     if zp.numel() > 1:
         zp = zp.reshape(-1) if rank == 2 else zp.reshape(-1, *[1] * (rank - 1))
-    return (data.to(torch.int64) - zp).to(torch.float32), symmetric
+    shifted = data.to(torch.int64) - zp
+    fits_s8 = bool(((shifted >= -128) & (shifted <= 127)).all())
+    return shifted.to(torch.float32), fits_s8
 
 
 def _accumulator(b, x, source, m):
@@ -962,14 +964,15 @@ def _accumulator(b, x, source, m):
 def matmul_integer(b, node, ins, a):
     """MatMulInteger(DynamicQuantizeLinear's integers, constant 2-D B): a
     float linear on the DynamicQuantizeLinear's input, scaled by the Mul.
-    Under ONNX Runtime's numerics an int8 weight with zero point 0 keeps its
-    integers: the linear is an nn.qat.Linear whose weight fake quant has the
-    scales the Mul multiplies in (`_scale_accumulator`), which qnt's dynamic
-    pipeline takes as they are."""
+    Under ONNX Runtime's numerics a weight whose integers minus its zero
+    point fit int8 (`_integer_weight`) keeps them: the linear is an
+    nn.qat.Linear whose weight fake quant has the scales the Mul multiplies
+    in (`_scale_accumulator`), which qnt's dynamic pipeline takes as they
+    are."""
     x = _dynamic_source(ins, "MatMulInteger")
-    weight, symmetric = _integer_weight(ins, "MatMulInteger", 2)
+    weight, fits_s8 = _integer_weight(ins, "MatMulInteger", 2)
     weight = weight.t().contiguous()
-    if b.numerics == "onnxruntime" and symmetric:
+    if b.numerics == "onnxruntime" and fits_s8:
         # No bias yet: a following Add of a constant becomes it.
         m = nnqat.Linear(weight.shape[1], weight.shape[0], bias=False,
                          qconfig=default_qat_qconfig)
@@ -984,13 +987,13 @@ def matmul_integer(b, node, ins, a):
 def conv_integer(b, node, ins, a):
     """ConvInteger(DynamicQuantizeLinear's integers, constant w): a float
     conv on the DynamicQuantizeLinear's input, scaled by the Mul. Under ONNX
-    Runtime's numerics an int8 weight with zero point 0 keeps its integers,
-    as MatMulInteger's does: an nn.qat.Conv2d whose weight fake quant gets
-    the scales the Mul multiplies in."""
+    Runtime's numerics a weight whose integers minus its zero point fit
+    int8 keeps them, as MatMulInteger's does: an nn.qat.Conv2d whose weight
+    fake quant gets the scales the Mul multiplies in."""
     source = _dynamic_source(ins, "ConvInteger")
-    weight, symmetric = _integer_weight(ins, "ConvInteger", ins[1].rank)
+    weight, fits_s8 = _integer_weight(ins, "ConvInteger", ins[1].rank)
     fq = None
-    if b.numerics == "onnxruntime" and symmetric and weight.dim() == 4:
+    if b.numerics == "onnxruntime" and fits_s8 and weight.dim() == 4:
         fq = FixedFakeQuantize(torch.ones(1), torch.zeros(1), torch.qint8)
     x, m = _conv_module(b, source, Tensor(None, weight, fq=fq), None, a)
     return _accumulator(b, x, source, m)
