@@ -153,6 +153,7 @@ def _one_node_model(tmp_path, op, inputs, output_shape, initializers=(), **attrs
     ("B G H I J, B G H J D -> B G H I D", (1, 2, 3, 5, 6), (1, 2, 3, 6, 4), (1, 2, 3, 5, 4)),
     ("ki,kj->ij", (4, 5), (4, 6), (5, 6)),
     ("zki,zjk->zij", (2, 4, 5), (2, 6, 4), (2, 5, 6)),
+    ("bsd,hd->bsh", (2, 5, 4), (6, 4), (2, 5, 6)),  # a projection (no batch labels)
 ])
 def test_einsum_batched_matmul_vs_ort(equation, a_shape, b_shape, out_shape, ort, tmp_path):
     """Einsum of a batched matrix product (MaxViT's attention writes the
@@ -166,8 +167,23 @@ def test_einsum_batched_matmul_vs_ort(equation, a_shape, b_shape, out_shape, ort
     assert got.shape == want.shape and rel_err(got, want) <= TOLERANCE
 
 
+def test_einsum_projection_by_a_constant_is_a_linear(ort, tmp_path):
+    """"bsd,dh->bsh" with a constant weight: an nn.Linear, which
+    --qnt-fuse lifts to qnt.linear (so it quantizes)."""
+    w = np.random.RandomState(1).randn(4, 6).astype(np.float32)
+    path = _one_node_model(tmp_path, "Einsum", {"a": (2, 5, 4)}, (2, 5, 6),
+                           initializers=[w], equation="bsd,dh->bsh")
+    x = np.random.RandomState(0).randn(2, 5, 4).astype(np.float32)
+    want = ort.outputs(path, [x])[0]
+    got = run_imported(path, [x], tmp_path, names=("a",))
+    assert rel_err(got, want) <= TOLERANCE
+    run_tool("quant-opt", tmp_path / "model.mlir", "--qnt-fuse", "-o", tmp_path / "fused.mlir")
+    assert "qnt.linear" in (tmp_path / "fused.mlir").read_text()
+
+
 @pytest.mark.parametrize("equation", ["ij,jk,kl->il", "ii->i", "bij,bjk->bik,", "ij,jk->ik...",
-                                      "bij,cjk->bik", "ij,ij->ij"])
+                                      "bij,cjk->bik", "ij,ij->ij", "bij,jb->bib",
+                                      "a->b->c"])
 def test_other_einsums_are_unsupported(equation, tmp_path):
     path = _one_node_model(tmp_path, "Einsum", {"a": (2, 2), "b": (2, 2)}, (2, 2),
                            equation=equation)

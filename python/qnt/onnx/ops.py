@@ -425,8 +425,10 @@ def scatter_nd(b, node, ins, a):
 
 def _einsum_matmul(equation):
     """For an Einsum that is a batched matrix product, "<batch>ik,<batch>kj
-    -> <batch>ij" with either operand's last two labels in either order:
-    (transpose the first, transpose the second); else None."""
+    -> <batch>ij" with either operand's last two labels in either order,
+    the second operand with the same batch labels or none ("bsd,dh->bsh",
+    a projection): (transpose the first, transpose the second); else
+    None."""
     eq = equation.replace(" ", "")
     if eq.count("->") != 1 or "." in eq:
         return None
@@ -435,8 +437,9 @@ def _einsum_matmul(equation):
     if len(operands) != 2:
         return None
     x, y = operands
-    if len(x) < 2 or len(x) != len(y) or len(out) != len(x) or x[:-2] != y[:-2] \
-            or out[:-2] != x[:-2] or len(set(x)) != len(x) or len(set(y)) != len(y):
+    if len(x) < 2 or len(y) < 2 or len(out) != len(x) or y[:-2] not in ("", x[:-2]) \
+            or out[:-2] != x[:-2] or len(set(x)) != len(x) or len(set(y)) != len(y) \
+            or set(y[-2:]) & set(x[:-2]):
         return None
     i, j = out[-2:]
     shared = set(x[-2:]) & set(y[-2:])
@@ -448,7 +451,8 @@ def _einsum_matmul(equation):
 
 def einsum(b, node, ins, a):
     """Einsum of a batched matrix product ("bhid,bhjd->bhij", "bhij,bhjd->bhid",
-    ...): MatMul, with the transposes the labels ask for."""
+    "bsd,dh->bsh", ...): MatMul (`matmul`: a linear for a constant 2-D
+    second operand), with the transposes the labels ask for."""
     eq = a["equation"]
     eq = eq.decode() if isinstance(eq, bytes) else eq
     form = _einsum_matmul(eq)
@@ -459,7 +463,7 @@ def einsum(b, node, ins, a):
         x = b.call(torch.transpose, x, -1, -2)
     if form[1]:
         y = b.call(torch.transpose, y, -1, -2)
-    return b.call(torch.matmul, x, y)
+    return matmul(b, node, [x, y], a)
 
 
 _CAST_DTYPES = {np.dtype("float32"): torch.float32, np.dtype("int64"): torch.int64,
