@@ -555,15 +555,14 @@ def ceiling_bound(sites, ceil, threads, latency, allowed, label):
     with no time for anything else, and the share of that ceiling a latency
     of `allowed` ms asks for over the whole network; `latency` is the
     measured one of `label`."""
-    macs = sum(s["macs_per_call"] for s in sites if s["macs_per_call"])
-    at_ceiling = 0.0
-    for s in sites:
-        if s["macs_per_call"]:
-            c, _ = ceiling_for(s["desc"], ceil, threads)
-            if not c:
-                return []
-            at_ceiling += s["macs_per_call"] / c / 1e6
-    if not macs or not at_ceiling:
+    macs = at_ceiling = 0.0
+    for s in (s for s in sites if s["macs_per_call"]):
+        c, _ = ceiling_for(s["desc"], ceil, threads)
+        if not c:
+            return []
+        macs += s["macs_per_call"]
+        at_ceiling += s["macs_per_call"] / c / 1e6
+    if not macs:
         return []
     return [f"bound: its {macs / 1e9:.2f} GMAC (convs counted on taps inside the image) "
             f"take {at_ceiling:.2f} ms at the ceiling; the target allows {allowed:.2f} ms, "

@@ -33,8 +33,11 @@ def pad(ctx, x, pad, mode="constant", value=None):
         padding[2 * perm[d]], padding[2 * perm[d] + 1] = before[d], after[d]
         shape[perm[d]] += before[d] + after[d]
     fill = float(value or 0.0)
-    const = ctx.b.shared_const(("pad", fill), np.full([1], fill, np.float32), "pad_value")
-    return ctx.op("tosa.pad", [x, ctx.shape(padding), const], tuple(shape), nhwc=x.nhwc)
+    dtype = ir.NUMPY_DTYPES[x.element]
+    const = ctx.b.shared_const(("pad", fill, dtype.name), np.full([1], fill, dtype),
+                               "pad_value")
+    return ctx.op("tosa.pad", [x, ctx.shape(padding), const], tuple(shape), nhwc=x.nhwc,
+                  element=x.element)
 
 
 def _resize_axis(ctx, size_in, size_out, scale_factor, mode, align_corners):
@@ -158,16 +161,12 @@ def _strided(ctx, x, d, start, stop, step):
     shape = list(x.shape)
     count = len(range(start, stop, step))
     window = min(count * step, shape[d] - start)
-    begin, size = [0] * x.rank, list(shape)
-    begin[d], size[d] = start, window
-    x = ctx.slice(x, begin, size)
-    if window < count * step:
-        padding = [0] * (2 * x.rank)
-        padding[2 * d + 1] = count * step - window
-        dtype = ir.NUMPY_DTYPES[x.element]
-        fill = ctx.b.shared_const(("pad", 0.0, str(dtype)), np.zeros([1], dtype), "pad_value")
-        size[d] = count * step
-        x = ctx.op("tosa.pad", [x, ctx.shape(padding), fill], tuple(size), element=x.element)
+    if window != shape[d]:
+        begin, size = [0] * x.rank, list(shape)
+        begin[d], size[d] = start, window
+        x = ctx.slice(x, begin, size)
+    if window < count * step:  # F.pad's pairs run from the last dimension
+        x = pad(ctx, x, [0] * (2 * (x.rank - 1 - d)) + [0, count * step - window])
     x = ctx.reshape(x, shape[:d] + [count, step] + shape[d + 1:])
     x = ctx.slice(x, [0] * (x.rank), shape[:d] + [count, 1] + shape[d + 1:])
     return ctx.reshape(x, shape[:d] + [count] + shape[d + 1:])
